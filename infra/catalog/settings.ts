@@ -1,0 +1,114 @@
+/**
+ * What each service *is*, in the words of the software itself: Kafka's server.properties keys,
+ * ZooKeeper's zoo.cfg keys, Cassandra's cassandra.yaml keys, PostgreSQL's settings.
+ *
+ * Plain data, no Pulumi: the Docker target maps these onto the images' environment conventions,
+ * the Kubernetes target onto its manifests, and scripts/services writes them into the config
+ * files of the local processes the integration tests run. So the real local run checks the very
+ * settings that the stacks deploy.
+ */
+
+/** Container ports, one place. Hosts publish some of them (see the stage config). */
+export const PORTS = {
+  postgres: 5432,
+  zookeeper: 2181,
+  /** Kafka listener for clients on the private network / inside the cluster. */
+  kafkaInternal: 29092,
+  /** Kafka listener advertised to clients outside (the host, other teams). */
+  kafkaExternal: 9092,
+  schemaRegistry: 8081,
+  controlCenter: 9021,
+  sparkMaster: 7077,
+  sparkMasterUi: 8080,
+  sparkWorkerUi: 8081,
+  cassandra: 9042,
+  airflowWeb: 8080,
+  workerMetrics: 9464,
+  randomUserApi: 8000,
+} as const;
+
+export interface ZookeeperSettingsArgs {
+  dataDir: string;
+  clientPort?: number;
+  /** Bind address; containers listen on every interface of their network, local runs on loopback. */
+  clientPortAddress?: string;
+}
+
+export function zookeeperSettings(a: ZookeeperSettingsArgs): Record<string, string> {
+  return {
+    tickTime: "2000",
+    dataDir: a.dataDir,
+    clientPort: String(a.clientPort ?? PORTS.zookeeper),
+    ...(a.clientPortAddress ? { clientPortAddress: a.clientPortAddress } : {}),
+    "admin.enableServer": "false",
+    "4lw.commands.whitelist": "ruok,srvr,mntr",
+  };
+}
+
+export interface KafkaBrokerSettingsArgs {
+  brokerId: number;
+  /** host:port of ZooKeeper. */
+  zookeeperConnect: string;
+  /** Where the broker binds each listener, e.g. INTERNAL://0.0.0.0:29092. */
+  listeners: { internal: string; external: string };
+  /** What the broker tells clients to dial for each listener. */
+  advertised: { internal: string; external: string };
+  logDirs: string;
+  /** 1 on a single broker; 3 on a cluster. */
+  replicationFactor: number;
+}
+
+/** server.properties of a broker in ZooKeeper mode (the Kafka 3.9 line, as Confluent Platform 7.9). */
+export function kafkaBrokerSettings(a: KafkaBrokerSettingsArgs): Record<string, string> {
+  const rf = String(a.replicationFactor);
+  return {
+    "broker.id": String(a.brokerId),
+    "zookeeper.connect": a.zookeeperConnect,
+    "listener.security.protocol.map": "INTERNAL:PLAINTEXT,EXTERNAL:PLAINTEXT",
+    listeners: `INTERNAL://${a.listeners.internal},EXTERNAL://${a.listeners.external}`,
+    "advertised.listeners": `INTERNAL://${a.advertised.internal},EXTERNAL://${a.advertised.external}`,
+    "inter.broker.listener.name": "INTERNAL",
+    "log.dirs": a.logDirs,
+    "offsets.topic.replication.factor": rf,
+    "transaction.state.log.replication.factor": rf,
+    "transaction.state.log.min.isr": "1",
+    "default.replication.factor": rf,
+    "min.insync.replicas": "1",
+    "num.partitions": "6",
+    "auto.create.topics.enable": "false",
+    "group.initial.rebalance.delay.ms": "0",
+  };
+}
+
+export interface CassandraSettingsArgs {
+  clusterName: string;
+  /** Comma-separated seed addresses. */
+  seeds: string;
+  listenAddress: string;
+  rpcAddress: string;
+  dataDir: string;
+  nativePort?: number;
+  storagePort?: number;
+}
+
+/** The cassandra.yaml keys we set; everything else keeps Cassandra's defaults. */
+export function cassandraSettings(a: CassandraSettingsArgs) {
+  return {
+    cluster_name: a.clusterName,
+    num_tokens: 16,
+    seed_provider: [
+      { class_name: "org.apache.cassandra.locator.SimpleSeedProvider", parameters: [{ seeds: a.seeds }] },
+    ],
+    listen_address: a.listenAddress,
+    rpc_address: a.rpcAddress,
+    native_transport_port: a.nativePort ?? PORTS.cassandra,
+    storage_port: a.storagePort ?? 7000,
+    endpoint_snitch: "GossipingPropertyFileSnitch",
+    authenticator: "PasswordAuthenticator",
+    authorizer: "CassandraAuthorizer",
+    data_file_directories: [`${a.dataDir}/data`],
+    commitlog_directory: `${a.dataDir}/commitlog`,
+    saved_caches_directory: `${a.dataDir}/saved_caches`,
+    hints_directory: `${a.dataDir}/hints`,
+  };
+}
