@@ -1,0 +1,38 @@
+/**
+ * Creates the pipeline's topics on the local broker if absent (auto.create.topics.enable=false).
+ * A convenience of scripts/services up: the relay and processor ensure their topics as well.
+ *
+ *   KAFKA_BROKERS=127.0.0.1:9092 tsx scripts/kafka-topics.ts
+ */
+import { Kafka, logLevel } from "kafkajs";
+import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
+
+export const LOCAL_TOPICS = [
+  { topic: USERS_TOPIC, numPartitions: 6, replicationFactor: 1 },
+  { topic: DLQ_TOPIC, numPartitions: 1, replicationFactor: 1 },
+];
+
+async function main(): Promise<void> {
+  const brokers = (process.env.KAFKA_BROKERS ?? "127.0.0.1:9092").split(",");
+  const kafka = new Kafka({ clientId: "services-script", brokers, logLevel: logLevel.NOTHING, retry: { retries: 10 } });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = LOCAL_TOPICS.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing, waitForLeaders: true });
+    }
+    const meta = await admin.fetchTopicMetadata({ topics: LOCAL_TOPICS.map((t) => t.topic) });
+    for (const t of meta.topics) {
+      process.stderr.write(`[kafka-topics] ${t.name}: ${t.partitions.length} partitions\n`);
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[kafka-topics] ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});

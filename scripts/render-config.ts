@@ -1,0 +1,144 @@
+/**
+ * Renders the config files of the local services from infra/catalog/settings.ts, the same
+ * functions the Pulumi stacks deploy from, so a local run checks the very settings the stacks use.
+ *
+ *   tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>
+ *
+ * Paths come from $RUN (set by scripts/services: $PIPELINE_HOME/run). Every address is loopback.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperSettings } from "../infra/catalog/settings";
+
+const LOOPBACK = "127.0.0.1";
+
+/** Java .properties text (zoo.cfg, server.properties). */
+export function toProperties(settings: Record<string, string>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${k}=${v}`)
+    .join("\n")
+    .concat("\n");
+}
+
+type Yaml = string | number | boolean | null | Yaml[] | { [k: string]: Yaml };
+
+function yamlScalar(v: string | number | boolean | null): string {
+  if (v === null) return "null";
+  if (typeof v !== "string") return String(v);
+  return JSON.stringify(v); // a double-quoted JSON string is a valid YAML string
+}
+
+/** A small block-style YAML emitter: enough for cassandra.yaml (maps, lists, scalars). */
+export function toYaml(v: Yaml, indent = 0): string {
+  const pad = " ".repeat(indent);
+  if (Array.isArray(v)) {
+    if (v.length === 0) return `${pad}[]\n`;
+    return v
+      .map((item) => {
+        if (item !== null && typeof item === "object") {
+          const inner = toYaml(item, indent + 2);
+          return `${pad}- ${inner.slice(indent + 2)}`;
+        }
+        return `${pad}- ${yamlScalar(item)}\n`;
+      })
+      .join("");
+  }
+  if (v !== null && typeof v === "object") {
+    const entries = Object.entries(v);
+    if (entries.length === 0) return `${pad}{}\n`;
+    return entries
+      .map(([k, val]) => {
+        if (val !== null && typeof val === "object") {
+          const empty = Array.isArray(val) ? val.length === 0 : Object.keys(val).length === 0;
+          if (empty) return `${pad}${k}: ${Array.isArray(val) ? "[]" : "{}"}\n`;
+          return `${pad}${k}:\n${toYaml(val, indent + 2)}`;
+        }
+        return `${pad}${k}: ${yamlScalar(val)}\n`;
+      })
+      .join("");
+  }
+  return `${pad}${yamlScalar(v)}\n`;
+}
+
+export function zooCfg(run: string): string {
+  return toProperties(
+    zookeeperSettings({ dataDir: join(run, "zookeeper", "data"), clientPortAddress: LOOPBACK }),
+  );
+}
+
+export function kafkaServerProperties(run: string): string {
+  const internal = `${LOOPBACK}:${PORTS.kafkaInternal}`;
+  const external = `${LOOPBACK}:${PORTS.kafkaExternal}`;
+  return toProperties(
+    kafkaBrokerSettings({
+      brokerId: 1,
+      zookeeperConnect: `${LOOPBACK}:${PORTS.zookeeper}`,
+      listeners: { internal, external },
+      advertised: { internal, external },
+      logDirs: join(run, "kafka", "data"),
+      replicationFactor: 1,
+    }),
+  );
+}
+
+/**
+ * cassandra.yaml: our shared keys from cassandraSettings() on top of what Cassandra 5.0 needs
+ * and has no default for in its Config class (partitioner, commitlog_sync, ...), plus
+ * single-node-on-a-laptop sizing. Our shared keys win.
+ */
+export function cassandraYaml(run: string): string {
+  const base: Record<string, Yaml> = {
+    partitioner: "org.apache.cassandra.dht.Murmur3Partitioner",
+    commitlog_sync: "periodic",
+    commitlog_sync_period: "10000ms",
+    commitlog_segment_size: "32MiB",
+    start_native_transport: true,
+    role_manager: "CassandraRoleManager",
+    network_authorizer: "AllowAllNetworkAuthorizer",
+    concurrent_reads: 8,
+    concurrent_writes: 16,
+    concurrent_counter_writes: 8,
+    memtable_allocation_type: "offheap_objects",
+    disk_access_mode: "mmap_index_only",
+    key_cache_size: "16MiB",
+    num_tokens: 16,
+    allocate_tokens_for_local_replication_factor: 1,
+    // Single node: no need to wait for other nodes or snapshots on truncate/drop.
+    auto_snapshot: false,
+    // Cassandra 5.0 features that the stacks' image keeps at their defaults.
+    dynamic_snitch: true,
+    cdc_enabled: false,
+  };
+  const ours = cassandraSettings({
+    clusterName: "realtime-pipeline-local",
+    seeds: LOOPBACK,
+    listenAddress: LOOPBACK,
+    rpcAddress: LOOPBACK,
+    dataDir: join(run, "cassandra"),
+  }) as unknown as Record<string, Yaml>;
+  return "# Rendered by scripts/render-config.ts from infra/catalog/settings.ts cassandraSettings().\n" +
+    toYaml({ ...base, ...ours });
+}
+
+function main(argv: string[]): void {
+  const [what, out] = argv;
+  const run = process.env.RUN;
+  if (!what || !out || !run) {
+    console.error("usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>");
+    process.exit(2);
+  }
+  const renderers: Record<string, (r: string) => string> = {
+    zookeeper: zooCfg,
+    kafka: kafkaServerProperties,
+    cassandra: cassandraYaml,
+  };
+  const render = renderers[what];
+  if (!render) {
+    console.error(`unknown config '${what}' (known: ${Object.keys(renderers).join(", ")})`);
+    process.exit(2);
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, render(run));
+}
+
+if (require.main === module) main(process.argv.slice(2));

@@ -1,0 +1,92 @@
+# PostgreSQL 15 from Debian's packages, as a private cluster (initdb) owned by the postgres OS
+# user, on 127.0.0.1:5432. Databases: pipeline (user pipeline) and airflow (user airflow);
+# passwords generated once into $RUN/secrets. (/usr/local/bin/pg_ctl on these machines is only a
+# symlink to /usr/lib/postgresql/15/bin/pg_ctl; we call the versioned bin dir directly.)
+# Sourced by scripts/services; see the convention at its top.
+
+PG_PORT=5432
+PG_BIN=/usr/lib/postgresql/15/bin
+
+# The cluster lives in $RUN/postgres/data when the postgres user can reach it; under /root
+# (mode 700) it cannot, so the cluster then lives in /var/lib/postgresql/realtime-pipeline-<hash>
+# and $RUN/postgres/data is a symlink to it.
+_pg_root() {
+  local d; d="$(svc_dir postgres)"
+  if setpriv --reuid=postgres --regid=postgres --init-groups test -x "$d" 2>/dev/null; then
+    printf '%s' "$d"
+  else
+    printf '/var/lib/postgresql/realtime-pipeline-%s' "$(printf '%s' "$PIPELINE_HOME" | sha1sum | cut -c1-10)"
+  fi
+}
+_pg_data() { printf '%s/data' "$(_pg_root)"; }
+_pg_sock() { printf '%s/socket' "$(_pg_root)"; }
+_as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+_psql() { _as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$(_pg_sock)" -p "$PG_PORT" -U postgres "$@"; }
+
+postgres_install() {
+  [ -x "$PG_BIN/postgres" ] || die "PostgreSQL 15 missing in $PG_BIN after apt-get install postgresql"
+  local root data; root="$(_pg_root)"; data="$root/data"
+  if [ ! -s "$data/PG_VERSION" ]; then
+    log "postgres: initdb $data"
+    mkdir -p "$root" && chown postgres:postgres "$root" && chmod 700 "$root"
+    _as_pg "$PG_BIN/initdb" -D "$data" -U postgres --auth-local=peer --auth-host=scram-sha-256 \
+      -E UTF8 --locale=C.UTF-8 >"$(svc_dir postgres)/initdb.log" 2>&1 \
+      || { cat "$(svc_dir postgres)/initdb.log" >&2; die "initdb failed"; }
+  fi
+  if [ "$root" != "$RUN/postgres" ] && [ ! -e "$RUN/postgres/data" ]; then
+    ln -s "$data" "$RUN/postgres/data"
+  fi
+}
+
+postgres_start() {
+  # A Debian default cluster started by the package would hold the port: stop it.
+  if port_open "$PG_PORT" && command -v pg_lsclusters >/dev/null \
+     && pg_lsclusters -h 2>/dev/null | awk '$4=="online" && $3==5432' | grep -q .; then
+    log "postgres: stopping the Debian default cluster on $PG_PORT"
+    pg_lsclusters -h | awk '$4=="online" && $3==5432 {print $1, $2}' | while read -r v c; do
+      pg_ctlcluster "$v" "$c" stop || true
+    done
+  fi
+  port_open "$PG_PORT" && die "port $PG_PORT is taken by another process (not ours)"
+  local sock; sock="$(_pg_sock)"
+  mkdir -p "$sock" && chown postgres:postgres "$sock"
+  spawn postgres setpriv --reuid=postgres --regid=postgres --init-groups \
+    "$PG_BIN/postgres" -D "$(_pg_data)" -c listen_addresses=127.0.0.1 -c port="$PG_PORT" \
+    -c unix_socket_directories="$sock" -c max_connections=200 -c shared_buffers=128MB \
+    -c logging_collector=off -c log_min_messages=warning -c fsync=on
+}
+
+postgres_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+
+postgres_stop() {
+  # SIGINT: fast shutdown (SIGTERM would wait for every client to disconnect).
+  local pid; pid="$(cat "$(svc_pidfile postgres)")"
+  kill -INT "$pid" 2>/dev/null || true
+  local i; for i in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  stop_pid postgres
+}
+
+postgres_ready() {
+  local pw apw; pw="$(secret pg-pipeline)"; apw="$(secret pg-airflow)"
+  _psql -d postgres >/dev/null <<SQL
+SELECT 'CREATE ROLE pipeline LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='pipeline')\gexec
+ALTER ROLE pipeline WITH LOGIN PASSWORD '$pw';
+SELECT 'CREATE DATABASE pipeline OWNER pipeline' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='pipeline')\gexec
+SELECT 'CREATE ROLE airflow LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='airflow')\gexec
+ALTER ROLE airflow WITH LOGIN PASSWORD '$apw';
+SELECT 'CREATE DATABASE airflow OWNER airflow' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='airflow')\gexec
+SQL
+}
+
+postgres_env() {
+  cat <<ENV
+PG_HOST=127.0.0.1
+PG_PORT=$PG_PORT
+PG_DATABASE=pipeline
+PG_USER=pipeline
+PG_PASSWORD=$(secret pg-pipeline)
+AIRFLOW_DB_URL=postgresql+psycopg2://airflow:$(secret pg-airflow)@127.0.0.1:$PG_PORT/airflow
+ENV
+}
+
+postgres_where() { printf 'postgresql://127.0.0.1:%s (databases pipeline, airflow)' "$PG_PORT"; }
