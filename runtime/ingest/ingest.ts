@@ -1,0 +1,131 @@
+/**
+ * The ingest worker: page after page of users from the API into PostgreSQL (users + outbox),
+ * remembering the next page per seed in ingest_cursor so a re-run continues where it stopped.
+ */
+import type { Pool } from "pg";
+import type { IngestConfig } from "../lib/config";
+import { createLogger, type Logger } from "../lib/logger";
+import { metrics } from "../lib/metrics";
+import { createPgPool } from "../lib/pg";
+import { migrate } from "../lib/pg-schema";
+import { sleep } from "../lib/sleep";
+import type { UserCreated } from "../contracts/user-created";
+import { fetchPage } from "./fetch-page";
+import { normalizeUser } from "./normalize";
+import { nextPage, storeBatch, type Rejected } from "./store-batch";
+
+export interface IngestSummary {
+  seed: string;
+  batches: number;
+  fetched: number;
+  staged: number;
+  outboxed: number;
+  rejected: number;
+  retries: number;
+  nextPage: number;
+  seconds: number;
+  /** true when a stop signal ended the run before all batches were done. */
+  interrupted: boolean;
+}
+
+export interface IngestOptions {
+  config: IngestConfig;
+  log?: Logger;
+  signal?: AbortSignal;
+  /** A pool to use (not closed); else one is created from config and closed at the end. */
+  pool?: Pool;
+  /** Batches for runIngestOnce; default config.INGEST_BATCHES. */
+  batches?: number;
+}
+
+/** Split a page into normalized users and rejected records. */
+export function splitRecords(results: unknown[], fetchedAt: number): { users: UserCreated[]; rejected: Rejected[] } {
+  const users: UserCreated[] = [];
+  const rejected: Rejected[] = [];
+  results.forEach((raw, idx) => {
+    const n = normalizeUser(raw, fetchedAt);
+    if (n.ok) users.push(n.user);
+    else rejected.push({ idx, raw, reason: n.reason });
+  });
+  return { users, rejected };
+}
+
+async function withPool<T>(o: IngestOptions, fn: (pool: Pool, log: Logger) => Promise<T>): Promise<T> {
+  const log = o.log ?? createLogger("ingest", o.config.LOG_LEVEL);
+  const pool = o.pool ?? createPgPool(o.config, 2);
+  try {
+    await migrate(pool);
+    return await fn(pool, log);
+  } finally {
+    if (!o.pool) await pool.end();
+  }
+}
+
+async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatches: number, pauseMs: number): Promise<IngestSummary> {
+  const c = o.config;
+  const m = metrics();
+  const t0 = Date.now();
+  const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
+  while (s.batches < maxBatches) {
+    if (o.signal?.aborted) {
+      s.interrupted = true;
+      break;
+    }
+    const page = await nextPage(pool, c.INGEST_SEED);
+    const end = m.batchSeconds.startTimer({ worker: "ingest" });
+    let fetched;
+    try {
+      fetched = await fetchPage({
+        baseUrl: c.API_BASE_URL,
+        seed: c.INGEST_SEED,
+        page,
+        results: c.INGEST_BATCH_SIZE,
+        timeoutMs: c.INGEST_HTTP_TIMEOUT_MS,
+        policy: { retries: c.INGEST_RETRIES, baseMs: c.INGEST_RETRY_BASE_MS, maxMs: c.INGEST_RETRY_MAX_MS },
+        signal: o.signal,
+        onRetry: (reason, attempt, delayMs) => {
+          s.retries++;
+          m.retries.inc({ worker: "ingest" });
+          log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
+        },
+      });
+    } catch (e) {
+      if (o.signal?.aborted) {
+        s.interrupted = true;
+        break;
+      }
+      throw e;
+    }
+    // From here the batch in hand is finished even if a stop signal arrives: one transaction.
+    const { users, rejected } = splitRecords(fetched.results, fetched.fetchedAt);
+    m.recordsIn.inc({ worker: "ingest" }, fetched.results.length);
+    const r = await storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected });
+    end();
+    if (!r.stored) {
+      log.info({ page }, "page already stored by another ingest; moving on");
+      continue;
+    }
+    s.batches++;
+    s.fetched += fetched.results.length;
+    s.staged += r.upserted;
+    s.outboxed += r.outboxed;
+    s.rejected += r.rejected;
+    m.recordsOut.inc({ worker: "ingest" }, r.upserted);
+    if (r.rejected > 0) m.recordsFailed.inc({ worker: "ingest", reason: "invalid" }, r.rejected);
+    log.info({ page, fetched: fetched.results.length, staged: r.upserted, outboxed: r.outboxed, rejected: r.rejected, retries: fetched.retries }, "batch stored");
+    if (pauseMs > 0 && s.batches < maxBatches) await sleep(pauseMs, o.signal);
+  }
+  s.nextPage = await nextPage(pool, c.INGEST_SEED);
+  s.seconds = (Date.now() - t0) / 1000;
+  return s;
+}
+
+/** One-shot: `batches` pages (default INGEST_BATCHES), then a summary. */
+export function runIngestOnce(o: IngestOptions): Promise<IngestSummary> {
+  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? o.config.INGEST_BATCHES, 0));
+}
+
+/** Loop: a page every INGEST_INTERVAL_MS until the signal aborts. */
+export function runIngestLoop(o: IngestOptions): Promise<IngestSummary> {
+  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? Number.POSITIVE_INFINITY, o.config.INGEST_INTERVAL_MS));
+}

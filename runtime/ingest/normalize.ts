@@ -1,0 +1,31 @@
+/** One API record → one UserCreated value, or the reason it cannot be. */
+import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
+import { sourceUserSchema, zodReason } from "./source-record";
+
+export type Normalized = { ok: true; user: UserCreated } | { ok: false; reason: string };
+
+export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
+  const s = sourceUserSchema.safeParse(raw);
+  if (!s.success) return { ok: false, reason: zodReason(s.error) };
+  const u = s.data;
+  const l = u.location;
+  const candidate = {
+    id: u.login.uuid.toLowerCase(),
+    first_name: u.name.first,
+    last_name: u.name.last,
+    gender: u.gender,
+    address: `${l.street.number} ${l.street.name}, ${l.city}, ${l.state}, ${l.country}`,
+    country: l.country,
+    post_code: String(l.postcode),
+    email: u.email,
+    username: u.login.username,
+    dob: Date.parse(u.dob.date),
+    registered_date: Date.parse(u.registered.date),
+    phone: u.phone,
+    picture: u.picture.medium,
+    fetched_at: fetchedAt,
+  };
+  const c = userCreatedSchema.safeParse(candidate);
+  if (!c.success) return { ok: false, reason: zodReason(c.error) };
+  return { ok: true, user: c.data };
+}

@@ -1,0 +1,115 @@
+/**
+ * One page into PostgreSQL in ONE transaction: users upserted by id, an outbox row per new or
+ * changed user, rejected records kept with their reason, and the seed's cursor moved on.
+ */
+import type { Pool } from "pg";
+import type { UserCreated } from "../contracts/user-created";
+import { keyBucket } from "../lib/key-bucket";
+
+export interface Rejected {
+  idx: number;
+  raw: unknown;
+  reason: string;
+}
+
+export interface StoreBatchArgs {
+  seed: string;
+  page: number;
+  users: UserCreated[];
+  rejected: Rejected[];
+}
+
+export interface StoreBatchResult {
+  /** false: another ingest already stored this page of this seed; nothing written. */
+  stored: boolean;
+  upserted: number;
+  outboxed: number;
+  rejected: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Rows with the same id: the last one wins (a statement may touch a row only once). */
+export function dedupeById(users: UserCreated[]): UserCreated[] {
+  const m = new Map<string, UserCreated>();
+  for (const u of users) {
+    m.delete(u.id);
+    m.set(u.id, u);
+  }
+  return [...m.values()];
+}
+
+const UPSERT_USERS = `
+INSERT INTO users AS u (id, first_name, last_name, gender, address, country, post_code, email,
+                        username, dob, registered_date, phone, picture, fetched_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
+                     $12::text[], $13::text[], $14::timestamptz[])
+ON CONFLICT (id) DO UPDATE SET
+  first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
+  address = excluded.address, country = excluded.country, post_code = excluded.post_code,
+  email = excluded.email, username = excluded.username, dob = excluded.dob,
+  registered_date = excluded.registered_date, phone = excluded.phone, picture = excluded.picture,
+  fetched_at = excluded.fetched_at, updated_at = now()
+WHERE (u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email,
+       u.username, u.dob, u.registered_date, u.phone, u.picture)
+  IS DISTINCT FROM
+      (excluded.first_name, excluded.last_name, excluded.gender, excluded.address, excluded.country,
+       excluded.post_code, excluded.email, excluded.username, excluded.dob, excluded.registered_date,
+       excluded.phone, excluded.picture)
+RETURNING id`;
+
+export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBatchResult> {
+  const users = dedupeById(a.users);
+  const c = await pool.connect();
+  try {
+    await c.query("BEGIN");
+    await c.query("INSERT INTO ingest_cursor (seed, next_page) VALUES ($1, 1) ON CONFLICT (seed) DO NOTHING", [a.seed]);
+    const cur = await c.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1 FOR UPDATE", [a.seed]);
+    if (cur.rows[0].next_page !== a.page) {
+      await c.query("ROLLBACK");
+      return { stored: false, upserted: 0, outboxed: 0, rejected: 0 };
+    }
+    let changed = new Set<string>();
+    if (users.length > 0) {
+      const col = <K extends keyof UserCreated>(k: K) => users.map((u) => u[k]);
+      const r = await c.query<{ id: string }>(UPSERT_USERS, [
+        col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"),
+        col("post_code"), col("email"), col("username"), users.map((u) => iso(u.dob)),
+        users.map((u) => iso(u.registered_date)), col("phone"), col("picture"), users.map((u) => iso(u.fetched_at)),
+      ]);
+      changed = new Set(r.rows.map((x) => x.id));
+    }
+    const out = users.filter((u) => changed.has(u.id));
+    if (out.length > 0) {
+      await c.query(
+        `INSERT INTO outbox (user_id, bucket, payload)
+         SELECT user_id, bucket, payload
+           FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) WITH ORDINALITY AS t(user_id, bucket, payload, n)
+          ORDER BY n`,
+        [out.map((u) => u.id), out.map((u) => keyBucket(u.id)), out.map((u) => JSON.stringify(u))],
+      );
+    }
+    if (a.rejected.length > 0) {
+      await c.query(
+        `INSERT INTO rejected_records (seed, page, idx, raw, reason)
+         SELECT $1::text, $2::int, * FROM unnest($3::int[], $4::jsonb[], $5::text[])
+         ON CONFLICT (seed, page, idx) DO UPDATE SET raw = excluded.raw, reason = excluded.reason`,
+        [a.seed, a.page, a.rejected.map((r) => r.idx), a.rejected.map((r) => JSON.stringify(r.raw ?? null)), a.rejected.map((r) => r.reason)],
+      );
+    }
+    await c.query("UPDATE ingest_cursor SET next_page = $2, updated_at = now() WHERE seed = $1", [a.seed, a.page + 1]);
+    await c.query("COMMIT");
+    return { stored: true, upserted: users.length, outboxed: out.length, rejected: a.rejected.length };
+  } catch (e) {
+    await c.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}
+
+export async function nextPage(pool: Pool, seed: string): Promise<number> {
+  const r = await pool.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [seed]);
+  return r.rows[0]?.next_page ?? 1;
+}

@@ -1,0 +1,48 @@
+/** cassandra-driver client from config, and the keyspace/table of the processor. */
+import { auth, Client } from "cassandra-driver";
+import { KEYSPACE, USERS_TABLE } from "../contracts/names";
+
+export interface CassandraConfig {
+  CASSANDRA_CONTACT_POINTS: string[];
+  CASSANDRA_LOCAL_DC: string;
+  CASSANDRA_USER?: string;
+  CASSANDRA_PASSWORD?: string;
+}
+
+export function createCassandraClient(c: CassandraConfig, keyspace?: string): Client {
+  return new Client({
+    contactPoints: c.CASSANDRA_CONTACT_POINTS,
+    localDataCenter: c.CASSANDRA_LOCAL_DC,
+    keyspace,
+    authProvider: c.CASSANDRA_USER ? new auth.PlainTextAuthProvider(c.CASSANDRA_USER, c.CASSANDRA_PASSWORD ?? "") : undefined,
+    pooling: { coreConnectionsPerHost: { 0: 2, 1: 1, 2: 0 } },
+    socketOptions: { readTimeout: 30_000 },
+  });
+}
+
+export function keyspaceCql(replicationFactor: number): string {
+  return `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${replicationFactor}}`;
+}
+
+/** Every field of user-created.avsc; timestamps as timestamp. */
+export const USERS_TABLE_CQL = `CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${USERS_TABLE} (
+  id uuid PRIMARY KEY,
+  first_name text,
+  last_name text,
+  gender text,
+  address text,
+  country text,
+  post_code text,
+  email text,
+  username text,
+  dob timestamp,
+  registered_date timestamp,
+  phone text,
+  picture text,
+  fetched_at timestamp
+)`;
+
+export async function ensureCassandraSchema(client: Client, replicationFactor: number): Promise<void> {
+  await client.execute(keyspaceCql(replicationFactor));
+  await client.execute(USERS_TABLE_CQL);
+}

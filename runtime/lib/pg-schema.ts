@@ -1,0 +1,66 @@
+/**
+ * The PostgreSQL schema of the pipeline (staging + outbox), created idempotently at start by
+ * ingest and relay. An advisory lock keeps concurrent starts from racing on CREATE.
+ */
+import type { Pool } from "pg";
+
+export const PG_SCHEMA_SQL = `
+CREATE TABLE IF NOT EXISTS users (
+  id              uuid PRIMARY KEY,
+  first_name      text NOT NULL,
+  last_name       text NOT NULL,
+  gender          text NOT NULL,
+  address         text NOT NULL,
+  country         text NOT NULL,
+  post_code       text NOT NULL,
+  email           text NOT NULL,
+  username        text NOT NULL,
+  dob             timestamptz NOT NULL,
+  registered_date timestamptz NOT NULL,
+  phone           text NOT NULL,
+  picture         text NOT NULL,
+  fetched_at      timestamptz NOT NULL,
+  updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS outbox (
+  id            bigserial PRIMARY KEY,
+  user_id       uuid NOT NULL,
+  bucket        smallint NOT NULL,
+  payload       jsonb NOT NULL,
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  published_at  timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (bucket, id) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS rejected_records (
+  id          bigserial PRIMARY KEY,
+  seed        text NOT NULL,
+  page        integer NOT NULL,
+  idx         integer NOT NULL,
+  raw         jsonb NOT NULL,
+  reason      text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (seed, page, idx)
+);
+CREATE TABLE IF NOT EXISTS ingest_cursor (
+  seed        text PRIMARY KEY,
+  next_page   integer NOT NULL,
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+const MIGRATE_LOCK = 7_201_001;
+
+export async function migrate(pool: Pool): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query("BEGIN");
+    await c.query("SELECT pg_advisory_xact_lock($1)", [MIGRATE_LOCK]);
+    await c.query(PG_SCHEMA_SQL);
+    await c.query("COMMIT");
+  } catch (e) {
+    await c.query("ROLLBACK").catch(() => undefined);
+    throw e;
+  } finally {
+    c.release();
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Worker entry point: `main <ingest|relay|processor|api> [--once]`.
+ *   ingest --once     INGEST_BATCHES pages, then prints a JSON summary; without: loop
+ *   relay --once      publish until the outbox is drained; without: poll forever
+ *   processor --once  consume until the group has no lag; without: forever
+ *   api               the randomuser-compatible API on API_PORT
+ * Exit codes: 0 done, 1 failure, 2 usage or configuration error.
+ */
+import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
+import { startMetricsServer } from "./lib/http-server";
+import { createLogger } from "./lib/logger";
+import { onShutdownSignal } from "./lib/shutdown";
+
+const USAGE = "usage: main <ingest|relay|processor|api> [--once]";
+const COMMANDS = ["ingest", "relay", "processor", "api"] as const;
+type Command = (typeof COMMANDS)[number];
+
+export function parseArgs(argv: string[]): { command: Command; once: boolean } | { error: string } {
+  const args = argv.filter((a) => a !== "--once");
+  const once = argv.includes("--once");
+  if (args.length !== 1) return { error: args.length === 0 ? "no command given" : `unexpected arguments: ${args.slice(1).join(" ")}` };
+  const unknownFlag = args.find((a) => a.startsWith("-"));
+  if (unknownFlag) return { error: `unknown option ${unknownFlag}` };
+  if (!(COMMANDS as readonly string[]).includes(args[0])) return { error: `unknown command "${args[0]}"` };
+  return { command: args[0] as Command, once };
+}
+
+async function run(command: Command, once: boolean): Promise<number> {
+  const log = createLogger(command);
+  const { signal, dispose } = onShutdownSignal(log);
+  try {
+    switch (command) {
+      case "api": {
+        const c = loadConfig(apiSchema);
+        const { startApiServer } = await import("./api/server");
+        const api = await startApiServer({
+          port: c.API_PORT,
+          log,
+          faults: { errorRate: c.API_FAULT_ERROR_RATE, latencyMs: c.API_FAULT_LATENCY_MS, malformedRate: c.API_FAULT_MALFORMED_RATE },
+        });
+        log.info({ url: api.url }, "api listening");
+        await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
+        await api.close();
+        return 0;
+      }
+      case "ingest": {
+        const c = loadConfig(ingestSchema);
+        const ms = await startMetricsServer(c.METRICS_PORT);
+        log.info({ metricsPort: ms.port }, "metrics listening");
+        try {
+          const { runIngestOnce, runIngestLoop } = await import("./ingest/ingest");
+          const summary = once ? await runIngestOnce({ config: c, log, signal }) : await runIngestLoop({ config: c, log, signal });
+          process.stdout.write(JSON.stringify(summary) + "\n");
+          return 0;
+        } finally {
+          await ms.close();
+        }
+      }
+      case "relay": {
+        const c = loadConfig(relaySchema);
+        const ms = await startMetricsServer(c.METRICS_PORT);
+        log.info({ metricsPort: ms.port }, "metrics listening");
+        try {
+          const { startRelay } = await import("./relay/relay");
+          const summary = await startRelay({ config: c, log, signal, untilDrained: once }).done;
+          if (once) process.stdout.write(JSON.stringify(summary) + "\n");
+          return 0;
+        } finally {
+          await ms.close();
+        }
+      }
+      case "processor": {
+        const c = loadConfig(processorSchema);
+        const ms = await startMetricsServer(c.METRICS_PORT);
+        log.info({ metricsPort: ms.port }, "metrics listening");
+        try {
+          const { startProcessor } = await import("./processor/processor");
+          const summary = await startProcessor({ config: c, log, signal, untilCaughtUp: once }).done;
+          if (once) process.stdout.write(JSON.stringify(summary) + "\n");
+          return 0;
+        } finally {
+          await ms.close();
+        }
+      }
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${command}: ${e.message}\n`);
+      return 2;
+    }
+    log.fatal({ err: e }, `${command} failed`);
+    return 1;
+  } finally {
+    dispose();
+  }
+}
+
+if (require.main === module) {
+  const parsed = parseArgs(process.argv.slice(2));
+  if ("error" in parsed) {
+    process.stderr.write(`${parsed.error}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  run(parsed.command, parsed.once).then(
+    (code) => {
+      // give pino a tick to flush, then leave even if a client left a handle open
+      setTimeout(() => process.exit(code), 50).unref();
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`${String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,20 @@
+/** A users_created message → a checked UserCreated, or the reason it is dead-lettered. */
+import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
+import { zodReason } from "../ingest/source-record";
+
+export type Decoded = { ok: true; user: UserCreated } | { ok: false; reason: string };
+
+export async function decodeUser(registry: SchemaRegistry, value: Buffer | null, key: Buffer | null): Promise<Decoded> {
+  if (!value || value.length === 0) return { ok: false, reason: "decode: empty value" };
+  let decoded: unknown;
+  try {
+    decoded = await registry.decode(value);
+  } catch (e) {
+    return { ok: false, reason: `decode: ${(e as Error).message}` };
+  }
+  const v = userCreatedSchema.safeParse(decoded);
+  if (!v.success) return { ok: false, reason: `invalid: ${zodReason(v.error)}` };
+  if (key && key.toString() !== v.data.id) return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${v.data.id}` };
+  return { ok: true, user: v.data };
+}

@@ -1,0 +1,50 @@
+/**
+ * Claiming outbox rows so that several relays never duplicate nor reorder a key:
+ * a relay first takes transaction-scoped advisory locks on some key buckets that have pending
+ * rows (skipping buckets other relays hold), then claims the oldest pending rows of those buckets
+ * only, FOR UPDATE SKIP LOCKED, in id order. A key lives in one bucket, so at any time a single
+ * relay holds it, and it publishes the key's oldest rows first.
+ */
+import type { PoolClient } from "pg";
+import { KEY_BUCKETS } from "../lib/key-bucket";
+
+export const BUCKET_LOCK_CLASS = 72_011;
+
+export interface OutboxRow {
+  id: string;
+  user_id: string;
+  payload: Record<string, unknown>;
+}
+
+/** Inside an open transaction: lock up to maxBuckets pending buckets, return their ids. */
+export async function lockPendingBuckets(c: PoolClient, maxBuckets: number): Promise<number[]> {
+  const r = await c.query<{ b: number }>(
+    `SELECT b FROM (SELECT b FROM generate_series(0, $1::int - 1) AS b ORDER BY random()) s
+      WHERE CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.bucket = s.b AND o.published_at IS NULL)
+                 THEN pg_try_advisory_xact_lock($2::int, s.b) ELSE false END
+      LIMIT $3`,
+    [KEY_BUCKETS, BUCKET_LOCK_CLASS, maxBuckets],
+  );
+  return r.rows.map((x) => x.b);
+}
+
+/** Inside the same transaction: the oldest pending rows of the locked buckets, in id order. */
+export async function claimRows(c: PoolClient, buckets: number[], limit: number): Promise<OutboxRow[]> {
+  if (buckets.length === 0) return [];
+  const r = await c.query<OutboxRow>(
+    `SELECT id::text, user_id::text, payload FROM outbox
+      WHERE published_at IS NULL AND bucket = ANY($1::smallint[])
+      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [buckets, limit],
+  );
+  return r.rows;
+}
+
+export async function markPublished(c: PoolClient, ids: string[]): Promise<void> {
+  await c.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [ids]);
+}
+
+export async function pendingCount(c: { query: PoolClient["query"] }): Promise<number> {
+  const r = await c.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL");
+  return Number(r.rows[0].n);
+}
