@@ -1,0 +1,24 @@
+import assert from "node:assert/strict";
+import { startMetricsServer } from "../../../runtime/lib/http-server";
+import { metrics } from "../../../runtime/lib/metrics";
+
+describe("worker /metrics and /healthz", () => {
+  it("serves Prometheus text with the worker metrics, and health", async () => {
+    let healthy = true;
+    const s = await startMetricsServer(0, () => healthy);
+    try {
+      metrics().recordsIn.inc({ worker: "unit" }, 3);
+      metrics().consumerLag.set({ topic: "t", partition: "0", group: "g" }, 7);
+      const body = await (await fetch(`http://127.0.0.1:${s.port}/metrics`)).text();
+      assert.match(body, /pipeline_records_in_total\{worker="unit"\} 3/);
+      assert.match(body, /pipeline_consumer_lag\{topic="t",partition="0",group="g"\} 7/);
+      assert.match(body, /# TYPE pipeline_batch_duration_seconds histogram/);
+      assert.equal((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status, 200);
+      healthy = false;
+      assert.equal((await fetch(`http://127.0.0.1:${s.port}/healthz`)).status, 503);
+      assert.equal((await fetch(`http://127.0.0.1:${s.port}/nope`)).status, 404);
+    } finally {
+      await s.close();
+    }
+  });
+});

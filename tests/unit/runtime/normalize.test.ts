@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { generateUser, malform, MALFORMATIONS } from "../../../runtime/api/generate";
+import { normalizeUser } from "../../../runtime/ingest/normalize";
+import { splitRecords } from "../../../runtime/ingest/ingest";
+import { dedupeById } from "../../../runtime/ingest/store-batch";
+import { userCreatedSchema } from "../../../runtime/contracts/user-created";
+
+const AT = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+
+describe("ingest: validation and normalization", () => {
+  it("maps a randomuser record to the UserCreated shape", () => {
+    const src = generateUser("norm", 1, 0);
+    const n = normalizeUser(src, AT);
+    assert.ok(n.ok);
+    const u = n.user;
+    assert.deepEqual(u, {
+      id: src.login.uuid,
+      first_name: src.name.first,
+      last_name: src.name.last,
+      gender: src.gender,
+      address: `${src.location.street.number} ${src.location.street.name}, ${src.location.city}, ${src.location.state}, ${src.location.country}`,
+      country: src.location.country,
+      post_code: String(src.location.postcode),
+      email: src.email,
+      username: src.login.username,
+      dob: Date.parse(src.dob.date),
+      registered_date: Date.parse(src.registered.date),
+      phone: src.phone,
+      picture: src.picture.medium,
+      fetched_at: AT,
+    });
+    assert.ok(userCreatedSchema.safeParse(u).success);
+  });
+
+  it("keeps text and numeric postcodes as text, and lower-cases the uuid", () => {
+    const src = generateUser("norm", 1, 1);
+    src.location.postcode = "K1A 0B1";
+    src.login.uuid = src.login.uuid.toUpperCase();
+    const n = normalizeUser(src, AT);
+    assert.ok(n.ok);
+    assert.equal(n.user.post_code, "K1A 0B1");
+    assert.equal(n.user.id, src.login.uuid.toLowerCase());
+  });
+
+  const expectations: Record<(typeof MALFORMATIONS)[number], RegExp> = {
+    "missing-uuid": /^login\.uuid: Required/,
+    "bad-uuid": /^login\.uuid: Invalid uuid/,
+    "bad-email": /^email: Invalid email/,
+    "bad-dob": /^dob\.date: not an ISO-8601/,
+    "no-name": /^name: Expected object, received null/,
+  };
+  MALFORMATIONS.forEach((kind, i) => {
+    it(`rejects a record with ${kind}, saying why`, () => {
+      const n = normalizeUser(malform(generateUser("bad", 1, i), i), AT);
+      assert.ok(!n.ok);
+      assert.match(n.reason, expectations[kind]);
+    });
+  });
+
+  it("rejects things that are not records at all", () => {
+    for (const raw of [null, 42, "user", [], {}]) {
+      const n = normalizeUser(raw, AT);
+      assert.ok(!n.ok, JSON.stringify(raw));
+    }
+  });
+
+  it("splits a page into users and rejected records (with index and raw), and goes on", () => {
+    const page = [generateUser("s", 1, 0), { nope: true }, generateUser("s", 1, 2)];
+    const { users, rejected } = splitRecords(page, AT);
+    assert.equal(users.length, 2);
+    assert.equal(rejected.length, 1);
+    assert.equal(rejected[0].idx, 1);
+    assert.deepEqual(rejected[0].raw, { nope: true });
+  });
+
+  it("dedupeById keeps the last record of an id", () => {
+    const a = normalizeUser(generateUser("d", 1, 0), 1);
+    const b = normalizeUser(generateUser("d", 1, 1), 2);
+    assert.ok(a.ok && b.ok);
+    const a2 = { ...a.user, email: "x@y.zz" };
+    assert.deepEqual(dedupeById([a.user, b.user, a2]), [b.user, a2]);
+  });
+});
