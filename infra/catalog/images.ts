@@ -1,0 +1,69 @@
+/**
+ * The images the stacks run and how each one takes its settings. Upstream images are pinned to
+ * the versions of the stage config; the env conventions are the images' own (Confluent images
+ * read KAFKA_ZOOKEEPER_CONNECT for zookeeper.connect), so they live here, beside the settings
+ * (settings.ts) they translate, and not in a target.
+ */
+import { StageConfig } from "../config";
+
+export function upstreamImages(c: StageConfig) {
+  return {
+    postgres: `postgres:${c.postgresVersion}-bookworm`,
+    zookeeper: `confluentinc/cp-zookeeper:${c.confluentVersion}`,
+    kafka: `confluentinc/cp-kafka:${c.confluentVersion}`,
+    schemaRegistry: `confluentinc/cp-schema-registry:${c.confluentVersion}`,
+    controlCenter: `confluentinc/cp-enterprise-control-center:${c.confluentVersion}`,
+    cassandra: `cassandra:${c.cassandraVersion}`,
+    spark: `apache/spark:${c.sparkVersion}`,
+  };
+}
+
+/** Confluent's convention: `KAFKA_` + key upper-cased, `.` → `_`, `_` → `__`, `-` → `___`. */
+export function confluentEnv(prefix: string, settings: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(settings)) {
+    env[`${prefix}_${k.replace(/-/g, "___").replace(/_/g, "__").replace(/\./g, "_").toUpperCase()}`] = v;
+  }
+  return env;
+}
+
+/**
+ * cp-zookeeper writes zoo.cfg from ZOOKEEPER_<CAMEL_AS_SNAKE> for its plain keys and keeps its data
+ * in /var/lib/zookeeper/data; dotted keys are ZooKeeper system properties (zookeeper.<key>).
+ */
+export function zookeeperEnv(settings: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  const props: string[] = [];
+  for (const [k, v] of Object.entries(settings)) {
+    if (k === "dataDir") continue;
+    if (k.includes(".")) props.push(`-Dzookeeper.${k}=${v}`);
+    else env[`ZOOKEEPER_${k.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}`] = v;
+  }
+  if (props.length) env.KAFKA_OPTS = props.join(" ");
+  return env;
+}
+
+/** The official cassandra image takes these cassandra.yaml keys from CASSANDRA_* variables. */
+export function cassandraEnv(s: { cluster_name: string; seed_provider: { parameters: { seeds: string }[] }[]; endpoint_snitch: string; num_tokens: number }, dc: string) {
+  return {
+    CASSANDRA_CLUSTER_NAME: s.cluster_name,
+    CASSANDRA_SEEDS: s.seed_provider[0].parameters[0].seeds,
+    CASSANDRA_ENDPOINT_SNITCH: s.endpoint_snitch,
+    CASSANDRA_NUM_TOKENS: String(s.num_tokens),
+    CASSANDRA_DC: dc,
+  };
+}
+
+/**
+ * The image has no variable for authenticator/authorizer: set them in its cassandra.yaml before
+ * the entrypoint starts. Cassandra 5.0 writes `authenticator:` as a block with `class_name`, so
+ * the block's next line goes with it.
+ */
+export function cassandraAuthCommand(s: { authenticator: string; authorizer: string }): string[] {
+  const yaml = "/etc/cassandra/cassandra.yaml";
+  const script = [
+    `sed -i -E -e '/^authenticator:/{s/.*/authenticator: ${s.authenticator}/;n;/^[[:space:]]+class_name/d}' -e '/^authorizer:/{s/.*/authorizer: ${s.authorizer}/;n;/^[[:space:]]+class_name/d}' ${yaml}`,
+    `exec docker-entrypoint.sh cassandra -f`,
+  ].join(" && ");
+  return ["bash", "-c", script];
+}

@@ -1,0 +1,111 @@
+/**
+ * Airflow (LocalExecutor) on its own PostgreSQL database: a one-shot job that migrates the
+ * database and creates the admin user (the official image's _AIRFLOW_DB_MIGRATE and
+ * _AIRFLOW_WWW_USER_* switches), then the webserver and the scheduler. The image (images/airflow)
+ * carries the DAG, which runs the TypeScript ingest worker; so Airflow also gets the ingest env.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig } from "../config";
+import { PORTS } from "../catalog/settings";
+import { Dependency, ServiceHandle, ServiceSpec, Target, address } from "../spec";
+import { EnvGroup, merge } from "../wiring";
+import type { Postgres } from "./postgres";
+
+export const AIRFLOW_ADMIN_USER = "admin";
+const SCHEDULER_HEALTH_PORT = 8974;
+
+export interface AirflowArgs {
+  target: Target;
+  config: StageConfig;
+  postgres: Postgres;
+  dbPassword: pulumi.Input<string>;
+  adminPassword: pulumi.Input<string>;
+  fernetKey: pulumi.Input<string>;
+  webserverSecretKey: pulumi.Input<string>;
+  /** Env of the ingest worker that the DAG starts. */
+  ingestEnv: EnvGroup[];
+  /** What the DAG's runs need up (the data source, the database). */
+  dependsOn: Dependency[];
+}
+
+export class Airflow extends pulumi.ComponentResource {
+  readonly image: pulumi.Output<string>;
+  readonly init: ServiceHandle;
+  readonly webserver: ServiceHandle;
+  readonly scheduler: ServiceHandle;
+
+  constructor(name: string, args: AirflowArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Airflow", name, {}, opts);
+    const { target, config, postgres } = args;
+    this.image = target.image(
+      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${config.airflowVersion}-${config.imageTag}`, args: { AIRFLOW_VERSION: config.airflowVersion } },
+      this,
+    );
+    const db = address(postgres.server, "postgres");
+    const airflow: EnvGroup = {
+      env: {
+        AIRFLOW__CORE__EXECUTOR: "LocalExecutor",
+        AIRFLOW__CORE__LOAD_EXAMPLES: "False",
+        // The DAG runs as soon as it is deployed: no manual unpause step.
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: "False",
+        AIRFLOW__WEBSERVER__EXPOSE_CONFIG: "False",
+        AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: "True",
+        INGEST_SCHEDULE: config.schedule,
+      },
+      secret: {
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: pulumi.interpolate`postgresql+psycopg2://${postgres.airflowUser}:${args.dbPassword}@${db}/${postgres.airflowDatabase}`,
+        AIRFLOW__CORE__FERNET_KEY: args.fernetKey,
+        AIRFLOW__WEBSERVER__SECRET_KEY: args.webserverSecretKey,
+      },
+    };
+    const logs = { volume: "airflow-logs", path: "/opt/airflow/logs" };
+    const spec = (name: string, kind: ServiceSpec["kind"], memory: string): Omit<ServiceSpec, "healthCheck" | "ports"> => ({
+      name,
+      kind,
+      image: this.image,
+      ...merge(airflow, ...args.ingestEnv),
+      volumes: [logs],
+      memory,
+    });
+
+    this.init = target.service(
+      {
+        ...spec("airflow-init", "job", config.memory.airflowInit),
+        command: ["version"],
+        env: {
+          ...airflow.env,
+          _AIRFLOW_DB_MIGRATE: "true",
+          _AIRFLOW_WWW_USER_CREATE: "true",
+          _AIRFLOW_WWW_USER_USERNAME: AIRFLOW_ADMIN_USER,
+        },
+        secretEnv: { ...airflow.secret, _AIRFLOW_WWW_USER_PASSWORD: args.adminPassword },
+        ports: {},
+        healthCheck: { test: ["CMD", "airflow", "db", "check"] },
+        dependsOn: [{ on: postgres.server, condition: "healthy" }],
+      },
+      this,
+    );
+    const afterInit: Dependency[] = [{ on: this.init, condition: "completed" }, ...args.dependsOn];
+    this.webserver = target.service(
+      {
+        ...spec("airflow-webserver", "service", config.memory.airflowWebserver),
+        command: ["webserver"],
+        ports: { http: { container: PORTS.airflowWeb, host: config.ports.airflow } },
+        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`], startPeriodSeconds: 60 },
+        dependsOn: afterInit,
+      },
+      this,
+    );
+    this.scheduler = target.service(
+      {
+        ...spec("airflow-scheduler", "service", config.memory.airflowScheduler),
+        command: ["scheduler"],
+        ports: { health: { container: SCHEDULER_HEALTH_PORT } },
+        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`], startPeriodSeconds: 60 },
+        dependsOn: afterInit,
+      },
+      this,
+    );
+    this.registerOutputs({ image: this.image });
+  }
+}

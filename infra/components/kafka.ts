@@ -1,0 +1,147 @@
+/**
+ * Kafka: ZooKeeper, one broker (ZooKeeper mode), the topics, Schema Registry and Control Center,
+ * all on one Confluent Platform version. Broker and ZooKeeper settings come from the shared
+ * catalog (the same keys the local test services run with), then into Confluent's env names.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig } from "../config";
+import { PORTS, kafkaBrokerSettings, zookeeperSettings } from "../catalog/settings";
+import { confluentEnv, upstreamImages, zookeeperEnv } from "../catalog/images";
+import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
+import { ServiceHandle, Target, address } from "../spec";
+
+export interface KafkaArgs {
+  target: Target;
+  config: StageConfig;
+}
+
+export const TOPIC_PARTITIONS = 6;
+
+export class Kafka extends pulumi.ComponentResource {
+  readonly zookeeper: ServiceHandle;
+  readonly broker: ServiceHandle;
+  /** Job that creates the pipeline's topics; producers and consumers wait for it. */
+  readonly topics: ServiceHandle;
+  readonly schemaRegistry: ServiceHandle;
+  readonly controlCenter: ServiceHandle;
+  /** host:port on the private network. */
+  readonly bootstrapInternal: string;
+  /** host:port from the Docker host (the EXTERNAL listener). */
+  readonly bootstrapHost: string;
+  readonly schemaRegistryUrl: string;
+
+  constructor(name: string, args: KafkaArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Kafka", name, {}, opts);
+    const { target, config } = args;
+    const images = upstreamImages(config);
+    const mem = config.memory;
+    const hostName = config.bindAddress === "0.0.0.0" ? "localhost" : config.bindAddress;
+
+    this.zookeeper = target.service(
+      {
+        name: "zookeeper",
+        kind: "service",
+        image: images.zookeeper,
+        env: zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
+        ports: { client: { container: PORTS.zookeeper } },
+        healthCheck: { test: ["CMD", "cub", "zk-ready", `localhost:${PORTS.zookeeper}`, "5"] },
+        volumes: [
+          { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
+          { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
+        ],
+        memory: mem.zookeeper,
+      },
+      this,
+    );
+
+    this.bootstrapInternal = `kafka:${PORTS.kafkaInternal}`;
+    this.bootstrapHost = `${hostName}:${config.ports.kafka}`;
+    const broker = kafkaBrokerSettings({
+      brokerId: 1,
+      zookeeperConnect: address(this.zookeeper, "client"),
+      listeners: { internal: `0.0.0.0:${PORTS.kafkaInternal}`, external: `0.0.0.0:${PORTS.kafkaExternal}` },
+      advertised: { internal: this.bootstrapInternal, external: this.bootstrapHost },
+      logDirs: "/var/lib/kafka/data",
+      replicationFactor: 1,
+    });
+    this.broker = target.service(
+      {
+        name: "kafka",
+        kind: "service",
+        image: images.kafka,
+        env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: "-Xms256m -Xmx512m" },
+        ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
+        healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`] },
+        volumes: [{ volume: "kafka-data", path: "/var/lib/kafka/data" }],
+        dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
+        memory: mem.kafka,
+      },
+      this,
+    );
+
+    // auto.create.topics.enable is off: topics exist by decision, with their partition count.
+    const create = (t: string) =>
+      `kafka-topics --bootstrap-server ${this.bootstrapInternal} --create --if-not-exists --topic ${t} --partitions ${TOPIC_PARTITIONS} --replication-factor 1`;
+    this.topics = target.service(
+      {
+        name: "kafka-topics",
+        kind: "job",
+        image: images.kafka,
+        command: ["bash", "-c", `${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`],
+        env: {},
+        ports: {},
+        healthCheck: { test: ["CMD", "kafka-topics", "--bootstrap-server", this.bootstrapInternal, "--describe", "--topic", USERS_TOPIC] },
+        dependsOn: [{ on: this.broker, condition: "healthy" }],
+        memory: mem.kafkaTopics,
+      },
+      this,
+    );
+
+    this.schemaRegistryUrl = `http://schema-registry:${PORTS.schemaRegistry}`;
+    this.schemaRegistry = target.service(
+      {
+        name: "schema-registry",
+        kind: "service",
+        image: images.schemaRegistry,
+        env: {
+          SCHEMA_REGISTRY_HOST_NAME: "schema-registry",
+          SCHEMA_REGISTRY_LISTENERS: `http://0.0.0.0:${PORTS.schemaRegistry}`,
+          SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS: `PLAINTEXT://${this.bootstrapInternal}`,
+          SCHEMA_REGISTRY_HEAP_OPTS: "-Xms128m -Xmx256m",
+        },
+        ports: { http: { container: PORTS.schemaRegistry, host: config.ports.schemaRegistry } },
+        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
+        dependsOn: [{ on: this.broker, condition: "healthy" }],
+        memory: mem.schemaRegistry,
+      },
+      this,
+    );
+
+    this.controlCenter = target.service(
+      {
+        name: "control-center",
+        kind: "service",
+        image: images.controlCenter,
+        env: {
+          CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
+          CONTROL_CENTER_ZOOKEEPER_CONNECT: address(this.zookeeper, "client"),
+          CONTROL_CENTER_SCHEMA_REGISTRY_URL: this.schemaRegistryUrl,
+          CONTROL_CENTER_REPLICATION_FACTOR: "1",
+          CONTROL_CENTER_INTERNAL_TOPICS_PARTITIONS: "1",
+          CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_PARTITIONS: "1",
+          CONFLUENT_METRICS_TOPIC_REPLICATION: "1",
+          PORT: String(PORTS.controlCenter),
+        },
+        ports: { http: { container: PORTS.controlCenter, host: config.ports.controlCenter } },
+        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`], startPeriodSeconds: 60 },
+        dependsOn: [
+          { on: this.broker, condition: "healthy" },
+          { on: this.schemaRegistry, condition: "healthy" },
+        ],
+        memory: mem.controlCenter,
+      },
+      this,
+    );
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * PostgreSQL: the pipeline's staging/outbox database and Airflow's metadata database, one server,
+ * two databases, two users. Airflow's user and database are made by an init script on first start
+ * (the image runs /docker-entrypoint-initdb.d once, on an empty volume); its password comes in env.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig } from "../config";
+import { PORTS } from "../catalog/settings";
+import { upstreamImages } from "../catalog/images";
+import { ServiceHandle, Target } from "../spec";
+
+export const PIPELINE_DB = "pipeline";
+export const AIRFLOW_DB = "airflow";
+
+export interface PostgresArgs {
+  target: Target;
+  config: StageConfig;
+  password: pulumi.Input<string>;
+  airflowPassword: pulumi.Input<string>;
+}
+
+const AIRFLOW_INIT_SQL = `#!/bin/bash
+set -euo pipefail
+psql -v ON_ERROR_STOP=1 -v pw="$AIRFLOW_DB_PASSWORD" --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL'
+CREATE ROLE ${AIRFLOW_DB} LOGIN PASSWORD :'pw';
+CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB};
+SQL
+`;
+
+export class Postgres extends pulumi.ComponentResource {
+  readonly server: ServiceHandle;
+  readonly database = PIPELINE_DB;
+  readonly user = PIPELINE_DB;
+  readonly airflowDatabase = AIRFLOW_DB;
+  readonly airflowUser = AIRFLOW_DB;
+
+  constructor(name: string, args: PostgresArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Postgres", name, {}, opts);
+    this.server = args.target.service(
+      {
+        name: "postgres",
+        kind: "service",
+        image: upstreamImages(args.config).postgres,
+        env: { POSTGRES_USER: PIPELINE_DB, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
+        secretEnv: { POSTGRES_PASSWORD: args.password, AIRFLOW_DB_PASSWORD: args.airflowPassword },
+        ports: { postgres: { container: PORTS.postgres } },
+        healthCheck: { test: ["CMD", "pg_isready", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
+        volumes: [{ volume: "postgres-data", path: "/var/lib/postgresql/data" }],
+        files: [{ path: "/docker-entrypoint-initdb.d/10-airflow.sh", content: AIRFLOW_INIT_SQL, executable: true }],
+        memory: args.config.memory.postgres,
+      },
+      this,
+    );
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Spark standalone: a master, N workers (cores and memory from config) and the driver of the
+ * streaming job, submitted to spark://spark-master:7077 in client mode from its own image.
+ * Executors write the job's state store into the checkpoint directory as the driver does, so
+ * the workers and the driver mount the same named volume.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig } from "../config";
+import { PORTS } from "../catalog/settings";
+import { upstreamImages } from "../catalog/images";
+import { Dependency, ServiceHandle, Target, address } from "../spec";
+
+/** The job's entry point inside images/spark (images/spark/job/ copied to /opt/spark-job/). */
+export const SPARK_JOB_MAIN = "/opt/spark-job/users_by_country.py";
+export const DRIVER_UI_PORT = 4040;
+/** The image's work dir is owned by its `spark` user; a fresh volume mounted there inherits that. */
+const WORK_DIR = "/opt/spark/work-dir";
+export const CHECKPOINT_DIR = `${WORK_DIR}/checkpoints`;
+
+export interface SparkArgs {
+  target: Target;
+  config: StageConfig;
+  /** Env of the job: where Kafka, Schema Registry and Cassandra are; credentials as secrets. */
+  jobEnv: Record<string, pulumi.Input<string>>;
+  jobSecretEnv: Record<string, pulumi.Input<string>>;
+  /** What the job needs up before it starts (topics, registry, Cassandra role). */
+  jobDependsOn: Dependency[];
+}
+
+const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${port}`];
+const sparkClass = "/opt/spark/bin/spark-class";
+
+export class Spark extends pulumi.ComponentResource {
+  readonly master: ServiceHandle;
+  readonly workers: ServiceHandle[];
+  readonly driver: ServiceHandle;
+  readonly masterUrl: string;
+
+  constructor(name: string, args: SparkArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Spark", name, {}, opts);
+    const { target, config } = args;
+    const image = upstreamImages(config).spark;
+    const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR };
+
+    this.master = target.service(
+      {
+        name: "spark-master",
+        kind: "service",
+        image,
+        command: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", "spark-master", "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
+        env: { SPARK_NO_DAEMONIZE: "true" },
+        ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, host: config.ports.sparkUi } },
+        healthCheck: { test: tcpCheck(PORTS.sparkMasterUi) },
+        memory: config.memory.sparkMaster,
+      },
+      this,
+    );
+    this.masterUrl = `spark://${address(this.master, "rpc")}`;
+
+    this.workers = Array.from({ length: config.sparkWorkers }, (_, i) =>
+      target.service(
+        {
+          name: `spark-worker-${i + 1}`,
+          kind: "service",
+          image,
+          command: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
+          env: { SPARK_NO_DAEMONIZE: "true", SPARK_MASTER_URL: this.masterUrl },
+          ports: { ui: { container: PORTS.sparkWorkerUi } },
+          healthCheck: { test: tcpCheck(PORTS.sparkWorkerUi) },
+          volumes: [checkpoints],
+          dependsOn: [{ on: this.master, condition: "healthy" }],
+          memory: config.memory.sparkWorker,
+        },
+        this,
+      ),
+    );
+
+    const driverImage = target.image(
+      { name: "spark-job", context: ".", dockerfile: "images/spark/Dockerfile", tag: config.imageTag, args: { SPARK_VERSION: config.sparkVersion } },
+      this,
+    );
+    this.driver = target.service(
+      {
+        name: "spark-driver",
+        kind: "service",
+        image: driverImage,
+        command: [
+          "/opt/spark/bin/spark-submit",
+          "--master", this.masterUrl,
+          "--deploy-mode", "client",
+          "--conf", "spark.driver.host=spark-driver",
+          "--conf", `spark.executor.cores=${config.sparkWorkerCores}`,
+          "--conf", `spark.cores.max=${config.sparkWorkers * config.sparkWorkerCores}`,
+          SPARK_JOB_MAIN,
+        ],
+        env: { ...args.jobEnv, SPARK_MASTER_URL: this.masterUrl, SPARK_CHECKPOINT_DIR: CHECKPOINT_DIR },
+        secretEnv: args.jobSecretEnv,
+        ports: { ui: { container: DRIVER_UI_PORT } },
+        healthCheck: { test: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
+        volumes: [checkpoints],
+        dependsOn: [...this.workers.map((w) => ({ on: w, condition: "healthy" as const })), ...args.jobDependsOn],
+        memory: config.memory.sparkDriver,
+      },
+      this,
+    );
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * The TypeScript workers: one image (images/workers/Dockerfile) and one container per worker,
+ * plus the offline randomuser-compatible API when the stage names no external data source.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig } from "../config";
+import { PORTS } from "../catalog/settings";
+import { Dependency, ServiceHandle, ServiceSpec, Target } from "../spec";
+import { PipelineEnv, merge } from "../wiring";
+
+export type WorkerName = "ingest" | "relay" | "processor";
+
+export interface WorkersArgs {
+  target: Target;
+  config: StageConfig;
+  env: PipelineEnv;
+  /** What each worker waits for before it starts. */
+  dependsOn: Record<WorkerName, Dependency[]>;
+}
+
+/** Asks the process itself: node is in the image, curl is not. */
+const httpCheck = (port: number, path: string) => [
+  "CMD",
+  "node",
+  "-e",
+  `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+];
+
+export class Workers extends pulumi.ComponentResource {
+  readonly image: pulumi.Output<string>;
+  /** Undefined when the stage config names an external data source. */
+  readonly api?: ServiceHandle;
+  readonly apiBaseUrl: string;
+  readonly workers: Record<WorkerName, ServiceHandle>;
+
+  constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Workers", name, {}, opts);
+    const { target, config, env } = args;
+    this.image = target.image({ name: "workers", context: ".", dockerfile: "images/workers/Dockerfile", tag: config.imageTag }, this);
+
+    const base = (name: string, cmd: string, memory: string): Omit<ServiceSpec, "env"> => ({
+      name,
+      kind: "service",
+      image: this.image,
+      command: ["node", "dist/runtime/main.js", cmd],
+      ports: { metrics: { container: PORTS.workerMetrics } },
+      healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz") },
+      memory,
+    });
+
+    if (config.dataSourceUrl === undefined) {
+      this.api = target.service(
+        {
+          ...base("api", "api", config.memory.api),
+          ports: { http: { container: PORTS.randomUserApi } },
+          env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
+          healthCheck: { test: httpCheck(PORTS.randomUserApi, "/healthz") },
+        },
+        this,
+      );
+      this.apiBaseUrl = `http://${this.api.name}:${PORTS.randomUserApi}`;
+    } else {
+      this.apiBaseUrl = config.dataSourceUrl;
+    }
+    const apiDep: Dependency[] = this.api ? [{ on: this.api, condition: "healthy" }] : [];
+    const mem = config.memory.worker;
+    this.workers = {
+      ingest: target.service(
+        { ...base("ingest", "ingest", mem), ...merge(env.common, env.postgres, env.source(this.apiBaseUrl)), dependsOn: [...args.dependsOn.ingest, ...apiDep] },
+        this,
+      ),
+      relay: target.service({ ...base("relay", "relay", mem), ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
+      processor: target.service({ ...base("processor", "processor", mem), ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
+    };
+    this.registerOutputs({ image: this.image });
+  }
+}

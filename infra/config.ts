@@ -1,0 +1,150 @@
+/**
+ * The stage config: every knob of a stack, read from Pulumi config and validated with zod before
+ * the program declares a single resource. A bad value stops `pulumi preview` with the full key
+ * (`realtime-pipeline:sparkWorkers`) and the command that fixes it.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+
+export const CONFIG_NAMESPACE = "realtime-pipeline";
+
+/** "512m" or "2g" (Docker's own notation); parsed to MiB for the targets. */
+const MEMORY = /^([1-9][0-9]*)([mg])$/;
+export function memoryMiB(size: string): number {
+  const m = MEMORY.exec(size);
+  if (!m) throw new Error(`not a memory size: ${size}`);
+  return Number(m[1]) * (m[2] === "g" ? 1024 : 1);
+}
+const memory = z.string().regex(MEMORY, "must be a positive size such as 512m or 2g");
+
+/** A version on one release line, e.g. 7.9.x: the line is fixed by the design, the patch is not. */
+const version = (line: string) =>
+  z.string().regex(new RegExp(`^${line.replace(/\./g, "\\.")}(\\.[0-9]+)?$`), `must be a ${line}.x version`);
+
+const port = z.coerce.number().int().min(1).max(65535);
+const count = z.coerce.number().int().min(1, "must be an integer >= 1");
+
+/** Memory limit of each container kind; a stack overrides only the ones it names. */
+export const DEFAULT_MEMORY = {
+  postgres: "512m",
+  zookeeper: "512m",
+  kafka: "1g",
+  kafkaTopics: "512m",
+  schemaRegistry: "512m",
+  controlCenter: "1536m",
+  cassandra: "2g",
+  cassandraAuth: "512m",
+  sparkMaster: "512m",
+  sparkWorker: "1536m",
+  sparkDriver: "1g",
+  airflowInit: "1g",
+  airflowWebserver: "1536m",
+  airflowScheduler: "1g",
+  worker: "256m",
+  api: "256m",
+} as const;
+export type MemoryKey = keyof typeof DEFAULT_MEMORY;
+
+/** Host ports; only these services are published (people and other teams use them). */
+export const DEFAULT_PORTS = {
+  airflow: 8088,
+  controlCenter: 9021,
+  sparkUi: 8090,
+  kafka: 9092,
+  schemaRegistry: 8081,
+  cassandra: 9042,
+} as const;
+
+const CRON_FIELD = /^[0-9*/,\-A-Za-z?]+$/;
+const schedule = z
+  .string()
+  .refine(
+    (s) => /^@(hourly|daily|weekly|monthly|yearly|once)$/.test(s) || (s.split(/\s+/).length === 5 && s.split(/\s+/).every((f) => CRON_FIELD.test(f))),
+    "must be a 5-field cron expression such as '*/5 * * * *' or a preset such as @hourly",
+  );
+
+export const stageConfigSchema = z
+  .object({
+    target: z.enum(["docker", "kubernetes"], {
+      errorMap: (i) => ({ message: i.code === "invalid_type" && i.received === "undefined" ? "is required (docker or kubernetes)" : "must be docker or kubernetes" }),
+    }),
+    confluentVersion: version("7.9").default("7.9.2"),
+    postgresVersion: version("15").default("15.13"),
+    cassandraVersion: version("5.0").default("5.0.4"),
+    sparkVersion: version("3.5").default("3.5.5"),
+    airflowVersion: version("2.10").default("2.10.5"),
+    /** Tag of the images this project builds (workers, airflow, spark job); never `latest`. */
+    imageTag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/).refine((t) => t !== "latest", "must not be latest: pin a version").default("0.1.0"),
+    sparkWorkers: count.default(2),
+    sparkWorkerCores: count.default(1),
+    sparkWorkerMemory: memory.default("1g"),
+    memory: z.object(Object.fromEntries(Object.entries(DEFAULT_MEMORY).map(([k, v]) => [k, memory.default(v)])) as { [K in MemoryKey]: z.ZodDefault<typeof memory> }).strict().default({}),
+    ports: z.object(Object.fromEntries(Object.entries(DEFAULT_PORTS).map(([k, v]) => [k, port.default(v)])) as { [K in keyof typeof DEFAULT_PORTS]: z.ZodDefault<typeof port> }).strict().default({}),
+    bindAddress: z.string().ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1" }).default("127.0.0.1"),
+    /** Absent: the dev stack runs the offline randomuser-compatible API from the worker image. */
+    dataSourceUrl: z.string().url("must be an http(s) URL such as https://randomuser.me").optional(),
+    schedule: schedule.default("*/5 * * * *"),
+    ingestBatchSize: z.coerce.number().int().min(1).max(5000).default(500),
+    cassandraReplicationFactor: count.default(1),
+    logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (memoryMiB(c.sparkWorkerMemory) >= memoryMiB(c.memory.sparkWorker)) {
+      ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must be below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
+    }
+    if (c.target === "kubernetes") {
+      ctx.addIssue({ code: "custom", path: ["target"], message: "kubernetes target not implemented yet; use docker" });
+    }
+  });
+
+export type StageConfig = z.infer<typeof stageConfigSchema>;
+
+/** What to type to fix a key, shown under each error. */
+const FIX_EXAMPLE: Record<string, string> = {
+  target: "docker",
+  sparkWorkers: "2",
+  sparkWorkerCores: "1",
+  sparkWorkerMemory: "1g",
+  bindAddress: "127.0.0.1",
+  schedule: "'*/5 * * * *'",
+  dataSourceUrl: "https://randomuser.me",
+};
+
+export class StageConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid stack config:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "StageConfigError";
+  }
+}
+
+/** Pure: raw key/values (as `pulumi config` stores them) in, a typed config or a StageConfigError out. */
+export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
+  const parsed = stageConfigSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new StageConfigError(
+    parsed.error.issues.map((i) => {
+      const keys = i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k].join(".")) : [i.path.join(".")];
+      const top = String(i.path[0] ?? keys[0]);
+      const key = keys.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ");
+      const fix =
+        i.code === "unrecognized_keys"
+          ? `remove it (see docs/infra.md for the known keys)`
+          : i.path.length > 1
+            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.join(".")}' <value>`
+            : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
+      return `${key}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}. Fix: ${fix}`;
+    }),
+  );
+}
+
+/** Reads every `realtime-pipeline:*` key of the current stack (objects arrive as JSON text). */
+export function readStageConfig(): StageConfig {
+  const prefix = `${CONFIG_NAMESPACE}:`;
+  const raw: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
+    if (!k.startsWith(prefix)) continue;
+    raw[k.slice(prefix.length)] = v.startsWith("{") ? JSON.parse(v) : v;
+  }
+  return parseStageConfig(raw);
+}

@@ -1,0 +1,94 @@
+/**
+ * The program: stage config in, the pipeline's resources declared, the output contract out.
+ * A function, not a side-effecting module, so the unit tests run it once per case under mocks.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { StageConfig, readStageConfig } from "./config";
+import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
+import { PipelineSecrets } from "./secrets";
+import { DockerTarget } from "./targets/docker";
+import { Postgres } from "./components/postgres";
+import { Kafka } from "./components/kafka";
+import { Cassandra } from "./components/cassandra";
+import { Spark } from "./components/spark";
+import { Workers } from "./components/workers";
+import { Airflow, AIRFLOW_ADMIN_USER } from "./components/airflow";
+import { PipelineOutputs } from "./outputs";
+import { Target } from "./spec";
+import { pipelineEnv } from "./wiring";
+
+/** Only Docker exists so far; config validation already refuses `kubernetes` with a clear message. */
+function makeTarget(config: StageConfig, prefix: string): Target {
+  return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress });
+}
+
+export function deployPipeline(config: StageConfig): PipelineOutputs {
+  const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
+  const target = makeTarget(config, prefix);
+  const secrets = new PipelineSecrets(`${prefix}-secrets`, { prefix });
+
+  const postgres = new Postgres(`${prefix}-postgres`, { target, config, password: secrets.postgresPassword, airflowPassword: secrets.airflowDbPassword });
+  const kafka = new Kafka(`${prefix}-kafka`, { target, config });
+  const cassandra = new Cassandra(`${prefix}-cassandra`, { target, config, password: secrets.cassandraPassword, defaultUserPassword: secrets.cassandraDefaultPassword });
+  const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
+
+  const pg = { on: postgres.server, condition: "healthy" as const };
+  const topics = { on: kafka.topics, condition: "completed" as const };
+  const registry = { on: kafka.schemaRegistry, condition: "healthy" as const };
+  const cassandraRole = { on: cassandra.auth, condition: "completed" as const };
+
+  const workers = new Workers(`${prefix}-workers`, {
+    target,
+    config,
+    env,
+    dependsOn: { ingest: [pg], relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
+  });
+  const spark = new Spark(`${prefix}-spark`, {
+    target,
+    config,
+    jobEnv: { ...env.common.env, ...env.kafka.env, ...env.cassandra.env },
+    jobSecretEnv: env.cassandra.secret,
+    jobDependsOn: [topics, registry, cassandraRole],
+  });
+  new Airflow(`${prefix}-airflow`, {
+    target,
+    config,
+    postgres,
+    dbPassword: secrets.airflowDbPassword,
+    adminPassword: secrets.airflowAdminPassword,
+    fernetKey: secrets.airflowFernetKey,
+    webserverSecretKey: secrets.airflowWebserverSecretKey,
+    ingestEnv: [env.common, env.postgres, env.source(workers.apiBaseUrl)],
+    dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
+  });
+
+  const host = config.bindAddress === "0.0.0.0" ? "localhost" : config.bindAddress;
+  const url = (port: number) => `http://${host}:${port}`;
+  return {
+    kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
+    schemaRegistryUrl: url(config.ports.schemaRegistry),
+    controlCenterUrl: url(config.ports.controlCenter),
+    airflowUrl: url(config.ports.airflow),
+    sparkMasterUrl: spark.masterUrl,
+    sparkUiUrl: url(config.ports.sparkUi),
+    cassandraContactPoints: `${host}:${config.ports.cassandra}`,
+    cassandraKeyspace: cassandra.keyspace,
+    cassandraUser: cassandra.user,
+    cassandraPassword: secrets.cassandraPassword,
+    postgres: {
+      host: postgres.server.name,
+      port: postgres.server.ports.postgres.container,
+      database: postgres.database,
+      user: postgres.user,
+      password: secrets.postgresPassword,
+    },
+    airflowAdmin: { user: AIRFLOW_ADMIN_USER, password: secrets.airflowAdminPassword },
+    topics: { users: USERS_TOPIC, deadLetter: DLQ_TOPIC },
+  };
+}
+
+/** The entry path of `pulumi up`: validate first (throws before any resource), then declare. */
+export function runStack(): PipelineOutputs {
+  return deployPipeline(readStageConfig());
+}
+

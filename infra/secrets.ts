@@ -1,0 +1,41 @@
+/**
+ * Every password and key of the stack, generated once per stack by @pulumi/random and kept in
+ * its encrypted state. Each value leaves this component only wrapped in pulumi.secret, so any
+ * env list or output built from it stays secret too (the engine marks random's results secret,
+ * but the program must not rely on that: mocks and other targets do not).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+
+export interface PipelineSecretsArgs {
+  prefix: string;
+}
+
+export class PipelineSecrets extends pulumi.ComponentResource {
+  readonly postgresPassword: pulumi.Output<string>;
+  readonly airflowDbPassword: pulumi.Output<string>;
+  readonly airflowAdminPassword: pulumi.Output<string>;
+  /** Fernet key: 32 random bytes, url-safe base64, as Airflow requires. */
+  readonly airflowFernetKey: pulumi.Output<string>;
+  readonly airflowWebserverSecretKey: pulumi.Output<string>;
+  readonly cassandraPassword: pulumi.Output<string>;
+  /** Replaces the image's well-known cassandra/cassandra superuser password. */
+  readonly cassandraDefaultPassword: pulumi.Output<string>;
+
+  constructor(name: string, args: PipelineSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Secrets", name, {}, opts);
+    // Letters and digits only: the values go into URLs, shell scripts and CQL without escaping.
+    const password = (n: string) =>
+      pulumi.secret(new random.RandomPassword(`${args.prefix}-${n}`, { length: 32, special: false }, { parent: this }).result);
+    this.postgresPassword = password("postgres-password");
+    this.airflowDbPassword = password("airflow-db-password");
+    this.airflowAdminPassword = password("airflow-admin-password");
+    this.airflowWebserverSecretKey = password("airflow-webserver-secret-key");
+    this.cassandraPassword = password("cassandra-password");
+    this.cassandraDefaultPassword = password("cassandra-default-password");
+    const fernet = new random.RandomId(`${args.prefix}-airflow-fernet-key`, { byteLength: 32 }, { parent: this });
+    // RandomId's b64Url drops the padding; Fernet wants the full 44-character form.
+    this.airflowFernetKey = pulumi.secret(fernet.b64Url.apply((k) => k.padEnd(Math.ceil(k.length / 4) * 4, "=")));
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The worker environment contract (runtime/lib/config.ts reads it), built once from the
+ * subsystems' addresses and grouped by what a process talks to, so each container gets only
+ * the groups it needs. Secrets stay in the `secret` half of each group.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PORTS } from "./catalog/settings";
+import { StageConfig } from "./config";
+import { address } from "./spec";
+import type { Cassandra } from "./components/cassandra";
+import type { Kafka } from "./components/kafka";
+import type { Postgres } from "./components/postgres";
+
+export interface EnvGroup {
+  env: Record<string, pulumi.Input<string>>;
+  secret: Record<string, pulumi.Input<string>>;
+}
+
+export interface PipelineEnv {
+  common: EnvGroup;
+  postgres: EnvGroup;
+  kafka: EnvGroup;
+  cassandra: EnvGroup;
+  /** Set once the data source is known (the offline API server or the configured URL). */
+  source: (apiBaseUrl: string) => EnvGroup;
+}
+
+export interface WiringArgs {
+  config: StageConfig;
+  postgres: Postgres;
+  postgresPassword: pulumi.Input<string>;
+  kafka: Kafka;
+  cassandra: Cassandra;
+  cassandraPassword: pulumi.Input<string>;
+}
+
+export function pipelineEnv(a: WiringArgs): PipelineEnv {
+  const c = a.config;
+  return {
+    common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics) }, secret: {} },
+    postgres: {
+      env: { PG_HOST: a.postgres.server.name, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
+      secret: { PG_PASSWORD: a.postgresPassword },
+    },
+    kafka: { env: { KAFKA_BROKERS: a.kafka.bootstrapInternal, SCHEMA_REGISTRY_URL: a.kafka.schemaRegistryUrl }, secret: {} },
+    cassandra: {
+      env: {
+        CASSANDRA_CONTACT_POINTS: address(a.cassandra.node, "cql"),
+        CASSANDRA_LOCAL_DC: a.cassandra.localDc,
+        CASSANDRA_USER: a.cassandra.user,
+        CASSANDRA_REPLICATION_FACTOR: String(c.cassandraReplicationFactor),
+      },
+      secret: { CASSANDRA_PASSWORD: a.cassandraPassword },
+    },
+    source: (apiBaseUrl) => ({ env: { API_BASE_URL: apiBaseUrl, INGEST_BATCH_SIZE: String(c.ingestBatchSize) }, secret: {} }),
+  };
+}
+
+/** Merges groups into a spec's env and secretEnv. */
+export function merge(...groups: EnvGroup[]): { env: Record<string, pulumi.Input<string>>; secretEnv: Record<string, pulumi.Input<string>> } {
+  return {
+    env: Object.assign({}, ...groups.map((g) => g.env)),
+    secretEnv: Object.assign({}, ...groups.map((g) => g.secret)),
+  };
+}
