@@ -66,29 +66,37 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
   const m = metrics();
   const t0 = Date.now();
   const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
+  const fetchFor = (page: number) => {
+    const p = fetchPage({
+      baseUrl: c.API_BASE_URL,
+      seed: c.INGEST_SEED,
+      page,
+      results: c.INGEST_BATCH_SIZE,
+      timeoutMs: c.INGEST_HTTP_TIMEOUT_MS,
+      policy: { retries: c.INGEST_RETRIES, baseMs: c.INGEST_RETRY_BASE_MS, maxMs: c.INGEST_RETRY_MAX_MS },
+      signal: o.signal,
+      onRetry: (reason, attempt, delayMs) => {
+        s.retries++;
+        m.retries.inc({ worker: "ingest" });
+        log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
+      },
+    });
+    p.catch(() => undefined); // awaited below, or dropped on stop
+    return p;
+  };
+  // While a page is stored, the next one is already being fetched (one-shot mode, no pause).
+  const prefetch = pauseMs === 0;
+  let page = await nextPage(pool, c.INGEST_SEED);
+  let inflight = fetchFor(page);
   while (s.batches < maxBatches) {
     if (o.signal?.aborted) {
       s.interrupted = true;
       break;
     }
-    const page = await nextPage(pool, c.INGEST_SEED);
     const end = m.batchSeconds.startTimer({ worker: "ingest" });
     let fetched;
     try {
-      fetched = await fetchPage({
-        baseUrl: c.API_BASE_URL,
-        seed: c.INGEST_SEED,
-        page,
-        results: c.INGEST_BATCH_SIZE,
-        timeoutMs: c.INGEST_HTTP_TIMEOUT_MS,
-        policy: { retries: c.INGEST_RETRIES, baseMs: c.INGEST_RETRY_BASE_MS, maxMs: c.INGEST_RETRY_MAX_MS },
-        signal: o.signal,
-        onRetry: (reason, attempt, delayMs) => {
-          s.retries++;
-          m.retries.inc({ worker: "ingest" });
-          log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
-        },
-      });
+      fetched = await inflight;
     } catch (e) {
       if (o.signal?.aborted) {
         s.interrupted = true;
@@ -96,6 +104,8 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       }
       throw e;
     }
+    const more = s.batches + 1 < maxBatches;
+    let next: Promise<Awaited<ReturnType<typeof fetchPage>>> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
     // From here the batch in hand is finished even if a stop signal arrives: one transaction.
     const { users, rejected } = splitRecords(fetched.results, fetched.fetchedAt);
     m.recordsIn.inc({ worker: "ingest" }, fetched.results.length);
@@ -103,6 +113,8 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     end();
     if (!r.stored) {
       log.info({ page }, "page already stored by another ingest; moving on");
+      page = await nextPage(pool, c.INGEST_SEED);
+      inflight = fetchFor(page);
       continue;
     }
     s.batches++;
@@ -113,7 +125,14 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     m.recordsOut.inc({ worker: "ingest" }, r.upserted);
     if (r.rejected > 0) m.recordsFailed.inc({ worker: "ingest", reason: "invalid" }, r.rejected);
     log.info({ page, fetched: fetched.results.length, staged: r.upserted, outboxed: r.outboxed, rejected: r.rejected, retries: fetched.retries }, "batch stored");
-    if (pauseMs > 0 && s.batches < maxBatches) await sleep(pauseMs, o.signal);
+    if (!more) break;
+    page++;
+    if (!next) {
+      if (pauseMs > 0) await sleep(pauseMs, o.signal);
+      if (o.signal?.aborted) continue;
+      next = fetchFor(page);
+    }
+    inflight = next;
   }
   s.nextPage = await nextPage(pool, c.INGEST_SEED);
   s.seconds = (Date.now() - t0) / 1000;

@@ -102,12 +102,19 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     const cass = createCassandraClient(c);
     const admin = kafka.admin();
     const dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    let crashed: Error | undefined;
     const consumer: Consumer = kafka.consumer({ groupId: c.PROCESSOR_GROUP_ID, maxBytes: 16 << 20, retry: { retries: 10 } });
     try {
       await ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR);
       await cass.connect();
       await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR);
       await Promise.all([admin.connect(), dlq.connect(), consumer.connect()]);
+      consumer.on(consumer.events.CRASH, (e) => {
+        if (!e.payload.restart) {
+          crashed = e.payload.error;
+          stopper.abort();
+        }
+      });
       await consumer.subscribe({ topic: USERS_TOPIC, fromBeginning: true });
       await consumer.run({
         autoCommit: false,
@@ -153,6 +160,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       await Promise.all([dlq.disconnect().catch(() => undefined), admin.disconnect().catch(() => undefined)]);
       await cass.shutdown().catch(() => undefined);
     }
+    if (crashed) throw crashed;
     s.seconds = (Date.now() - t0) / 1000;
     log.info(s, "processor stopped");
     return s;
