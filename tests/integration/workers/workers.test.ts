@@ -1,0 +1,327 @@
+/**
+ * The workers against the real local services (scripts/services up): offline API → ingest →
+ * PostgreSQL → relay → Kafka (+ Schema Registry) → processor → Cassandra.
+ * Each test uses its own seed and looks only at its own ids; workers run as child processes
+ * (`tsx runtime/main.ts ...`), killed after each test if still running.
+ */
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import type { Admin, Kafka, Producer } from "kafkajs";
+import type { Pool } from "pg";
+import type { Client as CassandraClient } from "cassandra-driver";
+import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import { startApiServer, type ApiServer } from "../../../runtime/api/server";
+import { generatePage, malformedDraw } from "../../../runtime/api/generate";
+import { DLQ_TOPIC, USERS_TOPIC, USERS_VALUE_SUBJECT } from "../../../runtime/contracts/names";
+import { userCreatedAvsc, type UserCreated } from "../../../runtime/contracts/user-created";
+import { keyBucket } from "../../../runtime/lib/key-bucket";
+import type { DlqEnvelope } from "../../../runtime/processor/dlq";
+import {
+  cassandra, cassandraUsers, expectedUsers, kafka, killAll, pgPool, readRange, runWorker, servicesEnv,
+  spawnWorker, topicEnds, uniq, waitFor, type CassandraUser,
+} from "./harness";
+
+const GROUP = "it-workers-processor";
+
+describe("workers against the real services", function () {
+  this.timeout(600_000);
+  let api: ApiServer;
+  let pg: Pool;
+  let cass: CassandraClient;
+  let k: Kafka;
+  let admin: Admin;
+  let base: Record<string, string>;
+
+  before(async () => {
+    servicesEnv();
+    api = await startApiServer({ port: 0 });
+    pg = pgPool();
+    cass = cassandra();
+    k = kafka();
+    admin = k.admin();
+    await admin.connect();
+    base = {
+      API_BASE_URL: api.url,
+      INGEST_RETRY_BASE_MS: "50",
+      INGEST_RETRY_MAX_MS: "1000",
+      RELAY_POLL_MS: "100",
+      PROCESSOR_GROUP_ID: GROUP,
+      PROCESSOR_IDLE_EXIT_MS: "1500",
+    };
+    // topics and tables exist before the first range read: one short relay and processor run
+    await runWorker(["relay", "--once"], base);
+    await runWorker(["processor", "--once"], base);
+  });
+
+  afterEach(async () => {
+    await killAll();
+    api.setFaults({ errorRate: 0, failNext: 0, latencyMs: 0, malformedRate: 0, errorStatuses: [429, 500] });
+  });
+
+  after(async () => {
+    await killAll();
+    await admin?.disconnect();
+    await cass?.shutdown();
+    await pg?.end();
+    await api?.close();
+  });
+
+  /** PostgreSQL rows of a seed's users: fetched_at by id, and the outbox state. */
+  async function pgState(ids: string[]) {
+    const users = await pg.query<{ id: string; fetched_at: Date }>("SELECT id::text, fetched_at FROM users WHERE id = ANY($1::uuid[])", [ids]);
+    const ob = await pg.query<{ n: string; published: string; keys: string }>(
+      "SELECT count(*)::text AS n, count(published_at)::text AS published, count(DISTINCT user_id)::text AS keys FROM outbox WHERE user_id = ANY($1::uuid[])",
+      [ids],
+    );
+    return {
+      fetchedAt: new Map(users.rows.map((r) => [r.id, r.fetched_at.getTime()])),
+      outbox: Number(ob.rows[0].n),
+      published: Number(ob.rows[0].published),
+      keys: Number(ob.rows[0].keys),
+    };
+  }
+
+  function assertSameUsers(expected: Map<string, UserCreated>, fetchedAt: Map<string, number>, got: Map<string, CassandraUser>) {
+    assert.equal(got.size, expected.size, "every id once in Cassandra");
+    let checked = 0;
+    for (const [id, e] of expected) {
+      const row = got.get(id);
+      assert.ok(row, `user ${id} missing in Cassandra`);
+      assert.deepEqual(row, { ...e, fetched_at: fetchedAt.get(id) }, `user ${id}`);
+      checked++;
+    }
+    assert.equal(checked, expected.size);
+  }
+
+  let seedA = "";
+  let idsA: string[] = [];
+  let snapshotA = new Map<string, CassandraUser>();
+
+  it("N = 10,000 users from the offline API land in Cassandra exactly once, every field equal to the source", async () => {
+    seedA = uniq("it-a");
+    const before = await topicEnds(admin);
+    const t0 = Date.now();
+    const ing = await runWorker(["ingest", "--once"], { ...base, INGEST_SEED: seedA, INGEST_BATCH_SIZE: "5000", INGEST_BATCHES: "2" });
+    const t1 = Date.now();
+    assert.deepEqual(
+      { ...(ing.summary as object), seconds: 0 },
+      { seed: seedA, batches: 2, fetched: 10_000, staged: 10_000, outboxed: 10_000, rejected: 0, retries: 0, nextPage: 3, seconds: 0, interrupted: false },
+    );
+    await runWorker(["relay", "--once"], base);
+    const t2 = Date.now();
+    await runWorker(["processor", "--once"], base);
+    const t3 = Date.now();
+    console.log(`      ingest ${t1 - t0} ms, relay ${t2 - t1} ms, processor ${t3 - t2} ms (10,000 users, incl. process start)`);
+
+    const expected = expectedUsers(seedA, 2, 5000);
+    assert.equal(expected.size, 10_000);
+    idsA = [...expected.keys()];
+    const st = await pgState(idsA);
+    assert.equal(st.fetchedAt.size, 10_000);
+    assert.deepEqual([st.outbox, st.published, st.keys], [10_000, 10_000, 10_000]);
+    snapshotA = await cassandraUsers(cass, idsA);
+    assertSameUsers(expected, st.fetchedAt, snapshotA);
+
+    // on the topic: each id exactly once, keyed by id, Avro with the registered schema
+    const msgs = (await readRange(k, USERS_TOPIC, before, await topicEnds(admin))).filter((m) => m.key && expected.has(m.key));
+    assert.equal(msgs.length, 10_000);
+    assert.equal(new Set(msgs.map((m) => m.key)).size, 10_000);
+    const registry = new SchemaRegistry({ host: servicesEnv().SCHEMA_REGISTRY_URL });
+    const decoded = (await registry.decode(msgs[0].value as Buffer)) as UserCreated;
+    assert.equal(decoded.id, msgs[0].key);
+    const latest = await registry.getLatestSchemaId(USERS_VALUE_SUBJECT);
+    assert.equal((msgs[0].value as Buffer).readUInt32BE(1), latest);
+  });
+
+  it("replaying the topic from offset 0 and re-running the relay over published rows change nothing in Cassandra", async () => {
+    assert.ok(idsA.length === 10_000, "needs the first test");
+    const countBefore = Number((await cass.execute("SELECT count(*) FROM spark_streams.created_users")).rows[0].count);
+    // the relay again over rows already published
+    await pg.query("UPDATE outbox SET published_at = NULL WHERE user_id = ANY($1::uuid[])", [idsA]);
+    const relay = await runWorker(["relay", "--once"], base);
+    assert.ok((relay.summary as { published: number }).published >= 10_000);
+    await runWorker(["processor", "--once"], base);
+    // a fresh group from offset 0: the whole topic again
+    await runWorker(["processor", "--once"], { ...base, PROCESSOR_GROUP_ID: uniq("it-replay") });
+    const after = await cassandraUsers(cass, idsA);
+    assert.equal(after.size, 10_000);
+    assert.deepEqual(after, snapshotA);
+    const countAfter = Number((await cass.execute("SELECT count(*) FROM spark_streams.created_users")).rows[0].count);
+    assert.equal(countAfter, countBefore, "no new rows");
+  });
+
+  it("malformed API records go to rejected_records with a reason, a malformed Kafka message to the DLQ; the rest arrives", async () => {
+    const seed = uniq("it-c");
+    const perPage = 2000;
+    api.setFaults({ malformedRate: 0.05 });
+    const ing = await runWorker(["ingest", "--once"], { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(perPage), INGEST_BATCHES: "1" });
+    let expectedBad = 0;
+    for (let i = 0; i < perPage; i++) if (malformedDraw(seed, 1, i) < 0.05) expectedBad++;
+    const s = ing.summary as { fetched: number; staged: number; rejected: number };
+    assert.deepEqual([s.fetched, s.staged, s.rejected], [perPage, perPage - expectedBad, expectedBad]);
+    const rej = await pg.query<{ idx: number; reason: string; raw: unknown }>("SELECT idx, reason, raw FROM rejected_records WHERE seed = $1 AND page = 1 ORDER BY idx", [seed]);
+    assert.equal(rej.rowCount, expectedBad);
+    const page = generatePage(seed, 1, perPage, 0.05);
+    for (const r of rej.rows) {
+      assert.match(r.reason, /^(login\.uuid|email|dob\.date|name): /);
+      assert.deepEqual(r.raw, page.results[r.idx]);
+    }
+
+    // a malformed message on the topic (not Avro), one that violates the schema, then good ones
+    const registry = new SchemaRegistry({ host: servicesEnv().SCHEMA_REGISTRY_URL });
+    const { id: schemaId } = await registry.register({ type: SchemaType.AVRO, schema: userCreatedAvsc() }, { subject: USERS_VALUE_SUBJECT });
+    const good = [...expectedUsers(uniq("it-c-kafka"), 1, 3).values()].map((u) => ({ ...u, fetched_at: 1_700_000_000_000 }));
+    const badId = { ...good[0], id: "not-a-uuid" };
+    const garbage = Buffer.from("this is not avro \u0000\u0001\u0002");
+    const beforeDlq = await topicEnds(admin, DLQ_TOPIC);
+    const producer: Producer = k.producer();
+    await producer.connect();
+    await producer.send({
+      topic: USERS_TOPIC,
+      acks: -1,
+      messages: [
+        { key: good[0].id, value: garbage },
+        { key: good[0].id, value: await registry.encode(schemaId, badId) },
+        ...(await Promise.all(good.map(async (u) => ({ key: u.id, value: await registry.encode(schemaId, u) })))),
+      ],
+    });
+    await producer.disconnect();
+    await runWorker(["relay", "--once"], base);
+    await runWorker(["processor", "--once"], base);
+
+    const expected = expectedUsers(seed, 1, perPage, 0.05);
+    assert.equal(expected.size, perPage - expectedBad);
+    const st = await pgState([...expected.keys()]);
+    assertSameUsers(expected, st.fetchedAt, await cassandraUsers(cass, [...expected.keys()]));
+    const kafkaGood = await cassandraUsers(cass, good.map((u) => u.id));
+    assert.equal(kafkaGood.size, 3);
+    assert.deepEqual(kafkaGood.get(good[2].id), good[2]);
+
+    const dlq = (await readRange(k, DLQ_TOPIC, beforeDlq, await topicEnds(admin, DLQ_TOPIC))).filter((m) => m.key === good[0].id);
+    assert.equal(dlq.length, 2, "both bad messages dead-lettered");
+    const envs = dlq.map((m) => JSON.parse((m.value as Buffer).toString()) as DlqEnvelope);
+    const byValue = new Map(envs.map((e) => [e.value_base64, e]));
+    const g = byValue.get(garbage.toString("base64"));
+    assert.ok(g, "the garbage bytes are kept");
+    assert.match(g.reason, /^decode: /);
+    assert.equal(g.source.topic, USERS_TOPIC);
+    const inv = envs.find((e) => e !== g);
+    assert.ok(inv);
+    assert.match(inv.reason, /^invalid: id: id must be a UUID/);
+    assert.ok(dlq.every((m) => m.headers.error_reason && m.headers.source_topic === USERS_TOPIC && m.headers.source_offset));
+  });
+
+  it("ingest SIGKILLed and relay SIGTERMed mid-stream, processor SIGKILLed and SIGTERMed, all restarted: nothing lost, nothing duplicated", async () => {
+    const seed = uniq("it-d");
+    const perPage = 2000;
+    const pages = 10;
+    const before = await topicEnds(admin);
+    api.setFaults({ latencyMs: 400 });
+    const ingestEnv = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(perPage), INGEST_BATCHES: String(pages) };
+    const slowRelay = { ...base, RELAY_BATCH_SIZE: "200", RELAY_POLL_MS: "50" };
+    const slowProc = { ...base, PROCESSOR_CHUNK_SIZE: "100", PROCESSOR_CONCURRENCY: "8" };
+    const cursor = async () => Number((await pg.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [seed])).rows[0]?.next_page ?? 1);
+
+    const ingest1 = await spawnWorker(["ingest", "--once"], ingestEnv);
+    const relay1 = await spawnWorker(["relay"], slowRelay);
+    const proc1 = await spawnWorker(["processor"], slowProc);
+
+    // ingest: SIGKILL after a few pages, in the middle of fetching the next
+    await waitFor("ingest at page 4", async () => (await cursor()) >= 4);
+    ingest1.proc.kill("SIGKILL");
+    assert.equal((await ingest1.exited).signal, "SIGKILL");
+    const pagesDone = (await cursor()) - 1;
+    assert.ok(pagesDone < pages, "killed mid-stream");
+
+    // relay: SIGTERM while it publishes; it finishes its round and exits 0
+    await waitFor("relay publishing", async () => (await relay1.metric("pipeline_records_out_total", 'worker="relay"')) >= 1000);
+    relay1.proc.kill("SIGTERM");
+    assert.equal((await relay1.exited).code, 0, relay1.output().slice(-2000));
+
+    // processor: SIGKILL while it stores
+    await waitFor("processor storing", async () => (await proc1.metric("pipeline_records_out_total", 'worker="processor"')) >= 500);
+    proc1.proc.kill("SIGKILL");
+    await proc1.exited;
+
+    // restart all: ingest continues from its cursor
+    const ingest2 = await spawnWorker(["ingest", "--once"], { ...ingestEnv, INGEST_BATCHES: String(pages - pagesDone) });
+    const relay2 = await spawnWorker(["relay"], slowRelay);
+    const proc2 = await spawnWorker(["processor"], slowProc);
+    // processor: SIGTERM mid-stream this time, then a last one to the end
+    await waitFor("second processor storing", async () => (await proc2.metric("pipeline_records_out_total", 'worker="processor"')) >= 300);
+    proc2.proc.kill("SIGTERM");
+    assert.equal((await proc2.exited).code, 0, proc2.output().slice(-2000));
+    assert.equal((await ingest2.exited).code, 0, ingest2.output().slice(-2000));
+    assert.equal(await cursor(), pages + 1);
+    api.setFaults({ latencyMs: 0 });
+
+    const expected = expectedUsers(seed, pages, perPage);
+    const ids = [...expected.keys()];
+    await waitFor("outbox drained", async () => (await pgState(ids)).published === ids.length, 180_000, 250);
+    relay2.proc.kill("SIGTERM");
+    assert.equal((await relay2.exited).code, 0);
+    await runWorker(["processor", "--once"], base);
+
+    const st = await pgState(ids);
+    assert.deepEqual([st.fetchedAt.size, st.outbox, st.published, st.keys], [ids.length, ids.length, ids.length, ids.length], "one outbox row per user");
+    assertSameUsers(expected, st.fetchedAt, await cassandraUsers(cass, ids));
+    // relays were stopped gracefully: each id once on the topic
+    const msgs = (await readRange(k, USERS_TOPIC, before, await topicEnds(admin))).filter((m) => m.key && expected.has(m.key));
+    assert.equal(msgs.length, ids.length);
+    assert.equal(new Set(msgs.map((m) => m.key)).size, ids.length);
+  });
+
+  it("two relays at once neither duplicate nor reorder the versions of a key", async () => {
+    const keys = Array.from({ length: 300 }, () => crypto.randomUUID());
+    const versions = 5;
+    const base0 = [...expectedUsers(uniq("it-f"), 1, 1).values()][0];
+    const rows: { id: string; bucket: number; payload: string }[] = [];
+    for (let v = 1; v <= versions; v++) {
+      for (const id of keys) rows.push({ id, bucket: keyBucket(id), payload: JSON.stringify({ ...base0, id, email: `v${v}@example.com`, fetched_at: v }) });
+    }
+    const before = await topicEnds(admin);
+    await pg.query(
+      `INSERT INTO outbox (user_id, bucket, payload)
+       SELECT u, b, p FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) WITH ORDINALITY AS t(u, b, p, n) ORDER BY n`,
+      [rows.map((r) => r.id), rows.map((r) => r.bucket), rows.map((r) => r.payload)],
+    );
+    const env = { ...base, RELAY_BATCH_SIZE: "40", RELAY_MAX_BUCKETS: "4", RELAY_POLL_MS: "20" };
+    const [r1, r2] = await Promise.all([runWorker(["relay", "--once"], env), runWorker(["relay", "--once"], env)]);
+    const p1 = (r1.summary as { published: number }).published;
+    const p2 = (r2.summary as { published: number }).published;
+    assert.ok(p1 > 0 && p2 > 0, `both relays worked (${p1}, ${p2})`);
+
+    const registry = new SchemaRegistry({ host: servicesEnv().SCHEMA_REGISTRY_URL });
+    const mine = new Set<string>(keys);
+    const msgs = (await readRange(k, USERS_TOPIC, before, await topicEnds(admin))).filter((m) => m.key && mine.has(m.key));
+    assert.equal(msgs.length, keys.length * versions, "no duplicates, nothing lost");
+    const seen = new Map<string, number[]>();
+    msgs.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+    for (const m of msgs) {
+      const u = (await registry.decode(m.value as Buffer)) as UserCreated;
+      seen.set(u.id, [...(seen.get(u.id) ?? []), u.fetched_at]);
+    }
+    for (const id of keys) assert.deepEqual(seen.get(id), [1, 2, 3, 4, 5], `versions of ${id} in order`);
+    await runWorker(["processor", "--once"], base);
+    const stored = await cassandraUsers(cass, keys);
+    assert.ok([...stored.values()].every((u) => u.email === "v5@example.com"), "the last version wins in Cassandra");
+  });
+
+  it("the API answering 429 and 500 for a while: ingest backs off and completes", async () => {
+    const seed = uniq("it-e");
+    api.setFaults({ errorRate: 1 });
+    const stats0 = api.stats();
+    setTimeout(() => api.setFaults({ errorRate: 0 }), 2500);
+    const t0 = Date.now();
+    const r = await runWorker(["ingest", "--once"], { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: "1000", INGEST_BATCHES: "3", INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "800", INGEST_RETRIES: "30" });
+    const s = r.summary as { fetched: number; staged: number; retries: number; batches: number };
+    assert.ok(Date.now() - t0 >= 2000);
+    assert.deepEqual([s.batches, s.fetched, s.staged], [3, 3000, 3000]);
+    assert.ok(s.retries >= 2, `retries ${s.retries}`);
+    const stats = api.stats();
+    assert.ok((stats[429] ?? 0) > (stats0[429] ?? 0) && (stats[500] ?? 0) > (stats0[500] ?? 0), JSON.stringify(stats));
+    assert.match(r.output, /fetch failed, retrying/);
+    const n = await pg.query("SELECT count(*)::int AS n FROM users WHERE id = ANY($1::uuid[])", [[...expectedUsers(seed, 3, 1000).keys()]]);
+    assert.equal(n.rows[0].n, 3000);
+  });
+});
