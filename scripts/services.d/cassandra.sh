@@ -1,0 +1,108 @@
+# Cassandra 5.0 (the stacks' major version; it runs on Java 17) from the Apache Cassandra jars on
+# Maven Central: scripts/maven/cassandra/pom.xml lists cassandra-all, mvn copies it and its
+# dependencies into $DOWNLOADS/cassandra/<version>/lib once. Runs CassandraDaemon in the
+# foreground with cassandra.yaml rendered from cassandraSettings() (scripts/render-config.ts),
+# the JPMS flags of Cassandra's own conf/jvm17-server.options, a 1 GiB heap, and start-up
+# shortcuts for one node (no gossip settle wait, no superuser setup delay).
+# Listens on 127.0.0.1:9042 (CQL), 7000 (storage), 7199 (JMX, loopback only).
+# PasswordAuthenticator: after start, scripts/cassandra-setup.ts logs in as cassandra/cassandra
+# (the first time), creates role `pipeline` (superuser, login) with a generated password, then
+# gives the `cassandra` role a generated password too; both in $RUN/secrets.
+# Sourced by scripts/services; see the convention at its top.
+
+CASSANDRA_PORT=9042
+CASSANDRA_VERSION=5.0.6
+CASSANDRA_DC=datacenter1
+
+_cassandra_lib() { printf '%s' "$DOWNLOADS/cassandra/$CASSANDRA_VERSION/lib"; }
+
+cassandra_install() {
+  mvn_copy_deps "$REPO/scripts/maven/cassandra" "$(_cassandra_lib)" -Dcassandra.version="$CASSANDRA_VERSION" \
+    || die "cassandra: could not fetch cassandra-all $CASSANDRA_VERSION"
+}
+
+cassandra_start() {
+  local d lib; d="$(svc_dir cassandra)"; lib="$(_cassandra_lib)"
+  mkdir -p "$d/conf" "$d/data" "$d/commitlog" "$d/saved_caches" "$d/hints" "$d/logs" "$d/triggers"
+  render_config cassandra "$d/conf/cassandra.yaml"
+  printf 'dc=%s\nrack=rack1\n' "$CASSANDRA_DC" >"$d/conf/cassandra-rackdc.properties"
+  cat >"$d/conf/logback.xml" <<'XML'
+<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <logger name="com.thinkaurelius.thrift" level="ERROR"/>
+</configuration>
+XML
+  port_open "$CASSANDRA_PORT" && die "port $CASSANDRA_PORT is taken by another process (not ours)"
+  local jpms=(
+    --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
+    --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
+    --add-exports java.rmi/sun.rmi.registry=ALL-UNNAMED
+    --add-exports java.rmi/sun.rmi.server=ALL-UNNAMED
+    --add-exports java.sql/java.sql=ALL-UNNAMED
+    --add-exports java.base/java.lang.ref=ALL-UNNAMED
+    --add-exports jdk.unsupported/sun.misc=ALL-UNNAMED
+    --add-exports jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED
+    --add-exports jdk.attach/sun.tools.attach=ALL-UNNAMED
+    --add-opens java.base/java.lang.module=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.loader=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.ref=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.reflect=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.math=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.module=ALL-UNNAMED
+    --add-opens java.base/jdk.internal.util.jar=ALL-UNNAMED
+    --add-opens jdk.management/com.sun.management.internal=ALL-UNNAMED
+    --add-opens java.base/sun.nio.ch=ALL-UNNAMED
+    --add-opens java.base/java.io=ALL-UNNAMED
+    --add-opens java.base/java.lang.reflect=ALL-UNNAMED
+    --add-opens jdk.compiler/com.sun.tools.javac=ALL-UNNAMED
+    --add-opens java.base/java.lang=ALL-UNNAMED
+    --add-opens java.base/java.util=ALL-UNNAMED
+  )
+  spawn cassandra "$(java_bin)" -Xms1g -Xmx1g -Xss256k \
+    -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 -XX:G1HeapRegionSize=16m \
+    -XX:MaxGCPauseMillis=300 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$d/logs" -XX:+ExitOnOutOfMemoryError \
+    -XX:CICompilerCount=2 -XX:+UseStringDeduplication \
+    -Djdk.attach.allowAttachSelf=true "${jpms[@]}" \
+    -Dio.netty.tryReflectionSetAccessible=true -Dio.netty.allocator.useCacheForAllThreads=true \
+    -Dio.netty.allocator.maxOrder=11 -Djava.net.preferIPv4Stack=true \
+    -javaagent:"$(ls "$lib"/jamm-*.jar | head -1)" \
+    -Dcassandra.jmx.local.port=7199 -Dcom.sun.management.jmxremote.authenticate=false \
+    -Dcassandra-foreground=yes -Dcassandra.storagedir="$d" -Dcassandra.logdir="$d/logs" \
+    -Dcassandra.config="file://$d/conf/cassandra.yaml" -Dcassandra.triggers_dir="$d/triggers" \
+    -Dlogback.configurationFile="file://$d/conf/logback.xml" \
+    -Dcassandra.skip_wait_for_gossip_to_settle=0 -Dcassandra.superuser_setup_delay_ms=0 \
+    -Dcassandra.ring_delay_ms=1000 -Dcassandra.max_local_pause_in_ms=5000 \
+    -cp "$d/conf:$lib/*" org.apache.cassandra.service.CassandraDaemon
+}
+
+# Healthy: the CQL port accepts and the daemon logged "Startup complete" since its last start.
+cassandra_healthy() {
+  port_open "$CASSANDRA_PORT" || return 1
+  awk '/^===== .* start: /{ok=0} /Startup complete|Starting listening for CQL clients/{ok=1} END{exit !ok}' \
+    "$(svc_log cassandra)"
+}
+
+cassandra_timeout() { echo 240; }
+
+cassandra_ready() {
+  (cd "$REPO" && CASSANDRA_CONTACT_POINTS="127.0.0.1:$CASSANDRA_PORT" CASSANDRA_LOCAL_DC="$CASSANDRA_DC" \
+    CASSANDRA_PASSWORD="$(secret cassandra-pipeline)" CASSANDRA_ADMIN_PASSWORD="$(secret cassandra-admin)" \
+    node_modules/.bin/tsx scripts/cassandra-setup.ts) \
+    || die "cassandra: creating role pipeline failed; see $(svc_log cassandra)"
+}
+
+cassandra_env() {
+  cat <<ENV
+CASSANDRA_CONTACT_POINTS=127.0.0.1:$CASSANDRA_PORT
+CASSANDRA_LOCAL_DC=$CASSANDRA_DC
+CASSANDRA_USER=pipeline
+CASSANDRA_PASSWORD=$(secret cassandra-pipeline)
+CASSANDRA_REPLICATION_FACTOR=1
+ENV
+}
+
+cassandra_where() { printf '127.0.0.1:%s (CQL, dc %s, user pipeline)' "$CASSANDRA_PORT" "$CASSANDRA_DC"; }
