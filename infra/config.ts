@@ -90,7 +90,9 @@ export const stageConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    if (memoryMiB(c.sparkWorkerMemory) >= memoryMiB(c.memory.sparkWorker)) {
+    // Runs even when a field failed above; compare only sizes that parsed.
+    const sizes = [c.sparkWorkerMemory, c.memory?.sparkWorker];
+    if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) >= memoryMiB(c.memory.sparkWorker)) {
       ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must be below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
     }
     if (c.target === "kubernetes") {
@@ -110,6 +112,13 @@ const FIX_EXAMPLE: Record<string, string> = {
   schedule: "'*/5 * * * *'",
   dataSourceUrl: "https://randomuser.me",
 };
+
+function nestedDefault(path: (string | number)[]): string | number | undefined {
+  const [group, key] = path.map(String);
+  if (group === "memory") return DEFAULT_MEMORY[key as MemoryKey];
+  if (group === "ports") return DEFAULT_PORTS[key as keyof typeof DEFAULT_PORTS];
+  return undefined;
+}
 
 export class StageConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -131,7 +140,7 @@ export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
         i.code === "unrecognized_keys"
           ? `remove it (see docs/infra.md for the known keys)`
           : i.path.length > 1
-            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.join(".")}' <value>`
+            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.join(".")}' ${nestedDefault(i.path) ?? "<value>"}`
             : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
       return `${key}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}. Fix: ${fix}`;
     }),

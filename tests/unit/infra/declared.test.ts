@@ -1,0 +1,85 @@
+import { strict as assert } from "node:assert";
+import { containers, DEV_CONFIG, devRun, hostnameOf, Run, runProgram } from "./harness";
+
+describe("infra: the dev stack declares every container", () => {
+  let run: Run;
+  before(async () => {
+    run = await devRun();
+    assert.equal(run.error, undefined, String(run.error));
+  });
+
+  const expected: Record<string, string> = {
+    postgres: "postgres:15.13-bookworm",
+    zookeeper: "confluentinc/cp-zookeeper:7.9.2",
+    kafka: "confluentinc/cp-kafka:7.9.2",
+    "schema-registry": "confluentinc/cp-schema-registry:7.9.2",
+    "control-center": "confluentinc/cp-enterprise-control-center:7.9.2",
+    cassandra: "cassandra:5.0.4",
+    "spark-master": "apache/spark:3.5.5",
+    "airflow-webserver": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
+    "airflow-scheduler": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
+    ingest: "realtime-pipeline-dev/workers:0.1.0",
+    relay: "realtime-pipeline-dev/workers:0.1.0",
+    processor: "realtime-pipeline-dev/workers:0.1.0",
+  };
+  for (const [host, image] of Object.entries(expected)) {
+    it(`${host}: declared once, image ${image}`, () => {
+      const found = containers(run).filter((c) => hostnameOf(c) === host);
+      assert.equal(found.length, 1, `${host} declared ${found.length} times`);
+      assert.equal(found[0].inputs.image, image);
+    });
+  }
+
+  it("spark workers: as many as sparkWorkers, each on the configured image", () => {
+    const workers = containers(run).filter((c) => /^spark-worker-\d+$/.test(hostnameOf(c)));
+    assert.equal(workers.length, 2);
+    for (const w of workers) assert.equal(w.inputs.image, "apache/spark:3.5.5");
+  });
+
+  it("spark worker count follows config (1 and 5)", async () => {
+    for (const n of [1, 5]) {
+      const r = await runProgram({ ...DEV_CONFIG, sparkWorkers: String(n), sparkWorkerCores: "2" });
+      const workers = containers(r).filter((c) => /^spark-worker-\d+$/.test(hostnameOf(c)));
+      assert.equal(workers.length, n);
+      for (const w of workers) assert.ok((w.inputs.command as string[]).join(" ").includes("--cores 2"));
+    }
+  });
+
+  it("images: workers, airflow and the spark job are built from images/, never pushed", () => {
+    const images = run.resources.filter((r) => r.type === "docker:index/image:Image");
+    const dockerfiles = images.map((i) => (i.inputs.build as { dockerfile: string }).dockerfile).sort();
+    assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
+    for (const i of images) assert.equal(i.inputs.skipPush, true);
+  });
+
+  it("the offline API runs from the worker image only when no dataSourceUrl is set", async () => {
+    const api = containers(run).filter((c) => hostnameOf(c) === "api");
+    assert.equal(api.length, 1);
+    assert.deepEqual(api[0].inputs.command, ["node", "dist/runtime/main.js", "api"]);
+    const external = await runProgram({ ...DEV_CONFIG, dataSourceUrl: "https://randomuser.me" });
+    assert.equal(containers(external).filter((c) => hostnameOf(c) === "api").length, 0);
+  });
+
+  it("parent: this: every container and volume hangs under the component of its subsystem", () => {
+    const subsystem: Record<string, string> = {
+      postgres: "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
+      "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
+      "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
+      "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers", ingest: "Workers",
+      relay: "Workers", processor: "Workers",
+    };
+    assert.equal(containers(run).length, Object.keys(subsystem).length);
+    for (const c of containers(run)) {
+      assert.equal(run.parents.get(c.name), `realtime-pipeline:index:${subsystem[hostnameOf(c)]}`, c.name);
+    }
+    for (const r of run.resources.filter((x) => !x.type.startsWith("realtime-pipeline:") && x.type !== "pulumi:pulumi:Stack")) {
+      assert.match(run.parents.get(r.name) ?? "", /^realtime-pipeline:/, `${r.type} ${r.name} has no component parent`);
+    }
+  });
+
+  it(`counts the dev stack's resources`, () => {
+    const byType = new Map<string, number>();
+    for (const r of run.resources) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
+    console.log(`      dev stack: ${run.resources.length} resources`, Object.fromEntries(byType));
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * Runs the Pulumi program under mocks, once per call, and records every resource it declares.
+ * Mock state is global to the process, so each run sets mocks and the whole config afresh.
+ * Random resources answer with recognisable values, so the tests can hunt for them unwrapped.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { runStack } from "../../../infra/program";
+import { PipelineOutputs } from "../../../infra/outputs";
+
+// Pulumi's wire markers (sdk/nodejs/runtime/rpc.ts): how a secret travels in resource inputs.
+const SIG_KEY = "4dabf18193072939515e22adb298388d";
+const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
+
+export interface Declared {
+  type: string;
+  name: string;
+  /** As the provider would receive them: secrets still wrapped. */
+  inputs: Record<string, unknown>;
+}
+
+export interface Run {
+  resources: Declared[];
+  /** Resource name → type of its parent ("" at the stack root), seen by a stack transformation. */
+  parents: Map<string, string>;
+  /** Resource name → names of the resources it depends on (start order). */
+  dependsOn: Map<string, string[]>;
+  outputs?: PipelineOutputs;
+  error?: Error;
+  /** Every value the random provider generated in this run. */
+  generated: string[];
+}
+
+/** The dev stack's config, as Pulumi.dev.yaml sets it. */
+export const DEV_CONFIG: Record<string, string> = {
+  target: "docker",
+  bindAddress: "127.0.0.1",
+  confluentVersion: "7.9.2",
+  postgresVersion: "15.13",
+  cassandraVersion: "5.0.4",
+  sparkVersion: "3.5.5",
+  airflowVersion: "2.10.5",
+  sparkWorkers: "2",
+  sparkWorkerCores: "1",
+  sparkWorkerMemory: "1g",
+  schedule: "*/5 * * * *",
+};
+
+export function isSecretWrapper(v: unknown): v is { value: unknown } {
+  return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
+}
+
+/** Drops the secret wrappers (for reading wiring, not for judging secrecy). */
+export function unwrap(v: unknown): unknown {
+  if (isSecretWrapper(v)) return unwrap(v.value);
+  if (Array.isArray(v)) return v.map(unwrap);
+  if (typeof v === "object" && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrap(x)]));
+  return v;
+}
+
+async function settle(resources: Declared[]): Promise<void> {
+  // Registrations are asynchronous; wait until no new one arrives for a few ticks.
+  let last = -1;
+  let quiet = 0;
+  while (quiet < 3) {
+    await new Promise((r) => setTimeout(r, 5));
+    quiet = resources.length === last ? quiet + 1 : 0;
+    last = resources.length;
+  }
+}
+
+export async function runProgram(config: Record<string, string>, stack = "dev"): Promise<Run> {
+  const resources: Declared[] = [];
+  const generated: string[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource(args) {
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+        const state: Record<string, unknown> = { ...args.inputs };
+        if (args.type === "random:index/randomPassword:RandomPassword") {
+          state.result = `GEN${args.name.replace(/[^A-Za-z0-9]/g, "")}Q7x`;
+          generated.push(state.result as string);
+        }
+        if (args.type === "random:index/randomId:RandomId") {
+          state.b64Url = "R2VuZXJhdGVkRmVybmV0S2V5Rm9yVGVzdHMtXzAxMjM"; // 43 chars, no padding
+          state.hex = "47656e";
+          generated.push(state.b64Url as string);
+        }
+        return { id: `${args.name}-id`, state };
+      },
+      call: (args) => args.inputs,
+    },
+    "realtime-pipeline",
+    stack,
+    false,
+  );
+  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
+  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map() };
+  // Inside a stack, as `pulumi up` runs it, so a stack transformation sees every resource's parent.
+  await pulumi.runtime.runInPulumiStack(async () => {
+    pulumi.runtime.registerStackTransformation((t) => {
+      const parent = t.opts.parent as { __pulumiType?: string } | undefined;
+      run.parents.set(t.name, parent?.__pulumiType ?? "");
+      const deps = (t.opts.dependsOn ?? []) as { __name?: string }[];
+      run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
+      return undefined;
+    });
+    try {
+      run.outputs = runStack();
+    } catch (e) {
+      run.error = e as Error;
+    }
+    return {};
+  });
+  await settle(resources);
+  return run;
+}
+
+let dev: Promise<Run> | undefined;
+/** The dev stack, run once for all test files that only read it (a run takes about a second). */
+export function devRun(): Promise<Run> {
+  dev ??= runProgram(DEV_CONFIG);
+  return dev;
+}
+
+export const containers = (r: Run) => r.resources.filter((x) => x.type === "docker:index/container:Container");
+
+/** A container's env as a map (secrets unwrapped). */
+export function envOf(c: Declared): Record<string, string> {
+  const list = unwrap(c.inputs.envs) as string[] | undefined;
+  return Object.fromEntries((list ?? []).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+export function hostnameOf(c: Declared): string {
+  return c.inputs.hostname as string;
+}
+
+/** Resolves an Output (or a plain value) to its value and whether it is secret. */
+export async function resolve(v: unknown): Promise<{ value: unknown; secret: boolean }> {
+  if (pulumi.Output.isInstance(v)) {
+    const o = v as pulumi.Output<unknown>;
+    const value = await new Promise((res) => o.apply((x) => res(x)));
+    return { value, secret: await pulumi.isSecret(o) };
+  }
+  return { value: v, secret: false };
+}

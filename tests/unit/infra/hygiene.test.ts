@@ -1,0 +1,81 @@
+import { strict as assert } from "node:assert";
+import { containers, DEV_CONFIG, devRun, hostnameOf, Run, runProgram, unwrap } from "./harness";
+
+const STATEFUL: Record<string, string[]> = {
+  postgres: ["/var/lib/postgresql/data"],
+  zookeeper: ["/var/lib/zookeeper/data", "/var/lib/zookeeper/log"],
+  kafka: ["/var/lib/kafka/data"],
+  cassandra: ["/var/lib/cassandra"],
+  "airflow-webserver": ["/opt/airflow/logs"],
+  "airflow-scheduler": ["/opt/airflow/logs"],
+  "spark-driver": ["/opt/spark/work-dir"],
+  "spark-worker-1": ["/opt/spark/work-dir"],
+};
+
+describe("infra: every container is production-shaped", () => {
+  let run: Run;
+  before(async () => {
+    run = await devRun();
+    assert.equal(run.error, undefined, String(run.error));
+  });
+
+  it("has a health check", () => {
+    for (const c of containers(run)) {
+      const hc = unwrap(c.inputs.healthcheck) as { tests?: string[]; interval?: string; retries?: number } | undefined;
+      assert.ok(hc?.tests && hc.tests.length >= 2 && /^CMD(-SHELL)?$/.test(hc.tests[0]), `${hostnameOf(c)} has no health check`);
+      assert.ok(hc.interval && hc.retries, `${hostnameOf(c)}: health check without interval/retries`);
+    }
+  });
+
+  it("has a memory limit from config", async () => {
+    for (const c of containers(run)) assert.ok(Number(c.inputs.memory) >= 256, `${hostnameOf(c)}: memory ${c.inputs.memory}`);
+    const r = await runProgram({ ...DEV_CONFIG, memory: JSON.stringify({ kafka: "3g" }) });
+    assert.equal(containers(r).find((c) => hostnameOf(c) === "kafka")!.inputs.memory, 3072);
+  });
+
+  it("has a restart policy: services come back, jobs run once and are waited for", () => {
+    for (const c of containers(run)) {
+      const job = ["kafka-topics", "cassandra-auth", "airflow-init"].includes(hostnameOf(c));
+      assert.equal(c.inputs.restart, job ? "no" : "unless-stopped", hostnameOf(c));
+      assert.equal(job ? c.inputs.attach : c.inputs.wait, true, hostnameOf(c));
+    }
+  });
+
+  it("runs a pinned image: a tag, never latest", () => {
+    for (const c of containers(run)) {
+      const image = String(c.inputs.image);
+      const tag = /:([^/:@]+)$/.exec(image)?.[1];
+      assert.ok(tag, `${hostnameOf(c)}: ${image} has no tag`);
+      assert.notEqual(tag, "latest", `${hostnameOf(c)}: ${image}`);
+    }
+  });
+
+  it("keeps state in named volumes", () => {
+    const volumes = new Set(run.resources.filter((r) => r.type === "docker:index/volume:Volume").map((v) => v.inputs.name));
+    for (const [host, paths] of Object.entries(STATEFUL)) {
+      const c = containers(run).find((x) => hostnameOf(x) === host)!;
+      const mounts = (c.inputs.volumes ?? []) as { volumeName: string; containerPath: string }[];
+      for (const p of paths) {
+        const m = mounts.find((x) => x.containerPath === p);
+        assert.ok(m, `${host}: nothing mounted at ${p}`);
+        assert.ok(volumes.has(m.volumeName), `${host}: ${m.volumeName} is not a declared volume`);
+      }
+    }
+  });
+
+  it("publishes only the ports people use, on the bind address", () => {
+    const published = containers(run).flatMap((c) =>
+      ((c.inputs.ports ?? []) as { internal: number; external: number; ip: string }[]).map((p) => ({ host: hostnameOf(c), ...p })),
+    );
+    assert.deepEqual(published.map((p) => `${p.host}:${p.external}`).sort(), [
+      "airflow-webserver:8088", "cassandra:9042", "control-center:9021", "kafka:9092", "schema-registry:8081", "spark-master:8090",
+    ]);
+    for (const p of published) assert.equal(p.ip, "127.0.0.1", p.host);
+  });
+
+  it("binds published ports to the configured address and ports", async () => {
+    const r = await runProgram({ ...DEV_CONFIG, bindAddress: "10.0.0.5", ports: JSON.stringify({ airflow: 18088 }) });
+    const web = containers(r).find((c) => hostnameOf(c) === "airflow-webserver")!;
+    assert.deepEqual(web.inputs.ports, [{ internal: 8080, external: 18088, ip: "10.0.0.5" }]);
+  });
+});
