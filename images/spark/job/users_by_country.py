@@ -141,8 +141,9 @@ def aggregates(raw: DataFrame, schema_json: str, window: str, watermark: str) ->
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(), stream=sys.stderr,
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format='{"time":"%(asctime)s","level":"%(levelname)s","name":"%(name)s","msg":%(message)s}')
+    LOG.setLevel(os.environ.get("LOG_LEVEL", "info").upper())
     available_now = "--available-now" in argv
     topic = os.environ.get("SPARK_TOPIC", DEFAULT_TOPIC)
     keyspace = os.environ.get("SPARK_KEYSPACE", DEFAULT_KEYSPACE)
