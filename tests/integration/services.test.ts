@@ -88,7 +88,7 @@ describe("local services (scripts/services)", function () {
     const bytes = await registry.encode(id, record);
     assert.equal(bytes[0], 0, "Confluent wire format: magic byte 0");
     assert.equal(bytes.readInt32BE(1), id, "Confluent wire format: schema id");
-    assert.deepEqual(await registry.decode(bytes), record);
+    assert.deepEqual({ ...(await registry.decode(bytes)) }, record);
   });
 
   it("Cassandra answers CQL with password auth", async () => {
