@@ -35,8 +35,8 @@ export const DEFAULT_MEMORY = {
   cassandra: "2g",
   cassandraAuth: "512m",
   sparkMaster: "512m",
-  sparkWorker: "1536m",
-  sparkDriver: "1g",
+  sparkWorker: "2g",
+  sparkDriver: "1536m",
   airflowInit: "1g",
   airflowWebserver: "1536m",
   airflowScheduler: "1g",
@@ -90,10 +90,11 @@ export const stageConfigSchema = z
   })
   .strict()
   .superRefine((c, ctx) => {
-    // Runs even when a field failed above; compare only sizes that parsed.
+    // Runs even when a field failed above; compare only sizes that parsed. The worker daemon's
+    // own heap (256m) and JVM overhead need room beside what executors are offered.
     const sizes = [c.sparkWorkerMemory, c.memory?.sparkWorker];
-    if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) >= memoryMiB(c.memory.sparkWorker)) {
-      ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must be below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
+    if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) + 512 > memoryMiB(c.memory.sparkWorker)) {
+      ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must leave 512m below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
     }
     if (c.target === "kubernetes") {
       ctx.addIssue({ code: "custom", path: ["target"], message: "kubernetes target not implemented yet; use docker" });

@@ -22,7 +22,7 @@ export function upstreamImages(c: StageConfig) {
 export function confluentEnv(prefix: string, settings: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(settings)) {
-    env[`${prefix}_${k.replace(/-/g, "___").replace(/_/g, "__").replace(/\./g, "_").toUpperCase()}`] = v;
+    env[`${prefix}_${k.replace(/_/g, "__").replace(/-/g, "___").replace(/\./g, "_").toUpperCase()}`] = v;
   }
   return env;
 }

@@ -49,6 +49,8 @@ export class Airflow extends pulumi.ComponentResource {
         // The DAG runs as soon as it is deployed: no manual unpause step.
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION: "False",
         AIRFLOW__WEBSERVER__EXPOSE_CONFIG: "False",
+        // Gunicorn's default of 4 workers does not fit the webserver's memory limit.
+        AIRFLOW__WEBSERVER__WORKERS: "2",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: "True",
         INGEST_SCHEDULE: config.schedule,
       },
@@ -80,7 +82,7 @@ export class Airflow extends pulumi.ComponentResource {
         },
         secretEnv: { ...airflow.secret, _AIRFLOW_WWW_USER_PASSWORD: args.adminPassword },
         ports: {},
-        healthCheck: { test: ["CMD", "airflow", "db", "check"] },
+        healthCheck: { test: ["CMD", "airflow", "db", "check"], timeoutSeconds: 30 },
         dependsOn: [{ on: postgres.server, condition: "healthy" }],
       },
       this,

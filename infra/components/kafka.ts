@@ -71,7 +71,8 @@ export class Kafka extends pulumi.ComponentResource {
         image: images.kafka,
         env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: "-Xms256m -Xmx512m" },
         ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
-        healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`] },
+        // A JVM tool: give it time to start.
+        healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`], timeoutSeconds: 30 },
         volumes: [{ volume: "kafka-data", path: "/var/lib/kafka/data" }],
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
         memory: mem.kafka,
@@ -90,7 +91,7 @@ export class Kafka extends pulumi.ComponentResource {
         command: ["bash", "-c", `${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`],
         env: {},
         ports: {},
-        healthCheck: { test: ["CMD", "kafka-topics", "--bootstrap-server", this.bootstrapInternal, "--describe", "--topic", USERS_TOPIC] },
+        healthCheck: { test: ["CMD", "kafka-topics", "--bootstrap-server", this.bootstrapInternal, "--describe", "--topic", USERS_TOPIC], timeoutSeconds: 30 },
         dependsOn: [{ on: this.broker, condition: "healthy" }],
         memory: mem.kafkaTopics,
       },

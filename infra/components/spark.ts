@@ -28,6 +28,8 @@ export interface SparkArgs {
 }
 
 const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${port}`];
+/** Master and worker daemons default to a 1g heap each: too much beside the executors in a container. */
+const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m" };
 const sparkClass = "/opt/spark/bin/spark-class";
 
 export class Spark extends pulumi.ComponentResource {
@@ -48,7 +50,7 @@ export class Spark extends pulumi.ComponentResource {
         kind: "service",
         image,
         command: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", "spark-master", "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
-        env: { SPARK_NO_DAEMONIZE: "true" },
+        env: DAEMON,
         ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, host: config.ports.sparkUi } },
         healthCheck: { test: tcpCheck(PORTS.sparkMasterUi) },
         memory: config.memory.sparkMaster,
@@ -64,7 +66,7 @@ export class Spark extends pulumi.ComponentResource {
           kind: "service",
           image,
           command: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
-          env: { SPARK_NO_DAEMONIZE: "true", SPARK_MASTER_URL: this.masterUrl },
+          env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
           ports: { ui: { container: PORTS.sparkWorkerUi } },
           healthCheck: { test: tcpCheck(PORTS.sparkWorkerUi) },
           volumes: [checkpoints],
@@ -89,6 +91,8 @@ export class Spark extends pulumi.ComponentResource {
           "--master", this.masterUrl,
           "--deploy-mode", "client",
           "--conf", "spark.driver.host=spark-driver",
+          "--driver-memory", "512m",
+          "--executor-memory", config.sparkWorkerMemory,
           "--conf", `spark.executor.cores=${config.sparkWorkerCores}`,
           "--conf", `spark.cores.max=${config.sparkWorkers * config.sparkWorkerCores}`,
           SPARK_JOB_MAIN,

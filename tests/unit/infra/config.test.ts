@@ -15,7 +15,7 @@ const BAD: { case: string; set: Record<string, string | undefined>; key: string;
   { case: "a bad cron schedule", set: { schedule: "every five minutes" }, key: "realtime-pipeline:schedule", says: /cron/ },
   { case: "a bind address that is not an IP", set: { bindAddress: "my-laptop" }, key: "realtime-pipeline:bindAddress", says: /IPv4/ },
   { case: "a misspelt key", set: { sparkWorker: "2" }, key: "realtime-pipeline:sparkWorker", says: /unknown key/ },
-  { case: "Spark memory above its container limit", set: { sparkWorkerMemory: "4g" }, key: "realtime-pipeline:sparkWorkerMemory", says: /below the container limit/ },
+  { case: "Spark memory above its container limit", set: { sparkWorkerMemory: "4g" }, key: "realtime-pipeline:sparkWorkerMemory", says: /512m below the container limit/ },
   { case: "a bad data-source URL", set: { dataSourceUrl: "randomuser" }, key: "realtime-pipeline:dataSourceUrl", says: /http\(s\) URL/ },
 ];
 
