@@ -56,7 +56,8 @@ mvn_copy_deps() {
   rm -rf "$work" "$dest" && mkdir -p "$work"
   cp "$pomdir/pom.xml" "$work/pom.xml"
   _deps_log "mvn: fetching jars into $dest"
-  if ! (cd "$work" && mvn -B "$@" -DoutputDirectory="$dest" -DincludeScope=runtime \
+  # Maven's own cache lives in the downloads folder too, so PIPELINE_HOME holds every download.
+  if ! (cd "$work" && mvn -B "$@" -Dmaven.repo.local="${DOWNLOADS:?}/m2" -DoutputDirectory="$dest" -DincludeScope=runtime \
         dependency:copy-dependencies >"$work/mvn.log" 2>&1); then
     tail -30 "$work/mvn.log" >&2; return 1
   fi
