@@ -95,23 +95,31 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
   );
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
   const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map() };
-  // Inside a stack, as `pulumi up` runs it, so a stack transformation sees every resource's parent.
-  await pulumi.runtime.runInPulumiStack(async () => {
-    pulumi.runtime.registerStackTransformation((t) => {
-      const parent = t.opts.parent as { __pulumiType?: string } | undefined;
-      run.parents.set(t.name, parent?.__pulumiType ?? "");
-      const deps = (t.opts.dependsOn ?? []) as { __name?: string }[];
-      run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
-      return undefined;
+  // Pulumi records a stack trace for every promise it makes; under tsx's source maps that is most
+  // of a run's time. Traces are of no use here, so skip them while the program runs.
+  const traceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    // Inside a stack, as `pulumi up` runs it, so a stack transformation sees every resource's parent.
+    await pulumi.runtime.runInPulumiStack(async () => {
+      pulumi.runtime.registerStackTransformation((t) => {
+        const parent = t.opts.parent as { __pulumiType?: string } | undefined;
+        run.parents.set(t.name, parent?.__pulumiType ?? "");
+        const deps = (t.opts.dependsOn ?? []) as { __name?: string }[];
+        run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
+        return undefined;
+      });
+      try {
+        run.outputs = runStack();
+      } catch (e) {
+        run.error = e as Error;
+      }
+      return {};
     });
-    try {
-      run.outputs = runStack();
-    } catch (e) {
-      run.error = e as Error;
-    }
-    return {};
-  });
-  await settle(resources);
+    await settle(resources);
+  } finally {
+    Error.stackTraceLimit = traceLimit;
+  }
   return run;
 }
 
