@@ -1,0 +1,113 @@
+/**
+ * The limits the workers are compared with: the bare client of each worker's sink, on the same
+ * rows, in separate places (PostgreSQL schema bench_ref, Kafka topic bench_ref.<run>, Cassandra
+ * keyspace bench_ref) so the pipeline's tables stay clean; all removed by cleanupReferences().
+ */
+import { CompressionTypes, Partitioners, type Kafka } from "kafkajs";
+import type { Pool } from "pg";
+import { concurrent, type Client as CassandraClient } from "cassandra-driver";
+import { KEYSPACE, USERS_TABLE } from "../runtime/contracts/names";
+import type { UserCreated } from "../runtime/contracts/user-created";
+import { keyBucket } from "../runtime/lib/key-bucket";
+import { USERS_TABLE_CQL } from "../runtime/lib/cassandra";
+import { INSERT_USER_CQL, userParams } from "../runtime/processor/cassandra-writer";
+
+export const REF = "bench_ref";
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * PostgreSQL: what ingest must write per record (the user row and its outbox row), as plain
+ * multi-row INSERT ... VALUES of `batch` rows, one transaction per batch, one connection:
+ * the same shape of work as ingest (one writer, one transaction per page). Returns records/s.
+ */
+export async function pgReference(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${REF}`);
+  await pool.query(`DROP TABLE IF EXISTS ${REF}.users, ${REF}.outbox`);
+  await pool.query(`CREATE TABLE ${REF}.users (LIKE public.users INCLUDING ALL)`);
+  await pool.query(`CREATE TABLE ${REF}.outbox (LIKE public.outbox INCLUDING ALL)`);
+  const c = await pool.connect();
+  try {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < users.length; i += batch) {
+      const rows = users.slice(i, i + batch);
+      const up: unknown[] = [];
+      const uv: string[] = [];
+      const ov: string[] = [];
+      const op: unknown[] = [];
+      rows.forEach((u, r) => {
+        uv.push(`(${Array.from({ length: 14 }, (_, k) => `$${r * 14 + k + 1}`).join(",")})`);
+        up.push(u.id, u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email, u.username, iso(u.dob), iso(u.registered_date), u.phone, u.picture, iso(u.fetched_at));
+        ov.push(`($${r * 3 + 1},$${r * 3 + 2},$${r * 3 + 3})`);
+        op.push(u.id, keyBucket(u.id), JSON.stringify(u));
+      });
+      await c.query("BEGIN");
+      await c.query(
+        `INSERT INTO ${REF}.users (id, first_name, last_name, gender, address, country, post_code, email, username, dob, registered_date, phone, picture, fetched_at) VALUES ${uv.join(",")}`,
+        up,
+      );
+      await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) VALUES ${ov.join(",")}`, op);
+      await c.query("COMMIT");
+    }
+    return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    c.release();
+  }
+}
+
+export interface KafkaMsg {
+  key: string;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/**
+ * Kafka: the same messages (key, Avro bytes, header) from a bare kafkajs producer with the
+ * relay's producer settings (idempotent, acks=all, one request in flight), `batch` messages per
+ * send, to a topic with the same number of partitions. Returns records/s.
+ */
+export async function kafkaReference(kafka: Kafka, topic: string, partitions: number, msgs: KafkaMsg[], batch: number): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+  await admin.disconnect();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: msgs.slice(0, 1) }); // metadata + producer id
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < msgs.length; i += batch) {
+      await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: msgs.slice(i, i + batch) });
+    }
+    return msgs.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Cassandra: the same rows, the same prepared INSERT, through cassandra-driver's
+ * executeConcurrent with the processor's concurrency, into bench_ref.created_users. Returns records/s.
+ */
+export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevel: number): Promise<number> {
+  await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
+  const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
+  await client.execute(cql, userParams(users[0]), { prepare: true }); // prepared before the clock starts
+  const params = users.map(userParams);
+  const t0 = process.hrtime.bigint();
+  await concurrent.executeConcurrent(client, cql, params, { concurrencyLevel });
+  return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+}
+
+export async function cleanupReferences(o: { pool?: Pool; kafka?: Kafka; topics?: string[]; groups?: string[]; cassandra?: CassandraClient }): Promise<void> {
+  if (o.pool) await o.pool.query(`DROP SCHEMA IF EXISTS ${REF} CASCADE`).catch(() => undefined);
+  if (o.cassandra) await o.cassandra.execute(`DROP KEYSPACE IF EXISTS ${REF}`).catch(() => undefined);
+  if (o.kafka) {
+    const admin = o.kafka.admin();
+    await admin.connect();
+    if (o.topics?.length) await admin.deleteTopics({ topics: o.topics }).catch(() => undefined);
+    if (o.groups?.length) await admin.deleteGroups(o.groups).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
