@@ -70,8 +70,8 @@ export const stageConfigSchema = z
     }),
     confluentVersion: version("7.9").default("7.9.2"),
     postgresVersion: version("15").default("15.13"),
-    cassandraVersion: version("5.0").default("5.0.4"),
-    sparkVersion: version("3.5").default("3.5.5"),
+    cassandraVersion: version("5.0").default("5.0.6"),
+    sparkVersion: version("3.5").default("3.5.1"),
     airflowVersion: version("2.10").default("2.10.5"),
     /** Tag of the images this project builds (workers, airflow, spark job); never `latest`. */
     imageTag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/).refine((t) => t !== "latest", "must not be latest: pin a version").default("0.1.0"),

@@ -58,7 +58,8 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     adminPassword: secrets.airflowAdminPassword,
     fernetKey: secrets.airflowFernetKey,
     webserverSecretKey: secrets.airflowWebserverSecretKey,
-    ingestEnv: [env.common, env.postgres, env.source(workers.apiBaseUrl)],
+    // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
+    ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
     dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
   });
 

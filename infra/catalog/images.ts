@@ -14,7 +14,8 @@ export function upstreamImages(c: StageConfig) {
     schemaRegistry: `confluentinc/cp-schema-registry:${c.confluentVersion}`,
     controlCenter: `confluentinc/cp-enterprise-control-center:${c.confluentVersion}`,
     cassandra: `cassandra:${c.cassandraVersion}`,
-    spark: `apache/spark:${c.sparkVersion}`,
+    // The Python variant: the streaming job is PySpark.
+    spark: `apache/spark:${c.sparkVersion}-scala2.12-java17-python3-ubuntu`,
   };
 }
 

@@ -52,7 +52,8 @@ export class Airflow extends pulumi.ComponentResource {
         // Gunicorn's default of 4 workers does not fit the webserver's memory limit.
         AIRFLOW__WEBSERVER__WORKERS: "2",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: "True",
-        INGEST_SCHEDULE: config.schedule,
+        // Read by the DAG (images/airflow/dags/user_automation.py).
+        USER_AUTOMATION_SCHEDULE: config.schedule,
       },
       secret: {
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: pulumi.interpolate`postgresql+psycopg2://${postgres.airflowUser}:${args.dbPassword}@${db}/${postgres.airflowDatabase}`,

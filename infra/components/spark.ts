@@ -1,8 +1,10 @@
 /**
  * Spark standalone: a master, N workers (cores and memory from config) and the driver of the
- * streaming job, submitted to spark://spark-master:7077 in client mode from its own image.
- * Executors write the job's state store into the checkpoint directory as the driver does, so
- * the workers and the driver mount the same named volume.
+ * streaming job, submitted to spark://spark-master:7077 in client mode. All three run one image,
+ * images/spark (apache/spark of the configured version plus the Kafka and Cassandra connectors):
+ * executors on the workers need the connectors as much as the driver does. Executors write the
+ * job's state store into the checkpoint directory as the driver does, so the workers and the
+ * driver mount the same named volume.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig } from "../config";
@@ -10,8 +12,6 @@ import { PORTS } from "../catalog/settings";
 import { upstreamImages } from "../catalog/images";
 import { Dependency, ServiceHandle, Target, address } from "../spec";
 
-/** The job's entry point inside images/spark (images/spark/job/ copied to /opt/spark-job/). */
-export const SPARK_JOB_MAIN = "/opt/spark-job/users_by_country.py";
 export const DRIVER_UI_PORT = 4040;
 /** The image's work dir is owned by its `spark` user; a fresh volume mounted there inherits that. */
 const WORK_DIR = "/opt/spark/work-dir";
@@ -41,7 +41,11 @@ export class Spark extends pulumi.ComponentResource {
   constructor(name: string, args: SparkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Spark", name, {}, opts);
     const { target, config } = args;
-    const image = upstreamImages(config).spark;
+    // The image's CMD (images/spark/submit.sh) submits the job, sized by the SPARK_* env below.
+    const image = target.image(
+      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: { SPARK_IMAGE: upstreamImages(config).spark } },
+      this,
+    );
     const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR };
 
     this.master = target.service(
@@ -77,27 +81,21 @@ export class Spark extends pulumi.ComponentResource {
       ),
     );
 
-    const driverImage = target.image(
-      { name: "spark-job", context: ".", dockerfile: "images/spark/Dockerfile", tag: config.imageTag, args: { SPARK_VERSION: config.sparkVersion } },
-      this,
-    );
     this.driver = target.service(
       {
         name: "spark-driver",
         kind: "service",
-        image: driverImage,
-        command: [
-          "/opt/spark/bin/spark-submit",
-          "--master", this.masterUrl,
-          "--deploy-mode", "client",
-          "--conf", "spark.driver.host=spark-driver",
-          "--driver-memory", "512m",
-          "--executor-memory", config.sparkWorkerMemory,
-          "--conf", `spark.executor.cores=${config.sparkWorkerCores}`,
-          "--conf", `spark.cores.max=${config.sparkWorkers * config.sparkWorkerCores}`,
-          SPARK_JOB_MAIN,
-        ],
-        env: { ...args.jobEnv, SPARK_MASTER_URL: this.masterUrl, SPARK_CHECKPOINT_DIR: CHECKPOINT_DIR },
+        image,
+        env: {
+          ...args.jobEnv,
+          SPARK_MASTER_URL: this.masterUrl,
+          SPARK_DRIVER_HOST: "spark-driver",
+          SPARK_DRIVER_MEMORY: "512m",
+          SPARK_EXECUTOR_MEMORY: config.sparkWorkerMemory,
+          SPARK_EXECUTOR_CORES: String(config.sparkWorkerCores),
+          SPARK_CORES_MAX: String(config.sparkWorkers * config.sparkWorkerCores),
+          SPARK_CHECKPOINT_DIR: CHECKPOINT_DIR,
+        },
         secretEnv: args.jobSecretEnv,
         ports: { ui: { container: DRIVER_UI_PORT } },
         healthCheck: { test: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },

@@ -14,8 +14,9 @@ describe("infra: the dev stack declares every container", () => {
     kafka: "confluentinc/cp-kafka:7.9.2",
     "schema-registry": "confluentinc/cp-schema-registry:7.9.2",
     "control-center": "confluentinc/cp-enterprise-control-center:7.9.2",
-    cassandra: "cassandra:5.0.4",
-    "spark-master": "apache/spark:3.5.5",
+    cassandra: "cassandra:5.0.6",
+    "spark-master": "realtime-pipeline-dev/spark:3.5.1-0.1.0",
+    "spark-driver": "realtime-pipeline-dev/spark:3.5.1-0.1.0",
     "airflow-webserver": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
     "airflow-scheduler": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
     ingest: "realtime-pipeline-dev/workers:0.1.0",
@@ -33,7 +34,7 @@ describe("infra: the dev stack declares every container", () => {
   it("spark workers: as many as sparkWorkers, each on the configured image", () => {
     const workers = containers(run).filter((c) => /^spark-worker-\d+$/.test(hostnameOf(c)));
     assert.equal(workers.length, 2);
-    for (const w of workers) assert.equal(w.inputs.image, "apache/spark:3.5.5");
+    for (const w of workers) assert.equal(w.inputs.image, "realtime-pipeline-dev/spark:3.5.1-0.1.0");
   });
 
   it("spark worker count follows config (1 and 5)", async () => {
@@ -50,6 +51,9 @@ describe("infra: the dev stack declares every container", () => {
     const dockerfiles = images.map((i) => (i.inputs.build as { dockerfile: string }).dockerfile).sort();
     assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
     for (const i of images) assert.equal(i.inputs.skipPush, true);
+    const spark = images.find((i) => i.name.endsWith("-spark-image"))!;
+    // The configured Spark version reaches the image through its base.
+    assert.deepEqual((spark.inputs.build as { args: unknown }).args, { SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu" });
   });
 
   it("the offline API runs from the worker image only when no dataSourceUrl is set", async () => {
