@@ -44,7 +44,8 @@ export class Kafka extends pulumi.ComponentResource {
         image: images.zookeeper,
         env: zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
         ports: { client: { container: PORTS.zookeeper } },
-        healthCheck: { test: ["CMD", "cub", "zk-ready", `localhost:${PORTS.zookeeper}`, "5"] },
+        // ZooKeeper's own `ruok` (whitelisted in the shared settings), over bash: no nc or cub needed.
+        healthCheck: { test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/localhost/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
         volumes: [
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
