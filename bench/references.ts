@@ -21,11 +21,56 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * multi-row INSERT ... VALUES of `batch` rows, one transaction per batch, one connection:
  * the same shape of work as ingest (one writer, one transaction per page). Returns records/s.
  */
-export async function pgReference(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
+export interface PgLimit {
+  /** INSERT ... VALUES ($1..$14), (...), ... */
+  values: number;
+  /** INSERT ... SELECT * FROM unnest($1::uuid[], ...): one array parameter per column */
+  unnest: number;
+}
+
+async function freshRefTables(pool: Pool): Promise<void> {
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${REF}`);
   await pool.query(`DROP TABLE IF EXISTS ${REF}.users, ${REF}.outbox`);
   await pool.query(`CREATE TABLE ${REF}.users (LIKE public.users INCLUDING ALL)`);
   await pool.query(`CREATE TABLE ${REF}.outbox (LIKE public.outbox INCLUDING ALL)`);
+}
+
+/** Both shapes of a bare multi-row insert, each into fresh tables; the faster is the limit. */
+export async function pgReference(pool: Pool, users: UserCreated[], batch: number): Promise<PgLimit> {
+  await freshRefTables(pool);
+  const values = await pgValues(pool, users, batch);
+  await freshRefTables(pool);
+  const unnest = await pgUnnest(pool, users, batch);
+  return { values, unnest };
+}
+
+async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
+  const c = await pool.connect();
+  try {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < users.length; i += batch) {
+      const rows = users.slice(i, i + batch);
+      const col = <K extends keyof UserCreated>(k: K) => rows.map((u) => u[k]);
+      await c.query("BEGIN");
+      await c.query(
+        `INSERT INTO ${REF}.users (id, first_name, last_name, gender, address, country, post_code, email, username, dob, registered_date, phone, picture, fetched_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+                              $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[])`,
+        [col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"), col("post_code"), col("email"), col("username"),
+          rows.map((u) => iso(u.dob)), rows.map((u) => iso(u.registered_date)), col("phone"), col("picture"), rows.map((u) => iso(u.fetched_at))],
+      );
+      await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`, [
+        col("id"), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u)),
+      ]);
+      await c.query("COMMIT");
+    }
+    return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  } finally {
+    c.release();
+  }
+}
+
+async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
   const c = await pool.connect();
   try {
     const t0 = process.hrtime.bigint();
