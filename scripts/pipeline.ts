@@ -285,12 +285,14 @@ async function main(): Promise<number> {
     await new Promise((r) => setTimeout(r, 1000));
     const [mi, mr, mp] = await Promise.all([scrape(ingest.metricsPort), scrape(relay.metricsPort), scrape(processor.metricsPort)]);
     const sum = ingest.summary();
-    c.fetched = sample(mi, "pipeline_records_in_total") ?? (sum?.fetched as number | undefined) ?? c.fetched;
-    c.staged = sample(mi, "pipeline_records_out_total") ?? (sum?.staged as number | undefined) ?? c.staged;
-    c.rejected = sample(mi, "pipeline_records_failed_total") ?? (sum?.rejected as number | undefined) ?? c.rejected;
-    c.published = sample(mr, "pipeline_records_out_total") ?? c.published;
-    c.stored = sample(mp, "pipeline_records_out_total") ?? c.stored;
-    c.deadLettered = sample(mp, "pipeline_records_failed_total") ?? c.deadLettered;
+    // a counter without samples yet is 0 when its worker answered; else keep the last figure
+    const get = (m: Map<string, number> | undefined, name: string, fallback: number | undefined) => sample(m, name) ?? (m ? 0 : fallback);
+    c.fetched = get(mi, "pipeline_records_in_total", (sum?.fetched as number | undefined) ?? c.fetched);
+    c.staged = get(mi, "pipeline_records_out_total", (sum?.staged as number | undefined) ?? c.staged);
+    c.rejected = get(mi, "pipeline_records_failed_total", (sum?.rejected as number | undefined) ?? c.rejected);
+    c.published = get(mr, "pipeline_records_out_total", c.published);
+    c.stored = get(mp, "pipeline_records_out_total", c.stored);
+    c.deadLettered = get(mp, "pipeline_records_failed_total", c.deadLettered);
     c.outbox = await pg.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL").then((r) => Number(r.rows[0].n), () => undefined);
     c.lag = await groupLag(admin, groupId).catch(() => undefined);
     c.dlqTopic = await admin.fetchTopicOffsets(DLQ_TOPIC).then((ps) => ps.reduce((s, p) => s + Number(p.high) - Number(p.low), 0), () => undefined);
@@ -330,7 +332,7 @@ async function main(): Promise<number> {
   say(`  staged     ${fmt((s?.staged as number) ?? c.staged)}  (rejected ${fmt((s?.rejected as number) ?? c.rejected)}, in PostgreSQL rejected_records)`);
   say(`  published  ${fmt(c.published)}  to Kafka users_created`);
   say(`  stored     ${fmt(c.stored)}  in Cassandra spark_streams.created_users  (dead-lettered ${fmt(c.deadLettered)}; users_created.dlq holds ${fmt(c.dlqTopic)})`);
-  say(`  elapsed    ${elapsed.toFixed(1)} s; mean ${fmt((c.stored ?? 0) / elapsed)} users/s stored end to end` + (s?.seconds ? `; ingest ${fmt((s.fetched as number) / (s.seconds as number))} users/s` : ""));
+  say(`  elapsed    ${elapsed.toFixed(1)} s; mean ${fmt((c.stored ?? 0) / elapsed)} users/s stored end to end` + (s?.seconds ? `; ingest mean ${fmt((s.fetched as number) / (s.seconds as number))} users/s` : ""));
   say(`  worker exit codes: ${workers.map((w, i) => `${w.name}=${codes[i]}`).join(" ")}; logs in ${logDir}/`);
   say(`The services are still running: scripts/services status | scripts/services down`);
   return failed ? 1 : 0;
