@@ -306,7 +306,8 @@ async function main(): Promise<number> {
       ` · stored ${fmt(c.stored)} (${fmt(rate("stored", dt))}/s)` +
       ` · outbox ${fmt(c.outbox)} · lag ${fmt(c.lag)} · rejected ${fmt(c.rejected)} · dlq ${fmt(c.dlqTopic)}`;
     if (tty) {
-      process.stdout.write(`\r\x1b[2K${line}`);
+      const cols = process.stdout.columns || 0;
+      process.stdout.write(`\r\x1b[2K${cols > 20 && line.length >= cols ? line.slice(0, cols - 2) + "…" : line}`);
       lastLineLen = line.length;
     } else say(line);
     prev = { ...c };
