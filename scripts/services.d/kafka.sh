@@ -61,6 +61,10 @@ kafka_healthy() {
 
 kafka_timeout() { echo 180; }
 
+# After a crash, the broker's registration in ZooKeeper lives until its session times out
+# (18 s): a start before then exits with NodeExistsException. Start again, up to 4 times.
+kafka_start_attempts() { echo 4; }
+
 kafka_ready() {
   (cd "$REPO" && KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" node_modules/.bin/tsx scripts/kafka-topics.ts) \
     || die "kafka: creating topics failed; see $(svc_log kafka)"
