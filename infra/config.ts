@@ -87,6 +87,11 @@ export const stageConfigSchema = z
     ingestBatchSize: z.coerce.number().int().min(1).max(5000).default(500),
     cassandraReplicationFactor: count.default(1),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+    /** kubernetes target: where the project's images are pushed (e.g. ghcr.io/acme). */
+    registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, "must be a registry path such as ghcr.io/acme").optional(),
+    /** kubernetes target: the namespace (default: <project>-<stack>) and the claims' storage class. */
+    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label such as realtime-pipeline").optional(),
+    storageClass: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -96,8 +101,8 @@ export const stageConfigSchema = z
     if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) + 512 > memoryMiB(c.memory.sparkWorker)) {
       ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must leave 512m below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
     }
-    if (c.target === "kubernetes") {
-      ctx.addIssue({ code: "custom", path: ["target"], message: "kubernetes target not implemented yet; use docker" });
+    if (c.target === "kubernetes" && c.registry === undefined) {
+      ctx.addIssue({ code: "custom", path: ["registry"], message: "is required for the kubernetes target (the cluster pulls the project's images from it)" });
     }
   });
 
@@ -112,6 +117,7 @@ const FIX_EXAMPLE: Record<string, string> = {
   bindAddress: "127.0.0.1",
   schedule: "'*/5 * * * *'",
   dataSourceUrl: "https://randomuser.me",
+  registry: "ghcr.io/<org>",
 };
 
 function nestedDefault(path: (string | number)[]): string | number | undefined {

@@ -7,6 +7,7 @@ import { StageConfig, readStageConfig } from "./config";
 import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
 import { PipelineSecrets } from "./secrets";
 import { DockerTarget } from "./targets/docker";
+import { KubernetesTarget } from "./targets/kubernetes";
 import { Postgres } from "./components/postgres";
 import { Kafka } from "./components/kafka";
 import { Cassandra } from "./components/cassandra";
@@ -17,8 +18,12 @@ import { PipelineOutputs } from "./outputs";
 import { Target } from "./spec";
 import { pipelineEnv } from "./wiring";
 
-/** Only Docker exists so far; config validation already refuses `kubernetes` with a clear message. */
+/** The one place that knows which platform runs the specs. */
 function makeTarget(config: StageConfig, prefix: string): Target {
+  if (config.target === "kubernetes") {
+    // Validation guarantees a registry for this target.
+    return new KubernetesTarget(prefix, { prefix, namespace: config.namespace ?? prefix, registry: config.registry!, storageClass: config.storageClass });
+  }
   return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress });
 }
 

@@ -26,6 +26,8 @@ export interface VolumeMount {
   /** Logical volume name, unique in the stack; the same name shares one volume. */
   volume: string;
   path: string;
+  /** Mounted by several services at once (a cluster needs a ReadWriteMany claim for it). */
+  shared?: boolean;
 }
 
 /** A file written into the container before it starts (init scripts); never holds secrets. */
@@ -88,6 +90,17 @@ export interface Target {
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle;
   /** Builds one of the project's images; resolves to a pinned reference. */
   image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string>;
+}
+
+/** The resources a spec must start after; a condition must match what the dependency is. */
+export function dependencyResources(spec: ServiceSpec): pulumi.Resource[] {
+  return (spec.dependsOn ?? []).map((d) => {
+    const expected = d.condition === "completed" ? "job" : "service";
+    if (d.on.kind !== expected) {
+      throw new Error(`${spec.name} waits for ${d.on.name} to be ${d.condition}, but ${d.on.name} is a ${d.on.kind}`);
+    }
+    return d.on.resource;
+  });
 }
 
 /** host:port of a handle's port inside the network. */

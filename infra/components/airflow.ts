@@ -61,7 +61,7 @@ export class Airflow extends pulumi.ComponentResource {
         AIRFLOW__WEBSERVER__SECRET_KEY: args.webserverSecretKey,
       },
     };
-    const logs = { volume: "airflow-logs", path: "/opt/airflow/logs" };
+    const logs = { volume: "airflow-logs", path: "/opt/airflow/logs", shared: true };
     const spec = (name: string, kind: ServiceSpec["kind"], memory: string): Omit<ServiceSpec, "healthCheck" | "ports"> => ({
       name,
       kind,

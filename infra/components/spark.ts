@@ -46,7 +46,7 @@ export class Spark extends pulumi.ComponentResource {
       { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: { SPARK_IMAGE: upstreamImages(config).spark } },
       this,
     );
-    const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR };
+    const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR, shared: true };
 
     this.master = target.service(
       {

@@ -8,7 +8,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { memoryMiB } from "../config";
-import { ImageSpec, ServiceHandle, ServiceSpec, Target } from "../spec";
+import { ImageSpec, ServiceHandle, ServiceSpec, Target, dependencyResources } from "../spec";
 
 export interface DockerTargetArgs {
   prefix: string;
@@ -71,7 +71,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         logs: isJob,
         mustRun: !isJob,
       },
-      { parent, dependsOn: (spec.dependsOn ?? []).map((d) => this.checkDependency(spec, d)) },
+      { parent, dependsOn: dependencyResources(spec) },
     );
     return { name: spec.name, kind: spec.kind, ports: spec.ports, resource: container };
   }
@@ -107,13 +107,5 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       this.volumes.set(logical, v);
     }
     return v;
-  }
-
-  private checkDependency(spec: ServiceSpec, d: { on: ServiceHandle; condition: string }): pulumi.Resource {
-    const expected = d.condition === "completed" ? "job" : "service";
-    if (d.on.kind !== expected) {
-      throw new Error(`${spec.name} waits for ${d.on.name} to be ${d.condition}, but ${d.on.name} is a ${d.on.kind}`);
-    }
-    return d.on.resource;
   }
 }

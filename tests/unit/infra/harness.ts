@@ -49,6 +49,15 @@ export function isSecretWrapper(v: unknown): v is { value: unknown } {
   return typeof v === "object" && v !== null && (v as Record<string, unknown>)[SIG_KEY] === SECRET_SIG;
 }
 
+/** Paths of plain (not secret-wrapped) strings in `v` that contain one of `needles`. */
+export function plainLeaks(v: unknown, needles: string[], path = ""): string[] {
+  if (isSecretWrapper(v)) return [];
+  if (typeof v === "string") return needles.some((n) => v.includes(n)) ? [path] : [];
+  if (Array.isArray(v)) return v.flatMap((x, i) => plainLeaks(x, needles, `${path}[${i}]`));
+  if (typeof v === "object" && v !== null) return Object.entries(v).flatMap(([k, x]) => plainLeaks(x, needles, `${path}.${k}`));
+  return [];
+}
+
 /** Drops the secret wrappers (for reading wiring, not for judging secrecy). */
 export function unwrap(v: unknown): unknown {
   if (isSecretWrapper(v)) return unwrap(v.value);
@@ -84,6 +93,10 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
           state.b64Url = "R2VuZXJhdGVkRmVybmV0S2V5Rm9yVGVzdHMtXzAxMjM"; // 43 chars, no padding
           state.hex = "47656e";
           generated.push(state.b64Url as string);
+        }
+        if (args.type === "docker:index/image:Image") {
+          // What a push answers: the repository by digest.
+          state.repoDigest = `${String(args.inputs.imageName).replace(/:[^:/]+$/, "")}@sha256:${"0".repeat(64)}`;
         }
         return { id: `${args.name}-id`, state };
       },

@@ -1,15 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import { containers, devRun, envOf, hostnameOf, isSecretWrapper, resolve, Run } from "./harness";
+import { containers, devRun, envOf, hostnameOf, plainLeaks, resolve, Run } from "./harness";
 
-/** Paths of plain (not secret-wrapped) strings in `v` that contain one of `needles`. */
-function plainLeaks(v: unknown, needles: string[], path = ""): string[] {
-  if (isSecretWrapper(v)) return [];
-  if (typeof v === "string") return needles.some((n) => v.includes(n)) ? [path] : [];
-  if (Array.isArray(v)) return v.flatMap((x, i) => plainLeaks(x, needles, `${path}[${i}]`));
-  if (typeof v === "object" && v !== null) return Object.entries(v).flatMap(([k, x]) => plainLeaks(x, needles, `${path}.${k}`));
-  return [];
-}
 
 describe("infra: no secret in plain text", () => {
   let run: Run;

@@ -20,9 +20,10 @@ describe("infra: the stack files", () => {
   });
 
   for (const stack of ["staging", "prod"]) {
-    it(`Pulumi.${stack}.yaml targets kubernetes and stops with a clear message until that target exists`, () => {
+    it(`Pulumi.${stack}.yaml targets kubernetes and asks for its registry until one is set`, () => {
       assert.equal(stackConfig(stack).target, "kubernetes");
-      assert.throws(() => parseStageConfig(stackConfig(stack)), (e: unknown) => e instanceof StageConfigError && /realtime-pipeline:target: kubernetes target not implemented yet/.test(e.message));
+      assert.throws(() => parseStageConfig(stackConfig(stack)), (e: unknown) => e instanceof StageConfigError && /realtime-pipeline:registry: is required for the kubernetes target/.test(e.message));
+      assert.equal(parseStageConfig({ ...stackConfig(stack), registry: "ghcr.io/acme" }).namespace, `realtime-pipeline-${stack}`);
     });
   }
 

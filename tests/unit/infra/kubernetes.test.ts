@@ -1,0 +1,80 @@
+import { strict as assert } from "node:assert";
+import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve, runProgram, unwrap } from "./harness";
+
+const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2" };
+const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics"];
+
+type Container = { name: string; image: string; args?: string[]; env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe?: { exec: { command: string[] } }; resources: { limits: { memory: string } }; volumeMounts: { name: string; mountPath: string }[] };
+const podContainer = (w: Declared) => (unwrap(w.inputs.spec) as { template: { spec: { containers: Container[] } } }).template.spec.containers[0];
+const of = (r: Run, type: string) => r.resources.filter((x) => x.type === type);
+
+describe("infra: the same specs on the Kubernetes target (staging/prod)", () => {
+  let run: Run;
+  let docker: Run;
+  before(async () => {
+    run = await runProgram(STAGING, "staging");
+    assert.equal(run.error, undefined, String(run.error));
+    docker = await runProgram(DEV_CONFIG);
+  });
+
+  it("declares one StatefulSet per Docker service and one Job per Docker job, under the same names", () => {
+    const names = (type: string) => of(run, type).map((w) => (w.inputs.metadata as { name: string }).name).sort();
+    const dockerHosts = containers(docker).map(hostnameOf);
+    assert.deepEqual(names("kubernetes:batch/v1:Job"), JOBS);
+    assert.deepEqual(names("kubernetes:apps/v1:StatefulSet"), dockerHosts.filter((h) => !JOBS.includes(h)).sort());
+    assert.equal(of(run, "docker:index/container:Container").length, 0);
+  });
+
+  it("every address in env and args names a headless Service in the namespace, at a port it serves", () => {
+    const services = new Map(
+      of(run, "kubernetes:core/v1:Service").map((s) => {
+        const spec = s.inputs.spec as { clusterIP: string; ports: { port: number }[] };
+        assert.equal(spec.clusterIP, "None");
+        return [(s.inputs.metadata as { name: string }).name, spec.ports.map((p) => p.port)];
+      }),
+    );
+    let checked = 0;
+    for (const w of [...of(run, "kubernetes:apps/v1:StatefulSet"), ...of(run, "kubernetes:batch/v1:Job")]) {
+      const c = podContainer(w);
+      const texts = [...c.env.map((e) => e.value ?? ""), ...(c.args ?? [])];
+      for (const m of texts.flatMap((t) => [...t.matchAll(/(?:^|[/@,\s])([a-z][a-z0-9-]*):([0-9]{2,5})(?![0-9])/g)])) {
+        if (m[1] === "localhost") continue;
+        assert.ok(services.get(m[1])?.includes(Number(m[2])), `${c.name} dials ${m[1]}:${m[2]}, which no Service serves`);
+        checked++;
+      }
+    }
+    assert.ok(checked >= 20, `only ${checked} addresses found`);
+  });
+
+  it("every service has its health check as readiness probe, a memory limit, an image by tag or digest", () => {
+    for (const w of of(run, "kubernetes:apps/v1:StatefulSet")) {
+      const c = podContainer(w);
+      assert.ok(c.readinessProbe && c.readinessProbe.exec.command.length > 0, `${c.name}: no readiness probe`);
+      assert.match(c.resources.limits.memory, /^[1-9][0-9]*Mi$/, c.name);
+      assert.match(c.image, /(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$/, c.name);
+      assert.doesNotMatch(c.image, /:latest$/, c.name);
+    }
+    const workers = podContainer(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === "relay")!);
+    assert.equal(workers.image, `ghcr.io/acme/realtime-pipeline-staging-workers@sha256:${"0".repeat(64)}`);
+  });
+
+  it("keeps state in claims; volumes shared by several pods are ReadWriteMany", () => {
+    const claims = new Map(of(run, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { accessModes: string[] }).accessModes]));
+    for (const v of ["postgres-data", "zookeeper-data", "kafka-data", "cassandra-data"]) assert.deepEqual(claims.get(v), ["ReadWriteOnce"], v);
+    for (const v of ["airflow-logs", "spark-checkpoints"]) assert.deepEqual(claims.get(v), ["ReadWriteMany"], v);
+  });
+
+  it("secrets reach pods only through Secrets, never as plain input", () => {
+    assert.equal(run.generated.length, 7);
+    const leaks = run.resources.flatMap((r) => plainLeaks(r.inputs, run.generated).map((p) => `${r.name}${p}`));
+    assert.deepEqual(leaks, []);
+    const pg = podContainer(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === "postgres")!);
+    assert.ok(pg.env.find((e) => e.name === "POSTGRES_PASSWORD")?.valueFrom, "POSTGRES_PASSWORD is not from a Secret");
+  });
+
+  it("gives the same output contract", async () => {
+    assert.deepEqual(Object.keys(run.outputs!).sort(), Object.keys(docker.outputs!).sort());
+    assert.deepEqual(run.outputs!.kafkaBootstrapServers, docker.outputs!.kafkaBootstrapServers);
+    assert.ok((await resolve(run.outputs!.postgres.password)).secret);
+  });
+});
