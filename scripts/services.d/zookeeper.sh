@@ -23,9 +23,12 @@ zookeeper_start() {
   local d; d="$(svc_dir zookeeper)"
   mkdir -p "$d/data"
   render_config zookeeper "$d/zoo.cfg"
+  # Used by the Maven-jar fallback (reload4j); the Debian path logs through slf4j-simple.
+  printf 'log4j.rootLogger=INFO, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$d/log4j.properties"
   port_open "$ZK_PORT" && die "port $ZK_PORT is taken by another process (not ours)"
   spawn zookeeper "$(java_bin)" -Xms64m -Xmx256m -XX:+UseG1GC \
     -Dorg.slf4j.simpleLogger.showDateTime=true -Dzookeeper.jmx.log4j.disable=true \
+    -Dlog4j.configuration="file:$d/log4j.properties" \
     -cp "$(_zk_classpath)" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg"
 }
 
