@@ -59,6 +59,11 @@ export interface ServiceSpec {
   ports: Record<string, PortSpec>;
   healthCheck: HealthCheck;
   volumes?: VolumeMount[];
+  /**
+   * Group the image's process runs as, when it is not root: fresh cluster volumes are made
+   * writable for it (Docker volumes inherit the image directory's owner instead).
+   */
+  volumeGroup?: number;
   files?: FileSpec[];
   dependsOn?: Dependency[];
   /** Limit, "512m" / "2g". */

@@ -68,6 +68,8 @@ export class Airflow extends pulumi.ComponentResource {
       image: this.image,
       ...merge(airflow, ...args.ingestEnv),
       volumes: [logs],
+      // The Airflow image runs as uid 50000 in group 0.
+      volumeGroup: 0,
       memory,
     });
 

@@ -16,6 +16,8 @@ export interface KafkaArgs {
 }
 
 export const TOPIC_PARTITIONS = 6;
+/** Confluent images run as appuser (1000:1000). */
+const APPUSER_GROUP = 1000;
 
 export class Kafka extends pulumi.ComponentResource {
   readonly zookeeper: ServiceHandle;
@@ -50,6 +52,7 @@ export class Kafka extends pulumi.ComponentResource {
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
         ],
+        volumeGroup: APPUSER_GROUP,
         memory: mem.zookeeper,
       },
       this,
@@ -75,6 +78,7 @@ export class Kafka extends pulumi.ComponentResource {
         // A JVM tool: give it time to start.
         healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`], timeoutSeconds: 30 },
         volumes: [{ volume: "kafka-data", path: "/var/lib/kafka/data" }],
+        volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
         memory: mem.kafka,
       },

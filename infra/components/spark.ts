@@ -31,6 +31,8 @@ const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/localh
 /** Master and worker daemons default to a 1g heap each: too much beside the executors in a container. */
 const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m" };
 const sparkClass = "/opt/spark/bin/spark-class";
+/** apache/spark runs as spark (185:185). */
+const SPARK_GROUP = 185;
 
 export class Spark extends pulumi.ComponentResource {
   readonly master: ServiceHandle;
@@ -74,6 +76,7 @@ export class Spark extends pulumi.ComponentResource {
           ports: { ui: { container: PORTS.sparkWorkerUi } },
           healthCheck: { test: tcpCheck(PORTS.sparkWorkerUi) },
           volumes: [checkpoints],
+          volumeGroup: SPARK_GROUP,
           dependsOn: [{ on: this.master, condition: "healthy" }],
           memory: config.memory.sparkWorker,
         },
@@ -100,6 +103,7 @@ export class Spark extends pulumi.ComponentResource {
         ports: { ui: { container: DRIVER_UI_PORT } },
         healthCheck: { test: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
         volumes: [checkpoints],
+        volumeGroup: SPARK_GROUP,
         dependsOn: [...this.workers.map((w) => ({ on: w, condition: "healthy" as const })), ...args.jobDependsOn],
         memory: config.memory.sparkDriver,
       },

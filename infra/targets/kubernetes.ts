@@ -67,7 +67,12 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const ports = Object.entries(spec.ports).map(([role, p]) => ({ name: role, port: p.container }));
     if (ports.length > 0) {
       // Headless: the name resolves to the pod itself (Cassandra's seeds, Kafka's advertised listener).
-      new k8s.core.v1.Service(`${name}-svc`, { metadata: { name: spec.name, namespace, labels }, spec: { clusterIP: "None", selector: labels, ports } }, { parent });
+      // Not-ready pods are published too: Cassandra resolves its seed (itself) before it is ready.
+      new k8s.core.v1.Service(
+        `${name}-svc`,
+        { metadata: { name: spec.name, namespace, labels }, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } },
+        { parent },
+      );
     }
 
     const mem = `${memoryMiB(spec.memory)}Mi`;
@@ -94,7 +99,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false, parent).metadata.name } })),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
     ];
-    const podSpec = { containers: [container], volumes };
+    const podSpec = { containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
 
     const resource =
       spec.kind === "job"

@@ -62,6 +62,10 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     const claims = new Map(of(run, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { accessModes: string[] }).accessModes]));
     for (const v of ["postgres-data", "zookeeper-data", "kafka-data", "cassandra-data"]) assert.deepEqual(claims.get(v), ["ReadWriteOnce"], v);
     for (const v of ["airflow-logs", "spark-checkpoints"]) assert.deepEqual(claims.get(v), ["ReadWriteMany"], v);
+    // Non-root images get their group on fresh volumes (Docker volumes inherit the image's owner).
+    const fsGroup = (n: string) =>
+      (unwrap(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === n)!.inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
+    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker-1", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
