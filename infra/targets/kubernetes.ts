@@ -99,7 +99,9 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false, parent).metadata.name } })),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
     ];
-    const podSpec = { containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
+    // No service links: a Service named kafka would put KAFKA_PORT=tcp://... into every pod, which
+    // Confluent images read as their own (deprecated) setting and refuse to start.
+    const podSpec = { enableServiceLinks: false, containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
 
     const resource =
       spec.kind === "job"

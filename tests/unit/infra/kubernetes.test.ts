@@ -58,6 +58,12 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     assert.equal(workers.image, `ghcr.io/acme/realtime-pipeline-staging-workers@sha256:${"0".repeat(64)}`);
   });
 
+  it("turns off service links (KAFKA_PORT and friends would confuse the Confluent images)", () => {
+    for (const w of [...of(run, "kubernetes:apps/v1:StatefulSet"), ...of(run, "kubernetes:batch/v1:Job")]) {
+      assert.equal((unwrap(w.inputs.spec) as { template: { spec: { enableServiceLinks: boolean } } }).template.spec.enableServiceLinks, false, w.name);
+    }
+  });
+
   it("keeps state in claims; volumes shared by several pods are ReadWriteMany", () => {
     const claims = new Map(of(run, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { accessModes: string[] }).accessModes]));
     for (const v of ["postgres-data", "zookeeper-data", "kafka-data", "cassandra-data"]) assert.deepEqual(claims.get(v), ["ReadWriteOnce"], v);
