@@ -59,8 +59,9 @@ const CRON_FIELD = /^[0-9*/,\-A-Za-z?]+$/;
 const schedule = z
   .string()
   .refine(
-    (s) => /^@(hourly|daily|weekly|monthly|yearly|once)$/.test(s) || (s.split(/\s+/).length === 5 && s.split(/\s+/).every((f) => CRON_FIELD.test(f))),
-    "must be a 5-field cron expression such as '*/5 * * * *' or a preset such as @hourly",
+    // "none": manual runs only (the DAG's own convention).
+    (s) => /^(@(hourly|daily|weekly|monthly|yearly|once)|none)$/.test(s) || (s.split(/\s+/).length === 5 && s.split(/\s+/).every((f) => CRON_FIELD.test(f))),
+    "must be a 5-field cron expression such as '*/5 * * * *', a preset such as @hourly, or none",
   );
 
 export const stageConfigSchema = z

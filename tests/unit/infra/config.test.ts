@@ -37,6 +37,10 @@ describe("infra: stage config validation", () => {
     assert.deepEqual(c.memory, DEFAULT_MEMORY);
   });
 
+  it("accepts cron, presets and none as schedule", () => {
+    for (const s of ["0 * * * *", "*/5 * * * 1-5", "@daily", "none"]) assert.equal(parseStageConfig({ ...raw(DEV_CONFIG), schedule: s }).schedule, s);
+  });
+
   it("parses memory sizes to MiB", () => {
     assert.equal(memoryMiB("512m"), 512);
     assert.equal(memoryMiB("2g"), 2048);
