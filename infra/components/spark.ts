@@ -43,7 +43,6 @@ export class Spark extends pulumi.ComponentResource {
   constructor(name: string, args: SparkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Spark", name, {}, opts);
     const { target, config } = args;
-    // The image's CMD (images/spark/submit.sh) submits the job, sized by the SPARK_* env below.
     const image = target.image(
       { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: { SPARK_IMAGE: upstreamImages(config).spark } },
       this,
@@ -89,6 +88,8 @@ export class Spark extends pulumi.ComponentResource {
         name: "spark-driver",
         kind: "service",
         image,
+        // images/spark/submit.sh: spark-submit --master $SPARK_MASTER_URL (client mode) of the job.
+        command: ["/opt/pipeline/submit.sh"],
         env: {
           ...args.jobEnv,
           SPARK_MASTER_URL: this.masterUrl,
