@@ -17,7 +17,8 @@ export const REF = "bench_ref";
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * PostgreSQL: what ingest must write per record (the user row and its outbox row), as plain
+ * PostgreSQL (the pool's search_path must find the workers' users and outbox tables, to copy
+ * their definitions): what ingest must write per record (the user row and its outbox row), as plain
  * multi-row INSERT ... VALUES of `batch` rows, one transaction per batch, one connection:
  * the same shape of work as ingest (one writer, one transaction per page). Returns records/s.
  */
@@ -31,8 +32,8 @@ export interface PgLimit {
 async function freshRefTables(pool: Pool): Promise<void> {
   await pool.query(`CREATE SCHEMA IF NOT EXISTS ${REF}`);
   await pool.query(`DROP TABLE IF EXISTS ${REF}.users, ${REF}.outbox`);
-  await pool.query(`CREATE TABLE ${REF}.users (LIKE public.users INCLUDING ALL)`);
-  await pool.query(`CREATE TABLE ${REF}.outbox (LIKE public.outbox INCLUDING ALL)`);
+  await pool.query(`CREATE TABLE ${REF}.users (LIKE users INCLUDING ALL)`);
+  await pool.query(`CREATE TABLE ${REF}.outbox (LIKE outbox INCLUDING ALL)`);
 }
 
 /** Both shapes of a bare multi-row insert, each into fresh tables; the faster is the limit. */
@@ -145,8 +146,10 @@ export async function cassandraReference(client: CassandraClient, users: UserCre
   return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
 }
 
-export async function cleanupReferences(o: { pool?: Pool; kafka?: Kafka; topics?: string[]; groups?: string[]; cassandra?: CassandraClient }): Promise<void> {
-  if (o.pool) await o.pool.query(`DROP SCHEMA IF EXISTS ${REF} CASCADE`).catch(() => undefined);
+export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; kafka?: Kafka; topics?: string[]; groups?: string[]; cassandra?: CassandraClient }): Promise<void> {
+  if (o.pool) {
+    for (const schema of [REF, ...(o.pgSchemas ?? [])]) await o.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+  }
   if (o.cassandra) await o.cassandra.execute(`DROP KEYSPACE IF EXISTS ${REF}`).catch(() => undefined);
   if (o.kafka) {
     const admin = o.kafka.admin();

@@ -13,8 +13,8 @@
  * process, in separate places (schema/keyspace bench_ref, topic bench_ref.<run>), removed at the end.
  *
  * Env: BENCH_RECORDS (20000), INGEST_BATCH_SIZE (1000), RELAY_BATCH_SIZE (1000),
- *      PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_KEEP_LOGS (worker logs kept anyway
- *      under $PIPELINE_HOME/run/bench/<run>/).
+ *      PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS (1: relay processes in
+ *      phase 1, to see how the relay scales out). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
 import os from "node:os";
 import { join } from "node:path";
@@ -29,7 +29,7 @@ import { createCassandraClient } from "../runtime/lib/cassandra";
 import { ensureTopics } from "../runtime/lib/kafka";
 import { createRegistry, registerUserCreated } from "../runtime/lib/schema-registry";
 import { groupLag, startApiServer } from "../runtime/index";
-import { spawnWorker, type WorkerProc } from "../scripts/pipeline";
+import { sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
 import { cassandraReference, cleanupReferences, kafkaReference, pgReference, REF, type KafkaMsg } from "./references";
 import { percentile, spanRate, table, type Row } from "./stats";
@@ -67,6 +67,51 @@ async function groupAtEnd(admin: Admin, groupId: string): Promise<void> {
 async function mustSucceed(w: WorkerProc): Promise<void> {
   const code = await w.exited;
   if (code !== 0) throw new Error(`${w.name} exited with code ${code}; see ${w.logFile}`);
+}
+
+/**
+ * Records/s a worker reports itself (pipeline_records_out_total, polled every 50 ms): from the
+ * first poll that sees records out to the first poll that sees the final count. Other workers
+ * sharing the services do not count here.
+ */
+function outRate(...ws: WorkerProc[]): () => { rate: number; count: number } {
+  const seen: { t: number; v: number }[] = [];
+  const last = ws.map(() => 0);
+  let busy = false;
+  const iv = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void Promise.all(ws.map((w) => scrape(w.metricsPort)))
+      .then((ms) => {
+        // a worker that has exited keeps its last count
+        ms.forEach((m, i) => (last[i] = sample(m, "pipeline_records_out_total") ?? last[i]));
+        const v = last.reduce((a, b) => a + b, 0);
+        if (v > 0 && (seen.length === 0 || seen[seen.length - 1].v !== v)) seen.push({ t: Date.now(), v });
+      })
+      .finally(() => (busy = false));
+  }, 50);
+  return () => {
+    clearInterval(iv);
+    if (seen.length < 2) return { rate: NaN, count: seen[0]?.v ?? 0 };
+    const a = seen[0];
+    const b = seen[seen.length - 1];
+    return { rate: (b.v - a.v) / ((b.t - a.t) / 1000), count: b.v };
+  };
+}
+
+/** Other consumer groups reading users_created now: they may write the same rows to Cassandra. */
+async function otherConsumers(admin: Admin, mine: string[]): Promise<string[]> {
+  const { groups } = await admin.listGroups();
+  const out: string[] = [];
+  const candidates = groups.filter((g) => g.protocolType === "consumer" && !mine.includes(g.groupId)).map((g) => g.groupId);
+  if (candidates.length === 0) return out;
+  const { groups: described } = await admin.describeGroups(candidates);
+  for (const g of described) {
+    if (g.state !== "Stable" || g.members.length === 0) continue;
+    const offs = await admin.fetchOffsets({ groupId: g.groupId, topics: [USERS_TOPIC] }).catch(() => []);
+    if (offs[0]?.partitions.some((p) => Number(p.offset) >= 0)) out.push(`${g.groupId} (${g.members.length} member(s))`);
+  }
+  return out;
 }
 
 /** outbox.published_at (ms) of the given users' rows (null: not yet published). */
@@ -108,17 +153,22 @@ async function main(): Promise<void> {
   const RELAY_BATCH = intEnv("RELAY_BATCH_SIZE", 1000);
   const CONCURRENCY = intEnv("PROCESSOR_CONCURRENCY", 128);
   const PARTITIONS = intEnv("TOPIC_PARTITIONS", 6);
+  const RELAYS = intEnv("BENCH_RELAYS", 1);
   const n = Math.ceil(N / BATCH) * BATCH;
   const run = Date.now().toString(36);
   const senv = loadServicesEnv(REQUIRED);
   const logDir = join(pipelineHome(), "run", "bench", run);
+  // ingest and relay work in their own PostgreSQL schema (search_path), so relays of other people
+  // sharing these services cannot drain the bench's outbox, nor the bench theirs
+  const pgSchema = `bench_${run}`;
+  const pgOptions = `-c search_path=${pgSchema}`;
 
   say(`bench ${run}: ${fmt(n)} records per phase; ingest batch ${BATCH}, relay batch ${RELAY_BATCH}, processor concurrency ${CONCURRENCY}, ${PARTITIONS} partitions`);
   say(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (shared: figures vary run to run; compare each worker with its limit, measured minutes apart)`);
   say(`worker logs: ${logDir}/`);
 
   const api = await startApiServer({ port: 0 });
-  const pool = new Pool({ host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD, max: 3 });
+  const pool = new Pool({ host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD, max: 3, options: pgOptions });
   const kafka = new Kafka({ clientId: "bench", brokers: senv.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   const cass = createCassandraClient({
@@ -139,6 +189,7 @@ async function main(): Promise<void> {
     RELAY_BATCH_SIZE: String(RELAY_BATCH),
     PROCESSOR_CONCURRENCY: String(CONCURRENCY),
     TOPIC_PARTITIONS: String(PARTITIONS),
+    PGOPTIONS: pgOptions,
     ...extra,
   });
   const workers: WorkerProc[] = [];
@@ -155,6 +206,12 @@ async function main(): Promise<void> {
   try {
     await Promise.all([admin.connect(), cass.connect()]);
     await ensureTopics(kafka, PARTITIONS, 1);
+    await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pgSchema}`);
+    const others = await otherConsumers(admin, []);
+    if (others.length > 0) {
+      say(`NOTE: other consumer groups are reading users_created: ${others.join(", ")}. They upsert the same rows into`);
+      say(`      Cassandra; a later write moves WRITETIME, so the processor rates below come from its own metrics.`);
+    }
     const rows: Row[] = [];
 
     // ---------------- phase 1: each worker alone, on a backlog ----------------
@@ -174,22 +231,24 @@ async function main(): Promise<void> {
     say(`  pg limit:  ${fmt(pgLimit)} records/s (same users + outbox rows, ${BATCH} per transaction, 1 connection: INSERT VALUES ${fmt(pgl.values)}/s, INSERT SELECT unnest ${fmt(pgl.unnest)}/s)`);
     rows.push({ worker: "ingest", rate: ingestRate, limit: pgLimit, limitWhat: `pg bare multi-row INSERT users+outbox, ${BATCH}/txn (${pgl.unnest >= pgl.values ? "unnest" : "VALUES"})` });
 
-    const relay = await spawnW("relay-isolated", ["relay", "--once"], {});
-    await mustSucceed(relay);
+    const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
+    const relayOut = outRate(...relays);
+    await Promise.all(relays.map(mustSucceed));
+    const relayRate = relayOut().rate;
     const pubA = (await publishedAt(pool, idsA)).filter((t): t is number => t !== null);
-    const relayRate = spanRate(pubA);
-    say(`  relay:     ${fmt(relayRate)} records/s; ${fmt(pubA.length)} of ${fmt(n)} published (relay summary: ${JSON.stringify(relay.summary())})`);
+    say(`  relay:     ${fmt(relayRate)} records/s; ${fmt(pubA.length)} of ${fmt(n)} published (relay summaries: ${relays.map((r) => JSON.stringify(r.summary())).join(" ")})`);
     const registry = createRegistry(senv.SCHEMA_REGISTRY_URL);
     const schemaId = await registerUserCreated(registry);
     const msgs: KafkaMsg[] = await Promise.all(usersA.map(async (u, i) => ({ key: u.id, value: await registry.encode(schemaId, u), headers: { outbox_id: String(i + 1) } })));
     const kafkaLimit = await kafkaReference(kafka, refTopic, PARTITIONS, msgs, RELAY_BATCH);
     say(`  kafka limit: ${fmt(kafkaLimit)} records/s (same keys, Avro bytes and header; idempotent, acks=all, ${RELAY_BATCH} per send)`);
-    rows.push({ worker: "relay", rate: relayRate, limit: kafkaLimit, limitWhat: `kafkajs producer, same bytes, ${RELAY_BATCH}/send` });
+    rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayRate, limit: kafkaLimit, limitWhat: `kafkajs producer, same bytes, ${RELAY_BATCH}/send` });
 
     const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
+    const procOut = outRate(proc);
     await mustSucceed(proc);
+    const procRate = procOut().rate;
     const wA = await writtenRows(cass, idsA);
-    const procRate = spanRate(wA.map((w) => w.writtenAt));
     say(`  processor: ${fmt(procRate)} records/s; ${fmt(wA.length)} of ${fmt(n)} rows in Cassandra (processor summary: ${JSON.stringify(proc.summary())})`);
     if (wA.length < n) say(`  WARNING: ${fmt(n - wA.length)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
     const cassLimit = await cassandraReference(cass, usersA, CONCURRENCY);
@@ -203,6 +262,7 @@ async function main(): Promise<void> {
     await groupAtEnd(admin, groupB);
     const p2 = await spawnW("processor-e2e", ["processor"], { PROCESSOR_GROUP_ID: groupB });
     const r2 = await spawnW("relay-e2e", ["relay"], {});
+    const [p2Out, r2Out] = [outRate(p2), outRate(r2)];
     await new Promise((r) => setTimeout(r, 3000)); // both connected and idle before the first fetch
     const i2 = await spawnW("ingest-e2e", ["ingest", "--once"], { INGEST_SEED: seedB });
     await mustSucceed(i2);
@@ -224,14 +284,14 @@ async function main(): Promise<void> {
       if (Date.now() > deadline) throw new Error(`phase 2: only ${wB.length} of ${idsB.length} rows after 300 s`);
       await new Promise((r) => setTimeout(r, 500));
     }
+    const [p2r, r2r] = [p2Out(), r2Out()];
     await Promise.all([r2.stop(), p2.stop()]);
     const lat = wB.map((w) => w.writtenAt - w.fetchedAt);
     const firstFetch = Math.min(...wB.map((w) => w.fetchedAt));
     const lastWrite = Math.max(...wB.map((w) => w.writtenAt));
     const e2eRate = wB.length / ((lastWrite - firstFetch) / 1000);
     const s2 = i2.summary() ?? {};
-    const pubB = (await publishedAt(pool, idsB)).filter((t): t is number => t !== null);
-    say(`  ingest ${fmt(Number(s2.fetched) / Number(s2.seconds))}/s, relay ${fmt(spanRate(pubB))}/s, processor ${fmt(spanRate(wB.map((w) => w.writtenAt)))}/s while running together`);
+    say(`  while running together: ingest ${fmt(Number(s2.fetched) / Number(s2.seconds))}/s, relay ${fmt(r2r.rate)}/s, processor ${fmt(p2r.rate)}/s (Cassandra WRITETIME span ${fmt(spanRate(wB.map((w) => w.writtenAt)))}/s)`);
     say(`  end to end: ${fmt(wB.length)} rows from first fetch to last Cassandra write in ${((lastWrite - firstFetch) / 1000).toFixed(2)} s`);
     const slowest = Math.min(pgLimit, kafkaLimit, cassLimit);
     rows.push({ worker: "end to end", rate: e2eRate, limit: slowest, limitWhat: "slowest of the three limits above" });
@@ -242,7 +302,7 @@ async function main(): Promise<void> {
     say(`  p50 ${fmt(percentile(lat, 50))} ms   p99 ${fmt(percentile(lat, 99))} ms   max ${fmt(Math.max(...lat))} ms`);
   } finally {
     await Promise.all(workers.map((w) => w.stop(10_000)));
-    await cleanupReferences({ pool, kafka, cassandra: cass, topics: [refTopic], groups: [groupA, groupB] }).catch(() => undefined);
+    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: [refTopic], groups: [groupA, groupB] }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await Promise.all([pool.end(), cass.shutdown(), api.close()]).catch(() => undefined);
   }
