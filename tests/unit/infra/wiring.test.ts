@@ -67,6 +67,10 @@ describe("infra: wiring between containers", () => {
     ["ingest", "API_BASE_URL", /^http:\/\/api:8000$/],
     ["airflow-scheduler", "API_BASE_URL", /^http:\/\/api:8000$/],
     ["cassandra", "CASSANDRA_SEEDS", /^cassandra$/],
+    ["airflow-scheduler", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", /^False$/],
+    ["airflow-scheduler", "USER_AUTOMATION_SCHEDULE", /^\*\/5 \* \* \* \*$/],
+    ["airflow-init", "_AIRFLOW_DB_MIGRATE", /^true$/],
+    ["airflow-init", "_AIRFLOW_WWW_USER_CREATE", /^true$/],
   ];
   for (const [host, key, re] of expected) {
     it(`${host}: ${key}`, () => assert.match(envOf(byHost.get(host)!)[key] ?? "(unset)", re));
