@@ -1,7 +1,8 @@
 # Apache Airflow 2.10 from PyPI (pinned by requirements/airflow.lock, used as pip constraints),
 # against the PostgreSQL database `airflow` that postgres.sh creates. `up` runs `airflow db
 # migrate`, creates the admin user, then starts the scheduler (LocalExecutor) and the webserver
-# on 127.0.0.1:8088. The DAGs folder is images/airflow/dags of this checkout; DAGs start paused.
+# on 127.0.0.1:8088. The DAGs folder is images/airflow/dags of this checkout; DAGs start paused,
+# and user_automation has no schedule here (manual runs only: no hourly ingest on a dev machine).
 # The DAG's task runs the TypeScript ingest from this checkout (tsx) with the worker variables of
 # $RUN/services.env (WORKER_ENV_FILE), read at task run time.
 # services.env gets AIRFLOW_HOME, AIRFLOW_BIN and AIRFLOW_ENV_FILE (KEY=VALUE lines: the Airflow
@@ -56,6 +57,7 @@ AIRFLOW__WEBSERVER__WORKERS=1
 AIRFLOW__WEBSERVER__SECRET_KEY=$(secret airflow-webserver)
 AIRFLOW__WEBSERVER__EXPOSE_CONFIG=False
 AIRFLOW__LOGGING__BASE_LOG_FOLDER=$home/logs
+USER_AUTOMATION_SCHEDULE=none
 WORKER_RUNNER=$REPO/node_modules/.bin/tsx
 WORKER_ENTRY=$REPO/runtime/main.ts
 WORKER_CWD=$REPO

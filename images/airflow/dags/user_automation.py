@@ -33,8 +33,8 @@ OVERRIDABLE = ["API_BASE_URL", "INGEST_BATCH_SIZE", "INGEST_BATCHES", "INGEST_SE
 
 
 def _schedule() -> str | None:
-    s = os.environ.get("USER_AUTOMATION_SCHEDULE", "@hourly").strip()
-    return None if s.lower() in ("", "none", "manual") else s
+    s = os.environ.get("USER_AUTOMATION_SCHEDULE", "").strip() or "@hourly"
+    return None if s.lower() in ("none", "manual") else s
 
 
 def _int_env(name: str, default: int) -> int:

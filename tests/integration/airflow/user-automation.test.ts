@@ -37,7 +37,7 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
   "schedule": dag.schedule_interval, "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
   "tasks": dag.task_ids, "operator": type(t).__name__, "retries": t.retries,
   "retry_delay": t.retry_delay.total_seconds(), "timeout": t.execution_timeout.total_seconds()}))
-`);
+`, { USER_AUTOMATION_SCHEDULE: "" }); // the DAG's default (the local scheduler runs it manual-only)
     assert.equal(r.code, 0, r.output);
     const line = r.output.split("\n").find((l) => l.startsWith("RESULT "));
     assert.ok(line, r.output);
