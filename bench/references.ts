@@ -133,17 +133,24 @@ export async function kafkaReference(kafka: Kafka, topic: string, partitions: nu
 
 /**
  * Cassandra: the same rows, the same prepared INSERT, through cassandra-driver's
- * executeConcurrent with the processor's concurrency, into bench_ref.created_users. Returns records/s.
+ * executeConcurrent into bench_ref.created_users, at each concurrency level (the processor runs
+ * up to 3 partitions at once, each chunk at PROCESSOR_CONCURRENCY). Returns records/s per level.
  */
-export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevel: number): Promise<number> {
+export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevels: number[]): Promise<Map<number, number>> {
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
-  await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
-  const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
-  await client.execute(cql, userParams(users[0]), { prepare: true }); // prepared before the clock starts
-  const params = users.map(userParams);
-  const t0 = process.hrtime.bigint();
-  await concurrent.executeConcurrent(client, cql, params, { concurrencyLevel });
-  return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+  const out = new Map<number, number>();
+  for (const concurrencyLevel of concurrencyLevels) {
+    // a fresh table each time: the same inserts, not overwrites of the previous level's rows
+    await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
+    await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
+    const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
+    await client.execute(cql, userParams(users[0]), { prepare: true }); // prepared before the clock starts
+    const params = users.map(userParams);
+    const t0 = process.hrtime.bigint();
+    await concurrent.executeConcurrent(client, cql, params, { concurrencyLevel });
+    out.set(concurrencyLevel, users.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+  }
+  return out;
 }
 
 export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; kafka?: Kafka; topics?: string[]; groups?: string[]; cassandra?: CassandraClient }): Promise<void> {
