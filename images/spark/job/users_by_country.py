@@ -198,8 +198,15 @@ def main(argv: list[str]) -> int:
     LOG.info(json.dumps({"event": "started", "topic": topic, "table": f"{keyspace}.{table}",
                          "available_now": available_now}))
     query.awaitTermination()
-    progress = query.lastProgress or {}
-    LOG.info(json.dumps({"event": "stopped", "last_batch": progress.get("batchId")}))
+    progress = query.recentProgress or []
+    LOG.info(json.dumps({
+        "event": "stopped",
+        "last_batch": progress[-1]["batchId"] if progress else None,
+        # totals over the recent progress reports (all batches of a short --available-now run)
+        "input_rows": sum(p.get("numInputRows", 0) for p in progress),
+        "trigger_ms": sum(p.get("durationMs", {}).get("triggerExecution", 0) for p in progress),
+        "batches": [[p.get("numInputRows", 0), p.get("durationMs", {}).get("triggerExecution", 0)] for p in progress],
+    }))
     spark.stop()
     return 0
 
