@@ -13,7 +13,9 @@ export async function decodeUser(registry: SchemaRegistry, value: Buffer | null,
   } catch (e) {
     return { ok: false, reason: `decode: ${(e as Error).message}` };
   }
-  const v = userCreatedSchema.safeParse(decoded);
+  // avsc decodes to a record class instance whose prototype has enumerable helpers: copy own fields
+  const plain = decoded !== null && typeof decoded === "object" ? { ...(decoded as Record<string, unknown>) } : decoded;
+  const v = userCreatedSchema.safeParse(plain);
   if (!v.success) return { ok: false, reason: `invalid: ${zodReason(v.error)}` };
   if (key && key.toString() !== v.data.id) return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${v.data.id}` };
   return { ok: true, user: v.data };
