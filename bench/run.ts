@@ -122,16 +122,10 @@ async function otherConsumers(admin: Admin, mine: string[]): Promise<string[]> {
  */
 async function storeBatchRate(pool: Pool, pgConf: PoolConfig, users: UserCreated[], batch: number, seed: string): Promise<number> {
   const schema = `${seed.replace(/[^a-z0-9_]/gi, "_")}`;
-  const c = await pool.connect();
-  try {
-    await c.query(`CREATE SCHEMA ${schema}`);
-    await c.query(`SET search_path = ${schema}`);
-    await c.query(PG_SCHEMA_SQL);
-  } finally {
-    c.release();
-  }
+  await pool.query(`CREATE SCHEMA ${schema}`);
   const p = new Pool({ ...pgConf, max: 1, options: `-c search_path=${schema}` });
   try {
+    await p.query(PG_SCHEMA_SQL);
     const t0 = process.hrtime.bigint();
     for (let i = 0, page = 1; i < users.length; i += batch, page++) {
       await storeBatch(p, { seed, page, users: users.slice(i, i + batch), rejected: [] });
