@@ -13,6 +13,7 @@ import type { Client } from "cassandra-driver";
 import { Kafka, logLevel } from "kafkajs";
 import { Client as PgClient } from "pg";
 import { AGGREGATES_TABLE, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
+import { ensureTopics } from "../../runtime/lib/kafka";
 import { loadServicesEnv, type ServicesEnv } from "../support/services";
 import { AIRFLOW_KEYS, airflow } from "../integration/airflow/airflow-env";
 import { startApi, type ApiChild } from "../integration/airflow/api-server";
@@ -87,6 +88,7 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
 
   it("a scheduler-run DAG lands the ingested users in created_users and their counts in users_by_country", async () => {
     // 1. The Spark job streams users_created from its end (fresh checkpoint, latest offsets).
+    await ensureTopics(kafka, Number(env.TOPIC_PARTITIONS ?? 6), Number(env.TOPIC_REPLICATION_FACTOR ?? 1));
     const checkpoint = mkdtempSync(join(tmpdir(), "e2e-spark-"));
     spark = startSparkJob(env, { topic: USERS_TOPIC, checkpointDir: checkpoint, env: { SPARK_STARTING_OFFSETS: "latest" } });
     const sparkOut = () => `--- spark-submit (tail) ---\n${spark!.output().slice(-3000)}`;
