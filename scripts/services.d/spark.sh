@@ -14,7 +14,9 @@ SPARK_WORKER_CORES="${SPARK_WORKER_CORES:-1}"
 SPARK_WORKER_MEMORY="${SPARK_WORKER_MEMORY:-2g}"
 
 _spark_venv() { printf '%s' "$DOWNLOADS/spark/venv-$SPARK_VERSION"; }
-_spark_home() { printf '%s/lib/python3.11/site-packages/pyspark' "$(_spark_venv)"; }
+_spark_home() {
+  local d; for d in "$(_spark_venv)"/lib/python3*/site-packages/pyspark; do printf '%s' "$d"; return; done
+}
 _spark_jars() { printf '%s' "$DOWNLOADS/spark/jars-$SPARK_VERSION"; }
 _spark_python() { command -v python3.11 || command -v python3; }
 

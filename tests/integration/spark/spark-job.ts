@@ -4,7 +4,7 @@
  * integration test, the end-to-end test and bench/spark-vs-processor.ts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { auth, Client, types } from "cassandra-driver";
@@ -40,6 +40,7 @@ export interface SparkJob {
 }
 
 export function startSparkJob(env: ServicesEnv, o: SparkJobOptions): SparkJob {
+  const ownCheckpoint = !o.checkpointDir;
   const checkpoint = o.checkpointDir ?? mkdtempSync(join(tmpdir(), "spark-ckpt-"));
   const args = [
     "--master", env.SPARK_MASTER_URL,
@@ -78,7 +79,10 @@ export function startSparkJob(env: ServicesEnv, o: SparkJobOptions): SparkJob {
   };
   proc.stdout?.on("data", keep);
   proc.stderr?.on("data", keep);
-  const exited = new Promise<number | null>((res) => proc.on("exit", (code) => res(code)));
+  const exited = new Promise<number | null>((res) => proc.on("exit", (code) => {
+    if (ownCheckpoint) rmSync(checkpoint, { recursive: true, force: true });
+    res(code);
+  }));
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     try { process.kill(-proc.pid!, "SIGTERM"); } catch { /* gone */ }
