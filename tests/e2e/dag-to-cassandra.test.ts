@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "cassandra-driver";
@@ -65,6 +65,7 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
   let api: ApiChild;
   let cassandra: Client;
   let spark: SparkJob | undefined;
+  let checkpoint: string | undefined;
   let kafka: Kafka;
   const workers: Array<{ output: () => string; stop: () => Promise<void> }> = [];
   const tag = Date.now().toString(36);
@@ -79,6 +80,7 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
   });
   after(async () => {
     await spark?.stop();
+    if (checkpoint) rmSync(checkpoint, { recursive: true, force: true });
     for (const w of workers) await w.stop();
     if (kafka) await deleteGroup(kafka, groupId);
     if (env) await airflow(env, ["dags", "pause", "user_automation"]);
@@ -89,13 +91,14 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
   it("a scheduler-run DAG lands the ingested users in created_users and their counts in users_by_country", async () => {
     // 1. The Spark job streams users_created from its end (fresh checkpoint, latest offsets).
     await ensureTopics(kafka, Number(env.TOPIC_PARTITIONS ?? 6), Number(env.TOPIC_REPLICATION_FACTOR ?? 1));
-    const checkpoint = mkdtempSync(join(tmpdir(), "e2e-spark-"));
-    spark = startSparkJob(env, { topic: USERS_TOPIC, checkpointDir: checkpoint, env: { SPARK_STARTING_OFFSETS: "latest" } });
+    const ckpt = mkdtempSync(join(tmpdir(), "e2e-spark-"));
+    checkpoint = ckpt;
+    spark = startSparkJob(env, { topic: USERS_TOPIC, checkpointDir: ckpt, env: { SPARK_STARTING_OFFSETS: "latest" } });
     const sparkOut = () => `--- spark-submit (tail) ---\n${spark!.output().slice(-3000)}`;
     // The first trigger records the starting offsets in the checkpoint: from then on nothing is missed.
     await waitFor("the Spark job's starting offsets", 180_000, async () => {
       if (spark!.proc.exitCode !== null) throw new Error(`spark-submit exited\n${sparkOut()}`);
-      return existsSync(join(checkpoint, "offsets", "0")) || existsSync(join(checkpoint, "sources", "0", "0")) ? true : undefined;
+      return existsSync(join(ckpt, "offsets", "0")) || existsSync(join(ckpt, "sources", "0", "0")) ? true : undefined;
     }, sparkOut);
 
     // 2. Relay (outbox -> Kafka) and processor (Kafka -> created_users) run as child processes;
