@@ -71,28 +71,34 @@ async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promis
   }
 }
 
+/** Rows per INSERT ... VALUES statement: 14 parameters a row, at most 65,535 per statement. */
+const VALUES_ROWS = 4000;
+
 async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
   const c = await pool.connect();
   try {
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < users.length; i += batch) {
-      const rows = users.slice(i, i + batch);
-      const up: unknown[] = [];
-      const uv: string[] = [];
-      const ov: string[] = [];
-      const op: unknown[] = [];
-      rows.forEach((u, r) => {
-        uv.push(`(${Array.from({ length: 14 }, (_, k) => `$${r * 14 + k + 1}`).join(",")})`);
-        up.push(u.id, u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email, u.username, iso(u.dob), iso(u.registered_date), u.phone, u.picture, iso(u.fetched_at));
-        ov.push(`($${r * 3 + 1},$${r * 3 + 2},$${r * 3 + 3})`);
-        op.push(u.id, keyBucket(u.id), JSON.stringify(u));
-      });
       await c.query("BEGIN");
-      await c.query(
-        `INSERT INTO ${REF}.users (id, first_name, last_name, gender, address, country, post_code, email, username, dob, registered_date, phone, picture, fetched_at) VALUES ${uv.join(",")}`,
-        up,
-      );
-      await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) VALUES ${ov.join(",")}`, op);
+      // a batch above VALUES_ROWS rows takes several statements, still one transaction
+      for (let j = i; j < Math.min(i + batch, users.length); j += VALUES_ROWS) {
+        const rows = users.slice(j, Math.min(j + VALUES_ROWS, i + batch, users.length));
+        const up: unknown[] = [];
+        const uv: string[] = [];
+        const ov: string[] = [];
+        const op: unknown[] = [];
+        rows.forEach((u, r) => {
+          uv.push(`(${Array.from({ length: 14 }, (_, k) => `$${r * 14 + k + 1}`).join(",")})`);
+          up.push(u.id, u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email, u.username, iso(u.dob), iso(u.registered_date), u.phone, u.picture, iso(u.fetched_at));
+          ov.push(`($${r * 3 + 1},$${r * 3 + 2},$${r * 3 + 3})`);
+          op.push(u.id, keyBucket(u.id), JSON.stringify(u));
+        });
+        await c.query(
+          `INSERT INTO ${REF}.users (id, first_name, last_name, gender, address, country, post_code, email, username, dob, registered_date, phone, picture, fetched_at) VALUES ${uv.join(",")}`,
+          up,
+        );
+        await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) VALUES ${ov.join(",")}`, op);
+      }
       await c.query("COMMIT");
     }
     return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
