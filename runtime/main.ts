@@ -10,6 +10,10 @@ import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, rela
 import { startMetricsServer } from "./lib/http-server";
 import { createLogger } from "./lib/logger";
 import { onShutdownSignal } from "./lib/shutdown";
+import { startApiServer } from "./api/server";
+import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
+import { startRelay } from "./relay/relay";
+import { startProcessor } from "./processor/processor";
 
 const USAGE = "usage: main <ingest|relay|processor|api> [--once]";
 const COMMANDS = ["ingest", "relay", "processor", "api"] as const;
@@ -32,7 +36,6 @@ async function run(command: Command, once: boolean): Promise<number> {
     switch (command) {
       case "api": {
         const c = loadConfig(apiSchema);
-        const { startApiServer } = await import("./api/server");
         const api = await startApiServer({
           port: c.API_PORT,
           log,
@@ -48,7 +51,6 @@ async function run(command: Command, once: boolean): Promise<number> {
         const ms = await startMetricsServer(c.METRICS_PORT);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
-          const { runIngestOnce, runIngestLoop } = await import("./ingest/ingest");
           const summary = once ? await runIngestOnce({ config: c, log, signal }) : await runIngestLoop({ config: c, log, signal });
           process.stdout.write(JSON.stringify(summary) + "\n");
           return 0;
@@ -61,7 +63,6 @@ async function run(command: Command, once: boolean): Promise<number> {
         const ms = await startMetricsServer(c.METRICS_PORT);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
-          const { startRelay } = await import("./relay/relay");
           const summary = await startRelay({ config: c, log, signal, untilDrained: once }).done;
           if (once) process.stdout.write(JSON.stringify(summary) + "\n");
           return 0;
@@ -74,7 +75,6 @@ async function run(command: Command, once: boolean): Promise<number> {
         const ms = await startMetricsServer(c.METRICS_PORT);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
-          const { startProcessor } = await import("./processor/processor");
           const summary = await startProcessor({ config: c, log, signal, untilCaughtUp: once }).done;
           if (once) process.stdout.write(JSON.stringify(summary) + "\n");
           return 0;

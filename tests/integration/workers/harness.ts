@@ -17,7 +17,6 @@ import { createCassandraClient } from "../../../runtime/lib/cassandra";
 import { loadServicesEnv } from "../../support/services";
 
 export const ROOT = path.resolve(__dirname, "../../..");
-const TSX = path.join(ROOT, "node_modules", ".bin", "tsx");
 
 export const REQUIRED = [
   "PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "KAFKA_BROKERS",
@@ -52,11 +51,26 @@ export interface Worker {
 }
 
 const running = new Set<Worker>();
+// never leave workers behind, even when mocha itself is stopped
+process.on("exit", () => {
+  for (const w of running) w.proc.kill("SIGKILL");
+});
+for (const sig of ["SIGTERM", "SIGINT"] as const) {
+  process.once(sig, () => {
+    for (const w of running) w.proc.kill("SIGKILL");
+    process.exit(130);
+  });
+}
 
-/** Spawn `tsx runtime/main.ts <args>` with the services' env plus `env`. */
+/**
+ * Spawn the worker entry point (runtime/main.ts through tsx's require hook) with the services' env
+ * plus `env`. One process, as `node dist/runtime/main.js` in the images: signals reach the worker
+ * itself. (The `tsx` launcher is a parent process that relays signals and SIGKILLs a child that
+ * has not acknowledged one within 30 ms: under load that would turn a SIGTERM into a SIGKILL.)
+ */
 export async function spawnWorker(args: string[], env: Record<string, string>): Promise<Worker> {
   const metricsPort = await freePort();
-  const proc = spawn(TSX, ["runtime/main.ts", ...args], {
+  const proc = spawn(process.execPath, ["--require", "tsx/cjs", "runtime/main.ts", ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "info", ...servicesEnv(), METRICS_PORT: String(metricsPort), ...env },
     stdio: ["ignore", "pipe", "pipe"],
