@@ -124,7 +124,7 @@ export const relaySchema = z.object({
   ...commonShape,
   ...pgShape,
   ...kafkaShape,
-  RELAY_BATCH_SIZE: int(1, 10_000, 1000),
+  RELAY_BATCH_SIZE: int(1, 10_000, 5000),
   RELAY_POLL_MS: int(1, 60_000, 200),
   /** How many of the 64 key buckets one relay claims per round (share with other relays). */
   RELAY_MAX_BUCKETS: int(1, 64, 16),
