@@ -78,6 +78,9 @@ export function startRelay(o: RelayOptions): RelayHandle {
     const s: RelaySummary = { published: 0, rounds: 0, failedRounds: 0, seconds: 0 };
     const pool = o.pool ?? createPgPool(c, 2);
     const kafka = createKafka(c.KAFKA_BROKERS, "relay", log);
+    // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
+    // the round, roll the claim back and free the buckets, rather than hold them forever. Such a
+    // failed-but-landed send may repeat a message on the topic; the processor's upserts absorb it.
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     try {
       await migrate(pool);
