@@ -1,6 +1,7 @@
 /** The tiny HTTP server of each worker: GET /metrics (Prometheus text) and GET /healthz. */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { healthProblems, isHealthy } from "./health";
 import { metrics } from "./metrics";
 
 export interface MetricsServer {
@@ -8,7 +9,7 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export function startMetricsServer(port: number, healthy: () => boolean = () => true): Promise<MetricsServer> {
+export function startMetricsServer(port: number, healthy: () => boolean = isHealthy): Promise<MetricsServer> {
   const registry = metrics().registry;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -26,7 +27,7 @@ export function startMetricsServer(port: number, healthy: () => boolean = () => 
     } else if (req.method === "GET" && path === "/healthz") {
       const ok = healthy();
       res.writeHead(ok ? 200 : 503, { "content-type": "application/json" });
-      res.end(JSON.stringify({ status: ok ? "ok" : "unhealthy" }));
+      res.end(JSON.stringify({ status: ok ? "ok" : "unhealthy", problems: healthProblems() }));
     } else {
       res.writeHead(404);
       res.end();

@@ -9,6 +9,7 @@ import { DLQ_TOPIC, USERS_TOPIC } from "../contracts/names";
 import type { UserCreated } from "../contracts/user-created";
 import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
 import type { ProcessorConfig } from "../lib/config";
+import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
@@ -110,6 +111,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR);
       await Promise.all([admin.connect(), dlq.connect(), consumer.connect()]);
       consumer.on(consumer.events.CRASH, (e) => {
+        markFailing("processor", `consumer crashed: ${e.payload.error.message}`);
         if (!e.payload.restart) {
           crashed = e.payload.error;
           stopper.abort();
@@ -136,6 +138,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
               Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
             );
             lastActivity = Date.now();
+            markHealthy("processor");
             await heartbeat();
           }
           s.batches++;

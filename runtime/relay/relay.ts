@@ -8,6 +8,7 @@ import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import type { Pool } from "pg";
 import { USERS_TOPIC } from "../contracts/names";
 import type { RelayConfig } from "../lib/config";
+import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
@@ -96,8 +97,10 @@ export function startRelay(o: RelayOptions): RelayHandle {
         try {
           n = await relayRound(pool, producer, registry, schemaId, c);
           failures = 0;
+          markHealthy("relay");
         } catch (e) {
           s.failedRounds++;
+          if (failures >= 3) markFailing("relay", (e as Error).message);
           m.retries.inc({ worker: "relay" });
           const delay = backoffDelay(failures++, { baseMs: 200, maxMs: 10_000 });
           log.warn({ err: e, delay }, "relay round failed; rows given back, retrying");
