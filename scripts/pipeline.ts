@@ -333,7 +333,11 @@ async function main(): Promise<number> {
   say(`  staged     ${fmt((s?.staged as number) ?? c.staged)}  (rejected ${fmt((s?.rejected as number) ?? c.rejected)}, in PostgreSQL rejected_records)`);
   say(`  published  ${fmt(c.published)}  to Kafka users_created`);
   say(`  stored     ${fmt(c.stored)}  in Cassandra spark_streams.created_users  (dead-lettered ${fmt(c.deadLettered)}; users_created.dlq holds ${fmt(c.dlqTopic)})`);
-  say(`  elapsed    ${elapsed.toFixed(1)} s; mean ${fmt((c.stored ?? 0) / elapsed)} users/s stored end to end` + (s?.seconds ? `; ingest mean ${fmt((s.fetched as number) / (s.seconds as number))} users/s` : ""));
+  say(
+    `  elapsed    ${elapsed.toFixed(1)} s; mean rates: ingest ${fmt(s?.seconds ? (s.fetched as number) / (s.seconds as number) : NaN)}/s,` +
+      ` published ${fmt((c.published ?? 0) / elapsed)}/s, stored ${fmt((c.stored ?? 0) / elapsed)}/s` +
+      ((c.stored ?? 0) > (c.staged ?? 0) ? " (stored and published include the backlog the topic and outbox held)" : ""),
+  );
   say(`  worker exit codes: ${workers.map((w, i) => `${w.name}=${codes[i]}`).join(" ")}; logs in ${logDir}/`);
   say(`The services are still running: scripts/services status | scripts/services down`);
   return failed ? 1 : 0;
