@@ -12,6 +12,7 @@ export interface WorkerMetrics {
   retries: Counter<"worker">;
   batchSeconds: Histogram<"worker">;
   consumerLag: Gauge<"topic" | "partition" | "group">;
+  outboxPending: Gauge;
 }
 
 let shared: WorkerMetrics | undefined;
@@ -34,6 +35,7 @@ export function metrics(): WorkerMetrics {
       registers: [registry],
     }),
     consumerLag: new Gauge({ name: "pipeline_consumer_lag", help: "Messages behind the high watermark", labelNames: ["topic", "partition", "group"], registers: [registry] }),
+    outboxPending: new Gauge({ name: "pipeline_outbox_pending", help: "Outbox rows not yet published (seen by the relay, about once a second)", registers: [registry] }),
   };
   return shared;
 }

@@ -91,7 +91,12 @@ export function startRelay(o: RelayOptions): RelayHandle {
       await producer.connect();
       log.info({ schemaId }, "relay started");
       let failures = 0;
+      let pendingAt = 0;
       while (!signal.aborted) {
+        if (Date.now() - pendingAt >= 1000) {
+          pendingAt = Date.now();
+          m.outboxPending.set(await pendingCount(pool).catch(() => -1));
+        }
         const end = m.batchSeconds.startTimer({ worker: "relay" });
         let n: number;
         try {
@@ -116,7 +121,9 @@ export function startRelay(o: RelayOptions): RelayHandle {
           log.debug({ published: n }, "round published");
           continue;
         }
-        if (o.untilDrained && (await pendingCount(pool)) === 0) break;
+        const pending = await pendingCount(pool);
+        m.outboxPending.set(pending);
+        if (o.untilDrained && pending === 0) break;
         await sleep(c.RELAY_POLL_MS, signal);
       }
     } finally {
