@@ -146,7 +146,7 @@ export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
       const key = keys.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ");
       const fix =
         i.code === "unrecognized_keys"
-          ? `remove it (see docs/infra.md for the known keys)`
+          ? `remove it (see README.md for the known keys)`
           : i.path.length > 1
             ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.join(".")}' ${nestedDefault(i.path) ?? "<value>"}`
             : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;

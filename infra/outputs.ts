@@ -1,6 +1,6 @@
 /**
  * The stack-output contract: what other teams read with a StackReference. One typed place;
- * docs/infra.md documents each name. Renaming or reshaping an output is a breaking change.
+ * README.md documents each name. Renaming or reshaping an output is a breaking change.
  */
 import * as pulumi from "@pulumi/pulumi";
 
@@ -25,7 +25,7 @@ export interface PipelineOutputs {
   topics: { users: string; deadLetter: string };
 }
 
-/** Every output name, in documentation order (the tests compare it with docs/infra.md). */
+/** Every output name, in documentation order (the tests compare it with README.md). */
 export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
   "kafkaBootstrapServers",
   "schemaRegistryUrl",

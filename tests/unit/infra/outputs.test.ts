@@ -18,8 +18,8 @@ describe("infra: the stack-output contract", () => {
 
   it("has exactly the documented names", () => {
     assert.deepEqual(Object.keys(out).sort(), [...OUTPUT_NAMES].sort());
-    const doc = fs.readFileSync("docs/infra.md", "utf8");
-    for (const n of OUTPUT_NAMES) assert.match(doc, new RegExp("`" + n + "[`.]"), `docs/infra.md does not document ${n}`);
+    const doc = fs.readFileSync("README.md", "utf8");
+    for (const n of OUTPUT_NAMES) assert.match(doc, new RegExp("`" + n + "[`.]"), `README.md does not document ${n}`);
   });
 
   it("has the right shapes and values", () => {
