@@ -39,25 +39,48 @@ export function dedupeById(users: UserCreated[]): UserCreated[] {
   return [...m.values()];
 }
 
-const UPSERT_USERS = `
-INSERT INTO users AS u (id, first_name, last_name, gender, address, country, post_code, email,
-                        username, dob, registered_date, phone, picture, fetched_at)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
-                     $12::text[], $13::text[], $14::timestamptz[])
-ON CONFLICT (id) DO UPDATE SET
-  first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
-  address = excluded.address, country = excluded.country, post_code = excluded.post_code,
-  email = excluded.email, username = excluded.username, dob = excluded.dob,
-  registered_date = excluded.registered_date, phone = excluded.phone, picture = excluded.picture,
-  fetched_at = excluded.fetched_at, updated_at = now()
-WHERE (u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email,
-       u.username, u.dob, u.registered_date, u.phone, u.picture)
-  IS DISTINCT FROM
-      (excluded.first_name, excluded.last_name, excluded.gender, excluded.address, excluded.country,
-       excluded.post_code, excluded.email, excluded.username, excluded.dob, excluded.registered_date,
-       excluded.phone, excluded.picture)
-RETURNING id`;
+/**
+ * Users upsert and outbox rows in ONE statement: the page is sent once as column arrays; the
+ * outbox payload (the UserCreated value, timestamps as epoch millis) is built by PostgreSQL from
+ * the same values, for the users that were new or changed, in page order.
+ */
+const UPSERT_USERS_AND_OUTBOX = `
+WITH src AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[],
+                       $12::text[], $13::text[], $14::timestamptz[], $15::smallint[])
+         WITH ORDINALITY AS t(id, first_name, last_name, gender, address, country, post_code, email,
+                              username, dob, registered_date, phone, picture, fetched_at, bucket, n)
+), up AS (
+  INSERT INTO users AS u (id, first_name, last_name, gender, address, country, post_code, email,
+                          username, dob, registered_date, phone, picture, fetched_at)
+  SELECT id, first_name, last_name, gender, address, country, post_code, email,
+         username, dob, registered_date, phone, picture, fetched_at FROM src
+  ON CONFLICT (id) DO UPDATE SET
+    first_name = excluded.first_name, last_name = excluded.last_name, gender = excluded.gender,
+    address = excluded.address, country = excluded.country, post_code = excluded.post_code,
+    email = excluded.email, username = excluded.username, dob = excluded.dob,
+    registered_date = excluded.registered_date, phone = excluded.phone, picture = excluded.picture,
+    fetched_at = excluded.fetched_at, updated_at = now()
+  WHERE (u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email,
+         u.username, u.dob, u.registered_date, u.phone, u.picture)
+    IS DISTINCT FROM
+        (excluded.first_name, excluded.last_name, excluded.gender, excluded.address, excluded.country,
+         excluded.post_code, excluded.email, excluded.username, excluded.dob, excluded.registered_date,
+         excluded.phone, excluded.picture)
+  RETURNING id
+)
+INSERT INTO outbox (user_id, bucket, payload)
+SELECT s.id, s.bucket, jsonb_build_object(
+         'id', s.id::text, 'first_name', s.first_name, 'last_name', s.last_name, 'gender', s.gender,
+         'address', s.address, 'country', s.country, 'post_code', s.post_code, 'email', s.email,
+         'username', s.username,
+         'dob', (extract(epoch FROM s.dob) * 1000)::bigint,
+         'registered_date', (extract(epoch FROM s.registered_date) * 1000)::bigint,
+         'phone', s.phone, 'picture', s.picture,
+         'fetched_at', (extract(epoch FROM s.fetched_at) * 1000)::bigint)
+  FROM src s JOIN up ON up.id = s.id
+ ORDER BY s.n`;
 
 export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBatchResult> {
   const users = dedupeById(a.users);
@@ -70,25 +93,16 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
       await c.query("ROLLBACK");
       return { stored: false, upserted: 0, outboxed: 0, rejected: 0 };
     }
-    let changed = new Set<string>();
+    let outboxed = 0;
     if (users.length > 0) {
       const col = <K extends keyof UserCreated>(k: K) => users.map((u) => u[k]);
-      const r = await c.query<{ id: string }>(UPSERT_USERS, [
+      const r = await c.query(UPSERT_USERS_AND_OUTBOX, [
         col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"),
         col("post_code"), col("email"), col("username"), users.map((u) => iso(u.dob)),
         users.map((u) => iso(u.registered_date)), col("phone"), col("picture"), users.map((u) => iso(u.fetched_at)),
+        users.map((u) => keyBucket(u.id)),
       ]);
-      changed = new Set(r.rows.map((x) => x.id));
-    }
-    const out = users.filter((u) => changed.has(u.id));
-    if (out.length > 0) {
-      await c.query(
-        `INSERT INTO outbox (user_id, bucket, payload)
-         SELECT user_id, bucket, payload
-           FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) WITH ORDINALITY AS t(user_id, bucket, payload, n)
-          ORDER BY n`,
-        [out.map((u) => u.id), out.map((u) => keyBucket(u.id)), out.map((u) => JSON.stringify(u))],
-      );
+      outboxed = r.rowCount ?? 0;
     }
     if (a.rejected.length > 0) {
       await c.query(
@@ -100,7 +114,7 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
     }
     await c.query("UPDATE ingest_cursor SET next_page = $2, updated_at = now() WHERE seed = $1", [a.seed, a.page + 1]);
     await c.query("COMMIT");
-    return { stored: true, upserted: users.length, outboxed: out.length, rejected: a.rejected.length };
+    return { stored: true, upserted: users.length, outboxed, rejected: a.rejected.length };
   } catch (e) {
     await c.query("ROLLBACK").catch(() => undefined);
     throw e;
