@@ -66,6 +66,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
     ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
     dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
+    workersImage: workers.image,
   });
 
   const host = config.bindAddress === "0.0.0.0" ? "localhost" : config.bindAddress;

@@ -84,7 +84,8 @@ export interface ImageSpec {
   context: string;
   dockerfile: string;
   tag: string;
-  args?: Record<string, string>;
+  /** Build args; an image of another spec may be one (the build then waits for it). */
+  args?: Record<string, pulumi.Input<string>>;
 }
 
 /** How a platform runs specs. One implementation per target, chosen by the stage config. */

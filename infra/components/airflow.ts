@@ -26,6 +26,8 @@ export interface AirflowArgs {
   ingestEnv: EnvGroup[];
   /** What the DAG's runs need up (the data source, the database). */
   dependsOn: Dependency[];
+  /** The worker image: the Airflow image copies its bundle, so the DAG runs the very same build. */
+  workersImage: pulumi.Input<string>;
 }
 
 export class Airflow extends pulumi.ComponentResource {
@@ -38,7 +40,7 @@ export class Airflow extends pulumi.ComponentResource {
     super("realtime-pipeline:index:Airflow", name, {}, opts);
     const { target, config, postgres } = args;
     this.image = target.image(
-      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${config.airflowVersion}-${config.imageTag}`, args: { AIRFLOW_VERSION: config.airflowVersion } },
+      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${config.airflowVersion}-${config.imageTag}`, args: { AIRFLOW_VERSION: config.airflowVersion, WORKERS_IMAGE: args.workersImage } },
       this,
     );
     const db = address(postgres.server, "postgres");

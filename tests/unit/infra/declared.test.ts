@@ -56,6 +56,15 @@ describe("infra: the dev stack declares every container", () => {
     assert.deepEqual((spark.inputs.build as { args: unknown }).args, { SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu" });
   });
 
+  it("the Airflow image takes the worker bundle from the worker image the stack built", () => {
+    const images = run.resources.filter((r) => r.type === "docker:index/image:Image");
+    const workers = images.find((i) => i.name.endsWith("-workers-image"))!;
+    const airflow = images.find((i) => i.name.endsWith("-airflow-image"))!;
+    const args = (airflow.inputs.build as { args: Record<string, string> }).args;
+    assert.equal(args.WORKERS_IMAGE, workers.inputs.imageName);
+    assert.equal(args.AIRFLOW_VERSION, "2.10.5");
+  });
+
   it("the offline API runs from the worker image only when no dataSourceUrl is set", async () => {
     const api = containers(run).filter((c) => hostnameOf(c) === "api");
     assert.equal(api.length, 1);
