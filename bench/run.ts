@@ -14,7 +14,9 @@
  *
  * Env: BENCH_RECORDS (20000), INGEST_BATCH_SIZE (1000), RELAY_BATCH_SIZE (1000),
  *      PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS (1: relay processes in
- *      phase 1, to see how the relay scales out). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
+ *      phase 1, to see how the relay scales out), RELAY_CONCURRENCY and
+ *      PROCESSOR_PARTITIONS_CONCURRENCY (passed to the workers when set; else their defaults).
+ *      Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
 import os from "node:os";
 import { join } from "node:path";
@@ -214,6 +216,7 @@ async function main(): Promise<void> {
     INGEST_BATCHES: String(n / BATCH),
     RELAY_BATCH_SIZE: String(RELAY_BATCH),
     PROCESSOR_CONCURRENCY: String(CONCURRENCY),
+    ...(process.env.RELAY_CONCURRENCY ? { RELAY_CONCURRENCY: process.env.RELAY_CONCURRENCY } : {}),
     TOPIC_PARTITIONS: String(PARTITIONS),
     PGOPTIONS: pgOptions,
     ...extra,

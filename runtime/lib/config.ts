@@ -128,6 +128,8 @@ export const relaySchema = z.object({
   RELAY_POLL_MS: int(1, 60_000, 200),
   /** How many of the 64 key buckets one relay claims per round (share with other relays). */
   RELAY_MAX_BUCKETS: int(1, 64, 16),
+  /** Round loops in one relay process, each on its own PostgreSQL connection and bucket locks. */
+  RELAY_CONCURRENCY: int(1, 16, 1),
 });
 export type RelayConfig = z.infer<typeof relaySchema>;
 

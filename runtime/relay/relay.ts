@@ -77,7 +77,7 @@ export function startRelay(o: RelayOptions): RelayHandle {
   const done = (async (): Promise<RelaySummary> => {
     const t0 = Date.now();
     const s: RelaySummary = { published: 0, rounds: 0, failedRounds: 0, seconds: 0 };
-    const pool = o.pool ?? createPgPool(c, 2);
+    const pool = o.pool ?? createPgPool(c, c.RELAY_CONCURRENCY + 1);
     const kafka = createKafka(c.KAFKA_BROKERS, "relay", log);
     // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
     // the round, roll the claim back and free the buckets, rather than hold them forever. Such a
@@ -89,43 +89,49 @@ export function startRelay(o: RelayOptions): RelayHandle {
       const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
       const schemaId = await registerUserCreated(registry);
       await producer.connect();
-      log.info({ schemaId }, "relay started");
-      let failures = 0;
+      log.info({ schemaId, concurrency: c.RELAY_CONCURRENCY }, "relay started");
+      // RELAY_CONCURRENCY round loops share the producer and the pool: while one waits for
+      // Kafka, another claims, encodes or commits. Per-key order holds: each loop's bucket locks
+      // live until its commit, after the Kafka ack, so no two loops ever hold the same key.
       let pendingAt = 0;
-      while (!signal.aborted) {
-        if (Date.now() - pendingAt >= 1000) {
-          pendingAt = Date.now();
-          m.outboxPending.set(await pendingCount(pool).catch(() => -1));
+      const loop = async (): Promise<void> => {
+        let failures = 0;
+        while (!signal.aborted) {
+          if (Date.now() - pendingAt >= 1000) {
+            pendingAt = Date.now();
+            m.outboxPending.set(await pendingCount(pool).catch(() => -1));
+          }
+          const end = m.batchSeconds.startTimer({ worker: "relay" });
+          let n: number;
+          try {
+            n = await relayRound(pool, producer, registry, schemaId, c);
+            failures = 0;
+            markHealthy("relay");
+          } catch (e) {
+            s.failedRounds++;
+            if (failures >= 3) markFailing("relay", (e as Error).message);
+            m.retries.inc({ worker: "relay" });
+            const delay = backoffDelay(failures++, { baseMs: 200, maxMs: 10_000 });
+            log.warn({ err: e, delay }, "relay round failed; rows given back, retrying");
+            await sleep(delay, signal);
+            continue;
+          }
+          s.rounds++;
+          if (n > 0) {
+            end();
+            s.published += n;
+            m.recordsIn.inc({ worker: "relay" }, n);
+            m.recordsOut.inc({ worker: "relay" }, n);
+            log.debug({ published: n }, "round published");
+            continue;
+          }
+          const pending = await pendingCount(pool);
+          m.outboxPending.set(pending);
+          if (o.untilDrained && pending === 0) break;
+          await sleep(c.RELAY_POLL_MS, signal);
         }
-        const end = m.batchSeconds.startTimer({ worker: "relay" });
-        let n: number;
-        try {
-          n = await relayRound(pool, producer, registry, schemaId, c);
-          failures = 0;
-          markHealthy("relay");
-        } catch (e) {
-          s.failedRounds++;
-          if (failures >= 3) markFailing("relay", (e as Error).message);
-          m.retries.inc({ worker: "relay" });
-          const delay = backoffDelay(failures++, { baseMs: 200, maxMs: 10_000 });
-          log.warn({ err: e, delay }, "relay round failed; rows given back, retrying");
-          await sleep(delay, signal);
-          continue;
-        }
-        s.rounds++;
-        if (n > 0) {
-          end();
-          s.published += n;
-          m.recordsIn.inc({ worker: "relay" }, n);
-          m.recordsOut.inc({ worker: "relay" }, n);
-          log.debug({ published: n }, "round published");
-          continue;
-        }
-        const pending = await pendingCount(pool);
-        m.outboxPending.set(pending);
-        if (o.untilDrained && pending === 0) break;
-        await sleep(c.RELAY_POLL_MS, signal);
-      }
+      };
+      await Promise.all(Array.from({ length: c.RELAY_CONCURRENCY }, () => loop()));
     } finally {
       await producer.disconnect().catch(() => undefined);
       if (!o.pool) await pool.end().catch(() => undefined);
