@@ -217,6 +217,7 @@ async function main(): Promise<void> {
     RELAY_BATCH_SIZE: String(RELAY_BATCH),
     PROCESSOR_CONCURRENCY: String(CONCURRENCY),
     ...(process.env.RELAY_CONCURRENCY ? { RELAY_CONCURRENCY: process.env.RELAY_CONCURRENCY } : {}),
+    ...(process.env.PROCESSOR_PARTITIONS_CONCURRENCY ? { PROCESSOR_PARTITIONS_CONCURRENCY: process.env.PROCESSOR_PARTITIONS_CONCURRENCY } : {}),
     TOPIC_PARTITIONS: String(PARTITIONS),
     PGOPTIONS: pgOptions,
     ...extra,
@@ -283,7 +284,10 @@ async function main(): Promise<void> {
     say(`  kafka limit: ${fmt(kafkaLimit)} records/s (same keys, Avro bytes and header; idempotent, acks=all, ${RELAY_BATCH} per send; before/after ${fmt(k1)}/${fmt(k2)})`);
     rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayRate, limit: kafkaLimit, limitWhat: `kafkajs producer, same bytes, ${RELAY_BATCH}/send` });
 
-    const levels = [CONCURRENCY, 3 * CONCURRENCY];
+    // the bare client at the processor's concurrency, 3x it, and its in-flight maximum with
+    // PROCESSOR_PARTITIONS_CONCURRENCY partitions at once; the best is the limit
+    const partsAtOnce = intEnv("PROCESSOR_PARTITIONS_CONCURRENCY", 3);
+    const levels = [...new Set([CONCURRENCY, 3 * CONCURRENCY, partsAtOnce * CONCURRENCY])];
     const c1 = await cassandraReference(cass, usersA, levels);
     const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
     const procOut = outRate(proc);

@@ -141,6 +141,8 @@ export const processorSchema = z.object({
   PROCESSOR_CONCURRENCY: int(1, 2048, 128),
   /** Messages per Cassandra round inside one fetched batch. */
   PROCESSOR_CHUNK_SIZE: int(1, 100_000, 1000),
+  /** Partitions handled at once (kafkajs partitionsConsumedConcurrently), each with up to PROCESSOR_CONCURRENCY writes. */
+  PROCESSOR_PARTITIONS_CONCURRENCY: int(1, 1000, 3),
   /** In --once mode: stop after the group is caught up and idle this long. */
   PROCESSOR_IDLE_EXIT_MS: int(100, 600_000, 3000),
 });

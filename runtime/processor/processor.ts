@@ -121,7 +121,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 3,
+        partitionsConsumedConcurrently: c.PROCESSOR_PARTITIONS_CONCURRENCY,
         eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
           const end = m.batchSeconds.startTimer({ worker: "processor" });
           const msgs = batch.messages;
