@@ -1,20 +1,13 @@
 /** One API record → one UserCreated value, or the reason it cannot be. */
 import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
-import { sourceUserFast, userCreatedFast } from "./fast-validate";
-import { sourceUserSchema, zodReason, type SourceUser } from "./source-record";
+import { sourceUserSchema, zodReason } from "./source-record";
 
 export type Normalized = { ok: true; user: UserCreated } | { ok: false; reason: string };
 
 export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
-  // the fast check accepts; the zod 3 schema decides (and says why) only what it rejects
-  const f = sourceUserFast.safeParse(raw);
-  let u: SourceUser;
-  if (f.success) u = f.data;
-  else {
-    const s = sourceUserSchema.safeParse(raw);
-    if (!s.success) return { ok: false, reason: zodReason(s.error) };
-    u = s.data;
-  }
+  const s = sourceUserSchema.safeParse(raw);
+  if (!s.success) return { ok: false, reason: zodReason(s.error) };
+  const u = s.data;
   const l = u.location;
   const candidate = {
     id: u.login.uuid.toLowerCase(),
@@ -32,8 +25,6 @@ export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
     picture: u.picture.medium,
     fetched_at: fetchedAt,
   };
-  const cf = userCreatedFast.safeParse(candidate);
-  if (cf.success) return { ok: true, user: cf.data };
   const c = userCreatedSchema.safeParse(candidate);
   if (!c.success) return { ok: false, reason: zodReason(c.error) };
   return { ok: true, user: c.data };
