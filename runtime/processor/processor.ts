@@ -15,6 +15,7 @@ import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { createRegistry } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
+import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { writeUsers } from "./cassandra-writer";
 import { decodeUser } from "./decode";
 import { dlqMessage } from "./dlq";
@@ -34,10 +35,7 @@ export interface ProcessorOptions {
   untilCaughtUp?: boolean;
 }
 
-export interface ProcessorHandle {
-  done: Promise<ProcessorSummary>;
-  stop(): Promise<ProcessorSummary>;
-}
+export type ProcessorHandle = WorkerHandle<ProcessorSummary>;
 
 const nextOffset = (o: string) => (BigInt(o) + 1n).toString();
 
@@ -63,8 +61,6 @@ export async function groupLag(admin: Admin, groupId: string): Promise<number> {
 export function startProcessor(o: ProcessorOptions): ProcessorHandle {
   const c = o.config;
   const log = o.log ?? createLogger("processor", c.LOG_LEVEL);
-  const stopper = new AbortController();
-  const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
   const m = metrics();
   const s: ProcessorSummary = { stored: 0, deadLettered: 0, batches: 0, seconds: 0 };
   let lastActivity = Date.now();
@@ -96,7 +92,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     for (const b of bad) m.recordsFailed.inc({ worker: "processor", reason: b.headers.error_reason.split(":")[0] });
   }
 
-  const done = (async (): Promise<ProcessorSummary> => {
+  return startStoppable(o.signal, async (signal, abort): Promise<ProcessorSummary> => {
     const t0 = Date.now();
     const kafka = createKafka(c.KAFKA_BROKERS, "processor", log);
     const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
@@ -114,7 +110,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
         markFailing("processor", `consumer crashed: ${e.payload.error.message}`);
         if (!e.payload.restart) {
           crashed = e.payload.error;
-          stopper.abort();
+          abort();
         }
       });
       await consumer.subscribe({ topic: USERS_TOPIC, fromBeginning: true });
@@ -167,13 +163,5 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     s.seconds = (Date.now() - t0) / 1000;
     log.info(s, "processor stopped");
     return s;
-  })();
-
-  return {
-    done,
-    stop: () => {
-      stopper.abort();
-      return done;
-    },
-  };
+  });
 }

@@ -17,6 +17,7 @@ import { migrate } from "../lib/pg-schema";
 import { backoffDelay } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
+import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { claimRows, lockPendingBuckets, markPublished, pendingCount } from "./claim";
 
 export interface RelaySummary {
@@ -35,11 +36,8 @@ export interface RelayOptions {
   untilDrained?: boolean;
 }
 
-export interface RelayHandle {
-  /** Resolves when the relay stopped (signal, stop() or drained). */
-  done: Promise<RelaySummary>;
-  stop(): Promise<RelaySummary>;
-}
+/** `done` also settles when an untilDrained relay has drained the outbox. */
+export type RelayHandle = WorkerHandle<RelaySummary>;
 
 /** One round: claim, publish, mark. Returns the number of rows published (0: nothing claimable). */
 export async function relayRound(pool: Pool, producer: Producer, registry: SchemaRegistry, schemaId: number, c: RelayConfig): Promise<number> {
@@ -70,11 +68,9 @@ export async function relayRound(pool: Pool, producer: Producer, registry: Schem
 export function startRelay(o: RelayOptions): RelayHandle {
   const c = o.config;
   const log = o.log ?? createLogger("relay", c.LOG_LEVEL);
-  const stopper = new AbortController();
-  const signal = o.signal ? AbortSignal.any([o.signal, stopper.signal]) : stopper.signal;
   const m = metrics();
 
-  const done = (async (): Promise<RelaySummary> => {
+  return startStoppable(o.signal, async (signal): Promise<RelaySummary> => {
     const t0 = Date.now();
     const s: RelaySummary = { published: 0, rounds: 0, failedRounds: 0, seconds: 0 };
     const pool = o.pool ?? createPgPool(c, c.RELAY_CONCURRENCY + 1);
@@ -139,13 +135,5 @@ export function startRelay(o: RelayOptions): RelayHandle {
     s.seconds = (Date.now() - t0) / 1000;
     log.info(s, "relay stopped");
     return s;
-  })();
-
-  return {
-    done,
-    stop: () => {
-      stopper.abort();
-      return done;
-    },
-  };
+  });
 }
