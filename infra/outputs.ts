@@ -1,43 +1,112 @@
 /**
- * The stack-output contract: what other teams read with a StackReference. One typed place;
- * README.md documents each name. Renaming or reshaping an output is a breaking change.
+ * The stack-output contract: what other teams read with a StackReference. One typed place, built
+ * from the handles the components hold (the addresses the target gave them), never re-derived
+ * from config; README.md documents each name. Renaming or reshaping an output is a breaking change.
+ *
+ * Two rules make it usable from another stack:
+ * - a secret is an output of its own: an object holding one secret field becomes secret as a
+ *   whole across a StackReference (host, port and user too), so no object mixes them;
+ * - internal addresses resolve from other stacks joined to `network` (the Docker network, or any
+ *   namespace of the cluster: they carry the namespace), `host` addresses from outside.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
+import type { Airflow } from "./components/airflow";
+import type { Cassandra } from "./components/cassandra";
+import type { Kafka } from "./components/kafka";
+import type { Postgres } from "./components/postgres";
+import type { Spark } from "./components/spark";
+import type { PipelineSecrets } from "./secrets";
+import { Handle, StackNetwork } from "./spec";
+
+/** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
+export interface Endpoint {
+  internal: string;
+  host: string;
+}
 
 export interface PipelineOutputs {
-  /** `internal`: for containers on the stack's network; `host`: for clients on the Docker host. */
-  kafkaBootstrapServers: { internal: string; host: string };
-  /** Reachable from the host. */
-  schemaRegistryUrl: string;
+  /** Where `internal` addresses resolve: the Docker network to join, or the namespace they live in. */
+  network: StackNetwork;
+  kafkaBootstrapServers: Endpoint;
+  schemaRegistryUrl: Endpoint;
+  /** UIs for people, from outside the stack. */
   controlCenterUrl: string;
   airflowUrl: string;
+  sparkUiUrl: string;
   /** spark:// URL on the stack's network (the master's RPC port is not published). */
   sparkMasterUrl: string;
-  sparkUiUrl: string;
-  /** Comma list host:port reachable from the host (the CQL port is published). */
-  cassandraContactPoints: string;
+  /** Comma lists of host:port. */
+  cassandraContactPoints: Endpoint;
   cassandraKeyspace: string;
   cassandraUser: string;
   cassandraPassword: pulumi.Output<string>;
   /** On the stack's network: PostgreSQL is not published. */
-  postgres: { host: string; port: number; database: string; user: string; password: pulumi.Output<string> };
-  airflowAdmin: { user: string; password: pulumi.Output<string> };
+  postgres: { host: string; port: number; database: string; user: string };
+  postgresPassword: pulumi.Output<string>;
+  airflowAdminUser: string;
+  airflowAdminPassword: pulumi.Output<string>;
   topics: { users: string; deadLetter: string };
 }
 
 /** Every output name, in documentation order (the tests compare it with README.md). */
 export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
+  "network",
   "kafkaBootstrapServers",
   "schemaRegistryUrl",
   "controlCenterUrl",
   "airflowUrl",
-  "sparkMasterUrl",
   "sparkUiUrl",
+  "sparkMasterUrl",
   "cassandraContactPoints",
   "cassandraKeyspace",
   "cassandraUser",
   "cassandraPassword",
   "postgres",
-  "airflowAdmin",
+  "postgresPassword",
+  "airflowAdminUser",
+  "airflowAdminPassword",
   "topics",
 ];
+
+/** The outputs that must arrive secret through a StackReference; every other one arrives plain. */
+export const SECRET_OUTPUTS: readonly (keyof PipelineOutputs)[] = ["cassandraPassword", "postgresPassword", "airflowAdminPassword"];
+
+export interface OutputSources {
+  network: StackNetwork;
+  postgres: Postgres;
+  kafka: Kafka;
+  cassandra: Cassandra;
+  spark: Spark;
+  airflow: Airflow;
+  secrets: PipelineSecrets;
+}
+
+/** A published port's address; a contract output must not silently be empty. */
+function published(h: Handle, port: string): string {
+  const a = h.published(port);
+  if (a === undefined) throw new Error(`${h.name}: port ${port} is in the output contract but not published`);
+  return a;
+}
+
+export function pipelineOutputs(s: OutputSources): PipelineOutputs {
+  const { kafka, cassandra, postgres, spark, airflow, secrets } = s;
+  return {
+    network: s.network,
+    kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
+    schemaRegistryUrl: { internal: kafka.schemaRegistryUrl, host: `http://${published(kafka.schemaRegistry, "http")}` },
+    controlCenterUrl: `http://${published(kafka.controlCenter, "http")}`,
+    airflowUrl: `http://${published(airflow.webserver, "http")}`,
+    sparkUiUrl: `http://${published(spark.master, "ui")}`,
+    sparkMasterUrl: spark.masterUrl,
+    cassandraContactPoints: { internal: cassandra.node.address("cql"), host: published(cassandra.node, "cql") },
+    cassandraKeyspace: cassandra.keyspace,
+    cassandraUser: cassandra.user,
+    cassandraPassword: secrets.cassandraPassword,
+    postgres: { host: postgres.server.host, port: postgres.server.ports.postgres.container, database: postgres.database, user: postgres.user },
+    postgresPassword: secrets.postgresPassword,
+    airflowAdminUser: airflow.adminUser,
+    airflowAdminPassword: secrets.airflowAdminPassword,
+    topics: { users: USERS_TOPIC, deadLetter: DLQ_TOPIC },
+  };
+}

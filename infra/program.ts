@@ -4,7 +4,6 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig, readStageConfig } from "./config";
-import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
 import { PipelineSecrets } from "./secrets";
 import { DockerTarget } from "./targets/docker";
 import { KubernetesTarget } from "./targets/kubernetes";
@@ -13,8 +12,8 @@ import { Kafka } from "./components/kafka";
 import { Cassandra } from "./components/cassandra";
 import { Spark } from "./components/spark";
 import { Workers } from "./components/workers";
-import { Airflow, AIRFLOW_ADMIN_USER } from "./components/airflow";
-import { PipelineOutputs } from "./outputs";
+import { Airflow } from "./components/airflow";
+import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target } from "./spec";
 import { pipelineEnv } from "./wiring";
 
@@ -55,7 +54,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     jobSecretEnv: env.cassandra.secret,
     jobDependsOn: [topics, registry, cassandraRole],
   });
-  new Airflow(`${prefix}-airflow`, {
+  const airflow = new Airflow(`${prefix}-airflow`, {
     target,
     config,
     postgres,
@@ -69,29 +68,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     workersImage: workers.image,
   });
 
-  const host = config.bindAddress === "0.0.0.0" ? "localhost" : config.bindAddress;
-  const url = (port: number) => `http://${host}:${port}`;
-  return {
-    kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
-    schemaRegistryUrl: url(config.ports.schemaRegistry),
-    controlCenterUrl: url(config.ports.controlCenter),
-    airflowUrl: url(config.ports.airflow),
-    sparkMasterUrl: spark.masterUrl,
-    sparkUiUrl: url(config.ports.sparkUi),
-    cassandraContactPoints: `${host}:${config.ports.cassandra}`,
-    cassandraKeyspace: cassandra.keyspace,
-    cassandraUser: cassandra.user,
-    cassandraPassword: secrets.cassandraPassword,
-    postgres: {
-      host: postgres.server.name,
-      port: postgres.server.ports.postgres.container,
-      database: postgres.database,
-      user: postgres.user,
-      password: secrets.postgresPassword,
-    },
-    airflowAdmin: { user: AIRFLOW_ADMIN_USER, password: secrets.airflowAdminPassword },
-    topics: { users: USERS_TOPIC, deadLetter: DLQ_TOPIC },
-  };
+  return pipelineOutputs({ network: target.network, postgres, kafka, cassandra, spark, airflow, secrets });
 }
 
 /** The entry path of `pulumi up`: validate first (throws before any resource), then declare. */

@@ -1,15 +1,31 @@
 /**
- * The target seam: what a service *is*, as plain data (image, env in the image's own words,
- * ports, health check, volumes, dependencies, limits). A subsystem component builds specs; a
- * Target decides how they run (Docker containers today; StatefulSets later). Nothing in here
- * knows about Docker.
+ * The target seam: what a service *is*, in neutral words (the way pulumi-eks and pulumi-awsx read):
+ * a long-running service that is stateful or stateless, with replicas and a health check, or a job
+ * that runs once to completion; the image, the process's arguments, env in the image's own words,
+ * ports, volumes, dependencies, memory. A subsystem component builds specs; a Target decides how
+ * they run (Docker containers, or Kubernetes Deployments, StatefulSets and Jobs) and owns every
+ * resource it creates for them (networks, namespaces, volumes, claims). Nothing in here knows a
+ * platform.
  */
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
+
+/**
+ * The repository root. Pulumi.yaml says `main: infra/`, so the engine, the language host and every
+ * provider run with infra/ as their working directory: a path handed to a provider must not be
+ * relative to it (nor to wherever the user typed `pulumi up`).
+ */
+export const REPO_ROOT = path.resolve(__dirname, "..");
+
+/** A path inside the repository, made absolute (image contexts, Dockerfiles). */
+export function repoPath(p: string): string {
+  return path.resolve(REPO_ROOT, p);
+}
 
 export interface PortSpec {
   /** The port the process listens on inside its network. */
   container: number;
-  /** Published on the host (bound to the configured address) only when set. */
+  /** Published outside the stack (Docker: on the bind address; Kubernetes: by port-forward) only when set. */
   host?: number;
 }
 
@@ -26,7 +42,7 @@ export interface VolumeMount {
   /** Logical volume name, unique in the stack; the same name shares one volume. */
   volume: string;
   path: string;
-  /** Mounted by several services at once (a cluster needs a ReadWriteMany claim for it). */
+  /** Mounted by several services at once (on a cluster: a ReadWriteMany claim). */
   shared?: boolean;
 }
 
@@ -40,24 +56,26 @@ export interface FileSpec {
 export type Condition = "healthy" | "completed";
 
 export interface Dependency {
-  on: ServiceHandle;
-  /** healthy: a long-running service passing its health check; completed: a job that exited. */
+  on: Handle;
+  /** healthy: a service passing its health check; completed: a job that exited 0. */
   condition: Condition;
 }
 
-export interface ServiceSpec {
-  /** Hostname on the private network; other services dial it. */
+/** What every process has, service or job. */
+export interface ProcessSpec {
+  /** Name on the stack's network; other services dial it. */
   name: string;
-  /** service: runs forever and restarts; job: runs once to completion (migrations, users, topics). */
-  kind: "service" | "job";
   image: pulumi.Input<string>;
-  command?: pulumi.Input<string>[];
+  /**
+   * The process's arguments, given to the image's entrypoint in place of the image's default
+   * arguments (Docker's CMD, Kubernetes' `args`). Absent: the image's own.
+   */
+  args?: pulumi.Input<string>[];
   env: Record<string, pulumi.Input<string>>;
   /** Env values that carry generated secrets: the target keeps them secret end to end. */
   secretEnv?: Record<string, pulumi.Input<string>>;
-  /** Every port the service listens on, keyed by role (published or not). */
+  /** Every port the process listens on, keyed by role (published or not). */
   ports: Record<string, PortSpec>;
-  healthCheck: HealthCheck;
   volumes?: VolumeMount[];
   /**
    * Group the image's process runs as, when it is not root: fresh cluster volumes are made
@@ -70,17 +88,43 @@ export interface ServiceSpec {
   memory: string;
 }
 
-/** What a target gives back for a declared service: its address and the resource to depend on. */
-export interface ServiceHandle {
+/** Runs forever, restarts when it dies, is ready when its health check passes. */
+export interface ServiceSpec extends ProcessSpec {
+  /**
+   * stateful: keeps data on volumes of its own and needs a stable identity (one replica; a
+   * StatefulSet on a cluster). stateless: replicas are interchangeable and may only mount shared
+   * volumes (a Deployment on a cluster).
+   */
+  state: "stateful" | "stateless";
+  /** Default 1; stateful services have exactly one. */
+  replicas?: number;
+  healthCheck: HealthCheck;
+}
+
+/** Runs once to completion (migrations, users, topics); done when it exits 0, failed otherwise. */
+export type JobSpec = ProcessSpec;
+
+/** What a target gives back for a declared service or job: its addresses and the resource to depend on. */
+export interface Handle {
   name: string;
-  kind: ServiceSpec["kind"];
+  kind: "service" | "job";
+  /** The name it resolves by on the stack's network (Target.host of its name). */
+  host: string;
   ports: Record<string, PortSpec>;
   resource: pulumi.Resource;
+  /** host:port of a port role from anywhere on the stack's network (and other stacks joined to it). */
+  address(port: string): string;
+  /** host:port of a published port role from outside the stack; undefined when it is not published. */
+  published(port: string): string | undefined;
 }
+
+export type ServiceHandle = Handle & { kind: "service" };
+export type JobHandle = Handle & { kind: "job" };
 
 export interface ImageSpec {
   /** Short name; the target derives the repository from the stack prefix. */
   name: string;
+  /** Build context and Dockerfile, relative to the repository root (the target makes them absolute). */
   context: string;
   dockerfile: string;
   tag: string;
@@ -88,18 +132,34 @@ export interface ImageSpec {
   args?: Record<string, pulumi.Input<string>>;
 }
 
+/** Where a stack's internal addresses resolve: the Docker network or the Kubernetes namespace to join. */
+export interface StackNetwork {
+  kind: "docker-network" | "kubernetes-namespace";
+  name: string;
+}
+
 /** How a platform runs specs. One implementation per target, chosen by the stage config. */
 export interface Target {
   /** Stack-wide prefix every physical name derives from. */
   readonly prefix: string;
-  /** Declares one service or job, parented to the calling component. */
+  readonly network: StackNetwork;
+  /** Declares one long-running service, parented to the calling component. */
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle;
+  /** Declares one run-to-completion job, parented to the calling component. */
+  job(spec: JobSpec, parent: pulumi.Resource): JobHandle;
   /** Builds one of the project's images; resolves to a pinned reference. */
   image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string>;
+  /**
+   * The name `service` resolves by on the stack's network, before it is declared (a broker
+   * advertises its own address, a seed names itself). Handles' `address` uses the same.
+   */
+  host(service: string): string;
+  /** host:port for a published host port, as clients outside the stack dial it. */
+  publishedAddress(hostPort: number): string;
 }
 
-/** The resources a spec must start after; a condition must match what the dependency is. */
-export function dependencyResources(spec: ServiceSpec): pulumi.Resource[] {
+/** The resources a process must start after; a condition must match what the dependency is. */
+export function dependencyResources(spec: ProcessSpec): pulumi.Resource[] {
   return (spec.dependsOn ?? []).map((d) => {
     const expected = d.condition === "completed" ? "job" : "service";
     if (d.on.kind !== expected) {
@@ -109,9 +169,45 @@ export function dependencyResources(spec: ServiceSpec): pulumi.Resource[] {
   });
 }
 
-/** host:port of a handle's port inside the network. */
-export function address(h: ServiceHandle, port: string): string {
-  const p = h.ports[port];
-  if (!p) throw new Error(`${h.name} has no port ${port}`);
-  return `${h.name}:${p.container}`;
+/** The rules every target applies to a service spec before declaring it. */
+export function checkService(spec: ServiceSpec): number {
+  const replicas = spec.replicas ?? 1;
+  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`${spec.name}: replicas must be an integer >= 1, not ${replicas}`);
+  if (spec.state === "stateful" && replicas !== 1) throw new Error(`${spec.name}: a stateful service has one replica (its volumes are its own), not ${replicas}`);
+  if (spec.state === "stateless") {
+    const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
+    if (own.length > 0) throw new Error(`${spec.name}: a stateless service may mount only shared volumes, but mounts ${own.join(", ")}; make it stateful or the volume shared`);
+  }
+  return replicas;
+}
+
+/** Builds a handle from the target's address rules. */
+export function makeHandle<K extends Handle["kind"]>(
+  kind: K,
+  spec: ProcessSpec,
+  resource: pulumi.Resource,
+  target: Pick<Target, "host" | "publishedAddress">,
+): Handle & { kind: K } {
+  const port = (role: string) => {
+    const p = spec.ports[role];
+    if (!p) throw new Error(`${spec.name} has no port ${role}`);
+    return p;
+  };
+  return {
+    name: spec.name,
+    kind,
+    host: target.host(spec.name),
+    ports: spec.ports,
+    resource,
+    address: (role) => `${target.host(spec.name)}:${port(role).container}`,
+    published: (role) => {
+      const h = port(role).host;
+      return h === undefined ? undefined : target.publishedAddress(h);
+    },
+  };
+}
+
+/** host:port of a handle's port on the stack's network. */
+export function address(h: Handle, port: string): string {
+  return h.address(port);
 }

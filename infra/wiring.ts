@@ -39,7 +39,7 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
   return {
     common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics) }, secret: {} },
     postgres: {
-      env: { PG_HOST: a.postgres.server.name, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
+      env: { PG_HOST: a.postgres.server.host, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
       secret: { PG_PASSWORD: a.postgresPassword },
     },
     kafka: { env: { KAFKA_BROKERS: a.kafka.bootstrapInternal, SCHEMA_REGISTRY_URL: a.kafka.schemaRegistryUrl }, secret: {} },

@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { Dependency, ServiceHandle, ServiceSpec, Target, address } from "../spec";
+import { Dependency, JobHandle, ProcessSpec, ServiceHandle, Target, address } from "../spec";
 import { EnvGroup, merge } from "../wiring";
 import type { Postgres } from "./postgres";
 
@@ -32,9 +32,10 @@ export interface AirflowArgs {
 
 export class Airflow extends pulumi.ComponentResource {
   readonly image: pulumi.Output<string>;
-  readonly init: ServiceHandle;
+  readonly init: JobHandle;
   readonly webserver: ServiceHandle;
   readonly scheduler: ServiceHandle;
+  readonly adminUser = AIRFLOW_ADMIN_USER;
 
   constructor(name: string, args: AirflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Airflow", name, {}, opts);
@@ -64,9 +65,8 @@ export class Airflow extends pulumi.ComponentResource {
       },
     };
     const logs = { volume: "airflow-logs", path: "/opt/airflow/logs", shared: true };
-    const spec = (name: string, kind: ServiceSpec["kind"], memory: string): Omit<ServiceSpec, "healthCheck" | "ports"> => ({
+    const spec = (name: string, memory: string): Omit<ProcessSpec, "ports"> => ({
       name,
-      kind,
       image: this.image,
       ...merge(airflow, ...args.ingestEnv),
       volumes: [logs],
@@ -75,10 +75,10 @@ export class Airflow extends pulumi.ComponentResource {
       memory,
     });
 
-    this.init = target.service(
+    this.init = target.job(
       {
-        ...spec("airflow-init", "job", config.memory.airflowInit),
-        command: ["version"],
+        ...spec("airflow-init", config.memory.airflowInit),
+        args: ["version"],
         env: {
           ...airflow.env,
           _AIRFLOW_DB_MIGRATE: "true",
@@ -87,7 +87,6 @@ export class Airflow extends pulumi.ComponentResource {
         },
         secretEnv: { ...airflow.secret, _AIRFLOW_WWW_USER_PASSWORD: args.adminPassword },
         ports: {},
-        healthCheck: { test: ["CMD", "airflow", "db", "check"], timeoutSeconds: 30 },
         dependsOn: [{ on: postgres.server, condition: "healthy" }],
       },
       this,
@@ -95,8 +94,9 @@ export class Airflow extends pulumi.ComponentResource {
     const afterInit: Dependency[] = [{ on: this.init, condition: "completed" }, ...args.dependsOn];
     this.webserver = target.service(
       {
-        ...spec("airflow-webserver", "service", config.memory.airflowWebserver),
-        command: ["webserver"],
+        ...spec("airflow-webserver", config.memory.airflowWebserver),
+        state: "stateless",
+        args: ["webserver"],
         ports: { http: { container: PORTS.airflowWeb, host: config.ports.airflow } },
         healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`], startPeriodSeconds: 60 },
         dependsOn: afterInit,
@@ -105,14 +105,15 @@ export class Airflow extends pulumi.ComponentResource {
     );
     this.scheduler = target.service(
       {
-        ...spec("airflow-scheduler", "service", config.memory.airflowScheduler),
-        command: ["scheduler"],
+        ...spec("airflow-scheduler", config.memory.airflowScheduler),
+        state: "stateless",
+        args: ["scheduler"],
         ports: { health: { container: SCHEDULER_HEALTH_PORT } },
         healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`], startPeriodSeconds: 60 },
         dependsOn: afterInit,
       },
       this,
     );
-    this.registerOutputs({ image: this.image });
+    this.registerOutputs({ image: this.image, webPublished: this.webserver.published("http"), adminUser: AIRFLOW_ADMIN_USER });
   }
 }

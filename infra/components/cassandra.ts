@@ -8,7 +8,7 @@ import { StageConfig, memoryMiB } from "../config";
 import { PORTS, cassandraSettings } from "../catalog/settings";
 import { cassandraAuthCommand, cassandraEnv, upstreamImages } from "../catalog/images";
 import { KEYSPACE } from "../../runtime/contracts/names";
-import { ServiceHandle, Target } from "../spec";
+import { JobHandle, ServiceHandle, Target } from "../spec";
 
 export const CASSANDRA_USER = "pipeline";
 export const CASSANDRA_DC = "dc1";
@@ -30,7 +30,7 @@ cq -u "$CASSANDRA_USER" -p "$CASSANDRA_PASSWORD" -e "ALTER ROLE cassandra WITH P
 export class Cassandra extends pulumi.ComponentResource {
   readonly node: ServiceHandle;
   /** Job: the pipeline role exists; clients wait for it. */
-  readonly auth: ServiceHandle;
+  readonly auth: JobHandle;
   readonly user = CASSANDRA_USER;
   readonly localDc = CASSANDRA_DC;
   readonly keyspace = KEYSPACE;
@@ -51,9 +51,9 @@ export class Cassandra extends pulumi.ComponentResource {
     this.node = target.service(
       {
         name: "cassandra",
-        kind: "service",
+        state: "stateful",
         image,
-        command: cassandraAuthCommand(settings),
+        args: cassandraAuthCommand(settings),
         env: { ...cassandraEnv(settings, CASSANDRA_DC), MAX_HEAP_SIZE: `${heapMiB}M`, HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M` },
         ports: { cql: { container: settings.native_transport_port, host: config.ports.cassandra }, storage: { container: settings.storage_port } },
         healthCheck: { test: ["CMD-SHELL", "nodetool status | grep -q '^UN'"], intervalSeconds: 15, timeoutSeconds: 30, startPeriodSeconds: 90 },
@@ -62,21 +62,19 @@ export class Cassandra extends pulumi.ComponentResource {
       },
       this,
     );
-    this.auth = target.service(
+    this.auth = target.job(
       {
         name: "cassandra-auth",
-        kind: "job",
         image,
-        command: ["bash", "-c", AUTH_SCRIPT],
+        args: ["bash", "-c", AUTH_SCRIPT],
         env: { CASSANDRA_USER },
         secretEnv: { CASSANDRA_PASSWORD: args.password, CASSANDRA_DEFAULT_PASSWORD: args.defaultUserPassword },
         ports: {},
-        healthCheck: { test: ["CMD-SHELL", `cqlsh cassandra ${PORTS.cassandra} -u "$CASSANDRA_USER" -p "$CASSANDRA_PASSWORD" -e 'SELECT now() FROM system.local'`], timeoutSeconds: 30 },
         dependsOn: [{ on: this.node, condition: "healthy" }],
         memory: config.memory.cassandraAuth,
       },
       this,
     );
-    this.registerOutputs({});
+    this.registerOutputs({ contactPoint: this.node.address("cql"), published: this.node.published("cql"), keyspace: this.keyspace, user: this.user });
   }
 }

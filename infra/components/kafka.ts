@@ -8,7 +8,7 @@ import { StageConfig } from "../config";
 import { PORTS, kafkaBrokerSettings, zookeeperSettings } from "../catalog/settings";
 import { confluentEnv, upstreamImages, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
-import { ServiceHandle, Target, address } from "../spec";
+import { JobHandle, ServiceHandle, Target, address } from "../spec";
 
 export interface KafkaArgs {
   target: Target;
@@ -23,12 +23,12 @@ export class Kafka extends pulumi.ComponentResource {
   readonly zookeeper: ServiceHandle;
   readonly broker: ServiceHandle;
   /** Job that creates the pipeline's topics; producers and consumers wait for it. */
-  readonly topics: ServiceHandle;
+  readonly topics: JobHandle;
   readonly schemaRegistry: ServiceHandle;
   readonly controlCenter: ServiceHandle;
-  /** host:port on the private network. */
+  /** host:port on the stack's network (the INTERNAL listener). */
   readonly bootstrapInternal: string;
-  /** host:port from the Docker host (the EXTERNAL listener). */
+  /** host:port from outside the stack (the EXTERNAL listener). */
   readonly bootstrapHost: string;
   readonly schemaRegistryUrl: string;
 
@@ -37,12 +37,11 @@ export class Kafka extends pulumi.ComponentResource {
     const { target, config } = args;
     const images = upstreamImages(config);
     const mem = config.memory;
-    const hostName = config.bindAddress === "0.0.0.0" ? "localhost" : config.bindAddress;
 
     this.zookeeper = target.service(
       {
         name: "zookeeper",
-        kind: "service",
+        state: "stateful",
         image: images.zookeeper,
         env: zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
         ports: { client: { container: PORTS.zookeeper } },
@@ -58,8 +57,9 @@ export class Kafka extends pulumi.ComponentResource {
       this,
     );
 
-    this.bootstrapInternal = `kafka:${PORTS.kafkaInternal}`;
-    this.bootstrapHost = `${hostName}:${config.ports.kafka}`;
+    // The broker advertises these itself, so they are known before it is declared.
+    this.bootstrapInternal = `${target.host("kafka")}:${PORTS.kafkaInternal}`;
+    this.bootstrapHost = target.publishedAddress(config.ports.kafka);
     const broker = kafkaBrokerSettings({
       brokerId: 1,
       zookeeperConnect: address(this.zookeeper, "client"),
@@ -71,7 +71,7 @@ export class Kafka extends pulumi.ComponentResource {
     this.broker = target.service(
       {
         name: "kafka",
-        kind: "service",
+        state: "stateful",
         image: images.kafka,
         env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: "-Xms256m -Xmx512m" },
         ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
@@ -88,26 +88,24 @@ export class Kafka extends pulumi.ComponentResource {
     // auto.create.topics.enable is off: topics exist by decision, with their partition count.
     const create = (t: string) =>
       `kafka-topics --bootstrap-server ${this.bootstrapInternal} --create --if-not-exists --topic ${t} --partitions ${TOPIC_PARTITIONS} --replication-factor 1`;
-    this.topics = target.service(
+    this.topics = target.job(
       {
         name: "kafka-topics",
-        kind: "job",
         image: images.kafka,
-        command: ["bash", "-c", `${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`],
+        args: ["bash", "-c", `${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`],
         env: {},
         ports: {},
-        healthCheck: { test: ["CMD", "kafka-topics", "--bootstrap-server", this.bootstrapInternal, "--describe", "--topic", USERS_TOPIC], timeoutSeconds: 30 },
         dependsOn: [{ on: this.broker, condition: "healthy" }],
         memory: mem.kafkaTopics,
       },
       this,
     );
 
-    this.schemaRegistryUrl = `http://schema-registry:${PORTS.schemaRegistry}`;
+    this.schemaRegistryUrl = `http://${target.host("schema-registry")}:${PORTS.schemaRegistry}`;
     this.schemaRegistry = target.service(
       {
         name: "schema-registry",
-        kind: "service",
+        state: "stateless",
         image: images.schemaRegistry,
         env: {
           SCHEMA_REGISTRY_HOST_NAME: "schema-registry",
@@ -126,7 +124,7 @@ export class Kafka extends pulumi.ComponentResource {
     this.controlCenter = target.service(
       {
         name: "control-center",
-        kind: "service",
+        state: "stateless",
         image: images.controlCenter,
         env: {
           CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
@@ -148,6 +146,12 @@ export class Kafka extends pulumi.ComponentResource {
       },
       this,
     );
-    this.registerOutputs({});
+    this.registerOutputs({
+      bootstrapInternal: this.bootstrapInternal,
+      bootstrapHost: this.bootstrapHost,
+      schemaRegistryUrl: this.schemaRegistryUrl,
+      schemaRegistryPublished: this.schemaRegistry.published("http"),
+      controlCenterPublished: this.controlCenter.published("http"),
+    });
   }
 }

@@ -39,7 +39,7 @@ export class Postgres extends pulumi.ComponentResource {
     this.server = args.target.service(
       {
         name: "postgres",
-        kind: "service",
+        state: "stateful",
         image: upstreamImages(args.config).postgres,
         env: { POSTGRES_USER: PIPELINE_DB, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
         secretEnv: { POSTGRES_PASSWORD: args.password, AIRFLOW_DB_PASSWORD: args.airflowPassword },
@@ -51,6 +51,6 @@ export class Postgres extends pulumi.ComponentResource {
       },
       this,
     );
-    this.registerOutputs({});
+    this.registerOutputs({ address: this.server.address("postgres"), database: this.database, user: this.user });
   }
 }

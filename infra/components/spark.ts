@@ -52,9 +52,9 @@ export class Spark extends pulumi.ComponentResource {
     this.master = target.service(
       {
         name: "spark-master",
-        kind: "service",
+        state: "stateless",
         image,
-        command: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", "spark-master", "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
+        args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.host("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
         env: DAEMON,
         ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, host: config.ports.sparkUi } },
         healthCheck: { test: tcpCheck(PORTS.sparkMasterUi) },
@@ -68,9 +68,9 @@ export class Spark extends pulumi.ComponentResource {
       target.service(
         {
           name: `spark-worker-${i + 1}`,
-          kind: "service",
+          state: "stateless",
           image,
-          command: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
+          args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
           env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
           ports: { ui: { container: PORTS.sparkWorkerUi } },
           healthCheck: { test: tcpCheck(PORTS.sparkWorkerUi) },
@@ -86,10 +86,10 @@ export class Spark extends pulumi.ComponentResource {
     this.driver = target.service(
       {
         name: "spark-driver",
-        kind: "service",
+        state: "stateless",
         image,
         // images/spark/submit.sh: spark-submit --master $SPARK_MASTER_URL (client mode) of the job.
-        command: ["/opt/pipeline/submit.sh"],
+        args: ["/opt/pipeline/submit.sh"],
         env: {
           ...args.jobEnv,
           SPARK_MASTER_URL: this.masterUrl,
@@ -110,6 +110,6 @@ export class Spark extends pulumi.ComponentResource {
       },
       this,
     );
-    this.registerOutputs({});
+    this.registerOutputs({ masterUrl: this.masterUrl, uiPublished: this.master.published("ui"), image });
   }
 }

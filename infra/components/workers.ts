@@ -40,9 +40,9 @@ export class Workers extends pulumi.ComponentResource {
 
     const base = (name: string, cmd: string, memory: string): Omit<ServiceSpec, "env"> => ({
       name,
-      kind: "service",
+      state: "stateless",
       image: this.image,
-      command: ["node", "dist/runtime/main.js", cmd],
+      args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
       healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz") },
       memory,
@@ -58,7 +58,7 @@ export class Workers extends pulumi.ComponentResource {
         },
         this,
       );
-      this.apiBaseUrl = `http://${this.api.name}:${PORTS.randomUserApi}`;
+      this.apiBaseUrl = `http://${this.api.address("http")}`;
     } else {
       this.apiBaseUrl = config.dataSourceUrl;
     }
@@ -72,6 +72,6 @@ export class Workers extends pulumi.ComponentResource {
       relay: target.service({ ...base("relay", "relay", mem), ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
       processor: target.service({ ...base("processor", "processor", mem), ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
     };
-    this.registerOutputs({ image: this.image });
+    this.registerOutputs({ image: this.image, apiBaseUrl: this.apiBaseUrl });
   }
 }

@@ -8,7 +8,7 @@
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { memoryMiB } from "../config";
-import { ImageSpec, ServiceHandle, ServiceSpec, Target, dependencyResources } from "../spec";
+import { ImageSpec, JobHandle, JobSpec, ProcessSpec, ServiceHandle, ServiceSpec, StackNetwork, Target, checkService, dependencyResources, makeHandle, repoPath } from "../spec";
 
 export interface DockerTargetArgs {
   prefix: string;
@@ -21,7 +21,8 @@ export const PORT_LABEL = "realtime-pipeline.port.";
 
 export class DockerTarget extends pulumi.ComponentResource implements Target {
   readonly prefix: string;
-  readonly network: docker.Network;
+  readonly network: StackNetwork;
+  readonly dockerNetwork: docker.Network;
   private readonly volumes = new Map<string, docker.Volume>();
   private readonly bindAddress: string;
 
@@ -29,51 +30,52 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     super("realtime-pipeline:docker:Target", name, {}, opts);
     this.prefix = args.prefix;
     this.bindAddress = args.bindAddress;
-    this.network = new docker.Network(`${args.prefix}-net`, { name: `${args.prefix}-net`, driver: "bridge" }, { parent: this });
-    this.registerOutputs({ networkName: this.network.name });
+    const networkName = `${args.prefix}-net`;
+    this.dockerNetwork = new docker.Network(networkName, { name: networkName, driver: "bridge" }, { parent: this });
+    this.network = { kind: "docker-network", name: networkName };
+    this.registerOutputs({ networkName: this.dockerNetwork.name });
+  }
+
+  /** The network alias: containers joined to the stack's network resolve it. */
+  host(service: string): string {
+    return service;
+  }
+
+  publishedAddress(hostPort: number): string {
+    const host = this.bindAddress === "0.0.0.0" ? "localhost" : this.bindAddress;
+    return `${host}:${hostPort}`;
   }
 
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
-    const name = `${this.prefix}-${spec.name}`;
+    const replicas = checkService(spec);
+    if (replicas !== 1) throw new Error(`${spec.name}: the docker target runs one container per service; declare ${replicas} services instead`);
     const hc = spec.healthCheck;
-    const isJob = spec.kind === "job";
-    const container = new docker.Container(
-      name,
-      {
-        name,
-        hostname: spec.name,
-        image: spec.image,
-        command: spec.command,
-        envs: this.envs(spec),
-        networksAdvanced: [{ name: this.network.name, aliases: [spec.name] }],
-        ports: Object.values(spec.ports)
-          .filter((p) => p.host !== undefined)
-          .map((p) => ({ internal: p.container, external: p.host, ip: this.bindAddress })),
-        labels: [
-          { label: "realtime-pipeline.kind", value: spec.kind },
-          ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
-        ],
-        volumes: (spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume, parent).name, containerPath: v.path })),
-        uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
-        healthcheck: {
-          tests: hc.test,
-          interval: `${hc.intervalSeconds ?? 10}s`,
-          timeout: `${hc.timeoutSeconds ?? 5}s`,
-          retries: hc.retries ?? 10,
-          startPeriod: `${hc.startPeriodSeconds ?? 20}s`,
-        },
-        memory: memoryMiB(spec.memory),
-        // Services come back after a crash or a host reboot; a job that failed is a deploy error.
-        restart: isJob ? "no" : "unless-stopped",
-        wait: !isJob,
-        waitTimeout: isJob ? undefined : 300,
-        attach: isJob,
-        logs: isJob,
-        mustRun: !isJob,
+    const container = this.container(spec, "service", parent, {
+      healthcheck: {
+        tests: hc.test,
+        interval: `${hc.intervalSeconds ?? 10}s`,
+        timeout: `${hc.timeoutSeconds ?? 5}s`,
+        retries: hc.retries ?? 10,
+        startPeriod: `${hc.startPeriodSeconds ?? 20}s`,
       },
-      { parent, dependsOn: dependencyResources(spec) },
-    );
-    return { name: spec.name, kind: spec.kind, ports: spec.ports, resource: container };
+      // Services come back after a crash or a host reboot.
+      restart: "unless-stopped",
+      wait: true,
+      waitTimeout: 300,
+      mustRun: true,
+    });
+    return makeHandle("service", spec, container, this);
+  }
+
+  job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
+    const container = this.container(spec, "job", parent, {
+      // A job that failed is a deploy error, not something to restart.
+      restart: "no",
+      attach: true,
+      logs: true,
+      mustRun: false,
+    });
+    return makeHandle("job", spec, container, this);
   }
 
   image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
@@ -81,7 +83,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       `${this.prefix}-${spec.name}-image`,
       {
         imageName: `${this.prefix}/${spec.name}:${spec.tag}`,
-        build: { context: spec.context, dockerfile: spec.dockerfile, args: spec.args },
+        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args },
         // Built for the local engine only; a registry comes with the Kubernetes target.
         skipPush: true,
       },
@@ -90,8 +92,36 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     return image.imageName;
   }
 
+  private container(spec: ProcessSpec, kind: "service" | "job", parent: pulumi.Resource, lifecycle: Partial<docker.ContainerArgs>): docker.Container {
+    const name = `${this.prefix}-${spec.name}`;
+    return new docker.Container(
+      name,
+      {
+        name,
+        hostname: spec.name,
+        image: spec.image,
+        // Docker's `command` is the image's CMD: the arguments its entrypoint gets.
+        command: spec.args,
+        envs: this.envs(spec),
+        networksAdvanced: [{ name: this.dockerNetwork.name, aliases: [spec.name] }],
+        ports: Object.values(spec.ports)
+          .filter((p) => p.host !== undefined)
+          .map((p) => ({ internal: p.container, external: p.host, ip: this.bindAddress })),
+        labels: [
+          { label: "realtime-pipeline.kind", value: kind },
+          ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
+        ],
+        volumes: (spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })),
+        uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
+        memory: memoryMiB(spec.memory),
+        ...lifecycle,
+      },
+      { parent, dependsOn: dependencyResources(spec) },
+    );
+  }
+
   /** KEY=value strings; the whole list turns secret when one value is (Docker takes one list). */
-  private envs(spec: ServiceSpec): pulumi.Output<string[]> {
+  private envs(spec: ProcessSpec): pulumi.Output<string[]> {
     const line = ([k, v]: [string, pulumi.Input<string>]) => pulumi.interpolate`${k}=${v}`;
     const plain = Object.entries(spec.env).map(line);
     const secret = Object.entries(spec.secretEnv ?? {}).map(line);
@@ -99,11 +129,12 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     return secret.length > 0 ? pulumi.secret(all) : all;
   }
 
-  private volume(logical: string, parent: pulumi.Resource): docker.Volume {
+  /** The target owns its volumes: one per logical name, whichever service asks first. */
+  private volume(logical: string): docker.Volume {
     let v = this.volumes.get(logical);
     if (!v) {
       const name = `${this.prefix}-${logical}`;
-      v = new docker.Volume(name, { name }, { parent });
+      v = new docker.Volume(name, { name }, { parent: this });
       this.volumes.set(logical, v);
     }
     return v;

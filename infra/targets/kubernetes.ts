@@ -1,14 +1,30 @@
 /**
- * The Kubernetes target: the same specs become a headless Service (so a service's name resolves to
- * its pod, as on the Docker network) and a StatefulSet, or a Job for a run-once spec. Start order
- * by health comes from Pulumi's await logic: a StatefulSet is created once its pod is ready (its
- * readiness probe is the spec's health check), a Job once it completed.
+ * The Kubernetes target: the same specs become a headless Service per process (so its name
+ * resolves to its pods, as on the Docker network), and a StatefulSet for a stateful service, a
+ * Deployment for a stateless one, a Job for a job. Start order by health comes from Pulumi's
+ * await logic: a StatefulSet or Deployment is created once its pods are ready (the readiness probe
+ * is the spec's health check), a Job once it completed.
  */
 import * as docker from "@pulumi/docker";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { memoryMiB } from "../config";
-import { FileSpec, HealthCheck, ImageSpec, ServiceHandle, ServiceSpec, Target, dependencyResources } from "../spec";
+import {
+  FileSpec,
+  HealthCheck,
+  ImageSpec,
+  JobHandle,
+  JobSpec,
+  ProcessSpec,
+  ServiceHandle,
+  ServiceSpec,
+  StackNetwork,
+  Target,
+  checkService,
+  dependencyResources,
+  makeHandle,
+  repoPath,
+} from "../spec";
 
 export interface KubernetesTargetArgs {
   prefix: string;
@@ -34,8 +50,16 @@ function probe(hc: HealthCheck, failures: number): k8s.types.input.core.v1.Probe
   };
 }
 
+interface Pod {
+  metadata: { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> };
+  labels: Record<string, string>;
+  spec: k8s.types.input.core.v1.PodSpec;
+  opts: pulumi.CustomResourceOptions;
+}
+
 export class KubernetesTarget extends pulumi.ComponentResource implements Target {
   readonly prefix: string;
+  readonly network: StackNetwork;
   readonly namespace: k8s.core.v1.Namespace;
   private readonly claims = new Map<string, k8s.core.v1.PersistentVolumeClaim>();
   private readonly args: KubernetesTargetArgs;
@@ -45,42 +69,86 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     this.prefix = args.prefix;
     this.args = args;
     this.namespace = new k8s.core.v1.Namespace(`${args.prefix}-ns`, { metadata: { name: args.namespace } }, { parent: this });
+    this.network = { kind: "kubernetes-namespace", name: args.namespace };
     this.registerOutputs({ namespace: this.namespace.metadata.name });
   }
 
+  /** The Service's name qualified by its namespace: it resolves from any namespace of the cluster. */
+  host(service: string): string {
+    return `${service}.${this.args.namespace}.svc`;
+  }
+
+  /** Host ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
+  publishedAddress(hostPort: number): string {
+    return `127.0.0.1:${hostPort}`;
+  }
+
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
+    const replicas = checkService(spec);
+    const hc = spec.healthCheck;
+    const pod = this.pod(spec, parent, {
+      readinessProbe: probe(hc, hc.retries ?? 10),
+      livenessProbe: probe(hc, 3 * (hc.retries ?? 10)),
+    });
+    const selector = { matchLabels: pod.labels };
+    const template = { metadata: { labels: pod.labels }, spec: pod.spec };
+    const resource =
+      spec.state === "stateful"
+        ? new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, pod.opts)
+        : new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template } }, pod.opts);
+    return makeHandle("service", spec, resource, this);
+  }
+
+  job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
+    const pod = this.pod(spec, parent, {});
+    const template = { metadata: { labels: pod.labels }, spec: { ...pod.spec, restartPolicy: "OnFailure" } };
+    const resource = new k8s.batch.v1.Job(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { backoffLimit: 4, template } }, pod.opts);
+    return makeHandle("job", spec, resource, this);
+  }
+
+  image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
+    const image = new docker.Image(
+      `${this.prefix}-${spec.name}-image`,
+      {
+        imageName: `${this.args.registry}/${this.prefix}-${spec.name}:${spec.tag}`,
+        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, platform: "linux/amd64" },
+      },
+      { parent },
+    );
+    // By digest: a rebuilt image under the same tag still rolls the pods.
+    return image.repoDigest;
+  }
+
+  /** Everything a pod of `spec` needs: its Secret, files, headless Service, claims, and the pod spec. */
+  private pod(spec: ProcessSpec, parent: pulumi.Resource, probes: Partial<k8s.types.input.core.v1.Container>): Pod {
     const name = `${this.prefix}-${spec.name}`;
     const namespace = this.namespace.metadata.name;
     const labels = { "app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": this.prefix };
-    const opts = { parent, dependsOn: dependencyResources(spec) };
+    const metadata = { name: spec.name, namespace, labels };
     const secretKeys = Object.keys(spec.secretEnv ?? {});
     const secret =
       secretKeys.length > 0
-        ? new k8s.core.v1.Secret(`${name}-env`, { metadata: { name: `${spec.name}-env`, namespace, labels }, stringData: pulumi.secret(spec.secretEnv ?? {}) }, { parent })
+        ? new k8s.core.v1.Secret(`${name}-env`, { metadata: { ...metadata, name: `${spec.name}-env` }, stringData: pulumi.secret(spec.secretEnv ?? {}) }, { parent })
         : undefined;
     const files = spec.files ?? [];
     const configMap =
       files.length > 0
-        ? new k8s.core.v1.ConfigMap(`${name}-files`, { metadata: { name: `${spec.name}-files`, namespace, labels }, data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])) }, { parent })
+        ? new k8s.core.v1.ConfigMap(`${name}-files`, { metadata: { ...metadata, name: `${spec.name}-files` }, data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])) }, { parent })
         : undefined;
 
     const ports = Object.entries(spec.ports).map(([role, p]) => ({ name: role, port: p.container }));
     if (ports.length > 0) {
-      // Headless: the name resolves to the pod itself (Cassandra's seeds, Kafka's advertised listener).
+      // Headless: the name resolves to the pods themselves (Cassandra's seeds, Kafka's advertised listener).
       // Not-ready pods are published too: Cassandra resolves its seed (itself) before it is ready.
-      new k8s.core.v1.Service(
-        `${name}-svc`,
-        { metadata: { name: spec.name, namespace, labels }, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } },
-        { parent },
-      );
+      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent });
     }
 
     const mem = `${memoryMiB(spec.memory)}Mi`;
     const container: k8s.types.input.core.v1.Container = {
       name: spec.name,
       image: spec.image,
-      // Docker's `command` replaces the image's CMD and keeps its ENTRYPOINT: Kubernetes calls that `args`.
-      args: spec.command,
+      // The image's entrypoint stays; the process's arguments replace its CMD.
+      args: spec.args,
       env: [
         ...Object.entries(spec.env).map(([k, value]) => ({ name: k, value })),
         ...secretKeys.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret!.metadata.name, key: k } } })),
@@ -91,40 +159,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...(spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path })),
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
       ],
-      ...(spec.kind === "service"
-        ? { readinessProbe: probe(spec.healthCheck, spec.healthCheck.retries ?? 10), livenessProbe: probe(spec.healthCheck, 3 * (spec.healthCheck.retries ?? 10)) }
-        : {}),
+      ...probes,
     };
     const volumes = [
-      ...(spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false, parent).metadata.name } })),
+      ...(spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } })),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
     ];
     // No service links: a Service named kafka would put KAFKA_PORT=tcp://... into every pod, which
     // Confluent images read as their own (deprecated) setting and refuse to start.
-    const podSpec = { enableServiceLinks: false, containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
-
-    const resource =
-      spec.kind === "job"
-        ? new k8s.batch.v1.Job(name, { metadata: { name: spec.name, namespace, labels }, spec: { backoffLimit: 4, template: { metadata: { labels }, spec: { ...podSpec, restartPolicy: "OnFailure" } } } }, opts)
-        : new k8s.apps.v1.StatefulSet(
-            name,
-            { metadata: { name: spec.name, namespace, labels }, spec: { serviceName: spec.name, replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: podSpec } } },
-            opts,
-          );
-    return { name: spec.name, kind: spec.kind, ports: spec.ports, resource };
+    const podSpec: k8s.types.input.core.v1.PodSpec = { enableServiceLinks: false, containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
+    return { metadata, labels, spec: podSpec, opts: { parent, dependsOn: dependencyResources(spec) } };
   }
 
-  image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
-    const image = new docker.Image(
-      `${this.prefix}-${spec.name}-image`,
-      { imageName: `${this.args.registry}/${this.prefix}-${spec.name}:${spec.tag}`, build: { context: spec.context, dockerfile: spec.dockerfile, args: spec.args, platform: "linux/amd64" } },
-      { parent },
-    );
-    // By digest: a rebuilt image under the same tag still rolls the pods.
-    return image.repoDigest;
-  }
-
-  private claim(volume: string, shared: boolean, parent: pulumi.Resource): k8s.core.v1.PersistentVolumeClaim {
+  /** The target owns its claims: one per logical volume, whichever service asks first. */
+  private claim(volume: string, shared: boolean): k8s.core.v1.PersistentVolumeClaim {
     let c = this.claims.get(volume);
     if (!c) {
       c = new k8s.core.v1.PersistentVolumeClaim(
@@ -133,7 +181,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
           metadata: { name: volume, namespace: this.namespace.metadata.name },
           spec: { accessModes: [shared ? "ReadWriteMany" : "ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: "10Gi" } } },
         },
-        { parent },
+        { parent: this },
       );
       this.claims.set(volume, c);
     }

@@ -1,4 +1,7 @@
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { REPO_ROOT } from "../../../infra/spec";
 import { containers, DEV_CONFIG, devRun, hostnameOf, Run, runProgram } from "./harness";
 
 describe("infra: the dev stack declares every container", () => {
@@ -48,7 +51,14 @@ describe("infra: the dev stack declares every container", () => {
 
   it("images: workers, airflow and the spark job are built from images/, never pushed", () => {
     const images = run.resources.filter((r) => r.type === "docker:index/image:Image");
-    const dockerfiles = images.map((i) => (i.inputs.build as { dockerfile: string }).dockerfile).sort();
+    // Absolute: providers run in infra/ (Pulumi.yaml main), where a relative path names nothing.
+    for (const i of images) {
+      const b = i.inputs.build as { context: string; dockerfile: string };
+      assert.ok(path.isAbsolute(b.context) && path.isAbsolute(b.dockerfile), `${i.name}: ${b.context} ${b.dockerfile} not absolute`);
+      assert.equal(b.context, REPO_ROOT);
+      assert.ok(fs.existsSync(b.dockerfile), b.dockerfile);
+    }
+    const dockerfiles = images.map((i) => path.relative(REPO_ROOT, (i.inputs.build as { dockerfile: string }).dockerfile)).sort();
     assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
     for (const i of images) assert.equal(i.inputs.skipPush, true);
     const spark = images.find((i) => i.name.endsWith("-spark-image"))!;
@@ -73,7 +83,7 @@ describe("infra: the dev stack declares every container", () => {
     assert.equal(containers(external).filter((c) => hostnameOf(c) === "api").length, 0);
   });
 
-  it("parent: this: every container and volume hangs under the component of its subsystem", () => {
+  it("parent: this: every container hangs under the component of its subsystem, every volume under the target", () => {
     const subsystem: Record<string, string> = {
       postgres: "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
       "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
@@ -85,6 +95,10 @@ describe("infra: the dev stack declares every container", () => {
     for (const c of containers(run)) {
       assert.equal(run.parents.get(c.name), `realtime-pipeline:index:${subsystem[hostnameOf(c)]}`, c.name);
     }
+    // The target owns what it creates: volumes hang under it, not under whichever component mounted them first.
+    const volumes = run.resources.filter((r) => r.type === "docker:index/volume:Volume");
+    assert.ok(volumes.length >= 6);
+    for (const v of volumes) assert.equal(run.parents.get(v.name), "realtime-pipeline:docker:Target", v.name);
     for (const r of run.resources.filter((x) => !x.type.startsWith("realtime-pipeline:") && x.type !== "pulumi:pulumi:Stack")) {
       assert.match(run.parents.get(r.name) ?? "", /^realtime-pipeline:/, `${r.type} ${r.name} has no component parent`);
     }

@@ -3,10 +3,15 @@ import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve,
 
 const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2" };
 const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics"];
+/** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
+const STATEFUL = ["cassandra", "kafka", "postgres", "zookeeper"];
+const NS = "realtime-pipeline-staging";
+const WORKLOADS = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"];
 
 type Container = { name: string; image: string; args?: string[]; env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe?: { exec: { command: string[] } }; resources: { limits: { memory: string } }; volumeMounts: { name: string; mountPath: string }[] };
 const podContainer = (w: Declared) => (unwrap(w.inputs.spec) as { template: { spec: { containers: Container[] } } }).template.spec.containers[0];
-const of = (r: Run, type: string) => r.resources.filter((x) => x.type === type);
+const of = (r: Run, ...types: string[]) => r.resources.filter((x) => types.includes(x.type));
+const named = (r: Run, n: string) => of(r, ...WORKLOADS, "kubernetes:batch/v1:Job").find((w) => (w.inputs.metadata as { name: string }).name === n)!;
 
 describe("infra: the same specs on the Kubernetes target (staging/prod)", () => {
   let run: Run;
@@ -17,11 +22,12 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     docker = await runProgram(DEV_CONFIG);
   });
 
-  it("declares one StatefulSet per Docker service and one Job per Docker job, under the same names", () => {
+  it("declares a StatefulSet per stateful service, a Deployment per stateless one, a Job per job, under the Docker names", () => {
     const names = (type: string) => of(run, type).map((w) => (w.inputs.metadata as { name: string }).name).sort();
     const dockerHosts = containers(docker).map(hostnameOf);
     assert.deepEqual(names("kubernetes:batch/v1:Job"), JOBS);
-    assert.deepEqual(names("kubernetes:apps/v1:StatefulSet"), dockerHosts.filter((h) => !JOBS.includes(h)).sort());
+    assert.deepEqual(names("kubernetes:apps/v1:StatefulSet"), STATEFUL);
+    assert.deepEqual(names("kubernetes:apps/v1:Deployment"), dockerHosts.filter((h) => !JOBS.includes(h) && !STATEFUL.includes(h)).sort());
     assert.equal(of(run, "docker:index/container:Container").length, 0);
   });
 
@@ -34,12 +40,14 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
       }),
     );
     let checked = 0;
-    for (const w of [...of(run, "kubernetes:apps/v1:StatefulSet"), ...of(run, "kubernetes:batch/v1:Job")]) {
+    for (const w of of(run, ...WORKLOADS, "kubernetes:batch/v1:Job")) {
       const c = podContainer(w);
       const texts = [...c.env.map((e) => e.value ?? ""), ...(c.args ?? [])];
-      for (const m of texts.flatMap((t) => [...t.matchAll(/(?:^|[/@,\s])([a-z][a-z0-9-]*):([0-9]{2,5})(?![0-9])/g)])) {
+      // Qualified by the namespace, so the same address works from another namespace (another stack).
+      for (const m of texts.flatMap((t) => [...t.matchAll(/(?:^|[/@,\s])([a-z][a-z0-9-]*)(\.[a-z0-9.-]+)?:([0-9]{2,5})(?![0-9])/g)])) {
         if (m[1] === "localhost") continue;
-        assert.ok(services.get(m[1])?.includes(Number(m[2])), `${c.name} dials ${m[1]}:${m[2]}, which no Service serves`);
+        assert.equal(m[2], `.${NS}.svc`, `${c.name} dials ${m[0].trim()}: not qualified by the namespace`);
+        assert.ok(services.get(m[1])?.includes(Number(m[3])), `${c.name} dials ${m[1]}:${m[3]}, which no Service serves`);
         checked++;
       }
     }
@@ -47,19 +55,19 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
   });
 
   it("every service has its health check as readiness probe, a memory limit, an image by tag or digest", () => {
-    for (const w of of(run, "kubernetes:apps/v1:StatefulSet")) {
+    for (const w of of(run, ...WORKLOADS)) {
       const c = podContainer(w);
       assert.ok(c.readinessProbe && c.readinessProbe.exec.command.length > 0, `${c.name}: no readiness probe`);
       assert.match(c.resources.limits.memory, /^[1-9][0-9]*Mi$/, c.name);
       assert.match(c.image, /(:[A-Za-z0-9._-]+|@sha256:[0-9a-f]{64})$/, c.name);
       assert.doesNotMatch(c.image, /:latest$/, c.name);
     }
-    const workers = podContainer(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === "relay")!);
+    const workers = podContainer(named(run, "relay"));
     assert.equal(workers.image, `ghcr.io/acme/realtime-pipeline-staging-workers@sha256:${"0".repeat(64)}`);
   });
 
   it("turns off service links (KAFKA_PORT and friends would confuse the Confluent images)", () => {
-    for (const w of [...of(run, "kubernetes:apps/v1:StatefulSet"), ...of(run, "kubernetes:batch/v1:Job")]) {
+    for (const w of of(run, ...WORKLOADS, "kubernetes:batch/v1:Job")) {
       assert.equal((unwrap(w.inputs.spec) as { template: { spec: { enableServiceLinks: boolean } } }).template.spec.enableServiceLinks, false, w.name);
     }
   });
@@ -70,7 +78,7 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     for (const v of ["airflow-logs", "spark-checkpoints"]) assert.deepEqual(claims.get(v), ["ReadWriteMany"], v);
     // Non-root images get their group on fresh volumes (Docker volumes inherit the image's owner).
     const fsGroup = (n: string) =>
-      (unwrap(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === n)!.inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
+      (unwrap(named(run, n).inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
     assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker-1", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
   });
 
@@ -78,13 +86,30 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     assert.equal(run.generated.length, 7);
     const leaks = run.resources.flatMap((r) => plainLeaks(r.inputs, run.generated).map((p) => `${r.name}${p}`));
     assert.deepEqual(leaks, []);
-    const pg = podContainer(of(run, "kubernetes:apps/v1:StatefulSet").find((w) => (w.inputs.metadata as { name: string }).name === "postgres")!);
+    const pg = podContainer(named(run, "postgres"));
     assert.ok(pg.env.find((e) => e.name === "POSTGRES_PASSWORD")?.valueFrom, "POSTGRES_PASSWORD is not from a Secret");
   });
 
-  it("gives the same output contract", async () => {
+  it("jobs carry no health check: the exit code is the answer", () => {
+    for (const j of of(run, "kubernetes:batch/v1:Job")) {
+      const c = podContainer(j);
+      assert.equal(c.readinessProbe, undefined, c.name);
+      assert.equal((c as { livenessProbe?: unknown }).livenessProbe, undefined, c.name);
+    }
+  });
+
+  it("the target owns its claims: each hangs under the Target, not under the first component that mounted it", () => {
+    const claims = of(run, "kubernetes:core/v1:PersistentVolumeClaim");
+    assert.ok(claims.length >= 6);
+    for (const c of claims) assert.equal(run.parents.get(c.name), "realtime-pipeline:kubernetes:Target", c.name);
+  });
+
+  it("gives the same output contract, internal addresses qualified by the namespace", async () => {
     assert.deepEqual(Object.keys(run.outputs!).sort(), Object.keys(docker.outputs!).sort());
-    assert.deepEqual(run.outputs!.kafkaBootstrapServers, docker.outputs!.kafkaBootstrapServers);
-    assert.ok((await resolve(run.outputs!.postgres.password)).secret);
+    assert.deepEqual(run.outputs!.kafkaBootstrapServers, { internal: `kafka.${NS}.svc:29092`, host: "127.0.0.1:9092" });
+    assert.deepEqual(run.outputs!.network, { kind: "kubernetes-namespace", name: NS });
+    assert.equal(run.outputs!.postgres.host, `postgres.${NS}.svc`);
+    assert.equal(run.outputs!.sparkMasterUrl, `spark://spark-master.${NS}.svc:7077`);
+    assert.ok((await resolve(run.outputs!.postgresPassword)).secret);
   });
 });

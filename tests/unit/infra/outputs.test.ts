@@ -1,19 +1,35 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import { OUTPUT_NAMES } from "../../../infra/outputs";
+import { OUTPUT_NAMES, SECRET_OUTPUTS } from "../../../infra/outputs";
 import { DLQ_TOPIC, KEYSPACE, USERS_TOPIC } from "../../../runtime/contracts/names";
 import { containers, DEV_CONFIG, devRun, hostnameOf, resolve, Run, runProgram } from "./harness";
+
+/** Resolves one level of objects of Outputs; records which outputs hold a secret anywhere. */
+async function settleOutputs(outputs: object): Promise<{ values: Record<string, unknown>; secret: Set<string> }> {
+  const values: Record<string, unknown> = {};
+  const secret = new Set<string>();
+  for (const [k, v] of Object.entries(outputs)) {
+    if (typeof v === "object" && !("apply" in v)) {
+      const fields = await Promise.all(Object.entries(v).map(async ([k2, v2]) => [k2, await resolve(v2)] as const));
+      values[k] = Object.fromEntries(fields.map(([k2, r]) => [k2, r.value]));
+      if (fields.some(([, r]) => r.secret)) secret.add(k);
+    } else {
+      const r = await resolve(v);
+      values[k] = r.value;
+      if (r.secret) secret.add(k);
+    }
+  }
+  return { values, secret };
+}
 
 describe("infra: the stack-output contract", () => {
   let run: Run;
   let out: Record<string, unknown>;
+  let secret: Set<string>;
   before(async () => {
     run = await devRun();
     assert.equal(run.error, undefined, String(run.error));
-    out = {};
-    for (const [k, v] of Object.entries(run.outputs!)) {
-      out[k] = typeof v === "object" && !("apply" in v) ? Object.fromEntries(await Promise.all(Object.entries(v).map(async ([k2, v2]) => [k2, (await resolve(v2)).value]))) : (await resolve(v)).value;
-    }
+    ({ values: out, secret } = await settleOutputs(run.outputs!));
   });
 
   it("has exactly the documented names", () => {
@@ -22,26 +38,31 @@ describe("infra: the stack-output contract", () => {
     for (const n of OUTPUT_NAMES) assert.match(doc, new RegExp("`" + n + "[`.]"), `README.md does not document ${n}`);
   });
 
+  it("keeps each secret in an output of its own: no object mixes secret and plain fields", () => {
+    // A StackReference would mark the whole object secret (host, port and user too).
+    assert.deepEqual([...secret].sort(), [...SECRET_OUTPUTS].sort());
+    for (const s of SECRET_OUTPUTS) assert.equal(typeof out[s], "string", s);
+  });
+
   it("has the right shapes and values", () => {
     const hosts = new Set(containers(run).map(hostnameOf));
+    assert.deepEqual(out.network, { kind: "docker-network", name: "realtime-pipeline-dev-net" });
     assert.deepEqual(out.kafkaBootstrapServers, { internal: "kafka:29092", host: "127.0.0.1:9092" });
-    assert.equal(out.schemaRegistryUrl, "http://127.0.0.1:8081");
+    assert.deepEqual(out.schemaRegistryUrl, { internal: "http://schema-registry:8081", host: "http://127.0.0.1:8081" });
     assert.equal(out.controlCenterUrl, "http://127.0.0.1:9021");
     assert.equal(out.airflowUrl, "http://127.0.0.1:8088");
     assert.equal(out.sparkMasterUrl, "spark://spark-master:7077");
     assert.equal(out.sparkUiUrl, "http://127.0.0.1:8090");
-    assert.equal(out.cassandraContactPoints, "127.0.0.1:9042");
+    assert.deepEqual(out.cassandraContactPoints, { internal: "cassandra:9042", host: "127.0.0.1:9042" });
     assert.equal(out.cassandraKeyspace, KEYSPACE);
     assert.equal(out.cassandraUser, "pipeline");
-    assert.equal(typeof out.cassandraPassword, "string");
     const pg = out.postgres as Record<string, unknown>;
-    assert.deepEqual(Object.keys(pg).sort(), ["database", "host", "password", "port", "user"]);
+    assert.deepEqual(Object.keys(pg).sort(), ["database", "host", "port", "user"]);
     assert.ok(hosts.has(pg.host as string));
     assert.equal(pg.port, 5432);
     assert.equal(pg.database, "pipeline");
-    assert.equal(typeof pg.password, "string");
     assert.deepEqual(out.topics, { users: USERS_TOPIC, deadLetter: DLQ_TOPIC });
-    assert.equal((out.airflowAdmin as Record<string, unknown>).user, "admin");
+    assert.equal(out.airflowAdminUser, "admin");
   });
 
   it("follow the configured bind address and ports", async () => {

@@ -40,7 +40,7 @@ describe("infra: no secret in plain text", () => {
       return [];
     };
     assert.deepEqual(await walk(run.outputs, "outputs"), []);
-    for (const o of [run.outputs!.postgres.password, run.outputs!.cassandraPassword, run.outputs!.airflowAdmin.password]) {
+    for (const o of [run.outputs!.postgresPassword, run.outputs!.cassandraPassword, run.outputs!.airflowAdminPassword]) {
       const r = await resolve(o);
       assert.ok(r.secret && run.generated.includes(r.value as string));
     }
