@@ -3,10 +3,10 @@
 # they build here in `npm run test:stacks` (`registry: 127.0.0.1:5000`); a Docker engine treats a
 # loopback registry as plain HTTP without being told. No auth: it listens on loopback only.
 # Started only when named:
-#   scripts/services up image-registry
+#   scripts/services up image-registry      (and `down image-registry`: a bare down leaves it alone)
 # Sourced by scripts/services; see the convention at its top.
 
-OPT_IN+=(image-registry)
+image_registry_opt_in() { :; }
 SYSTEM_DEPS[image-registry]="docker-registry"
 
 IMAGE_REGISTRY_PORT=5000

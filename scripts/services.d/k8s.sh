@@ -5,10 +5,10 @@
 # (every access mode), kubeconfig in $PIPELINE_HOME/tools/k8s/kubeconfig. About 12 s to start.
 # A throwaway test cluster: `down` wipes its etcd data, so the next `up` starts empty with a full
 # pool of volumes. Started only when named:
-#   scripts/services up k8s
+#   scripts/services up k8s      (and `down k8s`: a bare down leaves it alone)
 # Sourced by scripts/services; see the convention at its top.
 
-OPT_IN+=(k8s)
+k8s_opt_in() { :; }
 
 K8S_API_PORT=16443
 # Claims of staging and prod together, with room for a re-run before a `down`.

@@ -3,10 +3,10 @@
 # shared tool set (../shared/tools, override with PIPELINE_SHARED) into $PIPELINE_HOME/tools/pulumi.
 # A tool, not a process: "running" means installed. No plugin is ever downloaded
 # (PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION). Started only when named:
-#   scripts/services up pulumi
+#   scripts/services up pulumi      (and `down pulumi`: a bare down leaves it alone)
 # Sourced by scripts/services; see the convention at its top.
 
-OPT_IN+=(pulumi)
+pulumi_opt_in() { :; }
 
 _pulumi_dest() { printf '%s' "$PIPELINE_HOME/tools/pulumi"; }
 
