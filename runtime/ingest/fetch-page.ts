@@ -65,6 +65,7 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
     },
   );
   const page = apiPageSchema.safeParse(body);
-  if (!page.success) throw new Error(`GET ${url}: not a randomuser page: ${zodReason(page.error)}`);
+  // the API's fault, not ours: fetched again after a backoff (the caller waits, never exits)
+  if (!page.success) throw new RetryableError(`GET ${url}: not a randomuser page: ${zodReason(page.error)}`);
   return { results: page.data.results, fetchedAt: Date.now(), retries };
 }

@@ -8,6 +8,8 @@ import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { createPgPool } from "../lib/pg";
 import { migrate } from "../lib/pg-schema";
+import { classify, describe } from "../lib/errors";
+import { untilAvailable } from "../lib/retry";
 import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { fetchPage } from "./fetch-page";
@@ -52,9 +54,10 @@ export function splitRecords(results: unknown[], fetchedAt: number): { users: Us
 
 async function withPool<T>(o: IngestOptions, fn: (pool: Pool, log: Logger) => Promise<T>): Promise<T> {
   const log = o.log ?? createLogger("ingest", o.config.LOG_LEVEL);
-  const pool = o.pool ?? createPgPool(o.config, 2);
+  const pool = o.pool ?? createPgPool(o.config, 2, log);
   try {
-    await migrate(pool);
+    // PostgreSQL down at start: wait for it (never exit for a dependency)
+    await untilAvailable("postgres: migrate", () => migrate(pool), { signal: o.signal, log, health: "ingest" });
     return await fn(pool, log);
   } finally {
     if (!o.pool) await pool.end();
@@ -66,8 +69,9 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
   const m = metrics();
   const t0 = Date.now();
   const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
+  const wait = { signal: o.signal, log, health: "ingest" };
   const fetchFor = (page: number) => {
-    const p = fetchPage({
+    const p = untilAvailable(`api: page ${page}`, () => fetchPage({
       baseUrl: c.API_BASE_URL,
       seed: c.INGEST_SEED,
       page,
@@ -80,13 +84,13 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
         m.retries.inc({ worker: "ingest" });
         log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
       },
-    });
+    }), wait);
     p.catch(() => undefined); // awaited below, or dropped on stop
     return p;
   };
   // While a page is stored, the next one is already being fetched (one-shot mode, no pause).
   const prefetch = pauseMs === 0;
-  let page = await nextPage(pool, c.INGEST_SEED);
+  let page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
   let inflight = fetchFor(page);
   while (s.batches < maxBatches) {
     if (o.signal?.aborted) {
@@ -109,11 +113,12 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     // From here the batch in hand is finished even if a stop signal arrives: one transaction.
     const { users, rejected } = splitRecords(fetched.results, fetched.fetchedAt);
     m.recordsIn.inc({ worker: "ingest" }, fetched.results.length);
-    const r = await storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected });
+    // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
+    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected }), wait);
     end();
     if (!r.stored) {
       log.info({ page }, "page already stored by another ingest; moving on");
-      page = await nextPage(pool, c.INGEST_SEED);
+      page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
       inflight = fetchFor(page);
       continue;
     }
@@ -134,7 +139,11 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     }
     inflight = next;
   }
-  s.nextPage = await nextPage(pool, c.INGEST_SEED);
+  s.nextPage = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait).catch((e: unknown) => {
+    if (classify(e) !== "infrastructure") throw e;
+    log.warn({ err: describe(e) }, "cursor not read at stop");
+    return -1;
+  });
   s.seconds = (Date.now() - t0) / 1000;
   return s;
 }

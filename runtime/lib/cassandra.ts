@@ -1,5 +1,5 @@
 /** cassandra-driver client from config, and the keyspace/table of the processor. */
-import { auth, Client } from "cassandra-driver";
+import { auth, Client, policies } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../contracts/names";
 
 export interface CassandraConfig {
@@ -16,7 +16,10 @@ export function createCassandraClient(c: CassandraConfig, keyspace?: string): Cl
     keyspace,
     authProvider: c.CASSANDRA_USER ? new auth.PlainTextAuthProvider(c.CASSANDRA_USER, c.CASSANDRA_PASSWORD ?? "") : undefined,
     pooling: { coreConnectionsPerHost: { 0: 2, 1: 1, 2: 0 } },
-    socketOptions: { readTimeout: 30_000 },
+    socketOptions: { readTimeout: 30_000, connectTimeout: 5_000 },
+    // The default policy backs off exponentially up to 10 min: after Cassandra restarts, the
+    // host stayed "down" for 9-47 s. Try every second instead (one local node per process).
+    policies: { reconnection: new policies.reconnection.ConstantReconnectionPolicy(1_000) },
   });
 }
 

@@ -130,6 +130,8 @@ export const relaySchema = z.object({
   RELAY_MAX_BUCKETS: int(1, 64, 16),
   /** Round loops in one relay process, each on its own PostgreSQL connection and bucket locks. */
   RELAY_CONCURRENCY: int(1, 16, 1),
+  /** Bytes of encoded messages per Kafka send (each partition's record batch stays under the broker's 1 MiB). */
+  RELAY_MAX_SEND_BYTES: int(16_384, 16_000_000, 900_000),
 });
 export type RelayConfig = z.infer<typeof relaySchema>;
 
@@ -143,6 +145,11 @@ export const processorSchema = z.object({
   PROCESSOR_CHUNK_SIZE: int(1, 100_000, 1000),
   /** Partitions handled at once (kafkajs partitionsConsumedConcurrently), each with up to PROCESSOR_CONCURRENCY writes. */
   PROCESSOR_PARTITIONS_CONCURRENCY: int(1, 1000, 3),
+  /**
+   * How long the group waits for a member that stopped heartbeating (a SIGKILLed processor holds
+   * its partitions this long); the broker's group.min.session.timeout.ms (6 s) is the floor.
+   */
+  PROCESSOR_SESSION_TIMEOUT_MS: int(6_000, 300_000, 6_000),
   /** In --once mode: stop after the group is caught up and idle this long. */
   PROCESSOR_IDLE_EXIT_MS: int(100, 600_000, 3000),
 });

@@ -20,7 +20,9 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
     brokers,
     logLevel: KafkaLogLevel.WARN,
     logCreator: pinoLogCreator(log.child({ component: "kafkajs" })),
-    retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 10_000 },
+    // short backoffs (about 6 s in all): a broker back from a restart is noticed within ~2 s;
+    // past that the error reaches the worker, which waits with its own backoff (lib/retry.ts)
+    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
   });
 }
 

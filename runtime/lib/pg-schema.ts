@@ -30,6 +30,20 @@ CREATE TABLE IF NOT EXISTS outbox (
   created_at    timestamptz NOT NULL DEFAULT now(),
   published_at  timestamptz
 );
+-- a row that cannot be published (does not fit the schema, too large) is parked with its reason
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS parked_at timestamptz;
+ALTER TABLE outbox ADD COLUMN IF NOT EXISTS park_reason text;
+-- a relay's send in flight: the topic's end offsets before it. A row left behind by a relay that
+-- died (or failed) between Kafka's ack and its commit is reconciled from the topic before its
+-- rows are claimed again, so a row is on the topic once (see runtime/relay/reconcile.ts)
+CREATE TABLE IF NOT EXISTS relay_inflight (
+  id          uuid PRIMARY KEY,
+  lock_key    integer NOT NULL,
+  buckets     smallint[] NOT NULL,
+  topic       text NOT NULL,
+  offsets     jsonb NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now()
+);
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (bucket, id) WHERE published_at IS NULL;
 CREATE TABLE IF NOT EXISTS rejected_records (
   id          bigserial PRIMARY KEY,

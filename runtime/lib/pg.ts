@@ -1,5 +1,15 @@
-/** PostgreSQL pool from the worker config. */
+/**
+ * PostgreSQL pool from the worker config, hardened for restarts and half-open connections:
+ *  - an 'error' listener: an idle client whose server went away emits 'error' on the pool, and
+ *    without a listener Node kills the process (the pool drops that client by itself);
+ *  - TCP keepalive, a connect timeout, and server-side statement and idle-in-transaction
+ *    timeouts, so a dead connection fails a round (rows given back, bucket locks freed with the
+ *    session) instead of hanging it while /healthz says 200;
+ *  - a client-side query timeout a little above the statement timeout, for a server that no
+ *    longer answers at all.
+ */
 import { Pool } from "pg";
+import type { Logger } from "./logger";
 
 export interface PgConfig {
   PG_HOST: string;
@@ -9,6 +19,33 @@ export interface PgConfig {
   PG_PASSWORD: string;
 }
 
-export function createPgPool(c: PgConfig, max = 4): Pool {
-  return new Pool({ host: c.PG_HOST, port: c.PG_PORT, database: c.PG_DATABASE, user: c.PG_USER, password: c.PG_PASSWORD, max });
+export interface PgTimeouts {
+  statementTimeoutMs: number;
+  idleInTransactionMs: number;
+  connectTimeoutMs: number;
+}
+
+export const PG_TIMEOUTS: PgTimeouts = { statementTimeoutMs: 30_000, idleInTransactionMs: 60_000, connectTimeoutMs: 5_000 };
+
+export function createPgPool(c: PgConfig, max = 4, log?: Logger, t: PgTimeouts = PG_TIMEOUTS): Pool {
+  const pool = new Pool({
+    host: c.PG_HOST,
+    port: c.PG_PORT,
+    database: c.PG_DATABASE,
+    user: c.PG_USER,
+    password: c.PG_PASSWORD,
+    max,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 5_000,
+    connectionTimeoutMillis: t.connectTimeoutMs,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: t.statementTimeoutMs,
+    idle_in_transaction_session_timeout: t.idleInTransactionMs,
+    query_timeout: t.statementTimeoutMs + 5_000,
+  });
+  pool.on("error", (err) => {
+    // an idle client lost its server (restart, network): the pool has already discarded it
+    log?.warn({ err: err.message }, "PostgreSQL connection lost while idle; the pool will reconnect");
+  });
+  return pool;
 }

@@ -2,6 +2,8 @@
  * Retry with exponential backoff and full jitter: delay(n) = random(0, min(max, base * 2^n)),
  * or the server's Retry-After when it asks for more.
  */
+import { classify, describe, InfrastructureError } from "./errors";
+import { markFailing, markHealthy } from "./health";
 import { sleep } from "./sleep";
 
 export interface RetryPolicy {
@@ -11,8 +13,8 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-/** An error that says whether another attempt may succeed, and after how long at least. */
-export class RetryableError extends Error {
+/** A dependency's failure that another attempt may cure, and after how long at least. */
+export class RetryableError extends InfrastructureError {
   constructor(message: string, readonly retryAfterMs?: number) {
     super(message);
     this.name = "RetryableError";
@@ -43,6 +45,46 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
         delay = Math.max(delay, Math.min(err.retryAfterMs, o.maxMs));
       }
       o.onRetry?.(err, attempt + 1, delay);
+      await sleep(delay, o.signal);
+      if (o.signal?.aborted) throw err;
+    }
+  }
+}
+
+/**
+ * The policy for dependencies (kafkajs style: initial 200 ms, doubling, full jitter, capped at
+ * 2 s so a worker notices a dependency back within about 2 s; no retry budget: a worker waits
+ * for its dependency as long as it takes, it never exits for it).
+ */
+export const INFRA_RETRY: Pick<RetryPolicy, "baseMs" | "maxMs"> = { baseMs: 200, maxMs: 2_000 };
+
+export interface UntilAvailableOptions {
+  signal?: AbortSignal;
+  /** health key marked failing while it fails (e.g. "relay[0]") */
+  health?: string;
+  log?: { warn(obj: object, msg: string): void };
+  policy?: Pick<RetryPolicy, "baseMs" | "maxMs">;
+  /** called after each infrastructure failure (rebuild a client, count a retry) */
+  onFailure?: (err: unknown, attempt: number) => void | Promise<void>;
+}
+
+/**
+ * Run `fn` until it succeeds, retrying infrastructure errors forever with backoff (the loop is
+ * marked unhealthy meanwhile); content and programming errors are thrown at once. When the signal
+ * aborts, the last error is thrown.
+ */
+export async function untilAvailable<T>(what: string, fn: () => Promise<T>, o: UntilAvailableOptions = {}): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = await fn();
+      if (attempt > 0 && o.health) markHealthy(o.health);
+      return r;
+    } catch (err) {
+      if (classify(err) !== "infrastructure" || o.signal?.aborted) throw err;
+      if (o.health) markFailing(o.health, `${what}: ${describe(err)}`);
+      await o.onFailure?.(err, attempt + 1);
+      const delay = backoffDelay(attempt, o.policy ?? INFRA_RETRY) + 50;
+      o.log?.warn({ err: describe(err), attempt: attempt + 1, delayMs: delay }, `${what} failed (infrastructure); retrying`);
       await sleep(delay, o.signal);
       if (o.signal?.aborted) throw err;
     }

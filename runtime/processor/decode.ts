@@ -1,7 +1,12 @@
-/** A users_created message → a checked UserCreated, or the reason it is dead-lettered. */
-import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+/**
+ * A users_created message → a checked UserCreated, or the reason it is dead-lettered.
+ * Only content problems become reasons; a registry that cannot answer throws (the caller retries
+ * and keeps the offset).
+ */
 import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
 import { zodReason } from "../ingest/source-record";
+import type { FrameDecoder } from "../lib/avro";
+import { ContentError } from "../lib/errors";
 
 export type Decoded = { ok: true; user: UserCreated } | { ok: false; reason: string };
 
@@ -15,13 +20,14 @@ export function checkDecoded(decoded: unknown, key: Buffer | null): Decoded {
   return { ok: true, user: v.data };
 }
 
-export async function decodeUser(registry: SchemaRegistry, value: Buffer | null, key: Buffer | null): Promise<Decoded> {
-  if (!value || value.length === 0) return { ok: false, reason: "decode: empty value" };
+/** Throws InfrastructureError when the writer schema cannot be fetched (never a reason). */
+export async function decodeUser(decoder: FrameDecoder, value: Buffer | null, key: Buffer | null): Promise<Decoded> {
   let decoded: unknown;
   try {
-    decoded = await registry.decode(value);
+    decoded = await decoder.decode(value);
   } catch (e) {
-    return { ok: false, reason: `decode: ${(e as Error).message}` };
+    if (e instanceof ContentError) return { ok: false, reason: e.reason };
+    throw e;
   }
   return checkDecoded(decoded, key);
 }

@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * The dead-letter envelope of users_created.dlq: the original bytes (base64), the reason, and
  * where the message came from; the same facts in headers for tools that read only headers.
@@ -15,20 +17,32 @@ export interface DlqEnvelope {
   reason: string;
   source: { topic: string; partition: number; offset: string; timestamp?: string };
   key_base64: string | null;
+  /** null when the value was too large to carry: then value_bytes and value_sha256 identify it */
   value_base64: string | null;
+  value_bytes?: number;
+  value_sha256?: string;
   failed_at: string;
 }
 
-export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date()) {
+/**
+ * The largest DLQ record we send: well under the broker's 1 MiB message.max.bytes, so a poison
+ * message can always be parked (a DLQ send refused for size would stop the partition forever).
+ */
+export const DLQ_MAX_VALUE_BYTES = 512 * 1024;
+
+export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(), maxValueBytes = DLQ_MAX_VALUE_BYTES) {
+  const tooLarge = src.value !== null && src.value.length * 1.34 + 2048 > maxValueBytes;
+  const key = src.key && src.key.length > 1024 ? src.key.subarray(0, 1024) : src.key;
   const envelope: DlqEnvelope = {
-    reason,
+    reason: reason.slice(0, 4000),
     source: { topic: src.topic, partition: src.partition, offset: src.offset, ...(src.timestamp ? { timestamp: src.timestamp } : {}) },
-    key_base64: src.key ? src.key.toString("base64") : null,
-    value_base64: src.value ? src.value.toString("base64") : null,
+    key_base64: key ? key.toString("base64") : null,
+    value_base64: src.value && !tooLarge ? src.value.toString("base64") : null,
+    ...(tooLarge && src.value ? { value_bytes: src.value.length, value_sha256: createHash("sha256").update(src.value).digest("hex") } : {}),
     failed_at: now.toISOString(),
   };
   return {
-    key: src.key,
+    key,
     value: Buffer.from(JSON.stringify(envelope)),
     headers: {
       error_reason: reason.slice(0, 1000),

@@ -1,18 +1,26 @@
 /**
  * The processor worker: consumer group on users_created → Cassandra upserts. Offsets are
  * committed only after Cassandra acknowledged the rows (and the DLQ the bad messages) of a chunk.
+ *
+ * Faults (runtime/lib/errors.ts): a dependency that fails (Cassandra, the registry, Kafka) is
+ * retried in place with backoff while the member keeps heartbeating, so it keeps its partitions
+ * and its offsets stay where they are; only a bad message is dead-lettered, with its reason.
+ * Nothing makes the worker exit but a stop signal or a programming error.
  */
-import { Partitioners, type Admin, type Consumer, type KafkaMessage, type Producer } from "kafkajs";
-import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { Partitioners, type Admin, type Consumer, type Kafka, type KafkaMessage, type Producer } from "kafkajs";
 import type { Client } from "cassandra-driver";
-import { DLQ_TOPIC, USERS_TOPIC } from "../contracts/names";
-import type { UserCreated } from "../contracts/user-created";
+import { DLQ_TOPIC, USERS_TOPIC, USERS_VALUE_SUBJECT } from "../contracts/names";
+import { userCreatedAvsc, type UserCreated } from "../contracts/user-created";
+import { avroType, FrameDecoder } from "../lib/avro";
 import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
+import { chunkByBytes } from "../lib/chunk";
 import type { ProcessorConfig } from "../lib/config";
+import { classify, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
+import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
@@ -37,6 +45,7 @@ export interface ProcessorOptions {
 
 export type ProcessorHandle = WorkerHandle<ProcessorSummary>;
 
+const HEALTH = "processor";
 const nextOffset = (o: string) => (BigInt(o) + 1n).toString();
 
 /** Total lag of the group on users_created; sets the lag gauge per partition. */
@@ -58,6 +67,13 @@ export async function groupLag(admin: Admin, groupId: string): Promise<number> {
   return Number(total);
 }
 
+/** DLQ records in sends that stay under the broker's message size, whatever their number. */
+async function sendDlq(dlq: Producer, bad: ReturnType<typeof dlqMessage>[]): Promise<void> {
+  for (const group of chunkByBytes(bad, (m) => m.value.length + (m.key?.length ?? 0) + 256, 900_000)) {
+    await dlq.send({ topic: DLQ_TOPIC, acks: -1, messages: group });
+  }
+}
+
 export function startProcessor(o: ProcessorOptions): ProcessorHandle {
   const c = o.config;
   const log = o.log ?? createLogger("processor", c.LOG_LEVEL);
@@ -65,101 +81,158 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
   const s: ProcessorSummary = { stored: 0, deadLettered: 0, batches: 0, seconds: 0 };
   let lastActivity = Date.now();
 
-  async function handleChunk(
-    msgs: KafkaMessage[],
-    partition: number,
-    registry: SchemaRegistry,
-    cass: Client,
-    dlq: Producer,
-  ): Promise<void> {
-    const good: UserCreated[] = [];
-    const bad: ReturnType<typeof dlqMessage>[] = [];
-    for (const msg of msgs) {
-      const d = await decodeUser(registry, msg.value, msg.key);
-      if (d.ok) good.push(d.user);
-      else {
-        bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
-        log.warn({ partition, offset: msg.offset, reason: d.reason }, "message dead-lettered");
-      }
-    }
-    await Promise.all([
-      writeUsers(cass, good, c.PROCESSOR_CONCURRENCY),
-      bad.length > 0 ? dlq.send({ topic: DLQ_TOPIC, acks: -1, messages: bad }) : Promise.resolve(undefined),
-    ]);
-    s.stored += good.length;
-    s.deadLettered += bad.length;
-    m.recordsOut.inc({ worker: "processor" }, good.length);
-    for (const b of bad) m.recordsFailed.inc({ worker: "processor", reason: b.headers.error_reason.split(":")[0] });
-  }
-
-  return startStoppable(o.signal, async (signal, abort): Promise<ProcessorSummary> => {
+  return startStoppable(o.signal, async (signal): Promise<ProcessorSummary> => {
     const t0 = Date.now();
-    const kafka = createKafka(c.KAFKA_BROKERS, "processor", log);
+    const kafka: Kafka = createKafka(c.KAFKA_BROKERS, "processor", log);
     const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
-    const cass = createCassandraClient(c);
+    const decoder = new FrameDecoder(registry, avroType(userCreatedAvsc()));
+    let cass: Client = createCassandraClient(c);
     const admin = kafka.admin();
     const dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
-    let crashed: Error | undefined;
-    const consumer: Consumer = kafka.consumer({ groupId: c.PROCESSOR_GROUP_ID, maxBytes: 16 << 20, retry: { retries: 10 } });
+    const wait = { signal, log, health: HEALTH };
+
+    /** Decode, write the good, dead-letter the bad. Throws on an infrastructure failure (nothing committed). */
+    async function handleChunk(msgs: KafkaMessage[], partition: number): Promise<{ good: number; bad: ReturnType<typeof dlqMessage>[] }> {
+      const good: UserCreated[] = [];
+      const bad: ReturnType<typeof dlqMessage>[] = [];
+      for (const msg of msgs) {
+        const d = await decodeUser(decoder, msg.value, msg.key);
+        if (d.ok) good.push(d.user);
+        else bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
+      }
+      await Promise.all([writeUsers(cass, good, c.PROCESSOR_CONCURRENCY), bad.length > 0 ? sendDlq(dlq, bad) : undefined]);
+      return { good: good.length, bad };
+    }
+
     try {
-      await ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR);
-      await cass.connect();
-      await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR);
-      await Promise.all([admin.connect(), dlq.connect(), consumer.connect()]);
-      consumer.on(consumer.events.CRASH, (e) => {
-        markFailing("processor", `consumer crashed: ${e.payload.error.message}`);
-        if (!e.payload.restart) {
-          crashed = e.payload.error;
-          abort();
-        }
-      });
-      await consumer.subscribe({ topic: USERS_TOPIC, fromBeginning: true });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: c.PROCESSOR_PARTITIONS_CONCURRENCY,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          const end = m.batchSeconds.startTimer({ worker: "processor" });
-          const msgs = batch.messages;
-          m.recordsIn.inc({ worker: "processor" }, msgs.length);
-          for (let i = 0; i < msgs.length; i += c.PROCESSOR_CHUNK_SIZE) {
-            if (!isRunning() || isStale()) break; // the rest is given back: not committed
-            const chunk = msgs.slice(i, i + c.PROCESSOR_CHUNK_SIZE);
-            await handleChunk(chunk, batch.partition, registry, cass, dlq);
-            const last = chunk[chunk.length - 1].offset;
-            resolveOffset(last);
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]);
-            m.consumerLag.set(
-              { topic: batch.topic, partition: String(batch.partition), group: c.PROCESSOR_GROUP_ID },
-              Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
-            );
-            lastActivity = Date.now();
-            markHealthy("processor");
-            await heartbeat();
-          }
-          s.batches++;
-          end();
+      await untilAvailable("kafka: ensure topics", () => ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR), wait);
+      await untilAvailable(
+        "cassandra: connect",
+        async () => {
+          await cass.connect();
+          await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR);
         },
-      });
-      log.info({ group: c.PROCESSOR_GROUP_ID }, "processor started");
-      // watch the lag (metric) until stopped, or until caught up in one-shot mode
-      while (!signal.aborted) {
-        await sleep(1000, signal);
-        if (signal.aborted) break;
-        let lag = -1;
+        { ...wait, onFailure: async () => {
+          // a client whose first connect failed is not reused: start again from a fresh one
+          await cass.shutdown().catch(() => undefined);
+          cass = createCassandraClient(c);
+        } },
+      );
+      await untilAvailable("kafka: connect", () => Promise.all([admin.connect(), dlq.connect()]), wait);
+      // the writer schema of the subject's latest version, fetched now: a registry outage later
+      // only matters for schema ids never seen, and those wait (never dead-lettered)
+      await untilAvailable("schema registry: latest schema", async () => {
         try {
-          lag = await groupLag(admin, c.PROCESSOR_GROUP_ID);
+          await decoder.load(await registry.getLatestSchemaId(USERS_VALUE_SUBJECT));
         } catch (e) {
-          log.debug({ err: e }, "lag not available yet");
+          if ((e as { status?: number }).status !== 404) throw e; // no subject yet: the relay registers it
         }
-        if (o.untilCaughtUp && lag === 0 && Date.now() - lastActivity >= c.PROCESSOR_IDLE_EXIT_MS) break;
+      }, wait);
+      markHealthy(HEALTH);
+
+      let consumerRuns = 0;
+      while (!signal.aborted) {
+        consumerRuns++;
+        const consumer: Consumer = kafka.consumer({
+          groupId: c.PROCESSOR_GROUP_ID,
+          maxBytes: 16 << 20,
+          sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
+          heartbeatInterval: Math.min(1_000, Math.floor(c.PROCESSOR_SESSION_TIMEOUT_MS / 3)),
+          rebalanceTimeout: 30_000,
+          retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 },
+        });
+        let resolveCrash: (e: Error) => void = () => undefined;
+        const crashed = new Promise<Error>((r) => (resolveCrash = r));
+        consumer.on(consumer.events.CRASH, (e) => {
+          markFailing(HEALTH, `consumer crashed: ${e.payload.error.message}`);
+          if (!e.payload.restart) resolveCrash(e.payload.error); // kafkajs gave up on it: we start a new one
+          else log.warn({ err: describe(e.payload.error) }, "consumer crashed; kafkajs restarts it");
+        });
+        consumer.on(consumer.events.GROUP_JOIN, () => markHealthy(HEALTH));
+        try {
+          await untilAvailable("kafka: consumer start", async () => {
+            await consumer.connect();
+            await consumer.subscribe({ topic: USERS_TOPIC, fromBeginning: true });
+          }, wait);
+          await consumer.run({
+            autoCommit: false,
+            eachBatchAutoResolve: false,
+            partitionsConsumedConcurrently: c.PROCESSOR_PARTITIONS_CONCURRENCY,
+            eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+              const end = m.batchSeconds.startTimer({ worker: "processor" });
+              const msgs = batch.messages;
+              m.recordsIn.inc({ worker: "processor" }, msgs.length);
+              for (let i = 0; i < msgs.length; i += c.PROCESSOR_CHUNK_SIZE) {
+                if (!isRunning() || isStale()) break; // the rest is given back: not committed
+                const chunk = msgs.slice(i, i + c.PROCESSOR_CHUNK_SIZE);
+                let r: Awaited<ReturnType<typeof handleChunk>> | undefined;
+                for (let attempt = 0; !r; attempt++) {
+                  try {
+                    r = await handleChunk(chunk, batch.partition);
+                  } catch (e) {
+                    if (classify(e) !== "infrastructure") throw e;
+                    markFailing(HEALTH, `partition ${batch.partition}: ${describe(e)}`);
+                    m.retries.inc({ worker: "processor" });
+                    const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
+                    log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
+                    await sleep(delay, signal);
+                    // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
+                    await heartbeat();
+                    if (!isRunning() || isStale() || signal.aborted) return;
+                  }
+                }
+                for (const b of r.bad) log.warn({ partition: batch.partition, offset: b.headers.source_offset, reason: b.headers.error_reason }, "message dead-lettered");
+                const last = chunk[chunk.length - 1].offset;
+                resolveOffset(last);
+                await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]);
+                s.stored += r.good;
+                s.deadLettered += r.bad.length;
+                m.recordsOut.inc({ worker: "processor" }, r.good);
+                for (const b of r.bad) m.recordsFailed.inc({ worker: "processor", reason: b.headers.error_reason.split(":")[0] });
+                m.consumerLag.set(
+                  { topic: batch.topic, partition: String(batch.partition), group: c.PROCESSOR_GROUP_ID },
+                  Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
+                );
+                lastActivity = Date.now();
+                markHealthy(HEALTH);
+                await heartbeat();
+              }
+              s.batches++;
+              end();
+            },
+          });
+          log.info({ group: c.PROCESSOR_GROUP_ID, run: consumerRuns }, "processor started");
+          // watch the lag (metric) until stopped, or until caught up in one-shot mode
+          let caughtUp = false;
+          const watch = (async () => {
+            while (!signal.aborted) {
+              await sleep(1000, signal);
+              if (signal.aborted) break;
+              let lag = -1;
+              try {
+                lag = await groupLag(admin, c.PROCESSOR_GROUP_ID);
+              } catch (e) {
+                log.debug({ err: e }, "lag not available now");
+              }
+              if (o.untilCaughtUp && lag === 0 && Date.now() - lastActivity >= c.PROCESSOR_IDLE_EXIT_MS) {
+                caughtUp = true;
+                return;
+              }
+            }
+          })();
+          const crash = await Promise.race([crashed, watch.then(() => undefined)]);
+          if (caughtUp || !crash) break;
+          if (classify(crash) === "programming") throw crash;
+          log.warn({ err: describe(crash) }, "consumer stopped for good; starting a new one");
+          await sleep(backoffDelay(Math.min(consumerRuns, 4), INFRA_RETRY), signal);
+        } finally {
+          await consumer.disconnect().catch(() => undefined); // leaves the group: partitions move at once
+        }
       }
     } finally {
-      await consumer.disconnect().catch(() => undefined);
       await Promise.all([dlq.disconnect().catch(() => undefined), admin.disconnect().catch(() => undefined)]);
       await cass.shutdown().catch(() => undefined);
     }
-    if (crashed) throw crashed;
     s.seconds = (Date.now() - t0) / 1000;
     log.info(s, "processor stopped");
     return s;

@@ -3,7 +3,8 @@
  * a relay first takes transaction-scoped advisory locks on some key buckets that have pending
  * rows (skipping buckets other relays hold), then claims the oldest pending rows of those buckets
  * only, FOR UPDATE SKIP LOCKED, in id order. A key lives in one bucket, so at any time a single
- * relay holds it, and it publishes the key's oldest rows first.
+ * relay holds it, and it publishes the key's oldest rows first. Parked rows (they cannot be
+ * published: see relay.ts) are not pending.
  */
 import type { PoolClient } from "pg";
 import { KEY_BUCKETS } from "../lib/key-bucket";
@@ -20,7 +21,9 @@ export interface OutboxRow {
 export async function lockPendingBuckets(c: PoolClient, maxBuckets: number): Promise<number[]> {
   const r = await c.query<{ b: number }>(
     `SELECT b FROM (SELECT b FROM generate_series(0, $1::int - 1) AS b ORDER BY random()) s
-      WHERE CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.bucket = s.b AND o.published_at IS NULL)
+      WHERE CASE WHEN EXISTS (SELECT 1 FROM outbox o WHERE o.bucket = s.b AND o.published_at IS NULL AND o.parked_at IS NULL)
+                  -- a send of these buckets in flight, or left behind by a dead relay: not until reconciled
+                  AND NOT EXISTS (SELECT 1 FROM relay_inflight i WHERE s.b = ANY(i.buckets))
                  THEN pg_try_advisory_xact_lock($2::int, s.b) ELSE false END
       LIMIT $3`,
     [KEY_BUCKETS, BUCKET_LOCK_CLASS, maxBuckets],
@@ -33,7 +36,7 @@ export async function claimRows(c: PoolClient, buckets: number[], limit: number)
   if (buckets.length === 0) return [];
   const r = await c.query<OutboxRow>(
     `SELECT id::text, user_id::text, payload FROM outbox
-      WHERE published_at IS NULL AND bucket = ANY($1::smallint[])
+      WHERE published_at IS NULL AND parked_at IS NULL AND bucket = ANY($1::smallint[])
       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [buckets, limit],
   );
@@ -41,10 +44,20 @@ export async function claimRows(c: PoolClient, buckets: number[], limit: number)
 }
 
 export async function markPublished(c: PoolClient, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
   await c.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [ids]);
 }
 
+/** Rows that can never be published, kept with why (an operator fixes and un-parks them). */
+export async function markParked(c: PoolClient, parked: { id: string; reason: string }[]): Promise<void> {
+  if (parked.length === 0) return;
+  await c.query(
+    "UPDATE outbox o SET parked_at = now(), park_reason = p.reason FROM unnest($1::bigint[], $2::text[]) AS p(id, reason) WHERE o.id = p.id",
+    [parked.map((p) => p.id), parked.map((p) => p.reason)],
+  );
+}
+
 export async function pendingCount(c: { query: PoolClient["query"] }): Promise<number> {
-  const r = await c.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL");
+  const r = await c.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL");
   return Number(r.rows[0].n);
 }

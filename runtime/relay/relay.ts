@@ -1,27 +1,45 @@
 /**
- * The relay worker: unpublished outbox rows → Kafka users_created (key = user id, value = Avro
- * via Schema Registry), marked published in the claiming transaction after Kafka acknowledges.
- * A failed send rolls the transaction back: the rows go back to the outbox for the next round.
+ * The relay worker: unpublished outbox rows → Kafka users_created (key = user id, value = Avro in
+ * the Confluent wire format), marked published in the claiming transaction after Kafka acknowledges.
+ *
+ * Faults (runtime/lib/errors.ts):
+ *  - a dependency that fails (PostgreSQL, Kafka) ends the round: the rows go back to the outbox,
+ *    the loop is marked unhealthy and retries with backoff, for as long as it takes;
+ *  - after ANY failed send the loop's producer is thrown away and a new one (new producer id) is
+ *    built: after bounded retries kafkajs rolls the partition's sequence numbers back, and the next
+ *    send could put other rows on the same numbers, which the broker acks as duplicates without
+ *    writing them. Each loop has its own producer, so one loop's failure never touches another's;
+ *  - a row that cannot be published (does not fit the schema, larger than a Kafka message) is
+ *    parked with its reason; the rest of the round goes on;
+ *  - a send that may have landed before its commit failed is reconciled from the topic before its
+ *    rows are claimed again (reconcile.ts): each row is on the topic once.
+ * Sends are bounded by bytes (RELAY_MAX_SEND_BYTES), so a round of many rows on one partition
+ * never makes a record batch larger than the broker accepts.
  */
-import { CompressionTypes, Partitioners, type Producer } from "kafkajs";
-import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { CompressionTypes, Partitioners, type Admin, type Kafka, type Message, type Producer } from "kafkajs";
 import type { Pool } from "pg";
 import { USERS_TOPIC } from "../contracts/names";
+import { userCreatedAvsc } from "../contracts/user-created";
+import { avroType, encodeFrame, type AvroType } from "../lib/avro";
+import { chunkByBytes } from "../lib/chunk";
 import type { RelayConfig } from "../lib/config";
+import { classify, ContentError, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { createPgPool } from "../lib/pg";
 import { migrate } from "../lib/pg-schema";
-import { backoffDelay } from "../lib/retry";
+import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
-import { claimRows, lockPendingBuckets, markPublished, pendingCount } from "./claim";
+import { claimRows, lockPendingBuckets, markParked, markPublished, pendingCount, type OutboxRow } from "./claim";
+import { clearInflight, reconcileOrphans, recordInflight } from "./reconcile";
 
 export interface RelaySummary {
   published: number;
+  parked: number;
   rounds: number;
   failedRounds: number;
   seconds: number;
@@ -39,24 +57,76 @@ export interface RelayOptions {
 /** `done` also settles when an untilDrained relay has drained the outbox. */
 export type RelayHandle = WorkerHandle<RelaySummary>;
 
-/** One round: claim, publish, mark. Returns the number of rows published (0: nothing claimable). */
-export async function relayRound(pool: Pool, producer: Producer, registry: SchemaRegistry, schemaId: number, c: RelayConfig): Promise<number> {
-  const client = await pool.connect();
+/** Kafka's limit for one record (message.max.bytes is 1 MiB; headers and batch overhead aside). */
+export const MAX_MESSAGE_BYTES = 1_000_000;
+
+export interface Encoded {
+  messages: (Message & { value: Buffer; id: string })[];
+  parked: { id: string; reason: string }[];
+}
+
+/** Encode rows; a row that cannot be encoded or is too large for Kafka is parked with why. */
+export function encodeRows(rows: OutboxRow[], schemaId: number, type: AvroType, maxMessageBytes = MAX_MESSAGE_BYTES): Encoded {
+  const out: Encoded = { messages: [], parked: [] };
+  for (const r of rows) {
+    try {
+      const value = encodeFrame(schemaId, type, r.payload);
+      const size = value.length + r.user_id.length + 64;
+      if (size > maxMessageBytes) throw new ContentError(`too large: ${size} bytes encoded, Kafka takes at most ${maxMessageBytes}`);
+      out.messages.push({ id: r.id, key: r.user_id, value, headers: { outbox_id: r.id } });
+    } catch (e) {
+      if (!(e instanceof ContentError)) throw e;
+      out.parked.push({ id: r.id, reason: e.reason });
+    }
+  }
+  return out;
+}
+
+export interface RoundContext {
+  pool: Pool;
+  kafka: Kafka;
+  admin: Admin;
+  producer: Producer;
+  schemaId: number;
+  type: AvroType;
+  config: RelayConfig;
+  log: Logger;
+  /** set when a send was attempted: the producer must be rebuilt if the round fails */
+  sent?: boolean;
+}
+
+/** One round: reconcile, claim, encode, publish, mark. Returns rows published and parked (0, 0: nothing claimable). */
+export async function relayRound(x: RoundContext): Promise<{ published: number; parked: number }> {
+  const c = x.config;
+  const client = await x.pool.connect();
   try {
     await client.query("BEGIN");
+    await reconcileOrphans(client, x.kafka, x.log);
     const buckets = await lockPendingBuckets(client, c.RELAY_MAX_BUCKETS);
     const rows = await claimRows(client, buckets, c.RELAY_BATCH_SIZE);
     if (rows.length === 0) {
       await client.query("COMMIT");
-      return 0;
+      return { published: 0, parked: 0 };
     }
-    const messages = await Promise.all(
-      rows.map(async (r) => ({ key: r.user_id, value: await registry.encode(schemaId, r.payload), headers: { outbox_id: r.id } })),
-    );
-    await producer.send({ topic: USERS_TOPIC, acks: -1, compression: CompressionTypes.None, messages });
-    await markPublished(client, rows.map((r) => r.id));
+    const { messages, parked } = encodeRows(rows, x.schemaId, x.type);
+    for (const p of parked) x.log.warn({ outboxId: p.id, reason: p.reason }, "outbox row parked");
+    if (messages.length > 0) {
+      const inflight = await recordInflight(client, x.pool, x.admin, USERS_TOPIC, buckets);
+      x.sent = true;
+      for (const group of chunkByBytes(messages, (m) => m.value.length + 100, c.RELAY_MAX_SEND_BYTES)) {
+        await x.producer.send({
+          topic: USERS_TOPIC,
+          acks: -1,
+          compression: CompressionTypes.None,
+          messages: group.map(({ key, value, headers }) => ({ key, value, headers })),
+        });
+      }
+      await clearInflight(client, inflight);
+    }
+    await markPublished(client, messages.map((m) => m.id));
+    await markParked(client, parked);
     await client.query("COMMIT");
-    return rows.length;
+    return { published: messages.length, parked: parked.length };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw e;
@@ -72,25 +142,31 @@ export function startRelay(o: RelayOptions): RelayHandle {
 
   return startStoppable(o.signal, async (signal): Promise<RelaySummary> => {
     const t0 = Date.now();
-    const s: RelaySummary = { published: 0, rounds: 0, failedRounds: 0, seconds: 0 };
-    const pool = o.pool ?? createPgPool(c, c.RELAY_CONCURRENCY + 1);
+    const s: RelaySummary = { published: 0, parked: 0, rounds: 0, failedRounds: 0, seconds: 0 };
+    const pool = o.pool ?? createPgPool(c, 2 * c.RELAY_CONCURRENCY + 1, log);
     const kafka = createKafka(c.KAFKA_BROKERS, "relay", log);
+    const admin = kafka.admin();
     // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
-    // the round, roll the claim back and free the buckets, rather than hold them forever. Such a
-    // failed-but-landed send may repeat a message on the topic; the processor's upserts absorb it.
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    // the round, roll the claim back and free the buckets, rather than hold them forever.
+    const newProducer = () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    const producers: Producer[] = [];
+    const wait = { signal, log, health: "relay" };
     try {
-      await migrate(pool);
-      await ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR);
-      const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
-      const schemaId = await registerUserCreated(registry);
-      await producer.connect();
+      await untilAvailable("postgres: migrate", () => migrate(pool), wait);
+      await untilAvailable("kafka: ensure topics", () => ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR), wait);
+      await untilAvailable("kafka: admin", () => admin.connect(), wait);
+      // the schema id is learnt once: encoding is local, a registry outage later does not matter
+      const schemaId = await untilAvailable("schema registry: register", () => registerUserCreated(createRegistry(c.SCHEMA_REGISTRY_URL)), wait);
+      const type = avroType(userCreatedAvsc());
+      markHealthy("relay");
       log.info({ schemaId, concurrency: c.RELAY_CONCURRENCY }, "relay started");
-      // RELAY_CONCURRENCY round loops share the producer and the pool: while one waits for
-      // Kafka, another claims, encodes or commits. Per-key order holds: each loop's bucket locks
-      // live until its commit, after the Kafka ack, so no two loops ever hold the same key.
+      // RELAY_CONCURRENCY round loops, each with its own PostgreSQL connection, bucket locks and
+      // producer: while one waits for Kafka, another claims, encodes or commits. Per-key order
+      // holds: a loop's bucket locks live until its commit, after the Kafka ack.
       let pendingAt = 0;
-      const loop = async (): Promise<void> => {
+      const loop = async (i: number): Promise<void> => {
+        const health = `relay[${i}]`;
+        let producer: Producer | undefined;
         let failures = 0;
         while (!signal.aborted) {
           if (Date.now() - pendingAt >= 1000) {
@@ -98,38 +174,62 @@ export function startRelay(o: RelayOptions): RelayHandle {
             m.outboxPending.set(await pendingCount(pool).catch(() => -1));
           }
           const end = m.batchSeconds.startTimer({ worker: "relay" });
-          let n: number;
+          const ctx: Partial<RoundContext> = {};
+          let r: { published: number; parked: number };
           try {
-            n = await relayRound(pool, producer, registry, schemaId, c);
+            if (!producer) {
+              producer = newProducer();
+              producers[i] = producer;
+              await producer.connect();
+            }
+            Object.assign(ctx, { pool, kafka, admin, producer, schemaId, type, config: c, log } satisfies RoundContext);
+            r = await relayRound(ctx as RoundContext);
+            if (failures > 0) log.info({ loop: i, failures }, "relay round succeeded again");
             failures = 0;
-            markHealthy("relay");
+            markHealthy(health);
           } catch (e) {
+            if (classify(e) === "programming") throw e;
             s.failedRounds++;
-            if (failures >= 3) markFailing("relay", (e as Error).message);
+            markFailing(health, describe(e));
             m.retries.inc({ worker: "relay" });
-            const delay = backoffDelay(failures++, { baseMs: 200, maxMs: 10_000 });
-            log.warn({ err: e, delay }, "relay round failed; rows given back, retrying");
+            if (ctx.sent || !ctx.producer) {
+              // a new producer id: the old one's sequence numbers are no longer to be trusted
+              const old = producer;
+              producer = undefined;
+              await old?.disconnect().catch(() => undefined);
+            }
+            const delay = backoffDelay(failures++, INFRA_RETRY) + 50;
+            log.warn({ loop: i, err: describe(e), delay, producerRebuilt: !producer }, "relay round failed; rows given back, retrying");
             await sleep(delay, signal);
             continue;
           }
           s.rounds++;
-          if (n > 0) {
+          s.parked += r.parked;
+          if (r.parked > 0) m.recordsFailed.inc({ worker: "relay", reason: "parked" }, r.parked);
+          if (r.published + r.parked > 0) {
             end();
-            s.published += n;
-            m.recordsIn.inc({ worker: "relay" }, n);
-            m.recordsOut.inc({ worker: "relay" }, n);
-            log.debug({ published: n }, "round published");
+            s.published += r.published;
+            m.recordsIn.inc({ worker: "relay" }, r.published + r.parked);
+            m.recordsOut.inc({ worker: "relay" }, r.published);
+            log.debug({ published: r.published, parked: r.parked }, "round done");
             continue;
           }
-          const pending = await pendingCount(pool);
-          m.outboxPending.set(pending);
+          let pending = -1;
+          try {
+            pending = await pendingCount(pool);
+            m.outboxPending.set(pending);
+          } catch (e) {
+            if (classify(e) === "programming") throw e;
+          }
           if (o.untilDrained && pending === 0) break;
           await sleep(c.RELAY_POLL_MS, signal);
         }
+        await producer?.disconnect().catch(() => undefined);
       };
-      await Promise.all(Array.from({ length: c.RELAY_CONCURRENCY }, () => loop()));
+      await Promise.all(Array.from({ length: c.RELAY_CONCURRENCY }, (_x, i) => loop(i)));
     } finally {
-      await producer.disconnect().catch(() => undefined);
+      await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
+      await admin.disconnect().catch(() => undefined);
       if (!o.pool) await pool.end().catch(() => undefined);
     }
     s.seconds = (Date.now() - t0) / 1000;

@@ -25,3 +25,16 @@ describe("processor: dead-letter envelope", () => {
     assert.equal(env.value_base64, null);
   });
 });
+
+describe("processor: a poison message always fits the DLQ", () => {
+  it("a value too large to carry is replaced by its size and sha256, the envelope stays under 1 MiB", () => {
+    const value = Buffer.alloc(1_500_000, 7);
+    const m = dlqMessage({ topic: "users_created", partition: 0, offset: "9", key: Buffer.alloc(5000, 65), value }, "decode: x".repeat(2000));
+    assert.ok(m.value.length < 600_000, `${m.value.length} bytes`);
+    const env = JSON.parse(m.value.toString()) as DlqEnvelope;
+    assert.equal(env.value_base64, null);
+    assert.equal(env.value_bytes, 1_500_000);
+    assert.match(env.value_sha256 ?? "", /^[0-9a-f]{64}$/);
+    assert.ok((m.key?.length ?? 0) <= 1024);
+  });
+});

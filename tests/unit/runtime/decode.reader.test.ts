@@ -1,0 +1,53 @@
+import assert from "node:assert/strict";
+import avro from "avsc";
+import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
+import { userCreatedAvsc } from "../../../runtime/contracts/user-created";
+import { avroType, encodeFrame, FrameDecoder } from "../../../runtime/lib/avro";
+import { InfrastructureError } from "../../../runtime/lib/errors";
+import { decodeUser } from "../../../runtime/processor/decode";
+import { normalizeUser } from "../../../runtime/ingest/normalize";
+import { generateUser } from "../../../runtime/api/generate";
+
+/** A registry stand-in for the schema-by-id lookup only (the integration and fault suites use the real one). */
+function registryOf(schemas: Map<number, avro.Type>, down: { now: boolean }): SchemaRegistry {
+  return {
+    getSchema: async (id: number) => {
+      if (down.now) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8081"), { name: "ResponseError", status: 400 });
+      const s = schemas.get(id);
+      if (!s) throw Object.assign(new Error("Schema 99 not found (40403)"), { name: "ResponseError", status: 404 });
+      return s;
+    },
+  } as unknown as SchemaRegistry;
+}
+
+describe("processor: decoding with the reader schema", () => {
+  const v1 = JSON.parse(userCreatedAvsc()) as { fields: object[] };
+  const v2 = { ...v1, fields: [...v1.fields, { name: "nickname", type: ["null", "string"], default: null }] };
+  const t1 = avroType(JSON.stringify(v1));
+  const t2 = avroType(JSON.stringify(v2));
+  const n = normalizeUser(generateUser("rd", 1, 0), 1_700_000_000_000);
+  assert.ok(n.ok);
+  const u = n.user;
+  const down = { now: false };
+  const decoder = new FrameDecoder(registryOf(new Map([[1, t1], [2, t2]]), down), t1);
+
+  it("a message written with a BACKWARD-compatible newer schema (a new field with a default) is stored, not dead-lettered", async () => {
+    const d = await decodeUser(decoder, encodeFrame(2, t2, { ...u, nickname: "nick" }), Buffer.from(u.id));
+    assert.deepEqual(d, { ok: true, user: u });
+  });
+
+  it("bad bytes and unknown schema ids are reasons; a registry that cannot answer is an infrastructure error, never a reason", async () => {
+    assert.match((await decodeUser(decoder, Buffer.from("not avro"), null) as { reason: string }).reason, /^decode: not in the Confluent wire format/);
+    assert.match((await decodeUser(decoder, encodeFrame(99, t1, u), null) as { reason: string }).reason, /^decode: schema id 99 is not in the registry/);
+    const truncated = encodeFrame(1, t1, u).subarray(0, 20);
+    assert.match((await decodeUser(decoder, truncated, null) as { reason: string }).reason, /^decode: /);
+    down.now = true;
+    try {
+      await assert.rejects(decodeUser(decoder, encodeFrame(3, t1, u), null), (e: unknown) => e instanceof InfrastructureError);
+      // a schema id fetched before the outage still decodes
+      assert.deepEqual(await decodeUser(decoder, encodeFrame(1, t1, u), Buffer.from(u.id)), { ok: true, user: u });
+    } finally {
+      down.now = false;
+    }
+  });
+});
