@@ -31,7 +31,8 @@ k8s_start() {
   port_open "$K8S_API_PORT" && die "port $K8S_API_PORT is taken by another process (not ours)"
   mkdir -p "$(svc_dir k8s)"
   # Returns once the API is ready, the node is Ready and the storage exists; it records its own pids.
-  "$K8S_BIN/start-cluster.sh" --pv-pool="$K8S_PV_POOL" >>"$(svc_log k8s)" 2>&1 || { tail -20 "$(svc_log k8s)" >&2; die "k8s: start-cluster.sh failed; see $(svc_log k8s) and $K8S_RUN/logs"; }
+  # 9>&-: the cluster outlives this call; it must not hold the lock of scripts/services (fd 9).
+  "$K8S_BIN/start-cluster.sh" --pv-pool="$K8S_PV_POOL" >>"$(svc_log k8s)" 2>&1 9>&- || { tail -20 "$(svc_log k8s)" >&2; die "k8s: start-cluster.sh failed; see $(svc_log k8s) and $K8S_RUN/logs"; }
 }
 
 k8s_running() {
