@@ -93,6 +93,20 @@ export const stageConfigSchema = z
     /** kubernetes target: the namespace (default: <project>-<stack>) and the claims' storage class. */
     namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label such as realtime-pipeline").optional(),
     storageClass: z.string().min(1).optional(),
+    /**
+     * kubernetes target: storage class of the claims several pods mount at once (Airflow logs, Spark
+     * checkpoints: ReadWriteMany). Default: storageClass. Most default classes are ReadWriteOnce only.
+     */
+    sharedStorageClass: z.string().min(1).optional(),
+    /** kubernetes target: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and the context in it to deploy to. */
+    kubeconfig: z.string().min(1).optional(),
+    kubeContext: z.string().min(1).optional(),
+    /** kubernetes target: false when the namespace exists already (made by the cluster's admins): the stack uses it and never deletes it. */
+    createNamespace: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    /** kubernetes target: Secrets (of type kubernetes.io/dockerconfigjson, in the namespace) the pods pull the project's images with. */
+    imagePullSecrets: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be Secret names such as regcred")).default([]),
+    /** kubernetes target: the platform the project's images are built for (the cluster nodes'). */
+    imagePlatform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must be an os/arch platform such as linux/amd64 or linux/arm64").default("linux/amd64"),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -104,6 +118,10 @@ export const stageConfigSchema = z
     }
     if (c.target === "kubernetes" && c.registry === undefined) {
       ctx.addIssue({ code: "custom", path: ["registry"], message: "is required for the kubernetes target (the cluster pulls the project's images from it)" });
+    }
+    if (c.target === "kubernetes" && c.kubeContext === undefined) {
+      // Never whatever context the shell happens to have: the stack names its cluster.
+      ctx.addIssue({ code: "custom", path: ["kubeContext"], message: "is required for the kubernetes target (the kubeconfig context of the cluster to deploy to; see `kubectl config get-contexts`)" });
     }
   });
 
@@ -119,6 +137,9 @@ const FIX_EXAMPLE: Record<string, string> = {
   schedule: "'*/5 * * * *'",
   dataSourceUrl: "https://randomuser.me",
   registry: "ghcr.io/<org>",
+  kubeContext: "<context>",
+  createNamespace: "false",
+  imagePlatform: "linux/amd64",
 };
 
 function nestedDefault(path: (string | number)[]): string | number | undefined {
@@ -148,20 +169,20 @@ export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
         i.code === "unrecognized_keys"
           ? `remove it (see README.md for the known keys)`
           : i.path.length > 1
-            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.join(".")}' ${nestedDefault(i.path) ?? "<value>"}`
+            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? p : `.${p}`)).join("")}' ${nestedDefault(i.path) ?? "<value>"}`
             : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
       return `${key}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}. Fix: ${fix}`;
     }),
   );
 }
 
-/** Reads every `realtime-pipeline:*` key of the current stack (objects arrive as JSON text). */
+/** Reads every `realtime-pipeline:*` key of the current stack (objects and lists arrive as JSON text). */
 export function readStageConfig(): StageConfig {
   const prefix = `${CONFIG_NAMESPACE}:`;
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(pulumi.runtime.allConfig())) {
     if (!k.startsWith(prefix)) continue;
-    raw[k.slice(prefix.length)] = v.startsWith("{") ? JSON.parse(v) : v;
+    raw[k.slice(prefix.length)] = v.startsWith("{") || v.startsWith("[") ? JSON.parse(v) : v;
   }
   return parseStageConfig(raw);
 }

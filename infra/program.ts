@@ -2,6 +2,7 @@
  * The program: stage config in, the pipeline's resources declared, the output contract out.
  * A function, not a side-effecting module, so the unit tests run it once per case under mocks.
  */
+import * as os from "node:os";
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig, readStageConfig } from "./config";
 import { PipelineSecrets } from "./secrets";
@@ -14,14 +15,25 @@ import { Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
-import { Target } from "./spec";
+import { Target, repoPath } from "./spec";
 import { pipelineEnv } from "./wiring";
 
 /** The one place that knows which platform runs the specs. */
 function makeTarget(config: StageConfig, prefix: string): Target {
   if (config.target === "kubernetes") {
-    // Validation guarantees a registry for this target.
-    return new KubernetesTarget(prefix, { prefix, namespace: config.namespace ?? prefix, registry: config.registry!, storageClass: config.storageClass });
+    // Validation guarantees a registry and a context for this target. A relative kubeconfig is relative to the repository.
+    return new KubernetesTarget(prefix, {
+      prefix,
+      namespace: config.namespace ?? prefix,
+      registry: config.registry!,
+      storageClass: config.storageClass,
+      sharedStorageClass: config.sharedStorageClass,
+      kubeconfig: config.kubeconfig === undefined ? undefined : repoPath(config.kubeconfig.replace(/^~(?=\/)/, os.homedir())),
+      context: config.kubeContext!,
+      createNamespace: config.createNamespace,
+      imagePullSecrets: config.imagePullSecrets,
+      imagePlatform: config.imagePlatform,
+    });
   }
   return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress });
 }

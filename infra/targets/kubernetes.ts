@@ -31,8 +31,19 @@ export interface KubernetesTargetArgs {
   namespace: string;
   /** Registry the project's images are pushed to; the cluster pulls them from there. */
   registry: string;
-  /** Storage class of the claims; the cluster default when absent. Shared volumes need ReadWriteMany. */
+  /** Storage class of the claims; the cluster default when absent. */
   storageClass?: string;
+  /** Storage class of the shared (ReadWriteMany) claims; storageClass when absent. */
+  sharedStorageClass?: string;
+  /** The kubeconfig file (absent: $KUBECONFIG, else ~/.kube/config) and the context in it: never the shell's current one. */
+  kubeconfig?: string;
+  context: string;
+  /** false: the namespace exists already (the cluster's admins made it); the stack uses it and never deletes it. */
+  createNamespace: boolean;
+  /** Secrets the pods pull the project's images with (private registries). */
+  imagePullSecrets: string[];
+  /** The platform the project's images are built for (the nodes'). */
+  imagePlatform: string;
 }
 
 /** Exec form as it is; shell form through sh, as Docker runs it. */
@@ -61,6 +72,8 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   readonly prefix: string;
   readonly network: StackNetwork;
   readonly namespace: k8s.core.v1.Namespace;
+  /** Every Kubernetes object of the stack goes through it: the cluster the stack config names. */
+  readonly provider: k8s.Provider;
   private readonly claims = new Map<string, k8s.core.v1.PersistentVolumeClaim>();
   private readonly args: KubernetesTargetArgs;
 
@@ -68,9 +81,14 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     super("realtime-pipeline:kubernetes:Target", name, {}, opts);
     this.prefix = args.prefix;
     this.args = args;
-    this.namespace = new k8s.core.v1.Namespace(`${args.prefix}-ns`, { metadata: { name: args.namespace } }, { parent: this });
+    this.provider = new k8s.Provider(`${args.prefix}-k8s`, { kubeconfig: args.kubeconfig, context: args.context }, { parent: this });
+    // Said in every preview and update: which cluster, before anything is touched.
+    pulumi.log.info(`kubernetes: context ${args.context} of ${args.kubeconfig ?? "$KUBECONFIG or ~/.kube/config"}, namespace ${args.namespace}${args.createNamespace ? "" : " (existing)"}`, this);
+    this.namespace = args.createNamespace
+      ? new k8s.core.v1.Namespace(`${args.prefix}-ns`, { metadata: { name: args.namespace } }, { parent: this, provider: this.provider })
+      : k8s.core.v1.Namespace.get(`${args.prefix}-ns`, args.namespace, { parent: this, provider: this.provider });
     this.network = { kind: "kubernetes-namespace", name: args.namespace };
-    this.registerOutputs({ namespace: this.namespace.metadata.name });
+    this.registerOutputs({ namespace: this.namespace.metadata.name, context: args.context });
   }
 
   /** The Service's name qualified by its namespace: it resolves from any namespace of the cluster. */
@@ -111,7 +129,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       `${this.prefix}-${spec.name}-image`,
       {
         imageName: `${this.args.registry}/${this.prefix}-${spec.name}:${spec.tag}`,
-        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, platform: "linux/amd64" },
+        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, platform: this.args.imagePlatform },
       },
       { parent },
     );
@@ -128,19 +146,19 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const secretKeys = Object.keys(spec.secretEnv ?? {});
     const secret =
       secretKeys.length > 0
-        ? new k8s.core.v1.Secret(`${name}-env`, { metadata: { ...metadata, name: `${spec.name}-env` }, stringData: pulumi.secret(spec.secretEnv ?? {}) }, { parent })
+        ? new k8s.core.v1.Secret(`${name}-env`, { metadata: { ...metadata, name: `${spec.name}-env` }, stringData: pulumi.secret(spec.secretEnv ?? {}) }, { parent, provider: this.provider })
         : undefined;
     const files = spec.files ?? [];
     const configMap =
       files.length > 0
-        ? new k8s.core.v1.ConfigMap(`${name}-files`, { metadata: { ...metadata, name: `${spec.name}-files` }, data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])) }, { parent })
+        ? new k8s.core.v1.ConfigMap(`${name}-files`, { metadata: { ...metadata, name: `${spec.name}-files` }, data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])) }, { parent, provider: this.provider })
         : undefined;
 
     const ports = Object.entries(spec.ports).map(([role, p]) => ({ name: role, port: p.container }));
     if (ports.length > 0) {
       // Headless: the name resolves to the pods themselves (Cassandra's seeds, Kafka's advertised listener).
       // Not-ready pods are published too: Cassandra resolves its seed (itself) before it is ready.
-      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent });
+      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent, provider: this.provider });
     }
 
     const mem = `${memoryMiB(spec.memory)}Mi`;
@@ -167,8 +185,14 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     ];
     // No service links: a Service named kafka would put KAFKA_PORT=tcp://... into every pod, which
     // Confluent images read as their own (deprecated) setting and refuse to start.
-    const podSpec: k8s.types.input.core.v1.PodSpec = { enableServiceLinks: false, containers: [container], volumes, ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }) };
-    return { metadata, labels, spec: podSpec, opts: { parent, dependsOn: dependencyResources(spec) } };
+    const podSpec: k8s.types.input.core.v1.PodSpec = {
+      enableServiceLinks: false,
+      containers: [container],
+      volumes,
+      ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),
+      ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }),
+    };
+    return { metadata, labels, spec: podSpec, opts: { parent, provider: this.provider, dependsOn: dependencyResources(spec) } };
   }
 
   /** The target owns its claims: one per logical volume, whichever service asks first. */
@@ -179,9 +203,13 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         `${this.prefix}-${volume}`,
         {
           metadata: { name: volume, namespace: this.namespace.metadata.name },
-          spec: { accessModes: [shared ? "ReadWriteMany" : "ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: "10Gi" } } },
+          spec: {
+            accessModes: [shared ? "ReadWriteMany" : "ReadWriteOnce"],
+            storageClassName: shared ? (this.args.sharedStorageClass ?? this.args.storageClass) : this.args.storageClass,
+            resources: { requests: { storage: "10Gi" } },
+          },
         },
-        { parent: this },
+        { parent: this, provider: this.provider },
       );
       this.claims.set(volume, c);
     }

@@ -17,6 +17,10 @@ const BAD: { case: string; set: Record<string, string | undefined>; key: string;
   { case: "a bind address that is not an IP", set: { bindAddress: "my-laptop" }, key: "realtime-pipeline:bindAddress", says: /IPv4/ },
   { case: "a misspelt key", set: { sparkWorker: "2" }, key: "realtime-pipeline:sparkWorker", says: /unknown key/ },
   { case: "Spark memory above its container limit", set: { sparkWorkerMemory: "4g" }, key: "realtime-pipeline:sparkWorkerMemory", says: /512m below the container limit/ },
+  { case: "the kubernetes target without a cluster context", set: { target: "kubernetes", registry: "ghcr.io/acme" }, key: "realtime-pipeline:kubeContext", says: /is required for the kubernetes target.*get-contexts.*Fix: pulumi config set realtime-pipeline:kubeContext <context>/ },
+  { case: "createNamespace that is not a boolean", set: { createNamespace: "no" }, key: "realtime-pipeline:createNamespace", says: /true or false/ },
+  { case: "an image platform that is not os/arch", set: { imagePlatform: "amd64" }, key: "realtime-pipeline:imagePlatform", says: /linux\/amd64 or linux\/arm64/ },
+  { case: "a pull secret that is not a Secret name", set: { imagePullSecrets: JSON.stringify(["Reg Cred"]) }, key: "realtime-pipeline:imagePullSecrets.0", says: /Secret names.*Fix: pulumi config set --path 'realtime-pipeline:imagePullSecrets\[0\]'/ },
   { case: "a bad data-source URL", set: { dataSourceUrl: "randomuser" }, key: "realtime-pipeline:dataSourceUrl", says: /http\(s\) URL/ },
 ];
 
@@ -25,7 +29,7 @@ function withChange(set: Record<string, string | undefined>): Record<string, str
   return Object.fromEntries(Object.entries(c).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-const raw = (c: Record<string, string>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.startsWith("{") ? JSON.parse(v) : v]));
+const raw = (c: Record<string, string>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.startsWith("{") || v.startsWith("[") ? JSON.parse(v) : v]));
 
 describe("infra: stage config validation", () => {
   it("accepts the dev stack and fills the defaults", () => {

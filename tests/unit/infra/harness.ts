@@ -16,6 +16,8 @@ export interface Declared {
   name: string;
   /** As the provider would receive them: secrets still wrapped. */
   inputs: Record<string, unknown>;
+  /** Read (`Resource.get`) rather than created: the stack does not own it. */
+  read: boolean;
 }
 
 export interface Run {
@@ -24,6 +26,8 @@ export interface Run {
   parents: Map<string, string>;
   /** Resource name → names of the resources it depends on (start order). */
   dependsOn: Map<string, string[]>;
+  /** Resource name → name of the provider resource it was given explicitly. */
+  providers: Map<string, string>;
   outputs?: PipelineOutputs;
   error?: Error;
   /** Every value the random provider generated in this run. */
@@ -83,7 +87,7 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs });
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs, read: args.id !== undefined && args.id !== "" });
         const state: Record<string, unknown> = { ...args.inputs };
         if (args.type === "random:index/randomPassword:RandomPassword") {
           state.result = `GEN${args.name.replace(/[^A-Za-z0-9]/g, "")}Q7x`;
@@ -107,7 +111,7 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
     false,
   );
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
-  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map() };
+  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map(), providers: new Map() };
   // Pulumi records a stack trace for every promise it makes; under tsx's source maps that is most
   // of a run's time. Traces are of no use here, so skip them while the program runs.
   const traceLimit = Error.stackTraceLimit;
@@ -120,6 +124,8 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
         run.parents.set(t.name, parent?.__pulumiType ?? "");
         const deps = (t.opts.dependsOn ?? []) as { __name?: string }[];
         run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
+        const provider = t.opts.provider as { __name?: string } | undefined;
+        if (provider) run.providers.set(t.name, provider.__name ?? "?");
         return undefined;
       });
       try {

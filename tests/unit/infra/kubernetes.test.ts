@@ -1,7 +1,7 @@
 import { strict as assert } from "node:assert";
 import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve, runProgram, unwrap } from "./harness";
 
-const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2" };
+const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2", kubeContext: "staging-cluster" };
 const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics"];
 /** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
 const STATEFUL = ["cassandra", "kafka", "postgres", "zookeeper"];
@@ -111,5 +111,58 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     assert.equal(run.outputs!.postgres.host, `postgres.${NS}.svc`);
     assert.equal(run.outputs!.sparkMasterUrl, `spark://spark-master.${NS}.svc:7077`);
     assert.ok((await resolve(run.outputs!.postgresPassword)).secret);
+  });
+});
+
+describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platform)", () => {
+  let run: Run;
+  before(async () => {
+    run = await runProgram(STAGING, "staging");
+    assert.equal(run.error, undefined, String(run.error));
+  });
+
+  it("every Kubernetes object goes through one explicit provider, on the context the stack config names", () => {
+    const providers = of(run, "pulumi:providers:kubernetes");
+    assert.equal(providers.length, 1);
+    assert.equal(providers[0].inputs.context, "staging-cluster");
+    const objects = run.resources.filter((r) => r.type.startsWith("kubernetes:") && !r.type.startsWith("pulumi:providers:"));
+    assert.ok(objects.length > 40);
+    for (const o of objects) assert.equal(run.providers.get(o.name), providers[0].name, `${o.type} ${o.name} uses the ambient cluster`);
+  });
+
+  it("a kubeconfig path in config reaches the provider, absolute", async () => {
+    const r = await runProgram({ ...STAGING, kubeconfig: "clusters/staging.yaml" }, "staging");
+    const p = of(r, "pulumi:providers:kubernetes")[0];
+    assert.match(String(p.inputs.kubeconfig), /^\/.*\/clusters\/staging\.yaml$/);
+  });
+
+  it("uses an existing namespace when createNamespace is false, and does not own it", async () => {
+    assert.equal(of(run, "kubernetes:core/v1:Namespace")[0].read, false);
+    const r = await runProgram({ ...STAGING, createNamespace: "false" }, "staging");
+    assert.equal(r.error, undefined, String(r.error));
+    const ns = of(r, "kubernetes:core/v1:Namespace");
+    assert.equal(ns.length, 1);
+    assert.equal(ns[0].read, true);
+  });
+
+  it("shared claims take sharedStorageClass (ReadWriteMany), the others storageClass", async () => {
+    const r = await runProgram({ ...STAGING, storageClass: "fast-rwo", sharedStorageClass: "nfs" }, "staging");
+    const classes = Object.fromEntries(
+      of(r, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { storageClassName?: string }).storageClassName]),
+    );
+    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "zookeeper-data": "fast-rwo", "zookeeper-log": "fast-rwo", "kafka-data": "fast-rwo", "cassandra-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs" });
+  });
+
+  it("pods pull with the configured imagePullSecrets; images build for the configured platform", async () => {
+    for (const w of of(run, ...WORKLOADS)) assert.equal((unwrap(w.inputs.spec) as { template: { spec: { imagePullSecrets?: unknown } } }).template.spec.imagePullSecrets, undefined);
+    const r = await runProgram({ ...STAGING, imagePullSecrets: JSON.stringify(["regcred"]), imagePlatform: "linux/arm64" }, "staging");
+    assert.equal(r.error, undefined, String(r.error));
+    const workloads = of(r, ...WORKLOADS, "kubernetes:batch/v1:Job");
+    assert.ok(workloads.length >= 19);
+    for (const w of workloads) {
+      assert.deepEqual((unwrap(w.inputs.spec) as { template: { spec: { imagePullSecrets?: unknown } } }).template.spec.imagePullSecrets, [{ name: "regcred" }], w.name);
+    }
+    for (const i of of(r, "docker:index/image:Image")) assert.equal((i.inputs.build as { platform: string }).platform, "linux/arm64");
+    for (const i of of(run, "docker:index/image:Image")) assert.equal((i.inputs.build as { platform: string }).platform, "linux/amd64");
   });
 });

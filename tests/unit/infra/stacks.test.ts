@@ -20,10 +20,13 @@ describe("infra: the stack files", () => {
   });
 
   for (const stack of ["staging", "prod"]) {
-    it(`Pulumi.${stack}.yaml targets kubernetes and asks for its registry until one is set`, () => {
+    it(`Pulumi.${stack}.yaml targets kubernetes and asks for its registry and cluster context until they are set`, () => {
       assert.equal(stackConfig(stack).target, "kubernetes");
-      assert.throws(() => parseStageConfig(stackConfig(stack)), (e: unknown) => e instanceof StageConfigError && /realtime-pipeline:registry: is required for the kubernetes target/.test(e.message));
-      assert.equal(parseStageConfig({ ...stackConfig(stack), registry: "ghcr.io/acme" }).namespace, `realtime-pipeline-${stack}`);
+      assert.throws(
+        () => parseStageConfig(stackConfig(stack)),
+        (e: unknown) => e instanceof StageConfigError && /realtime-pipeline:registry: is required for the kubernetes target/.test(e.message) && /realtime-pipeline:kubeContext: is required/.test(e.message),
+      );
+      assert.equal(parseStageConfig({ ...stackConfig(stack), registry: "ghcr.io/acme", kubeContext: "c" }).namespace, `realtime-pipeline-${stack}`);
     });
   }
 

@@ -1,0 +1,244 @@
+/**
+ * staging and prod under the real engine against a real Kubernetes API (scripts/services up k8s:
+ * kube-apiserver, controller-manager, scheduler, kwok nodes), images built by the real docker
+ * provider and pushed to the local registry: preview clean, up (every resource created, every
+ * await passed), a second preview with no change, another team's program reading the outputs
+ * with a StackReference, destroy.
+ *
+ * The two stacks also cover the cluster shapes a real one has:
+ * - staging: its default-class claims on a ReadWriteOnce-only class (as most clusters' defaults
+ *   are), the shared claims on the class that offers ReadWriteMany (sharedStorageClass); the
+ *   program creates its namespace and destroy removes it.
+ * - prod: a namespace made beforehand by the cluster's admins (createNamespace false), with the
+ *   pull secret for the registry in it (imagePullSecrets); destroy leaves the namespace.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { Stack } from "@pulumi/pulumi/automation";
+import { Operation, Project, REPO, Tools, exists, kubectl, report, tools } from "./harness";
+
+const KUBE_TYPES = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:PersistentVolumeClaim"];
+/** A run-unique suffix for the cluster objects the test itself makes (a re-run on a kept cluster). */
+const RUN = `${process.pid}`;
+
+interface Item {
+  metadata: { name: string };
+  spec: { replicas?: number; template?: { spec: { imagePullSecrets?: { name: string }[] } }; storageClassName?: string; accessModes?: string[] };
+  status: { readyReplicas?: number; availableReplicas?: number; succeeded?: number; phase?: string; conditions?: { type: string; status: string }[] };
+}
+
+function apply(t: Tools, manifest: string): void {
+  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "apply", "-f", "-"], { input: manifest, stdio: ["pipe", "ignore", "pipe"] });
+}
+
+function del(t: Tools, ...args: string[]): void {
+  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "--ignore-not-found", "--wait=false", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+}
+
+/** A ReadWriteOnce-only class with its own volumes: what most clusters' default class offers. */
+function rwoOnlyClass(t: Tools, name: string, volumes: number): void {
+  const pvs = Array.from({ length: volumes }, (_, i) => `---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: ${name}-${i}}
+spec:
+  capacity: {storage: 100Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ${name}
+  hostPath: {path: /tmp/${name}-${i}}
+`).join("");
+  apply(t, `apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: ${name}}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+${pvs}`);
+}
+
+interface Case {
+  stack: "staging" | "prod";
+  namespace: string;
+  config: (t: Tools) => Record<string, string>;
+  /** Cluster objects the test makes before the stack (and removes after). */
+  setup?: (t: Tools) => void;
+  cleanup?: (t: Tools) => void;
+  /** Whether destroy removes the namespace (the stack made it) or leaves it (it was there before). */
+  ownsNamespace: boolean;
+}
+
+const RWO_CLASS = `rwo-only-${RUN}`;
+const CASES: Case[] = [
+  {
+    stack: "staging",
+    namespace: "realtime-pipeline-staging",
+    config: () => ({ storageClass: RWO_CLASS, sharedStorageClass: "standard" }),
+    setup: (t) => rwoOnlyClass(t, RWO_CLASS, 5),
+    cleanup: (t) => {
+      del(t, "storageclass", RWO_CLASS);
+      del(t, "pv", ...Array.from({ length: 5 }, (_, i) => `${RWO_CLASS}-${i}`));
+    },
+    ownsNamespace: true,
+  },
+  {
+    stack: "prod",
+    namespace: "realtime-pipeline-prod",
+    config: () => ({ createNamespace: "false", imagePullSecrets: JSON.stringify(["regcred"]) }),
+    setup: (t) =>
+      apply(
+        t,
+        `apiVersion: v1
+kind: Namespace
+metadata: {name: realtime-pipeline-prod}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: regcred, namespace: realtime-pipeline-prod}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths":{"${t.registry}":{"auth":"${Buffer.from("puller:not-a-real-password").toString("base64")}"}}}'
+`,
+      ),
+    cleanup: (t) => del(t, "namespace", "realtime-pipeline-prod"),
+    ownsNamespace: false,
+  },
+];
+
+/** The settings every kubernetes stack gets here: this machine's cluster, its registry. */
+function clusterConfig(t: Tools): Record<string, string> {
+  assert.ok(t.kubeconfig && t.registry, "services.env lacks K8S_KUBECONFIG or IMAGE_REGISTRY: scripts/services up k8s image-registry");
+  return { registry: t.registry, kubeconfig: t.kubeconfig, kubeContext: "local" };
+}
+
+for (const c of CASES) {
+  describe(`stacks: ${c.stack} on a real Kubernetes API (the real engine)`, function () {
+    this.timeout(30 * 60 * 1000);
+    let project: Project;
+    let stack: Stack;
+    let t: Tools;
+    let preview: Operation;
+
+    before(async () => {
+      t = tools();
+      project = await Project.create(t);
+      c.setup?.(t);
+      stack = await project.stack(c.stack, { ...clusterConfig(t), ...c.config(t) });
+    });
+
+    after(async () => {
+      // Whatever happened above, leave nothing behind: the stack's resources, then ours.
+      try {
+        if (stack && exists(t, "namespace", c.namespace) && (await stack.exportStack()).deployment.resources?.length) await stack.destroy();
+      } finally {
+        c.cleanup?.(t);
+        project?.remove();
+      }
+    });
+
+    it("preview is clean: every resource to create, the cluster named, no warning", async () => {
+      preview = await project.preview(stack);
+      report(c.stack, preview);
+      assert.deepEqual(preview.errors, []);
+      assert.deepEqual(preview.warnings, [], "warnings in preview");
+      assert.deepEqual(Object.keys(preview.changes), ["create"]);
+      assert.ok(preview.changes.create! > 60, `only ${preview.changes.create} resources`);
+      assert.match(preview.stdout, new RegExp(`kubernetes: context local of ${t.kubeconfig!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}, namespace ${c.namespace}`));
+    });
+
+    it("up creates every resource and passes every await: pods Ready, Jobs Complete, claims Bound", async () => {
+      const up = await project.up(stack);
+      report(c.stack, up);
+      assert.deepEqual(up.failed, []);
+      assert.deepEqual(up.changes, preview.changes, "up did other than the preview said");
+      const declared = up.steps.filter((s) => KUBE_TYPES.includes(s.type));
+      const items = (kind: string) => kubectl<{ items: Item[] }>(t, "get", kind, "-n", c.namespace).items;
+      const byKind = {
+        "kubernetes:apps/v1:StatefulSet": items("statefulsets"),
+        "kubernetes:apps/v1:Deployment": items("deployments"),
+        "kubernetes:batch/v1:Job": items("jobs"),
+        "kubernetes:core/v1:PersistentVolumeClaim": items("persistentvolumeclaims"),
+      };
+      // Every object the engine created is in the cluster, and nothing else is.
+      for (const [type, list] of Object.entries(byKind)) {
+        assert.equal(list.length, declared.filter((s) => s.type === type).length, `${type}: ${list.map((i) => i.metadata.name)}`);
+      }
+      assert.equal(byKind["kubernetes:apps/v1:StatefulSet"].length, 4);
+      for (const s of byKind["kubernetes:apps/v1:StatefulSet"]) assert.equal(s.status.readyReplicas, s.spec.replicas, `${s.metadata.name} not ready`);
+      for (const d of byKind["kubernetes:apps/v1:Deployment"]) assert.equal(d.status.availableReplicas, d.spec.replicas, `${d.metadata.name} not available`);
+      for (const j of byKind["kubernetes:batch/v1:Job"]) {
+        assert.ok(j.status.conditions?.some((x) => x.type === "Complete" && x.status === "True"), `${j.metadata.name} not complete`);
+      }
+      for (const p of byKind["kubernetes:core/v1:PersistentVolumeClaim"]) assert.equal(p.status.phase, "Bound", `${p.metadata.name} not bound`);
+      // The images the pods run were pushed to the registry and are pinned by digest.
+      const images = [...byKind["kubernetes:apps/v1:Deployment"], ...byKind["kubernetes:apps/v1:StatefulSet"]]
+        .flatMap((w) => (w.spec.template!.spec as unknown as { containers: { image: string }[] }).containers.map((x) => x.image))
+        .filter((i) => i.startsWith(`${t.registry}/`));
+      assert.ok(images.length >= 8, `project images: ${images}`);
+      for (const i of images) assert.match(i, /@sha256:[0-9a-f]{64}$/);
+      for (const repo of new Set(images.map((i) => i.slice(t.registry!.length + 1).split("@")[0]))) {
+        const tags = JSON.parse(execFileSync("curl", ["-fsS", `http://${t.registry}/v2/${repo}/tags/list`], { encoding: "utf8" })) as { tags: string[] };
+        assert.ok(tags.tags.length > 0, `${repo} not in the registry`);
+      }
+    });
+
+    if (c.stack === "staging") {
+      it("shared claims are ReadWriteMany on sharedStorageClass; the others on storageClass (ReadWriteOnce only)", () => {
+        const claims = kubectl<{ items: Item[] }>(t, "get", "pvc", "-n", c.namespace).items;
+        for (const p of claims) {
+          const shared = p.spec.accessModes!.includes("ReadWriteMany");
+          assert.equal(p.spec.storageClassName, shared ? "standard" : RWO_CLASS, p.metadata.name);
+        }
+        assert.deepEqual(claims.filter((p) => p.spec.accessModes!.includes("ReadWriteMany")).map((p) => p.metadata.name).sort(), ["airflow-logs", "spark-checkpoints"]);
+      });
+    } else {
+      it("pods pull with the namespace's pull secret", () => {
+        const workloads = [...kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs", "-n", c.namespace).items];
+        assert.ok(workloads.length >= 20);
+        for (const w of workloads) assert.deepEqual(w.spec.template!.spec.imagePullSecrets, [{ name: "regcred" }], w.metadata.name);
+      });
+    }
+
+    it("a second preview shows no change", async () => {
+      const again = await project.preview(stack, { expectNoChanges: true });
+      report(`${c.stack} (again)`, again);
+      assert.deepEqual(Object.keys(again.changes), ["same"]);
+      assert.deepEqual(again.warnings, []);
+    });
+
+    it("another team's program reads the outputs with a StackReference: names, shapes, which are secret", async () => {
+      const dir = path.join(project.root, "consumer");
+      fs.mkdirSync(dir);
+      for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(REPO, "tests/fixtures/consumer", f), path.join(dir, f));
+      for (const f of ["node_modules", "tsconfig.json"]) fs.symlinkSync(path.join(REPO, f), path.join(dir, f));
+      const consumer = await project.stack(c.stack, { "pipeline-consumer:pipeline": `organization/realtime-pipeline/${c.stack}` }, dir);
+      const up = await project.up(consumer);
+      assert.deepEqual(up.errors, []);
+      const out = await consumer.outputs();
+      const seen = out.seen.value as Record<string, { secret: boolean; shape: string }>;
+      assert.deepEqual(
+        Object.entries(seen).filter(([, s]) => s.secret).map(([n]) => n).sort(),
+        ["airflowAdminPassword", "cassandraPassword", "postgresPassword"],
+      );
+      assert.ok(Object.values(seen).every((s) => s.shape === "ok"));
+      // Internal addresses resolve from another namespace: they carry this one.
+      assert.equal(out.brokers.value, `kafka.${c.namespace}.svc:29092`);
+      assert.equal(out.postgresHost.value, `postgres.${c.namespace}.svc`);
+      assert.equal(out.brokers.secret, false);
+      await consumer.destroy();
+    });
+
+    it(`destroy removes every resource${c.ownsNamespace ? " and the namespace" : " and leaves the namespace it did not make"}`, async () => {
+      const destroyed = await project.destroy(stack);
+      report(c.stack, destroyed);
+      assert.deepEqual(destroyed.failed, []);
+      assert.deepEqual((await stack.exportStack()).deployment.resources ?? [], [], "resources left in the stack's state");
+      assert.equal(exists(t, "namespace", c.namespace), !c.ownsNamespace);
+      if (!c.ownsNamespace) {
+        const left = kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs,pvc,services,configmaps", "-n", c.namespace).items.filter((i) => i.metadata.name !== "kube-root-ca.crt");
+        assert.deepEqual(left.map((i) => i.metadata.name), []);
+      }
+    });
+  });
+}
