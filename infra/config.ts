@@ -17,9 +17,13 @@ export function memoryMiB(size: string): number {
 }
 const memory = z.string().regex(MEMORY, "must be a positive size such as 512m or 2g");
 
-/** A version on one release line, e.g. 7.9.x: the line is fixed by the design, the patch is not. */
+/**
+ * A full version on one release line, e.g. 7.9.x: the line is fixed by the design, the patch is
+ * not, but it must be there: the images are tagged by full version (there is no
+ * apache/spark:3.5-…), so `3.5` would pass here and fail at the pull.
+ */
 const version = (line: string) =>
-  z.string().regex(new RegExp(`^${line.replace(/\./g, "\\.")}(\\.[0-9]+)?$`), `must be a ${line}.x version`);
+  z.string().regex(new RegExp(`^${line.replace(/\./g, "\\.")}\\.[0-9]+$`), `must be a full ${line}.x version such as ${line}.0 (images are tagged by full version)`);
 
 const port = z.coerce.number().int().min(1).max(65535);
 const count = z.coerce.number().int().min(1, "must be an integer >= 1");
@@ -107,6 +111,24 @@ export const stageConfigSchema = z
     imagePullSecrets: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be Secret names such as regcred")).default([]),
     /** kubernetes target: the platform the project's images are built for (the cluster nodes'). */
     imagePlatform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must be an os/arch platform such as linux/amd64 or linux/arm64").default("linux/amd64"),
+    /**
+     * Which Schema Registry serves Confluent's REST API: Confluent's own (Confluent Community
+     * License), or Karapace (Aiven, Apache-2.0; same API, same `_schemas` topic).
+     */
+    schemaRegistry: z.enum(["confluent", "karapace"], { errorMap: () => ({ message: "must be confluent or karapace" }) }).default("confluent"),
+    /** false: no Control Center (proprietary; with schemaRegistry karapace the stack is all open source). */
+    controlCenter: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    /**
+     * bindAddress 0.0.0.0: the name or address clients on the LAN dial (Kafka advertises it, the
+     * outputs carry it); `localhost` would send them to themselves.
+     */
+    advertisedHost: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, "must be a host name or IPv4 address such as dev-box.lan").optional(),
+    /**
+     * A PEM file of CA certificates the image builds trust in addition to their own roots, for
+     * registries behind a TLS-intercepting proxy (README: "Behind a TLS-intercepting proxy").
+     * Only the build stages that download see them; the images never carry them.
+     */
+    buildCaCertificates: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -115,6 +137,9 @@ export const stageConfigSchema = z
     const sizes = [c.sparkWorkerMemory, c.memory?.sparkWorker];
     if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) + 512 > memoryMiB(c.memory.sparkWorker)) {
       ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must leave 512m below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
+    }
+    if (c.bindAddress === "0.0.0.0" && c.advertisedHost === undefined) {
+      ctx.addIssue({ code: "custom", path: ["advertisedHost"], message: "is required when bindAddress is 0.0.0.0 (the name LAN clients dial; localhost would point them at themselves)" });
     }
     if (c.target === "kubernetes" && c.registry === undefined) {
       ctx.addIssue({ code: "custom", path: ["registry"], message: "is required for the kubernetes target (the cluster pulls the project's images from it)" });
@@ -140,6 +165,15 @@ const FIX_EXAMPLE: Record<string, string> = {
   kubeContext: "<context>",
   createNamespace: "false",
   imagePlatform: "linux/amd64",
+  schemaRegistry: "karapace",
+  controlCenter: "false",
+  advertisedHost: "<host name on the LAN>",
+  buildCaCertificates: "/usr/local/share/ca-certificates/<proxy-ca>.crt",
+  confluentVersion: "7.9.2",
+  postgresVersion: "15.13",
+  cassandraVersion: "5.0.6",
+  sparkVersion: "3.5.1",
+  airflowVersion: "2.10.5",
 };
 
 function nestedDefault(path: (string | number)[]): string | number | undefined {

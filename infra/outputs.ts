@@ -30,8 +30,8 @@ export interface PipelineOutputs {
   network: StackNetwork;
   kafkaBootstrapServers: Endpoint;
   schemaRegistryUrl: Endpoint;
-  /** UIs for people, from outside the stack. */
-  controlCenterUrl: string;
+  /** UIs for people, from outside the stack. controlCenterUrl is absent when the stage leaves Control Center out. */
+  controlCenterUrl?: string;
   airflowUrl: string;
   sparkUiUrl: string;
   /** spark:// URL on the stack's network (the master's RPC port is not published). */
@@ -95,7 +95,7 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     network: s.network,
     kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
     schemaRegistryUrl: { internal: kafka.schemaRegistryUrl, host: `http://${published(kafka.schemaRegistry, "http")}` },
-    controlCenterUrl: `http://${published(kafka.controlCenter, "http")}`,
+    controlCenterUrl: kafka.controlCenter ? `http://${published(kafka.controlCenter, "http")}` : undefined,
     airflowUrl: `http://${published(airflow.webserver, "http")}`,
     sparkUiUrl: `http://${published(spark.master, "ui")}`,
     sparkMasterUrl: spark.masterUrl,

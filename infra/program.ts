@@ -35,7 +35,7 @@ function makeTarget(config: StageConfig, prefix: string): Target {
       imagePlatform: config.imagePlatform,
     });
   }
-  return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress });
+  return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress, advertisedHost: config.advertisedHost });
 }
 
 export function deployPipeline(config: StageConfig): PipelineOutputs {
@@ -57,7 +57,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     target,
     config,
     env,
-    dependsOn: { ingest: [pg], relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
+    dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
   });
   const spark = new Spark(`${prefix}-spark`, {
     target,

@@ -37,7 +37,9 @@ export interface WiringArgs {
 export function pipelineEnv(a: WiringArgs): PipelineEnv {
   const c = a.config;
   return {
-    common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics) }, secret: {} },
+    // LISTEN_HOST: in a container, loopback would hide /metrics, /healthz and the API from every
+    // other container (ingest in Airflow's, a scraper); the network is the stack's own.
+    common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics), LISTEN_HOST: "0.0.0.0" }, secret: {} },
     postgres: {
       env: { PG_HOST: a.postgres.server.host, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
       secret: { PG_PASSWORD: a.postgresPassword },

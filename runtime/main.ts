@@ -38,6 +38,7 @@ async function run(command: Command, once: boolean): Promise<number> {
         const c = loadConfig(apiSchema);
         const api = await startApiServer({
           port: c.API_PORT,
+          host: c.LISTEN_HOST,
           log,
           faults: { errorRate: c.API_FAULT_ERROR_RATE, latencyMs: c.API_FAULT_LATENCY_MS, malformedRate: c.API_FAULT_MALFORMED_RATE },
         });
@@ -48,7 +49,7 @@ async function run(command: Command, once: boolean): Promise<number> {
       }
       case "ingest": {
         const c = loadConfig(ingestSchema);
-        const ms = await startMetricsServer(c.METRICS_PORT);
+        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
           const summary = once ? await runIngestOnce({ config: c, log, signal }) : await runIngestLoop({ config: c, log, signal });
@@ -60,7 +61,7 @@ async function run(command: Command, once: boolean): Promise<number> {
       }
       case "relay": {
         const c = loadConfig(relaySchema);
-        const ms = await startMetricsServer(c.METRICS_PORT);
+        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
           const summary = await startRelay({ config: c, log, signal, untilDrained: once }).done;
@@ -72,7 +73,7 @@ async function run(command: Command, once: boolean): Promise<number> {
       }
       case "processor": {
         const c = loadConfig(processorSchema);
-        const ms = await startMetricsServer(c.METRICS_PORT);
+        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
         log.info({ metricsPort: ms.port }, "metrics listening");
         try {
           const summary = await startProcessor({ config: c, log, signal, untilCaughtUp: once }).done;

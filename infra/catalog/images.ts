@@ -4,7 +4,8 @@
  * read KAFKA_ZOOKEEPER_CONNECT for zookeeper.connect), so they live here, beside the settings
  * (settings.ts) they translate, and not in a target.
  */
-import { StageConfig } from "../config";
+import * as fs from "node:fs";
+import { CONFIG_NAMESPACE, StageConfig, StageConfigError } from "../config";
 
 export function upstreamImages(c: StageConfig) {
   return {
@@ -13,6 +14,8 @@ export function upstreamImages(c: StageConfig) {
     kafka: `confluentinc/cp-kafka:${c.confluentVersion}`,
     schemaRegistry: `confluentinc/cp-schema-registry:${c.confluentVersion}`,
     controlCenter: `confluentinc/cp-enterprise-control-center:${c.confluentVersion}`,
+    /** Aiven's Karapace (Apache-2.0), the schemaRegistry: karapace choice; its own version line. */
+    karapace: "ghcr.io/aiven-open/karapace:5.0.3",
     cassandra: `cassandra:${c.cassandraVersion}`,
     // The Python variant: the streaming job is PySpark.
     spark: `apache/spark:${c.sparkVersion}-scala2.12-java17-python3-ubuntu`,
@@ -67,4 +70,30 @@ export function cassandraAuthCommand(s: { authenticator: string; authorizer: str
     `exec docker-entrypoint.sh cassandra -f`,
   ].join(" && ");
   return ["bash", "-c", script];
+}
+
+/** A JVM heap of `mib` (rounded down), as -Xms/-Xmx: a fixed heap well inside the container limit. */
+export function jvmHeap(mib: number): string {
+  const m = Math.max(64, Math.floor(mib));
+  return `-Xms${m}m -Xmx${m}m`;
+}
+
+/**
+ * Build args every project image build gets from the stage: EXTRA_CA_CERTS, the PEM text of
+ * the `buildCaCertificates` file (public certificates, not secrets), which the Dockerfiles'
+ * download stages trust (and only those stages). Empty when the setting is absent.
+ */
+export function buildCaArgs(c: StageConfig): Record<string, string> {
+  if (c.buildCaCertificates === undefined) return {};
+  const key = `${CONFIG_NAMESPACE}:buildCaCertificates`;
+  let pem: string;
+  try {
+    pem = fs.readFileSync(c.buildCaCertificates, "utf8");
+  } catch (e) {
+    throw new StageConfigError([`${key}: cannot read ${c.buildCaCertificates} (${(e as Error).message}). Fix: pulumi config set ${key} <path of a PEM file>, or remove it`]);
+  }
+  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new StageConfigError([`${key}: ${c.buildCaCertificates} holds no PEM certificate (-----BEGIN CERTIFICATE-----). Fix: point it at a PEM file such as /usr/local/share/ca-certificates/<proxy-ca>.crt`]);
+  }
+  return { EXTRA_CA_CERTS: pem };
 }

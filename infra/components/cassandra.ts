@@ -20,11 +20,35 @@ export interface CassandraArgs {
   defaultUserPassword: pulumi.Input<string>;
 }
 
+/**
+ * The role job. The node's health gate (`nodetool status` UN) opens before CQL is served and
+ * before the node has created its default cassandra role, so the job waits and retries (up to
+ * AUTH_TRIES x 5 s). Passwords never reach argv (ps would show them): logins go through cqlshrc
+ * files and statements through a file, all mode 600 in a private folder.
+ */
+const AUTH_TRIES = 60;
 const AUTH_SCRIPT = `set -eu
-cq() { cqlsh cassandra ${PORTS.cassandra} "$@"; }
-if cq -u "$CASSANDRA_USER" -p "$CASSANDRA_PASSWORD" -e 'SELECT release_version FROM system.local' >/dev/null 2>&1; then exit 0; fi
-cq -u cassandra -p cassandra -e "CREATE ROLE IF NOT EXISTS $CASSANDRA_USER WITH PASSWORD = '$CASSANDRA_PASSWORD' AND LOGIN = true AND SUPERUSER = true"
-cq -u "$CASSANDRA_USER" -p "$CASSANDRA_PASSWORD" -e "ALTER ROLE cassandra WITH PASSWORD = '$CASSANDRA_DEFAULT_PASSWORD' AND SUPERUSER = false AND LOGIN = false"
+umask 077
+d="$(mktemp -d)"
+login() { printf '[authentication]\nusername = %s\npassword = %s\n' "$2" "$3" > "$d/$1.rc"; }
+login pipeline "$CASSANDRA_USER" "$CASSANDRA_PASSWORD"
+login default cassandra cassandra
+cq() { cqlsh --cqlshrc "$d/$1.rc" cassandra ${PORTS.cassandra} -f "$2"; }
+echo "SELECT release_version FROM system.local;" > "$d/probe.cql"
+printf "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;\n" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" > "$d/create.cql"
+printf "ALTER ROLE cassandra WITH PASSWORD = '%s' AND SUPERUSER = false AND LOGIN = false;\n" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/lock.cql"
+for i in $(seq 1 ${AUTH_TRIES}); do
+  if cq pipeline "$d/probe.cql" >/dev/null 2>&1; then
+    # The role exists (a re-run, or a retry after the create): lock the default role if it still logs in.
+    if cq default "$d/probe.cql" >/dev/null 2>&1; then cq pipeline "$d/lock.cql"; fi
+    echo "cassandra-auth: role $CASSANDRA_USER logs in; default role locked"; exit 0
+  fi
+  if cq default "$d/create.cql"; then continue; fi
+  echo "cassandra-auth: CQL not ready or default role not there yet (try $i of ${AUTH_TRIES}); retrying in 5 s"
+  sleep 5
+done
+echo "cassandra-auth: gave up after ${AUTH_TRIES} tries" >&2
+exit 1
 `;
 
 export class Cassandra extends pulumi.ComponentResource {

@@ -4,9 +4,9 @@
  * catalog (the same keys the local test services run with), then into Confluent's env names.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig } from "../config";
+import { StageConfig, memoryMiB } from "../config";
 import { PORTS, kafkaBrokerSettings, zookeeperSettings } from "../catalog/settings";
-import { confluentEnv, upstreamImages, zookeeperEnv } from "../catalog/images";
+import { confluentEnv, jvmHeap, upstreamImages, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
 import { JobHandle, ServiceHandle, Target, address } from "../spec";
 
@@ -18,6 +18,10 @@ export interface KafkaArgs {
 export const TOPIC_PARTITIONS = 6;
 /** Confluent images run as appuser (1000:1000). */
 const APPUSER_GROUP = 1000;
+/** The broker's volume; its log.dirs is a folder inside it (see below). */
+const KAFKA_VOLUME_PATH = "/var/lib/kafka/data";
+/** Karapace's own probe of a usable registry: GET /subjects answers before writes work. */
+const KARAPACE_READY = `import json,sys,urllib.request; sys.exit(0 if json.load(urllib.request.urlopen('http://localhost:${PORTS.schemaRegistry}/master_available', timeout=4)).get('master_available') else 1)`;
 
 export class Kafka extends pulumi.ComponentResource {
   readonly zookeeper: ServiceHandle;
@@ -25,7 +29,8 @@ export class Kafka extends pulumi.ComponentResource {
   /** Job that creates the pipeline's topics; producers and consumers wait for it. */
   readonly topics: JobHandle;
   readonly schemaRegistry: ServiceHandle;
-  readonly controlCenter: ServiceHandle;
+  /** Absent when the stage leaves Control Center out (setting controlCenter false). */
+  readonly controlCenter?: ServiceHandle;
   /** host:port on the stack's network (the INTERNAL listener). */
   readonly bootstrapInternal: string;
   /** host:port from outside the stack (the EXTERNAL listener). */
@@ -43,7 +48,8 @@ export class Kafka extends pulumi.ComponentResource {
         name: "zookeeper",
         state: "stateful",
         image: images.zookeeper,
-        env: zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
+        // cp-zookeeper's start script defaults to a 512m heap: all of a 512m limit. Half of it.
+        env: { ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2) },
         ports: { client: { container: PORTS.zookeeper } },
         // ZooKeeper's own `ruok` (whitelisted in the shared settings), over bash: no nc or cub needed.
         healthCheck: { test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/localhost/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
@@ -65,7 +71,9 @@ export class Kafka extends pulumi.ComponentResource {
       zookeeperConnect: address(this.zookeeper, "client"),
       listeners: { internal: `0.0.0.0:${PORTS.kafkaInternal}`, external: `0.0.0.0:${PORTS.kafkaExternal}` },
       advertised: { internal: this.bootstrapInternal, external: this.bootstrapHost },
-      logDirs: "/var/lib/kafka/data",
+      // A folder inside the volume, not its root: a real disk's root holds lost+found, which the
+      // broker takes for a broken log directory and stops.
+      logDirs: `${KAFKA_VOLUME_PATH}/logs`,
       replicationFactor: 1,
     });
     this.broker = target.service(
@@ -73,11 +81,11 @@ export class Kafka extends pulumi.ComponentResource {
         name: "kafka",
         state: "stateful",
         image: images.kafka,
-        env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: "-Xms256m -Xmx512m" },
+        env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.kafka) / 2) },
         ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
         // A JVM tool: give it time to start.
         healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`], timeoutSeconds: 30 },
-        volumes: [{ volume: "kafka-data", path: "/var/lib/kafka/data" }],
+        volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
         memory: mem.kafka,
@@ -102,26 +110,61 @@ export class Kafka extends pulumi.ComponentResource {
     );
 
     this.schemaRegistryUrl = `http://${target.host("schema-registry")}:${PORTS.schemaRegistry}`;
-    this.schemaRegistry = target.service(
-      {
-        name: "schema-registry",
-        state: "stateless",
-        image: images.schemaRegistry,
-        env: {
-          SCHEMA_REGISTRY_HOST_NAME: "schema-registry",
-          SCHEMA_REGISTRY_LISTENERS: `http://0.0.0.0:${PORTS.schemaRegistry}`,
-          SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS: `PLAINTEXT://${this.bootstrapInternal}`,
-          SCHEMA_REGISTRY_HEAP_OPTS: "-Xms128m -Xmx256m",
-        },
-        ports: { http: { container: PORTS.schemaRegistry, host: config.ports.schemaRegistry } },
-        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
-        dependsOn: [{ on: this.broker, condition: "healthy" }],
-        memory: mem.schemaRegistry,
-      },
-      this,
-    );
+    const registryCommon = {
+      name: "schema-registry",
+      state: "stateless" as const,
+      ports: { http: { container: PORTS.schemaRegistry, host: config.ports.schemaRegistry } },
+      dependsOn: [{ on: this.broker, condition: "healthy" as const }],
+      memory: mem.schemaRegistry,
+    };
+    this.schemaRegistry =
+      config.schemaRegistry === "karapace"
+        ? // Karapace: Confluent's REST API, schemas in the same _schemas topic; its image has no
+          // entrypoint (upstream runs `python3 -m karapace` with KARAPACE_* settings).
+          target.service(
+            {
+              ...registryCommon,
+              image: images.karapace,
+              args: ["python3", "-m", "karapace"],
+              env: {
+                KARAPACE_KARAPACE_REGISTRY: "true",
+                KARAPACE_KARAPACE_REST: "false",
+                KARAPACE_BOOTSTRAP_URI: this.bootstrapInternal,
+                KARAPACE_HOST: "0.0.0.0",
+                KARAPACE_PORT: String(PORTS.schemaRegistry),
+                KARAPACE_ADVERTISED_HOSTNAME: target.host("schema-registry"),
+                KARAPACE_ADVERTISED_PORT: String(PORTS.schemaRegistry),
+                KARAPACE_TOPIC_NAME: "_schemas",
+                KARAPACE_REPLICATION_FACTOR: "1",
+                KARAPACE_GROUP_ID: "schema-registry",
+                KARAPACE_CLIENT_ID: "schema-registry-1",
+                KARAPACE_MASTER_ELIGIBILITY: "true",
+                KARAPACE_COMPATIBILITY: "BACKWARD",
+                KARAPACE_LOG_LEVEL: "WARNING",
+              },
+              // Ready for writes only once it is the primary: /master_available, not /subjects.
+              healthCheck: { test: ["CMD", "python3", "-c", KARAPACE_READY], startPeriodSeconds: 30 },
+            },
+            this,
+          )
+        : target.service(
+            {
+              ...registryCommon,
+              image: images.schemaRegistry,
+              env: {
+                SCHEMA_REGISTRY_HOST_NAME: target.host("schema-registry"),
+                SCHEMA_REGISTRY_LISTENERS: `http://0.0.0.0:${PORTS.schemaRegistry}`,
+                SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS: `PLAINTEXT://${this.bootstrapInternal}`,
+                SCHEMA_REGISTRY_HEAP_OPTS: jvmHeap(memoryMiB(mem.schemaRegistry) / 2),
+              },
+              healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
+            },
+            this,
+          );
 
-    this.controlCenter = target.service(
+    this.controlCenter = !config.controlCenter
+      ? undefined
+      : target.service(
       {
         name: "control-center",
         state: "stateless",
@@ -135,6 +178,8 @@ export class Kafka extends pulumi.ComponentResource {
           CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_PARTITIONS: "1",
           CONFLUENT_METRICS_TOPIC_REPLICATION: "1",
           PORT: String(PORTS.controlCenter),
+          // Control Center's start script defaults to a 6g heap, whatever the container's limit.
+          CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(mem.controlCenter) / 2),
         },
         ports: { http: { container: PORTS.controlCenter, host: config.ports.controlCenter } },
         healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`], startPeriodSeconds: 60 },
@@ -151,7 +196,7 @@ export class Kafka extends pulumi.ComponentResource {
       bootstrapHost: this.bootstrapHost,
       schemaRegistryUrl: this.schemaRegistryUrl,
       schemaRegistryPublished: this.schemaRegistry.published("http"),
-      controlCenterPublished: this.controlCenter.published("http"),
+      controlCenterPublished: this.controlCenter?.published("http"),
     });
   }
 }

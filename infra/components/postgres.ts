@@ -44,7 +44,9 @@ export class Postgres extends pulumi.ComponentResource {
         env: { POSTGRES_USER: PIPELINE_DB, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
         secretEnv: { POSTGRES_PASSWORD: args.password, AIRFLOW_DB_PASSWORD: args.airflowPassword },
         ports: { postgres: { container: PORTS.postgres } },
-        healthCheck: { test: ["CMD", "pg_isready", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
+        // Over TCP: during initdb the image runs a socket-only server (and the init scripts, which
+        // make the airflow role), and pg_isready on the socket would pass then.
+        healthCheck: { test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
         volumes: [{ volume: "postgres-data", path: "/var/lib/postgresql/data" }],
         files: [{ path: "/docker-entrypoint-initdb.d/10-airflow.sh", content: AIRFLOW_INIT_SQL, executable: true }],
         memory: args.config.memory.postgres,

@@ -9,7 +9,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { upstreamImages } from "../catalog/images";
+import { buildCaArgs, upstreamImages } from "../catalog/images";
 import { Dependency, ServiceHandle, Target, address } from "../spec";
 
 export const DRIVER_UI_PORT = 4040;
@@ -44,7 +44,13 @@ export class Spark extends pulumi.ComponentResource {
     super("realtime-pipeline:index:Spark", name, {}, opts);
     const { target, config } = args;
     const image = target.image(
-      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: { SPARK_IMAGE: upstreamImages(config).spark } },
+      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: {
+          SPARK_IMAGE: upstreamImages(config).spark,
+          // The connectors follow the Spark version (spark-sql-kafka, spark-avro are versioned with it).
+          SPARK_VERSION: config.sparkVersion,
+          ...buildCaArgs(config),
+        },
+      },
       this,
     );
     const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR, shared: true };

@@ -1,14 +1,18 @@
 /**
- * The TypeScript workers: one image (images/workers/Dockerfile) and one container per worker,
- * plus the offline randomuser-compatible API when the stage names no external data source.
+ * The TypeScript workers: one image (images/workers/Dockerfile) and one container per
+ * long-running worker (relay, processor), plus the offline randomuser-compatible API when the
+ * stage names no external data source. Ingest is not a container: the Airflow DAG runs it
+ * (`ingest --once` from the same build) on its schedule; the DAG is the scheduler, and an
+ * always-on loop beside it would ingest forever (and call a public API every second).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
+import { buildCaArgs } from "../catalog/images";
 import { Dependency, ServiceHandle, ServiceSpec, Target } from "../spec";
 import { PipelineEnv, merge } from "../wiring";
 
-export type WorkerName = "ingest" | "relay" | "processor";
+export type WorkerName = "relay" | "processor";
 
 export interface WorkersArgs {
   target: Target;
@@ -36,7 +40,7 @@ export class Workers extends pulumi.ComponentResource {
   constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Workers", name, {}, opts);
     const { target, config, env } = args;
-    this.image = target.image({ name: "workers", context: ".", dockerfile: "images/workers/Dockerfile", tag: config.imageTag }, this);
+    this.image = target.image({ name: "workers", context: ".", dockerfile: "images/workers/Dockerfile", tag: config.imageTag, args: buildCaArgs(config) }, this);
 
     const base = (name: string, cmd: string, memory: string): Omit<ServiceSpec, "env"> => ({
       name,
@@ -62,13 +66,8 @@ export class Workers extends pulumi.ComponentResource {
     } else {
       this.apiBaseUrl = config.dataSourceUrl;
     }
-    const apiDep: Dependency[] = this.api ? [{ on: this.api, condition: "healthy" }] : [];
     const mem = config.memory.worker;
     this.workers = {
-      ingest: target.service(
-        { ...base("ingest", "ingest", mem), ...merge(env.common, env.postgres, env.source(this.apiBaseUrl)), dependsOn: [...args.dependsOn.ingest, ...apiDep] },
-        this,
-      ),
       relay: target.service({ ...base("relay", "relay", mem), ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
       processor: target.service({ ...base("processor", "processor", mem), ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
     };

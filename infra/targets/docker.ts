@@ -1,19 +1,24 @@
 /**
  * The Docker target: specs become containers on one private network, with named volumes,
  * health checks, restart policies and memory limits. Start order is by health: a service is
- * created with `wait` (the provider returns once its health check passes) and a job with
- * `attach` (the provider returns once it exited), so `dependsOn` on either means
- * "after it is healthy" or "after it completed".
+ * created with `wait` (the provider returns once its health check passes); a job's container is
+ * created stopped and run by a JobRun (docker-job.ts), which fails the deploy when it exits
+ * non-zero; so `dependsOn` on either means "after it is healthy" or "after it completed".
+ * Containers take the image by its ID (the provider's repoDigest of a local build), so a rebuilt
+ * image rolls exactly the containers that run it.
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { memoryMiB } from "../config";
+import { JobRun } from "./docker-job";
 import { ImageSpec, JobHandle, JobSpec, ProcessSpec, ServiceHandle, ServiceSpec, StackNetwork, Target, checkService, dependencyResources, makeHandle, repoPath } from "../spec";
 
 export interface DockerTargetArgs {
   prefix: string;
   /** Host address published ports bind to (127.0.0.1 keeps them off the LAN). */
   bindAddress: string;
+  /** The name clients outside dial when bindAddress is 0.0.0.0 (validation requires it then). */
+  advertisedHost?: string;
 }
 
 /** Label keys that document a container's listening ports; Docker has no other place for them. */
@@ -25,11 +30,13 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   readonly dockerNetwork: docker.Network;
   private readonly volumes = new Map<string, docker.Volume>();
   private readonly bindAddress: string;
+  private readonly advertisedHost?: string;
 
   constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:docker:Target", name, {}, opts);
     this.prefix = args.prefix;
     this.bindAddress = args.bindAddress;
+    this.advertisedHost = args.advertisedHost;
     const networkName = `${args.prefix}-net`;
     this.dockerNetwork = new docker.Network(networkName, { name: networkName, driver: "bridge" }, { parent: this });
     this.network = { kind: "docker-network", name: networkName };
@@ -42,7 +49,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   }
 
   publishedAddress(hostPort: number): string {
-    const host = this.bindAddress === "0.0.0.0" ? "localhost" : this.bindAddress;
+    // Every interface: clients elsewhere dial the host's own name (localhost would be themselves).
+    const host = this.bindAddress === "0.0.0.0" ? (this.advertisedHost ?? "localhost") : this.bindAddress;
     return `${host}:${hostPort}`;
   }
 
@@ -69,13 +77,14 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
 
   job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
     const container = this.container(spec, "job", parent, {
+      // Created, not started: the JobRun starts it and fails the deploy if it exits non-zero.
       // A job that failed is a deploy error, not something to restart.
+      start: false,
       restart: "no",
-      attach: true,
-      logs: true,
       mustRun: false,
     });
-    return makeHandle("job", spec, container, this);
+    const run = new JobRun(`${this.prefix}-${spec.name}-run`, { name: container.name, containerId: container.id }, { parent });
+    return makeHandle("job", spec, run, this);
   }
 
   image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
@@ -83,13 +92,17 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       `${this.prefix}-${spec.name}-image`,
       {
         imageName: `${this.prefix}/${spec.name}:${spec.tag}`,
-        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args },
+        // The classic builder: Docker engines without BuildKit (Debian's docker.io 20.10) build
+        // the same Dockerfiles, and the engine's own image store resolves FROM <image ID>.
+        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, builderVersion: "BuilderV1" },
         // Built for the local engine only; a registry comes with the Kubernetes target.
         skipPush: true,
       },
       { parent },
     );
-    return image.imageName;
+    // For a local image, repoDigest is its ID (sha256:…): it changes with every rebuild that
+    // changes the image, where the tag does not, so containers roll when (and only when) it does.
+    return image.repoDigest;
   }
 
   private container(spec: ProcessSpec, kind: "service" | "job", parent: pulumi.Resource, lifecycle: Partial<docker.ContainerArgs>): docker.Container {

@@ -78,6 +78,11 @@ export const logLevel = z.preprocess(
 export const commonShape = {
   LOG_LEVEL: logLevel,
   METRICS_PORT: int(0, 65535, 9464),
+  /**
+   * Address the worker's HTTP servers (/metrics, /healthz, the API) listen on: loopback on a
+   * shared machine; 0.0.0.0 in a container (the stacks set it), where other containers dial it.
+   */
+  LISTEN_HOST: z.preprocess((v) => v || "127.0.0.1", z.string().ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1 or 0.0.0.0" })),
 };
 
 export const pgShape = {

@@ -9,7 +9,7 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export function startMetricsServer(port: number, healthy: () => boolean = isHealthy): Promise<MetricsServer> {
+export function startMetricsServer(port: number, healthy: () => boolean = isHealthy, host = "127.0.0.1"): Promise<MetricsServer> {
   const registry = metrics().registry;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -35,7 +35,7 @@ export function startMetricsServer(port: number, healthy: () => boolean = isHeal
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => {
+    server.listen(port, host, () => {
       server.off("error", reject);
       resolve({
         port: (server.address() as AddressInfo).port,

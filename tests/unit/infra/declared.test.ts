@@ -11,6 +11,8 @@ describe("infra: the dev stack declares every container", () => {
     assert.equal(run.error, undefined, String(run.error));
   });
 
+  /** A project image as containers take it: by digest (repoDigest), so a rebuild rolls them (mocks answer repo@sha256:0…). */
+  const digest = (repo: string) => `${repo}@sha256:${"0".repeat(64)}`;
   const expected: Record<string, string> = {
     postgres: "postgres:15.13-bookworm",
     zookeeper: "confluentinc/cp-zookeeper:7.9.2",
@@ -18,13 +20,12 @@ describe("infra: the dev stack declares every container", () => {
     "schema-registry": "confluentinc/cp-schema-registry:7.9.2",
     "control-center": "confluentinc/cp-enterprise-control-center:7.9.2",
     cassandra: "cassandra:5.0.6",
-    "spark-master": "realtime-pipeline-dev/spark:3.5.1-0.1.0",
-    "spark-driver": "realtime-pipeline-dev/spark:3.5.1-0.1.0",
-    "airflow-webserver": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
-    "airflow-scheduler": "realtime-pipeline-dev/airflow:2.10.5-0.1.0",
-    ingest: "realtime-pipeline-dev/workers:0.1.0",
-    relay: "realtime-pipeline-dev/workers:0.1.0",
-    processor: "realtime-pipeline-dev/workers:0.1.0",
+    "spark-master": digest("realtime-pipeline-dev/spark"),
+    "spark-driver": digest("realtime-pipeline-dev/spark"),
+    "airflow-webserver": digest("realtime-pipeline-dev/airflow"),
+    "airflow-scheduler": digest("realtime-pipeline-dev/airflow"),
+    relay: digest("realtime-pipeline-dev/workers"),
+    processor: digest("realtime-pipeline-dev/workers"),
   };
   for (const [host, image] of Object.entries(expected)) {
     it(`${host}: declared once, image ${image}`, () => {
@@ -37,7 +38,7 @@ describe("infra: the dev stack declares every container", () => {
   it("spark workers: as many as sparkWorkers, each on the configured image", () => {
     const workers = containers(run).filter((c) => /^spark-worker-\d+$/.test(hostnameOf(c)));
     assert.equal(workers.length, 2);
-    for (const w of workers) assert.equal(w.inputs.image, "realtime-pipeline-dev/spark:3.5.1-0.1.0");
+    for (const w of workers) assert.equal(w.inputs.image, digest("realtime-pipeline-dev/spark"));
   });
 
   it("spark worker count follows config (1 and 5)", async () => {
@@ -62,8 +63,10 @@ describe("infra: the dev stack declares every container", () => {
     assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
     for (const i of images) assert.equal(i.inputs.skipPush, true);
     const spark = images.find((i) => i.name.endsWith("-spark-image"))!;
-    // The configured Spark version reaches the image through its base.
-    assert.deepEqual((spark.inputs.build as { args: unknown }).args, { SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu" });
+    // The configured Spark version reaches the image through its base and its connectors.
+    assert.deepEqual((spark.inputs.build as { args: unknown }).args, { SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu", SPARK_VERSION: "3.5.1" });
+    // The classic builder: what Docker engines without BuildKit (Debian's 20.10) run.
+    for (const i of images) assert.equal((i.inputs.build as { builderVersion: string }).builderVersion, "BuilderV1", i.name);
   });
 
   it("the Airflow image takes the worker bundle from the worker image the stack built", () => {
@@ -71,7 +74,8 @@ describe("infra: the dev stack declares every container", () => {
     const workers = images.find((i) => i.name.endsWith("-workers-image"))!;
     const airflow = images.find((i) => i.name.endsWith("-airflow-image"))!;
     const args = (airflow.inputs.build as { args: Record<string, string> }).args;
-    assert.equal(args.WORKERS_IMAGE, workers.inputs.imageName);
+    // By digest: a rebuilt worker image rebuilds the Airflow image (a tag would not change).
+    assert.equal(args.WORKERS_IMAGE, digest(String(workers.inputs.imageName).replace(/:[^:/]+$/, "")));
     assert.equal(args.AIRFLOW_VERSION, "2.10.5");
   });
 
@@ -88,7 +92,7 @@ describe("infra: the dev stack declares every container", () => {
       postgres: "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
       "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
       "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
-      "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers", ingest: "Workers",
+      "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",
       relay: "Workers", processor: "Workers",
     };
     assert.equal(containers(run).length, Object.keys(subsystem).length);

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import { OUTPUT_NAMES, SECRET_OUTPUTS } from "../../../infra/outputs";
 import { DLQ_TOPIC, KEYSPACE, USERS_TOPIC } from "../../../runtime/contracts/names";
-import { containers, DEV_CONFIG, devRun, hostnameOf, resolve, Run, runProgram } from "./harness";
+import { containers, DEV_CONFIG, devRun, envOf, hostnameOf, resolve, Run, runProgram } from "./harness";
 
 /** Resolves one level of objects of Outputs; records which outputs hold a secret anywhere. */
 async function settleOutputs(outputs: object): Promise<{ values: Record<string, unknown>; secret: Set<string> }> {
@@ -66,7 +66,12 @@ describe("infra: the stack-output contract", () => {
   });
 
   it("follow the configured bind address and ports", async () => {
-    const r = await runProgram({ ...DEV_CONFIG, bindAddress: "0.0.0.0", ports: JSON.stringify({ kafka: 19092 }) });
-    assert.deepEqual(r.outputs!.kafkaBootstrapServers, { internal: "kafka:29092", host: "localhost:19092" });
+    const r = await runProgram({ ...DEV_CONFIG, bindAddress: "0.0.0.0", advertisedHost: "dev-box.lan", ports: JSON.stringify({ kafka: 19092 }) });
+    // Every interface: LAN clients dial the host's name (localhost would send them to themselves).
+    assert.deepEqual(r.outputs!.kafkaBootstrapServers, { internal: "kafka:29092", host: "dev-box.lan:19092" });
+    const kafka = containers(r).find((c) => hostnameOf(c) === "kafka")!;
+    assert.match(envOf(kafka).KAFKA_ADVERTISED_LISTENERS, /EXTERNAL:\/\/dev-box\.lan:19092/);
+    const missing = await runProgram({ ...DEV_CONFIG, bindAddress: "0.0.0.0" });
+    assert.match(String(missing.error), /realtime-pipeline:advertisedHost: is required when bindAddress is 0\.0\.0\.0/);
   });
 });

@@ -64,7 +64,6 @@ describe("infra: wiring between containers", () => {
     ["airflow-scheduler", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /^postgresql\+psycopg2:\/\/airflow:[^@]+@postgres:5432\/airflow$/],
     ["airflow-webserver", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /@postgres:5432\/airflow$/],
     ["airflow-init", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /@postgres:5432\/airflow$/],
-    ["ingest", "API_BASE_URL", /^http:\/\/api:8000$/],
     ["airflow-scheduler", "API_BASE_URL", /^http:\/\/api:8000$/],
     ["cassandra", "CASSANDRA_SEEDS", /^cassandra$/],
     ["airflow-scheduler", "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", /^False$/],
@@ -77,7 +76,7 @@ describe("infra: wiring between containers", () => {
   }
 
   it("PG_HOST/PG_PORT of ingest, relay and the Airflow DAG name the PostgreSQL container", () => {
-    for (const h of ["ingest", "relay", "airflow-scheduler"]) {
+    for (const h of ["relay", "airflow-scheduler"]) {
       const env = envOf(byHost.get(h)!);
       const pg = byHost.get(env.PG_HOST);
       assert.ok(pg, `${h}: PG_HOST=${env.PG_HOST}`);
@@ -88,7 +87,9 @@ describe("infra: wiring between containers", () => {
 
   it("each worker gets only what it talks to", () => {
     const keys = (h: string) => Object.keys(envOf(byHost.get(h)!));
-    assert.ok(!keys("ingest").includes("KAFKA_BROKERS") && !keys("ingest").includes("CASSANDRA_PASSWORD"));
+    // Ingest runs in the DAG (Airflow's containers), not as a container of its own.
+    assert.equal(byHost.get("ingest"), undefined, "an always-on ingest container beside the DAG");
+    assert.ok(!keys("airflow-scheduler").includes("KAFKA_BROKERS") && !keys("airflow-scheduler").includes("CASSANDRA_PASSWORD"));
     assert.ok(!keys("relay").includes("CASSANDRA_CONTACT_POINTS") && !keys("relay").includes("API_BASE_URL"));
     assert.ok(!keys("processor").includes("PG_PASSWORD") && !keys("processor").includes("API_BASE_URL"));
   });
@@ -111,20 +112,22 @@ describe("infra: wiring between containers", () => {
       ["airflow-init", ["postgres"]],
       ["airflow-webserver", ["airflow-init"]],
       ["airflow-scheduler", ["airflow-init"]],
-      ["ingest", ["postgres"]],
       ["relay", ["postgres", "kafka-topics", "schema-registry"]],
       ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
       ["spark-driver", ["spark-worker-1", "kafka-topics", "cassandra-auth"]],
     ];
-    const nameOf = (h: string) => byHost.get(h)!.name;
+    // A job is waited for through its run (JobRun), a service through its container.
+    const jobs = new Set(["kafka-topics", "cassandra-auth", "airflow-init"]);
+    const nameOf = (h: string) => `${byHost.get(h)!.name}${jobs.has(h) ? "-run" : ""}`;
     for (const [h, deps] of order) {
-      const actual = run.dependsOn.get(nameOf(h)) ?? [];
+      const actual = run.dependsOn.get(byHost.get(h)!.name) ?? [];
       for (const d of deps) assert.ok(actual.includes(nameOf(d)), `${h} does not wait for ${d}`);
     }
     for (const c of containers(run)) {
       for (const dep of run.dependsOn.get(c.name) ?? []) {
-        const d = containers(run).find((x) => x.name === dep)!;
-        assert.ok(d.inputs.wait === true || d.inputs.attach === true, `${hostnameOf(c)} depends on ${dep}, which is neither waited for nor attached`);
+        const d = containers(run).find((x) => x.name === dep);
+        const jobRun = run.resources.find((x) => x.type === "pulumi-nodejs:dynamic/realtime-pipeline:JobRun" && x.name === dep);
+        assert.ok(d?.inputs.wait === true || jobRun, `${hostnameOf(c)} depends on ${dep}, which is neither a waited service nor a job's run`);
       }
     }
   });
