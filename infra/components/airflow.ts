@@ -55,6 +55,9 @@ export class Airflow extends pulumi.ComponentResource {
         // Gunicorn's default of 4 workers does not fit the webserver's memory limit.
         AIRFLOW__WEBSERVER__WORKERS: "2",
         AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK: "True",
+        // The REST API with the admin's login (basic auth), as the official compose file sets it:
+        // the default (session only) answers 401 to every client but the browser.
+        AIRFLOW__API__AUTH_BACKENDS: "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         // Read by the DAG (images/airflow/dags/user_automation.py).
         USER_AUTOMATION_SCHEDULE: config.schedule,
       },

@@ -80,7 +80,9 @@ export class Cassandra extends pulumi.ComponentResource {
         args: cassandraAuthCommand(settings),
         env: { ...cassandraEnv(settings, CASSANDRA_DC), MAX_HEAP_SIZE: `${heapMiB}M`, HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M` },
         ports: { cql: { container: settings.native_transport_port, host: config.ports.cassandra }, storage: { container: settings.storage_port } },
-        healthCheck: { test: ["CMD-SHELL", "nodetool status | grep -q '^UN'"], intervalSeconds: 15, timeoutSeconds: 30, startPeriodSeconds: 90 },
+        // Healthy = CQL is served (the native transport port accepts), which is what clients need;
+        // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
+        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         memory: config.memory.cassandra,
       },

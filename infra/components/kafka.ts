@@ -83,8 +83,10 @@ export class Kafka extends pulumi.ComponentResource {
         image: images.kafka,
         env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.kafka) / 2) },
         ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
-        // A JVM tool: give it time to start.
-        healthCheck: { test: ["CMD", "kafka-broker-api-versions", "--bootstrap-server", `localhost:${PORTS.kafkaInternal}`], timeoutSeconds: 30 },
+        // The INTERNAL listener accepts: the broker is up (its clients, the topics job first,
+        // retry until it serves them). Not kafka-broker-api-versions: a JVM of its own every
+        // 10 s, which took over 30 s on a loaded 2-core machine and never passed.
+        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
         volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],

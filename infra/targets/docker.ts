@@ -69,7 +69,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",
       wait: true,
-      waitTimeout: 300,
+      // As long as Docker itself would keep trying: the start period, then every retry. A fixed
+      // 300 s gave up on a Cassandra that was still starting on a loaded 2-core machine.
+      waitTimeout: (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5)),
       mustRun: true,
     });
     return makeHandle("service", spec, container, this);

@@ -1,0 +1,318 @@
+/**
+ * The dev stack's shape brought up for real on the local Docker engine (stack `ci`,
+ * Pulumi.ci.yaml: Karapace, no Control Center, small limits, ports beside the local services'),
+ * then used the way a user would, through the published ports only: trigger the DAG with
+ * Airflow's REST API, read both Cassandra tables and the DLQ. Then a second `up` changes nothing,
+ * a worker source change rolls only the containers that run the worker build, a failing job
+ * fails `up` (and runs again on the next), and `destroy` leaves nothing of the stack behind
+ * (checked with the Docker Engine API, not with Pulumi's own state).
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as http from "node:http";
+import * as path from "node:path";
+import { Stack } from "@pulumi/pulumi/automation";
+import { Client, auth } from "cassandra-driver";
+import { Kafka, logLevel } from "kafkajs";
+import { generatePage } from "../../runtime/api/generate";
+import { AGGREGATES_TABLE, DLQ_TOPIC, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
+import { USER_CREATED_FIELDS, type UserCreated } from "../../runtime/contracts/user-created";
+import { normalizeUser } from "../../runtime/ingest/normalize";
+import { Project, REPO, report, tools } from "./harness";
+
+const STACK = "ci";
+const PREFIX = `realtime-pipeline-${STACK}`;
+
+// ---- the Docker Engine API, as `docker` would talk to it ------------------------------------
+
+function engine(dockerHost: string) {
+  const socketPath = dockerHost.replace(/^unix:\/\//, "");
+  return <T>(method: string, p: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ socketPath, method, path: `/v1.41${p}` }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => {
+          if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${p}: HTTP ${res.statusCode} ${body}`));
+          else resolve((body ? JSON.parse(body) : undefined) as T);
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+}
+
+interface ContainerInfo {
+  Id: string;
+  Name: string;
+  Created: string;
+  Image: string;
+  State: { Running: boolean; ExitCode: number; StartedAt: string; FinishedAt: string; Health?: { Status: string } };
+  HostConfig: { Memory: number; RestartPolicy: { Name: string } };
+  Mounts: { Type: string; Name?: string; Destination: string }[];
+  Config: { Labels: Record<string, string>; Healthcheck?: { Test: string[] } };
+}
+
+const filter = (f: Record<string, string[]>) => encodeURIComponent(JSON.stringify(f));
+
+// ---- what the stack must run -------------------------------------------------------------------
+
+const SERVICES = [
+  "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
+  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor",
+];
+const JOBS = ["kafka-topics", "cassandra-auth", "airflow-init"];
+/** Start order by health: [container, what it waits for]. */
+const ORDER: [string, string[]][] = [
+  ["kafka", ["zookeeper"]],
+  ["kafka-topics", ["kafka"]],
+  ["schema-registry", ["kafka"]],
+  ["cassandra-auth", ["cassandra"]],
+  ["spark-worker-1", ["spark-master"]],
+  ["spark-driver", ["spark-worker-1", "spark-worker-2", "kafka-topics", "schema-registry", "cassandra-auth"]],
+  ["airflow-init", ["postgres"]],
+  ["airflow-webserver", ["airflow-init", "api"]],
+  ["airflow-scheduler", ["airflow-init", "api"]],
+  ["relay", ["postgres", "kafka-topics", "schema-registry"]],
+  ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
+];
+/** Memory limits of Pulumi.ci.yaml (and the defaults it keeps), MiB. */
+const MEMORY: Record<string, number> = { cassandra: 1024, kafka: 768, postgres: 512, "spark-worker-1": 1024, relay: 256, api: 256 };
+const VOLUMES: Record<string, string[]> = {
+  postgres: ["postgres-data"], kafka: ["kafka-data"], zookeeper: ["zookeeper-data", "zookeeper-log"], cassandra: ["cassandra-data"],
+  "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"],
+};
+/** The containers that run the worker build: the worker image, and Airflow's (its DAG runs that bundle). */
+const WORKER_BUILD = ["api", "relay", "processor", "airflow-init", "airflow-webserver", "airflow-scheduler"];
+
+/**
+ * The CA certificates this host trusts beyond the distribution's bundle (a TLS-intercepting
+ * proxy's): the opt-in `buildCaCertificates` setting, so the image builds' downloads pass it.
+ * PIPELINE_BUILD_CA names a file instead; none: the setting stays unset.
+ */
+function buildCa(dir: string): string | undefined {
+  if (process.env.PIPELINE_BUILD_CA) return process.env.PIPELINE_BUILD_CA;
+  const local = "/usr/local/share/ca-certificates";
+  const certs = fs.existsSync(local) ? fs.readdirSync(local).filter((f) => f.endsWith(".crt")) : [];
+  if (certs.length === 0) return undefined;
+  const file = path.join(dir, "build-ca.pem");
+  fs.writeFileSync(file, certs.map((f) => fs.readFileSync(path.join(local, f), "utf8")).join("\n"));
+  return file;
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+describe("stacks: the dev stack up for real on the local Docker engine (stack ci)", function () {
+  this.timeout(60 * 60 * 1000);
+  let project: Project;
+  let stack: Stack;
+  let api: ReturnType<typeof engine>;
+  let outputs: Record<string, { value: unknown }>;
+  const inspect = (name: string) => api<ContainerInfo>("GET", `/containers/${PREFIX}-${name}/json`);
+  const images = async () => Object.fromEntries(await Promise.all([...SERVICES, ...JOBS].map(async (n) => [n, (await inspect(n)).Image] as const)));
+
+  before(async () => {
+    const t = tools();
+    assert.ok(t.dockerHost, "no Docker engine: scripts/services up docker");
+    api = engine(t.dockerHost);
+    project = await Project.create(t);
+    const ca = buildCa(project.root);
+    stack = await project.stack(STACK, ca ? { buildCaCertificates: ca } : {});
+  });
+
+  after(async () => {
+    // Whatever happened above, leave no container behind.
+    if (stack) await stack.destroy().catch((e: unknown) => console.log(`      destroy in after(): ${String(e)}`));
+    project?.remove();
+  });
+
+  it("up: every container of the pipeline runs, healthy, in health order, with its limits and volumes", async () => {
+    const up = await project.up(stack);
+    report(STACK, up);
+    assert.deepEqual(up.errors, []);
+    outputs = (await stack.outputs()) as Record<string, { value: unknown }>;
+
+    const all = await api<{ Names: string[] }[]>("GET", `/containers/json?all=1&filters=${filter({ name: [`${PREFIX}-`] })}`);
+    const names = all.map((c) => c.Names[0].replace(`/${PREFIX}-`, "")).sort();
+    assert.deepEqual(names, [...SERVICES, ...JOBS].sort());
+    const info = new Map<string, ContainerInfo>();
+    for (const n of names) info.set(n, await inspect(n));
+    for (const s of SERVICES) {
+      const c = info.get(s)!;
+      assert.ok(c.State.Running, `${s} is not running`);
+      assert.equal(c.State.Health?.Status, "healthy", `${s}: ${c.State.Health?.Status}`);
+      assert.equal(c.HostConfig.RestartPolicy.Name, "unless-stopped", s);
+    }
+    for (const j of JOBS) {
+      const c = info.get(j)!;
+      assert.ok(!c.State.Running && c.State.ExitCode === 0, `job ${j}: running ${c.State.Running}, exit ${c.State.ExitCode}`);
+    }
+    // A service starts after what it waits for was healthy (it is created then), a job's dependents after it exited.
+    for (const [n, deps] of ORDER) {
+      const created = Date.parse(info.get(n)!.Created);
+      for (const d of deps) {
+        const dep = info.get(d)!;
+        const ready = JOBS.includes(d) ? Date.parse(dep.State.FinishedAt) : Date.parse(dep.State.StartedAt);
+        assert.ok(created >= ready, `${n} was created before ${d} was ${JOBS.includes(d) ? "done" : "started"}`);
+      }
+    }
+    for (const [n, mib] of Object.entries(MEMORY)) assert.equal(info.get(n)!.HostConfig.Memory, mib * 1024 * 1024, `${n} memory limit`);
+    for (const [n, vols] of Object.entries(VOLUMES)) {
+      const mounted = info.get(n)!.Mounts.filter((m) => m.Type === "volume").map((m) => m.Name);
+      for (const v of vols) assert.ok(mounted.includes(`${PREFIX}-${v}`), `${n} does not mount ${v} (${mounted.join(", ")})`);
+    }
+  });
+
+  it("a DAG run triggered through Airflow's REST API lands every fetched user in both tables, nothing in the DLQ", async () => {
+    const airflow = String(outputs.airflowUrl.value);
+    const authz = `Basic ${Buffer.from(`${outputs.airflowAdminUser.value}:${outputs.airflowAdminPassword.value}`).toString("base64")}`;
+    const rest = async (method: string, p: string, body?: unknown) => {
+      const r = await fetch(`${airflow}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+      if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${await r.text()}`);
+      return (await r.json()) as Record<string, unknown>;
+    };
+    await waitFor("the DAG user_automation to be parsed", 300_000, async () => ((await rest("GET", "/dags/user_automation")).dag_id ? true : undefined));
+
+    const seed = `ci-${Date.now().toString(36)}`;
+    const batchSize = 200;
+    const pages = 2;
+    const runId = `stacks_${seed}`;
+    const t0 = Date.now();
+    await rest("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf: { env: { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) } } });
+    const state = await waitFor("the DAG run to finish", 600_000, async () => {
+      const s = String((await rest("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
+      return s === "success" || s === "failed" ? s : undefined;
+    });
+    assert.equal(state, "success", `DAG run ${runId} ended ${state}`);
+
+    // What the offline API served for that seed (the same generator, deterministic), normalized as ingest does.
+    const expected: UserCreated[] = [];
+    for (let page = 1; page <= pages; page++) {
+      for (const raw of generatePage(seed, page, batchSize).results) {
+        const n = normalizeUser(raw, 0);
+        assert.ok(n.ok);
+        expected.push(n.user);
+      }
+    }
+    const [cassandraHost, cassandraPort] = String((outputs.cassandraContactPoints.value as { host: string }).host).split(":");
+    const cassandra = new Client({
+      contactPoints: [`${cassandraHost}:${cassandraPort}`],
+      localDataCenter: "dc1",
+      authProvider: new auth.PlainTextAuthProvider(String(outputs.cassandraUser.value), String(outputs.cassandraPassword.value)),
+    });
+    await cassandra.connect();
+    try {
+      const ids = expected.map((u) => u.id);
+      const rows = await waitFor(`every fetched user in ${KEYSPACE}.${USERS_TABLE}`, 300_000, async () => {
+        const rs = await cassandra.execute(`SELECT * FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`, [ids], { prepare: true });
+        return rs.rowLength === ids.length ? rs.rows : undefined;
+      });
+      const seconds = (Date.now() - t0) / 1000;
+      console.log(`      ${ids.length} users from DAG trigger to created_users in ${seconds.toFixed(1)} s (${(ids.length / seconds).toFixed(1)} records/s end to end)`);
+      const byId = new Map(rows.map((r) => [String(r.id), r]));
+      for (const u of expected) {
+        const r = byId.get(u.id)!;
+        for (const f of USER_CREATED_FIELDS) {
+          if (f === "id" || f === "fetched_at") continue;
+          const got = r[f] instanceof Date ? (r[f] as Date).getTime() : r[f];
+          assert.deepEqual(got, u[f], `${u.id}.${f}`);
+        }
+        assert.ok(r.fetched_at instanceof Date && (r.fetched_at as Date).getTime() >= t0 - 60_000, `${u.id}.fetched_at`);
+      }
+
+      // users_by_country: the Spark job's one-minute windows per country and gender hold (at least) these users.
+      const want = new Map<string, number>();
+      for (const r of rows) {
+        const k = `${r.country}|${r.gender}|${Math.floor((r.fetched_at as Date).getTime() / 60_000) * 60_000}`;
+        want.set(k, (want.get(k) ?? 0) + 1);
+      }
+      const countries = [...new Set(rows.map((r) => String(r.country)))];
+      await waitFor(`${KEYSPACE}.${AGGREGATES_TABLE} windows of the fetched users`, 300_000, async () => {
+        const rs = await cassandra.execute(`SELECT country, window_start, gender, users FROM ${KEYSPACE}.${AGGREGATES_TABLE} WHERE country IN ?`, [countries], { prepare: true });
+        const got = new Map(rs.rows.map((r) => [`${r.country}|${r.gender}|${(r.window_start as Date).getTime()}`, Number(r.users)]));
+        for (const [k, n] of want) if ((got.get(k) ?? 0) < n) return undefined;
+        return true;
+      });
+    } finally {
+      await cassandra.shutdown();
+    }
+
+    // Nothing dead-lettered: the DLQ topic is empty, read from the published EXTERNAL listener.
+    const kafka = new Kafka({ clientId: "stacks-dev-up", brokers: [String((outputs.kafkaBootstrapServers.value as { host: string }).host)], logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const dlq = await admin.fetchTopicOffsets(DLQ_TOPIC);
+      assert.equal(dlq.reduce((n, p) => n + Number(p.high), 0), 0, "records in the DLQ");
+      const users = await admin.fetchTopicOffsets(USERS_TOPIC);
+      assert.ok(users.reduce((n, p) => n + Number(p.high), 0) >= expected.length, "users_created holds the users");
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it("a second up changes nothing", async () => {
+    const before = await images();
+    const again = await project.up(stack);
+    report(`${STACK} (again)`, again);
+    const changed = Object.entries(again.changes).filter(([op, n]) => op !== "same" && Number(n ?? 0) > 0);
+    assert.deepEqual(changed, []);
+    assert.deepEqual(await images(), before);
+  });
+
+  it("a change to a worker source rolls only the containers that run the worker build (by image ID)", async () => {
+    const before = await images();
+    const ids = Object.fromEntries(await Promise.all([...SERVICES, ...JOBS].map(async (n) => [n, (await inspect(n)).Id] as const)));
+    const file = path.join(REPO, "runtime/lib/http-server.ts");
+    const original = fs.readFileSync(file, "utf8");
+    try {
+      fs.writeFileSync(file, `${original}\n// stacks test: a worker source change (${Date.now()})\n`);
+      const rolled = await project.up(stack);
+      report(`${STACK} (worker change)`, rolled);
+      assert.deepEqual(rolled.errors, []);
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+    const after = await images();
+    for (const n of [...SERVICES, ...JOBS]) {
+      const id = (await inspect(n)).Id;
+      if (WORKER_BUILD.includes(n)) {
+        assert.notEqual(after[n], before[n], `${n} still runs the old image`);
+        assert.notEqual(id, ids[n], `${n} was not replaced`);
+      } else {
+        assert.equal(after[n], before[n], `${n} changed image`);
+        assert.equal(id, ids[n], `${n} was replaced though its image did not change`);
+      }
+    }
+    // Back to the committed source: the same rolls back (and the test leaves the stack as it found it).
+    const back = await project.up(stack);
+    report(`${STACK} (worker change undone)`, back);
+    assert.deepEqual(back.errors, []);
+  });
+
+  it("destroy removes every container, volume and network the stack made", async () => {
+    const down = await project.destroy(stack);
+    report(STACK, down);
+    assert.deepEqual(down.errors, []);
+    const containers = await api<unknown[]>("GET", `/containers/json?all=1&filters=${filter({ name: [`${PREFIX}-`] })}`);
+    const volumes = await api<{ Volumes: { Name: string }[] | null }>("GET", `/volumes?filters=${filter({ name: [`${PREFIX}-`] })}`);
+    const networks = await api<{ Name: string }[]>("GET", `/networks?filters=${filter({ name: [`${PREFIX}-`] })}`);
+    assert.deepEqual(containers, []);
+    assert.deepEqual((volumes.Volumes ?? []).map((v) => v.Name), []);
+    assert.deepEqual(networks.map((n) => n.Name), []);
+  });
+});
+
