@@ -82,7 +82,7 @@ export class Cassandra extends pulumi.ComponentResource {
         ports: { cql: { container: settings.native_transport_port, host: config.ports.cassandra }, storage: { container: settings.storage_port } },
         // Healthy = CQL is served (the native transport port accepts), which is what clients need;
         // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
-        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 },
+        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         memory: config.memory.cassandra,
       },

@@ -52,7 +52,7 @@ export class Kafka extends pulumi.ComponentResource {
         env: { ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2) },
         ports: { client: { container: PORTS.zookeeper } },
         // ZooKeeper's own `ruok` (whitelisted in the shared settings), over bash: no nc or cub needed.
-        healthCheck: { test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/localhost/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
+        healthCheck: { test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
         volumes: [
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
@@ -86,7 +86,7 @@ export class Kafka extends pulumi.ComponentResource {
         // The INTERNAL listener accepts: the broker is up (its clients, the topics job first,
         // retry until it serves them). Not kafka-broker-api-versions: a JVM of its own every
         // 10 s, which took over 30 s on a loaded 2-core machine and never passed.
-        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
+        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
         volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],

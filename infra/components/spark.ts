@@ -27,7 +27,7 @@ export interface SparkArgs {
   jobDependsOn: Dependency[];
 }
 
-const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/localhost/${port}`];
+const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${port}`];
 /** Master and worker daemons default to a 1g heap each: too much beside the executors in a container. */
 const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m" };
 const sparkClass = "/opt/spark/bin/spark-class";

@@ -30,6 +30,9 @@ const httpCheck = (port: number, path: string) => [
   `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
 ];
 
+/** A node process per check: starting one took over 5 s (Docker's usual timeout) on a loaded 2-core host. */
+const HTTP_CHECK_TIMING = { intervalSeconds: 15, timeoutSeconds: 20 };
+
 export class Workers extends pulumi.ComponentResource {
   readonly image: pulumi.Output<string>;
   /** Undefined when the stage config names an external data source. */
@@ -48,7 +51,7 @@ export class Workers extends pulumi.ComponentResource {
       image: this.image,
       args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
-      healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz") },
+      healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
       memory,
     });
 
@@ -58,7 +61,7 @@ export class Workers extends pulumi.ComponentResource {
           ...base("api", "api", config.memory.api),
           ports: { http: { container: PORTS.randomUserApi } },
           env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
-          healthCheck: { test: httpCheck(PORTS.randomUserApi, "/healthz") },
+          healthCheck: { test: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
         },
         this,
       );

@@ -23,6 +23,8 @@ export interface DockerTargetArgs {
 
 /** Label keys that document a container's listening ports; Docker has no other place for them. */
 export const PORT_LABEL = "realtime-pipeline.port.";
+/** The least time `up` waits for a service to turn healthy. */
+const WAIT_FLOOR_SECONDS = 600;
 
 export class DockerTarget extends pulumi.ComponentResource implements Target {
   readonly prefix: string;
@@ -69,9 +71,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",
       wait: true,
-      // As long as Docker itself would keep trying: the start period, then every retry. A fixed
-      // 300 s gave up on a Cassandra that was still starting on a loaded 2-core machine.
-      waitTimeout: (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5)),
+      // The provider polls until the check passes (an "unhealthy" on the way is no failure),
+      // so wait at least as long as Docker keeps trying, and 10 minutes: a fixed 300 s gave up on
+      // a Cassandra, a Kafka and Spark workers that were still starting on a loaded 2-core host.
+      waitTimeout: Math.max(WAIT_FLOOR_SECONDS, (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5))),
       mustRun: true,
     });
     return makeHandle("service", spec, container, this);
