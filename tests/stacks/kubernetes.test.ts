@@ -144,6 +144,10 @@ for (const c of CASES) {
       assert.deepEqual(preview.warnings, [], "warnings in preview");
       assert.deepEqual(Object.keys(preview.changes), ["create"]);
       assert.ok(preview.changes.create! > 60, `only ${preview.changes.create} resources`);
+      // One explicit provider, the stack's own: no default provider (the shell's kubeconfig) for anything.
+      const providers = preview.steps.filter((s) => s.type.startsWith("pulumi:providers:")).map((s) => `${s.type} ${s.name}`);
+      assert.ok(providers.includes(`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`), providers.join(", "));
+      assert.deepEqual(providers.filter((p) => p.startsWith("pulumi:providers:kubernetes")), [`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`]);
       assert.match(preview.stdout, new RegExp(`kubernetes: context local of ${t.kubeconfig!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}, namespace ${c.namespace}`));
     });
 
