@@ -214,11 +214,12 @@ for (const c of CASES) {
     it("another team's program reads the outputs with a StackReference: names, shapes, which are secret", async () => {
       const dir = path.join(project.root, "consumer");
       fs.mkdirSync(dir);
-      for (const f of ["Pulumi.yaml", "index.ts"]) fs.copyFileSync(path.join(REPO, "tests/fixtures/consumer", f), path.join(dir, f));
+      for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) fs.copyFileSync(path.join(REPO, "tests/fixtures/consumer", f), path.join(dir, f));
       for (const f of ["node_modules", "tsconfig.json"]) fs.symlinkSync(path.join(REPO, f), path.join(dir, f));
       const consumer = await project.stack(c.stack, { "pipeline-consumer:pipeline": `organization/realtime-pipeline/${c.stack}` }, dir);
       const up = await project.up(consumer);
       assert.deepEqual(up.errors, []);
+      assert.deepEqual(up.warnings, []);
       const out = await consumer.outputs();
       const seen = out.seen.value as Record<string, { secret: boolean; shape: string }>;
       assert.deepEqual(
