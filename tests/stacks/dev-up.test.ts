@@ -18,7 +18,7 @@ import { generatePage } from "../../runtime/api/generate";
 import { AGGREGATES_TABLE, DLQ_TOPIC, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
 import { USER_CREATED_FIELDS, type UserCreated } from "../../runtime/contracts/user-created";
 import { normalizeUser } from "../../runtime/ingest/normalize";
-import { Project, REPO, report, tools } from "./harness";
+import { Project, REPO, buildCa, report, tools } from "./harness";
 
 const STACK = "ci";
 const PREFIX = `realtime-pipeline-${STACK}`;
@@ -84,21 +84,6 @@ const VOLUMES: Record<string, string[]> = {
 };
 /** The containers that run the worker build: the worker image, and Airflow's (its DAG runs that bundle). */
 const WORKER_BUILD = ["api", "relay", "processor", "airflow-init", "airflow-webserver", "airflow-scheduler"];
-
-/**
- * The CA certificates this host trusts beyond the distribution's bundle (a TLS-intercepting
- * proxy's): the opt-in `buildCaCertificates` setting, so the image builds' downloads pass it.
- * PIPELINE_BUILD_CA names a file instead; none: the setting stays unset.
- */
-function buildCa(dir: string): string | undefined {
-  if (process.env.PIPELINE_BUILD_CA) return process.env.PIPELINE_BUILD_CA;
-  const local = "/usr/local/share/ca-certificates";
-  const certs = fs.existsSync(local) ? fs.readdirSync(local).filter((f) => f.endsWith(".crt")) : [];
-  if (certs.length === 0) return undefined;
-  const file = path.join(dir, "build-ca.pem");
-  fs.writeFileSync(file, certs.map((f) => fs.readFileSync(path.join(local, f), "utf8")).join("\n"));
-  return file;
-}
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const t0 = Date.now();

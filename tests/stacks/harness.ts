@@ -196,3 +196,18 @@ export function report(stack: string, op: Operation): string {
   measured.push(line);
   return line;
 }
+
+/**
+ * The CA certificates this host trusts beyond the distribution's bundle (a TLS-intercepting
+ * proxy's), as one PEM file for the opt-in `buildCaCertificates` setting, so the image builds'
+ * downloads pass it. PIPELINE_BUILD_CA names a file instead; none: undefined (the setting stays unset).
+ */
+export function buildCa(dir: string): string | undefined {
+  if (process.env.PIPELINE_BUILD_CA) return process.env.PIPELINE_BUILD_CA;
+  const local = "/usr/local/share/ca-certificates";
+  const certs = fs.existsSync(local) ? fs.readdirSync(local).filter((f) => f.endsWith(".crt")) : [];
+  if (certs.length === 0) return undefined;
+  const file = path.join(dir, "build-ca.pem");
+  fs.writeFileSync(file, certs.map((f) => fs.readFileSync(path.join(local, f), "utf8")).join("\n"));
+  return file;
+}

@@ -17,7 +17,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Stack } from "@pulumi/pulumi/automation";
-import { Operation, Project, REPO, Tools, exists, kubectl, report, tools } from "./harness";
+import { Operation, Project, REPO, Tools, buildCa, exists, kubectl, report, tools } from "./harness";
 
 const KUBE_TYPES = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:PersistentVolumeClaim"];
 /** A run-unique suffix for the cluster objects the test itself makes (a re-run on a kept cluster). */
@@ -124,7 +124,8 @@ for (const c of CASES) {
       t = tools();
       project = await Project.create(t);
       c.setup?.(t);
-      stack = await project.stack(c.stack, { ...clusterConfig(t), ...c.config(t) });
+      const ca = buildCa(project.root);
+      stack = await project.stack(c.stack, { ...clusterConfig(t), ...c.config(t), ...(ca ? { buildCaCertificates: ca } : {}) });
     });
 
     after(async () => {
