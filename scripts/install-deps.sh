@@ -11,7 +11,7 @@ declare -A SYSTEM_DEPS=(
   [postgres]="postgresql util-linux"
   [zookeeper]="zookeeper libslf4j-java openjdk-17-jre-headless"
   [kafka]="openjdk-17-jre-headless maven"
-  [schema-registry]="openjdk-17-jre-headless maven"
+  [schema-registry]="python3.11 python3.11-venv curl"
   [cassandra]="openjdk-17-jre-headless maven"
 )
 

@@ -1,45 +1,52 @@
-# Schema Registry speaking Confluent's REST API on 127.0.0.1:8081, Avro schemas stored in the
-# local PostgreSQL (database schema_registry). It is scripts/schema-registry/server.ts: neither
-# Karapace (not served by PyPI here) nor Apicurio Registry (its app's dependency
-# apicurio-registry-schema-util-provider is not published on Maven Central) installs on these
-# machines; the server's header says what it implements. The stacks run Confluent's image.
+# Schema Registry: Karapace 5.0.3 (Aiven, Apache-2.0), Confluent's REST API on 127.0.0.1:8081,
+# schemas kept in the Kafka topic _schemas of the local broker (as Confluent's registry, which the
+# stacks run). Installed from the team's tool set beside the repo, ../shared/tools (no internet
+# here: its wheel and 91 pinned PyPI wheels), into a venv under $PIPELINE_HOME/tools/karapace:
+#   $PIPELINE_SHARED/tools/install.sh karapace DEST   (PIPELINE_SHARED defaults to $REPO/../shared)
+# Run by the tool's start.sh (`python -m karapace`, registry only). Compatibility BACKWARD, as
+# Confluent's default. Healthy = takes writes: GET /master_available says true (a plain
+# GET /subjects answers 200 seconds before that, and writes then fail with 500 / 50003).
 # SCHEMA_REGISTRY_URL is the base URL @kafkajs/confluent-schema-registry takes as `host`.
-# Needs postgres (started before it). Sourced by scripts/services; see the convention at its top.
+# Needs kafka (started before it). Sourced by scripts/services; see the convention at its top.
 
 SR_PORT=8081
+SR_COMPATIBILITY=BACKWARD
+
+_sr_shared() { printf '%s' "${PIPELINE_SHARED:-$REPO/../shared}"; }
+_sr_home() { printf '%s' "$PIPELINE_HOME/tools/karapace"; }
 
 schema_registry_install() {
-  [ -d "$REPO/node_modules/avsc" ] && [ -d "$REPO/node_modules/pg" ] \
-    || die "schema-registry: node_modules lacks avsc/pg: run npm ci"
+  local shared; shared="$(_sr_shared)"
+  if [ ! -x "$shared/tools/install.sh" ] || [ ! -d "$shared/tools/karapace" ]; then
+    die "schema-registry: Karapace's tool set is not at $shared/tools/karapace (the shared/ folder beside the repo); set PIPELINE_SHARED to the folder that holds tools/install.sh and tools/karapace/"
+  fi
+  # Idempotent: a venv that already imports karapace is kept (a second call takes well under 1 s).
+  "$shared/tools/install.sh" karapace "$(_sr_home)" >/dev/null \
+    || die "schema-registry: installing Karapace into $(_sr_home) failed (needs python3.11 with venv)"
 }
 
 schema_registry_start() {
-  postgres_healthy || die "schema-registry needs postgres: scripts/services up postgres schema-registry"
-  _sr_database
+  kafka_healthy || die "schema-registry needs kafka: scripts/services up kafka schema-registry"
   port_open "$SR_PORT" && die "port $SR_PORT is taken by another process (not ours)"
-  # Secrets go through the environment, not the command line (the log shows the command).
+  local d; d="$(svc_dir schema-registry)"
   (
-    export SR_HOST=127.0.0.1 SR_PORT="$SR_PORT" PGHOST=127.0.0.1 PGPORT="$PG_PORT" \
-      PGDATABASE=schema_registry PGUSER=pipeline PGPASSWORD="$(secret pg-pipeline)"
-    spawn schema-registry node --require "$(cd "$REPO" && node -p 'require.resolve("tsx/cjs")')" \
-      "$REPO/scripts/schema-registry/server.ts"
+    export KARAPACE_VENV="$(_sr_home)/venv" \
+      KARAPACE_COMPATIBILITY="$SR_COMPATIBILITY" \
+      KARAPACE_TOPIC_NAME=_schemas \
+      KARAPACE_PROTOBUF_RUNTIME_DIRECTORY="$d/protobuf-runtime"
+    spawn schema-registry "$(_sr_home)/bin/start.sh" "127.0.0.1:$KAFKA_PORT" "$SR_PORT" 127.0.0.1
   )
 }
 
-_sr_database() {
-  _psql -d postgres >/dev/null <<SQL
-SELECT 'CREATE DATABASE schema_registry OWNER pipeline' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='schema_registry')\gexec
-SQL
-}
-
 schema_registry_healthy() {
-  local out
-  out="$(timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$SR_PORT"'; printf "GET /subjects HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3; cat <&3' 2>/dev/null)" || return 1
-  [[ "$out" == "HTTP/1.1 200"* ]]
+  "$(_sr_home)/bin/healthy.sh" "http://127.0.0.1:$SR_PORT"
 }
 
-schema_registry_timeout() { echo 60; }
+schema_registry_timeout() { echo 120; }
 
 schema_registry_env() { echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$SR_PORT"; }
 
-schema_registry_where() { printf 'http://127.0.0.1:%s (Confluent REST API, Avro; stored in PostgreSQL db schema_registry)' "$SR_PORT"; }
+schema_registry_where() {
+  printf 'http://127.0.0.1:%s (Karapace 5.0.3, Confluent REST API; schemas in Kafka topic _schemas, %s)' \
+    "$SR_PORT" "$SR_COMPATIBILITY"
+}
