@@ -132,6 +132,9 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         volumes: (spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })),
         uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
         memory: memoryMiB(spec.memory),
+        // Memory plus swap = the limit: no swap past it. Left unset, Docker reads back twice the
+        // limit and the next `up` "updated" every container once.
+        memorySwap: memoryMiB(spec.memory),
         ...lifecycle,
       },
       { parent, dependsOn: dependencyResources(spec) },

@@ -197,8 +197,13 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
       contactPoints: [`${cassandraHost}:${cassandraPort}`],
       localDataCenter: "dc1",
       authProvider: new auth.PlainTextAuthProvider(String(outputs.cassandraUser.value), String(outputs.cassandraPassword.value)),
+      // A loaded 2-core CI host: the driver's 12 s default read timeout is too short for the first queries.
+      socketOptions: { connectTimeout: 30_000, readTimeout: 60_000 },
     });
-    await cassandra.connect();
+    await waitFor("a CQL session on the published port", 300_000, async () => {
+      await cassandra.connect();
+      return true;
+    });
     try {
       const ids = expected.map((u) => u.id);
       const rows = await waitFor(`every fetched user in ${KEYSPACE}.${USERS_TABLE}`, 300_000, async () => {

@@ -46,6 +46,10 @@ describe("infra: the dev stack's containers, as a real Docker engine needs them"
     }
   });
 
+  it("memory + swap = the memory limit on every container (unset, Docker reads back 2x and the second up updated them all)", () => {
+    for (const c of containers(run)) assert.equal(c.inputs.memorySwap, c.inputs.memory, hostnameOf(c));
+  });
+
   it("PostgreSQL is healthy only over TCP (during initdb the socket-only server would pass pg_isready)", () => {
     const test = (unwrap(byHost(run, "postgres")!.inputs.healthcheck) as { tests: string[] }).tests;
     assert.deepEqual(test.slice(0, 4), ["CMD", "pg_isready", "-h", "127.0.0.1"]);
