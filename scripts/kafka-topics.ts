@@ -32,7 +32,23 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+/**
+ * Right after the broker turns healthy its metadata may not be settled yet ("This server does not
+ * host this topic-partition"): try a few times before failing `up`.
+ */
+async function withAttempts(attempts: number): Promise<void> {
+  for (let i = 1; ; i++) {
+    try {
+      return await main();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      process.stderr.write(`[kafka-topics] attempt ${i} failed (${err instanceof Error ? err.message : String(err)}); again in 2 s\n`);
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+}
+
+withAttempts(5).catch((err: unknown) => {
   process.stderr.write(`[kafka-topics] ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
   process.exit(1);
 });

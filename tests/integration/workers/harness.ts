@@ -207,6 +207,7 @@ export async function topicEnds(admin: Admin, topic = USERS_TOPIC): Promise<Map<
 export interface RawMessage {
   partition: number;
   offset: string;
+  timestamp: string;
   key: string | null;
   value: Buffer | null;
   headers: Record<string, string>;
@@ -234,7 +235,7 @@ export async function readRange(k: Kafka, topic: string, from: Map<number, strin
           if (BigInt(m.offset) < BigInt(from.get(batch.partition) ?? "0") || BigInt(m.offset) >= BigInt(end)) continue;
           const headers: Record<string, string> = {};
           for (const [hk, hv] of Object.entries(m.headers ?? {})) headers[hk] = hv?.toString() ?? "";
-          msgs.push({ partition: batch.partition, offset: m.offset, key: m.key?.toString() ?? null, value: m.value, headers });
+          msgs.push({ partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key?.toString() ?? null, value: m.value, headers });
         }
         if (msgs.length >= total) resolveDone();
       },

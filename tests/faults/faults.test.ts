@@ -1,0 +1,466 @@
+/**
+ * The fault suite (npm run test:faults): while a stream of users flows through the real local
+ * services (offline API → ingest → PostgreSQL → relay → Kafka → processor → Cassandra), each
+ * fault is applied in turn: Kafka, PostgreSQL, Cassandra and the Schema Registry stopped and
+ * started again (through scripts/services, as an operator would), each worker SIGKILLed (the
+ * relay also right after Kafka acked a send, before its commit), the schema evolved, and
+ * malformed records of each kind injected. The workers are child processes launched the one way
+ * runtime/main.ts is (tests/integration/workers/harness.ts), supervised like a kubelet would:
+ * one that exits by itself is counted, then started again.
+ *
+ * After each fault: the exact set of staged ids is the set in Cassandra (lost = the difference),
+ * bad records are each accounted for with their reason, no good record is dead-lettered, no worker
+ * exited, and the resume time (dependency back → the affected workers make progress again).
+ * At the end, every outbox row of the run is on the topic exactly once (counted on the topic).
+ * It prints one table: fault | times | records lost | wrongly dead-lettered | worker exits | resume s.
+ *
+ * It restarts SHARED services: other test runs on this machine may see them go away meanwhile.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import crypto from "node:crypto";
+import type { Admin, Kafka } from "kafkajs";
+import type { Pool } from "pg";
+import type { Client as CassandraClient } from "cassandra-driver";
+import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import { startApiServer, type ApiServer } from "../../runtime/api/server";
+import { generateUser } from "../../runtime/api/generate";
+import { DLQ_TOPIC, USERS_TOPIC, USERS_VALUE_SUBJECT } from "../../runtime/contracts/names";
+import { userCreatedAvsc } from "../../runtime/contracts/user-created";
+import { normalizeUser } from "../../runtime/ingest/normalize";
+import { keyBucket } from "../../runtime/lib/key-bucket";
+import type { DlqEnvelope } from "../../runtime/processor/dlq";
+import {
+  cassandra, cassandraUsers, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, topicEnds, uniq, waitFor, type Worker,
+} from "../integration/workers/harness";
+
+type Name = "ingest" | "relay" | "processor";
+
+interface Row {
+  fault: string;
+  times: number;
+  lost: number;
+  wronglyDeadLettered: number;
+  exits: number;
+  resume: number[];
+  notes: string[];
+}
+
+const BATCH = 200;
+
+function services(verb: "up" | "down", ...names: string[]): Promise<number> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    execFile(`${ROOT}/scripts/services`, [verb, ...names], { cwd: ROOT, timeout: 900_000 }, (err, _out, stderr) => {
+      if (err) reject(new Error(`scripts/services ${verb} ${names.join(" ")}: ${err.message}\n${stderr.slice(-3000)}`));
+      else resolve(Date.now() - t0);
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("fault suite: the data path loses nothing and never stops", function () {
+  this.timeout(1_800_000);
+  const run = uniq("faults");
+  const seed = run;
+  const group = `${run}-processor`;
+  let api: ApiServer;
+  let pg: Pool;
+  let cass: CassandraClient;
+  let k: Kafka;
+  let admin: Admin;
+  let env: Record<string, string>;
+  let topicStart = new Map<number, string>();
+  let dlqStart = new Map<number, string>();
+  const rows: Row[] = [];
+  let current: Row | undefined;
+  const w = {} as Record<Name, Worker>;
+  const expected = new Set<Worker>();
+  const exitLog: string[] = [];
+  let stopping = false;
+  /** ids known to be in Cassandra */
+  const verified = new Set<string>();
+  /** message timestamps (ms) → the fault that was under way, to attribute duplicates */
+  const windows: { fault: string; from: number; to: number }[] = [];
+
+  const workerEnv: Record<Name, Record<string, string>> = {
+    ingest: {},
+    relay: {},
+    processor: {},
+  };
+
+  async function start(name: Name): Promise<Worker> {
+    const args = name === "ingest" ? ["ingest"] : [name];
+    const wk = await spawnWorker(args, { ...env, ...workerEnv[name] });
+    w[name] = wk;
+    void wk.exited.then(async ({ code, signal }) => {
+      if (expected.has(wk) || stopping) return;
+      exitLog.push(`${name} exited by itself (${code ?? signal}) during ${current?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`);
+      if (current) current.exits++;
+      await sleep(1000);
+      if (!stopping) await start(name); // as a kubelet would
+    });
+    return wk;
+  }
+
+  async function kill(name: Name, sig: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const wk = w[name];
+    expected.add(wk);
+    wk.proc.kill(sig);
+    await wk.exited;
+  }
+
+  async function progress(name: Name): Promise<number> {
+    const label = `worker="${name}"`;
+    return w[name].metric("pipeline_records_out_total", label);
+  }
+
+  /** Seconds from `since` until each named worker made progress (its counter moved past `base`). */
+  async function resumeAfter(since: number, names: Name[], base: Partial<Record<Name, { wk: Worker; n: number }>> = {}): Promise<number> {
+    let last = since;
+    await Promise.all(
+      names.map(async (name) => {
+        const b = base[name];
+        await waitFor(`${name} making progress again`, async () => {
+          const wk = w[name];
+          const n = await progress(name);
+          const before = b && b.wk === wk ? b.n : 0;
+          return n > before && n > 0;
+        }, 240_000, 100);
+        last = Math.max(last, Date.now());
+      }),
+    );
+    return (last - since) / 1000;
+  }
+
+  async function snapshot(names: Name[]): Promise<Partial<Record<Name, { wk: Worker; n: number }>>> {
+    const out: Partial<Record<Name, { wk: Worker; n: number }>> = {};
+    for (const n of names) out[n] = { wk: w[n], n: await progress(n) };
+    return out;
+  }
+
+  async function cursor(): Promise<number> {
+    const r = await pg.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [seed]);
+    return r.rows[0]?.next_page ?? 1;
+  }
+
+  /** Every record of every stored page: staged (in users) or rejected with a reason. */
+  async function stagedIds(): Promise<{ staged: string[]; unaccounted: number; rejected: number }> {
+    const pages = (await cursor()) - 1;
+    const all: string[] = [];
+    for (let p = 1; p <= pages; p++) for (let i = 0; i < BATCH; i++) all.push(generateUser(seed, p, i).login.uuid.toLowerCase());
+    const inUsers = new Set(
+      (await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [all])).rows.map((r) => r.id),
+    );
+    const rej = await pg.query<{ page: number; idx: number }>("SELECT page, idx FROM rejected_records WHERE seed = $1 AND reason <> ''", [seed]);
+    const rejected = new Set(rej.rows.map((r) => `${r.page}/${r.idx}`));
+    let unaccounted = 0;
+    for (let p = 1; p <= pages; p++) {
+      for (let i = 0; i < BATCH; i++) {
+        if (!inUsers.has(all[(p - 1) * BATCH + i]) && !rejected.has(`${p}/${i}`)) unaccounted++;
+      }
+    }
+    return { staged: [...inUsers], unaccounted, rejected: rejected.size };
+  }
+
+  /** Wait until every staged id is in Cassandra (or the deadline); returns the ones still missing. */
+  async function missingInCassandra(ids: string[], deadlineMs = 180_000): Promise<string[]> {
+    const t0 = Date.now();
+    let missing = ids.filter((id) => !verified.has(id));
+    while (missing.length > 0) {
+      const got = await cassandraUsers(cass, missing).catch(() => new Map());
+      for (const id of got.keys()) verified.add(id);
+      missing = missing.filter((id) => !verified.has(id));
+      if (missing.length === 0 || Date.now() - t0 > deadlineMs) break;
+      await sleep(1000);
+    }
+    return missing;
+  }
+
+  async function dlqGoodKeys(good: Set<string>): Promise<number> {
+    const msgs = await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC));
+    const bad = new Set<string>();
+    for (const m of msgs) if (m.key && good.has(m.key)) bad.add(`${m.headers.source_partition}/${m.headers.source_offset}`);
+    return bad.size;
+  }
+
+  /** Runs one fault: `body` returns the resume time in seconds. Then the accounting. */
+  async function fault(name: string, body: (r: Row) => Promise<number>): Promise<void> {
+    let r = rows.find((x) => x.fault === name);
+    if (!r) {
+      r = { fault: name, times: 0, lost: 0, wronglyDeadLettered: 0, exits: 0, resume: [], notes: [] };
+      rows.push(r);
+    }
+    current = r;
+    const from = Date.now();
+    r.times++;
+    r.resume.push(await body(r));
+    windows.push({ fault: name, from, to: Date.now() });
+    // accounting: everything staged so far is in Cassandra
+    const s = await stagedIds();
+    r.lost += s.unaccounted;
+    const missing = await missingInCassandra(s.staged);
+    r.lost += missing.length;
+    if (missing.length > 0) r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
+    current = undefined;
+  }
+
+  before(async () => {
+    env = servicesEnv();
+    api = await startApiServer({ port: 0 });
+    pg = pgPool();
+    pg.on("error", () => undefined);
+    cass = cassandra();
+    k = kafka();
+    admin = k.admin();
+    await admin.connect();
+    topicStart = await topicEnds(admin);
+    dlqStart = await topicEnds(admin, DLQ_TOPIC);
+    // the group starts at the topic's end: the topic's history is other runs' work
+    await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })) });
+    const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
+    workerEnv.ingest = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(BATCH), INGEST_INTERVAL_MS: "250", INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "1000", INGEST_RETRIES: "3" };
+    // small sends: a round is many acknowledged sends, so the relay can be killed between an ack and its commit
+    workerEnv.relay = { ...base, RELAY_BATCH_SIZE: "2000", RELAY_POLL_MS: "100", RELAY_MAX_SEND_BYTES: "16384" };
+    workerEnv.processor = { ...base, PROCESSOR_GROUP_ID: group, PROCESSOR_CHUNK_SIZE: "200" };
+    await start("relay");
+    await start("processor");
+    await start("ingest");
+    await resumeAfter(Date.now(), ["ingest", "relay", "processor"]);
+  });
+
+  after(async () => {
+    stopping = true;
+    for (const n of ["ingest", "relay", "processor"] as Name[]) {
+      if (w[n]) {
+        expected.add(w[n]);
+        w[n].proc.kill("SIGKILL");
+        await w[n].exited;
+      }
+    }
+    await admin?.disconnect();
+    await cass?.shutdown();
+    await pg?.end();
+    await api?.close();
+    printTable();
+    if (exitLog.length > 0) console.log(exitLog.join("\n\n"));
+  });
+
+  function printTable(): void {
+    const lines = [
+      "| fault | times | records lost | wrongly dead-lettered | worker exits | resume s |",
+      "|---|---|---|---|---|---|",
+      ...rows.map((r) => {
+        const res = r.resume.filter((x) => Number.isFinite(x));
+        const resume = res.length === 0 ? "-" : res.length === 1 ? res[0].toFixed(1) : `${Math.min(...res).toFixed(1)}–${Math.max(...res).toFixed(1)}`;
+        return `| ${r.fault} | ${r.times} | ${r.lost} | ${r.wronglyDeadLettered} | ${r.exits} | ${resume} |`;
+      }),
+    ];
+    console.log(`\n${lines.join("\n")}\n`);
+    for (const r of rows) for (const n of r.notes) console.log(`  ${r.fault}: ${n}`);
+  }
+
+  it("Kafka stop/start", async () => {
+    await fault("Kafka stop/start", async () => {
+      await services("down", "kafka");
+      await sleep(4000);
+      const base = await snapshot(["relay", "processor"]);
+      await services("up", "kafka");
+      return resumeAfter(Date.now(), ["relay", "processor"], base);
+    });
+  });
+
+  it("PostgreSQL stop/start", async () => {
+    await fault("PostgreSQL stop/start", async () => {
+      await services("down", "postgres");
+      await sleep(4000);
+      const base = await snapshot(["ingest", "relay"]);
+      await services("up", "postgres", "schema-registry");
+      return resumeAfter(Date.now(), ["ingest", "relay"], base);
+    });
+  });
+
+  it("Cassandra stop/start", async () => {
+    await fault("Cassandra stop/start", async () => {
+      await services("down", "cassandra");
+      await sleep(4000);
+      const base = await snapshot(["processor"]);
+      await services("up", "cassandra");
+      return resumeAfter(Date.now(), ["processor"], base);
+    });
+  });
+
+  it("Schema Registry stop/start (the processor restarted while it is down: a cold cache)", async () => {
+    await fault("Schema Registry stop/start", async () => {
+      await services("down", "schema-registry");
+      await kill("processor");
+      await start("processor");
+      await sleep(4000);
+      await services("up", "schema-registry");
+      return resumeAfter(Date.now(), ["processor"]);
+    });
+  });
+
+  for (const name of ["ingest", "relay", "processor"] as Name[]) {
+    it(`SIGKILL ${name}`, async () => {
+      await fault(`SIGKILL ${name}`, async () => {
+        await waitFor(`${name} busy`, async () => (await progress(name)) > 0, 60_000);
+        await kill(name);
+        await start(name);
+        return resumeAfter(Date.now(), [name]);
+      });
+    });
+  }
+
+  it("SIGKILL relay right after Kafka acked a send, before its commit", async () => {
+    await fault("SIGKILL relay after Kafka ack", async (r) => {
+      let orphaned = false;
+      for (let attempt = 0; attempt < 20 && !orphaned; attempt++) {
+        // a round under way: its in-flight record exists and the topic's end moved since it was taken
+        const hit = await waitFor("a relay round with an acknowledged send", async () => {
+          const f = await pg.query<{ offsets: Record<string, string> }>("SELECT offsets FROM relay_inflight");
+          if (f.rows.length === 0) return false;
+          const ends = await topicEnds(admin);
+          return f.rows.some((row) => Object.entries(row.offsets).some(([p, off]) => BigInt(ends.get(Number(p)) ?? "0") > BigInt(off)));
+        }, 60_000, 5);
+        if (!hit) continue;
+        await kill("relay");
+        orphaned = ((await pg.query("SELECT 1 FROM relay_inflight")).rowCount ?? 0) > 0;
+        await start("relay");
+      }
+      r.notes.push(orphaned ? "killed with an acknowledged, uncommitted send (relay_inflight left behind, reconciled)" : "never caught between ack and commit");
+      assert.ok(orphaned, "the relay was killed between an ack and its commit");
+      return resumeAfter(Date.now(), ["relay"]);
+    });
+  });
+
+  it("schema evolved (BACKWARD: a new field with a default), 1,000 messages written with it", async () => {
+    await fault("schema evolution (1,000 new-schema msgs)", async (r) => {
+      const registry = new SchemaRegistry({ host: env.SCHEMA_REGISTRY_URL });
+      const v1 = JSON.parse(userCreatedAvsc()) as { fields: object[] };
+      const v2 = { ...v1, fields: [...v1.fields, { name: "nickname", type: ["null", "string"], default: null }] };
+      const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject: USERS_VALUE_SUBJECT });
+      const users = Array.from({ length: 1000 }, (_x, i) => {
+        const n = normalizeUser(generateUser(`${run}-v2`, 1, i), Date.now());
+        assert.ok(n.ok);
+        return n.user;
+      });
+      const t0 = Date.now();
+      const p = k.producer();
+      await p.connect();
+      await p.send({ topic: USERS_TOPIC, acks: -1, messages: await Promise.all(users.map(async (u) => ({ key: u.id, value: await registry.encode(id, { ...u, nickname: "n" }) }))) });
+      await p.disconnect();
+      const ids = users.map((u) => u.id);
+      const missing = await missingInCassandra(ids, 120_000);
+      r.lost += missing.length;
+      r.wronglyDeadLettered += await dlqGoodKeys(new Set(ids));
+      r.notes.push(`schema id ${id}; ${ids.length - missing.length} of ${ids.length} stored`);
+      return (Date.now() - t0) / 1000;
+    });
+  });
+
+  it("malformed records: 1,000 of each kind, each accounted for with its reason", async () => {
+    // 1. from the API: ingest puts them in rejected_records (checked by stagedIds: staged or rejected)
+    await fault("malformed API records (≥1,000)", async (r) => {
+      const before = (await stagedIds()).rejected;
+      api.setFaults({ malformedRate: 0.5 });
+      await waitFor("1,000 rejected records", async () => (await stagedIds()).rejected - before >= 1000, 180_000, 500);
+      api.setFaults({ malformedRate: 0 });
+      const s = await stagedIds();
+      r.notes.push(`${s.rejected - before} rejected with reasons, ${s.unaccounted} unaccounted`);
+      return 0;
+    });
+    // 2. poison messages on the topic: not the wire format, an unknown schema id, too large for the DLQ as-is
+    await fault("poison Kafka messages (1,000)", async (r) => {
+      const keys = Array.from({ length: 1000 }, () => crypto.randomUUID());
+      const value = (i: number) =>
+        i < 600 ? Buffer.from(`not avro ${i}`) : i < 997 ? Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), Buffer.from("x")]) : Buffer.alloc(700_000, i);
+      const t0 = Date.now();
+      const p = k.producer();
+      await p.connect();
+      for (let i = 0; i < keys.length; i += 100) {
+        await p.send({ topic: USERS_TOPIC, acks: -1, messages: keys.slice(i, i + 100).map((key, j) => ({ key, value: value(i + j) })) });
+      }
+      await p.disconnect();
+      const want = new Set<string>(keys);
+      const found = new Map<string, string>();
+      await waitFor("1,000 poison messages dead-lettered", async () => {
+        for (const m of await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC))) {
+          if (m.key && want.has(m.key)) found.set(m.key, (JSON.parse((m.value as Buffer).toString()) as DlqEnvelope).reason);
+        }
+        return found.size >= keys.length;
+      }, 180_000, 2000).catch(() => undefined);
+      r.lost += keys.length - found.size;
+      const reasons = new Set([...found.values()].map((x) => x.split(":")[0] + ":" + (x.split(":")[1] ?? "").slice(0, 30)));
+      r.notes.push(`${found.size} of ${keys.length} in the DLQ with reasons (${[...reasons].join(" | ")})`);
+      assert.ok([...found.values()].every((x) => x.startsWith("decode: ")));
+      return (Date.now() - t0) / 1000;
+    });
+    // 3. outbox rows the relay cannot publish: not the schema's shape, or larger than a Kafka message
+    await fault("unpublishable outbox rows (1,000)", async (r) => {
+      const base = normalizeUser(generateUser(`${run}-ob`, 1, 0), Date.now());
+      assert.ok(base.ok);
+      const ids = Array.from({ length: 1000 }, () => crypto.randomUUID());
+      const payload = (id: string, i: number) =>
+        JSON.stringify(i < 997 ? { ...base.user, id, email: undefined, dob: "not a number" } : { ...base.user, id, picture: "p".repeat(1_100_000) });
+      const ins = await pg.query<{ id: string }>(
+        `INSERT INTO outbox (user_id, bucket, payload)
+         SELECT u, b, p FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) AS t(u, b, p) RETURNING id::text`,
+        [ids, ids.map((id) => keyBucket(id)), ids.map((id, i) => payload(id, i))],
+      );
+      const t0 = Date.now();
+      const outIds = ins.rows.map((x) => x.id);
+      await waitFor("1,000 rows parked", async () => {
+        const n = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND park_reason <> ''", [outIds]);
+        return n.rows[0].n >= outIds.length;
+      }, 120_000, 500).catch(() => undefined);
+      const st = await pg.query<{ reason: string; n: number }>(
+        "SELECT coalesce(split_part(park_reason, ':', 1), '(not parked)') AS reason, count(*)::int AS n FROM outbox WHERE id = ANY($1::bigint[]) GROUP BY 1",
+        [outIds],
+      );
+      const parked = st.rows.filter((x) => x.reason !== "(not parked)").reduce((a, b) => a + b.n, 0);
+      r.lost += outIds.length - parked;
+      r.notes.push(`parked: ${st.rows.map((x) => `${x.reason} ${x.n}`).join(", ")}`);
+      return (Date.now() - t0) / 1000;
+    });
+  });
+
+  it("at the end: every outbox row of the run on the topic exactly once, no good record dead-lettered, no worker exited", async () => {
+    const s = await stagedIds();
+    const staged = new Set(s.staged);
+    // let the relay finish what is staged
+    await waitFor("outbox of the run published", async () => {
+      const r = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE user_id = ANY($1::uuid[]) AND published_at IS NULL AND parked_at IS NULL", [s.staged]);
+      return r.rows[0].n === 0;
+    }, 180_000, 500);
+    const outbox = await pg.query<{ id: string }>("SELECT id::text FROM outbox WHERE user_id = ANY($1::uuid[])", [s.staged]);
+    const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter((m) => m.key && staged.has(m.key));
+    const count = new Map<string, number>();
+    for (const m of msgs) count.set(m.headers.outbox_id, (count.get(m.headers.outbox_id) ?? 0) + 1);
+    const missing = outbox.rows.filter((x) => !count.has(x.id)).length;
+    const dups = [...count.values()].filter((n) => n > 1).reduce((a, n) => a + n - 1, 0);
+    const wrong = await dlqGoodKeys(staged);
+    console.log(`      ${outbox.rows.length} outbox rows of the run, ${msgs.length} messages of them on the topic: ${missing} missing, ${dups} duplicates; ${wrong} good records dead-lettered`);
+    // attribute each dead-lettered good record to the fault under way when it was published
+    if (wrong > 0) (rows.find((r) => r.fault.startsWith("Schema Registry")) ?? rows[0]).wronglyDeadLettered += wrong;
+    if (dups > 0) {
+      for (const m of msgs) {
+        if ((count.get(m.headers.outbox_id) ?? 0) > 1) {
+          const t = Number(m.timestamp);
+          const win = windows.find((x) => t >= x.from && t <= x.to);
+          const r = rows.find((x) => x.fault === win?.fault);
+          if (r) r.notes.push(`outbox row ${m.headers.outbox_id} on the topic more than once`);
+        }
+      }
+    }
+    const exits = rows.reduce((a, r) => a + r.exits, 0);
+    const lost = rows.reduce((a, r) => a + r.lost, 0);
+    assert.equal(missing, 0, "outbox rows not on the topic");
+    assert.equal(dups, 0, "outbox rows on the topic more than once");
+    assert.equal(wrong, 0, "good records dead-lettered");
+    assert.equal(exits, 0, `workers exited:\n${exitLog.join("\n")}`);
+    assert.equal(lost, 0, "records lost");
+    for (const r of rows) assert.ok(r.resume.every((x) => x < 60), `${r.fault}: resume ${r.resume.join(", ")} s`);
+  });
+});
