@@ -18,7 +18,8 @@ export const userCreatedSchema = z
     address: z.string(),
     country: z.string(),
     post_code: z.string(),
-    email: z.string().email(),
+    // Unicode allowed, as ingest accepts it (runtime/ingest/source-record.ts EMAIL)
+    email: z.string().regex(/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u, "Invalid email"),
     username: z.string().min(1),
     dob: ms,
     registered_date: ms,

@@ -23,6 +23,15 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || status === 408 || status >= 500;
 }
 
+/** Retry-After in either form (RFC 9110): delay-seconds, or an HTTP-date. */
+export function retryAfterMs(h: string | null, now: number = Date.now()): number | undefined {
+  if (!h) return undefined;
+  const t = h.trim();
+  if (/^\d+$/.test(t)) return Number(t) * 1000;
+  const at = Date.parse(t);
+  return Number.isFinite(at) ? Math.max(0, at - now) : undefined;
+}
+
 export function pageUrl(baseUrl: string, seed: string, page: number, results: number): string {
   const q = new URLSearchParams({ results: String(results), seed, page: String(page) });
   return `${baseUrl.replace(/\/+$/, "")}/api/?${q}`;
@@ -44,8 +53,7 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
         const text = await res.text().catch(() => "");
         const msg = `GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`;
         if (isRetryableStatus(res.status)) {
-          const ra = Number(res.headers.get("retry-after"));
-          throw new RetryableError(msg, Number.isFinite(ra) && ra > 0 ? ra * 1000 : undefined);
+          throw new RetryableError(msg, retryAfterMs(res.headers.get("retry-after")));
         }
         throw new Error(msg);
       }

@@ -40,15 +40,27 @@ export interface IngestOptions {
   batches?: number;
 }
 
-/** Split a page into normalized users and rejected records. */
+/**
+ * Split a page into normalized users and rejected records. The same id twice in a page: the last
+ * one is kept, each earlier one is rejected with a reason (it would otherwise vanish unrecorded).
+ */
 export function splitRecords(results: unknown[], fetchedAt: number): { users: UserCreated[]; rejected: Rejected[] } {
-  const users: UserCreated[] = [];
+  const ok: { idx: number; raw: unknown; user: UserCreated }[] = [];
   const rejected: Rejected[] = [];
   results.forEach((raw, idx) => {
     const n = normalizeUser(raw, fetchedAt);
-    if (n.ok) users.push(n.user);
+    if (n.ok) ok.push({ idx, raw, user: n.user });
     else rejected.push({ idx, raw, reason: n.reason });
   });
+  const lastIdx = new Map<string, number>();
+  for (const r of ok) lastIdx.set(r.user.id, r.idx);
+  const users: UserCreated[] = [];
+  for (const r of ok) {
+    const last = lastIdx.get(r.user.id) as number;
+    if (last === r.idx) users.push(r.user);
+    else rejected.push({ idx: r.idx, raw: r.raw, reason: `login.uuid: duplicate id ${r.user.id} in the page; record ${last} kept` });
+  }
+  rejected.sort((a, b) => a.idx - b.idx);
   return { users, rejected };
 }
 

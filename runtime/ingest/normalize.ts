@@ -1,10 +1,13 @@
 /** One API record → one UserCreated value, or the reason it cannot be. */
 import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
-import { sourceUserSchema, zodReason } from "./source-record";
+import { nulPath, sourceUserSchema, zodReason } from "./source-record";
 
 export type Normalized = { ok: true; user: UserCreated } | { ok: false; reason: string };
 
 export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
+  // one NUL would fail the whole page's transaction (PostgreSQL text), forever: reject the record
+  const nul = nulPath(raw);
+  if (nul !== undefined) return { ok: false, reason: `${nul}: contains a NUL character` };
   const s = sourceUserSchema.safeParse(raw);
   if (!s.success) return { ok: false, reason: zodReason(s.error) };
   const u = s.data;

@@ -26,7 +26,10 @@ export function backoffDelay(attempt: number, p: Pick<RetryPolicy, "baseMs" | "m
   return Math.floor(random() * cap);
 }
 
+export const RETRY_AFTER_MAX_MS = 120_000;
+
 export interface RetryOptions extends RetryPolicy {
+  retryAfterMaxMs?: number;
   isRetryable?: (err: unknown) => boolean;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   signal?: AbortSignal;
@@ -42,7 +45,8 @@ export async function retry<T>(fn: (attempt: number) => Promise<T>, o: RetryOpti
       if (attempt >= o.retries || !isRetryable(err) || o.signal?.aborted) throw err;
       let delay = backoffDelay(attempt, o, o.random);
       if (err instanceof RetryableError && err.retryAfterMs !== undefined) {
-        delay = Math.max(delay, Math.min(err.retryAfterMs, o.maxMs));
+        // the server knows best: honour its Retry-After up to retryAfterMaxMs (2 min), not maxMs
+        delay = Math.max(delay, Math.min(err.retryAfterMs, o.retryAfterMaxMs ?? RETRY_AFTER_MAX_MS));
       }
       o.onRetry?.(err, attempt + 1, delay);
       await sleep(delay, o.signal);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startApiServer, type ApiServer } from "../../../runtime/api/server";
-import { fetchPage, isRetryableStatus, pageUrl } from "../../../runtime/ingest/fetch-page";
+import { fetchPage, isRetryableStatus, pageUrl, retryAfterMs } from "../../../runtime/ingest/fetch-page";
 
 describe("ingest: fetching a page", () => {
   let api: ApiServer;
@@ -50,5 +50,16 @@ describe("ingest: fetching a page", () => {
       /HTTP 400/,
     );
     assert.equal(retries, 0);
+  });
+});
+
+describe("ingest: Retry-After in both forms", () => {
+  it("reads delay-seconds and HTTP-dates", async () => {
+    const now = Date.UTC(2026, 0, 1, 0, 0, 0);
+    assert.equal(retryAfterMs("30", now), 30_000);
+    assert.equal(retryAfterMs("Thu, 01 Jan 2026 00:00:45 GMT", now), 45_000);
+    assert.equal(retryAfterMs("Wed, 31 Dec 2025 23:00:00 GMT", now), 0);
+    assert.equal(retryAfterMs("soon", now), undefined);
+    assert.equal(retryAfterMs(null, now), undefined);
   });
 });

@@ -81,3 +81,40 @@ describe("ingest: validation and normalization", () => {
     assert.deepEqual(dedupeById([a.user, b.user, a2]), [b.user, a2]);
   });
 });
+
+describe("ingest: records real sources send", () => {
+  it("accepts a Unicode e-mail address, as randomuser.me sends them", () => {
+    const src = generateUser("uni", 1, 0);
+    src.email = "josé.müller@exemple.fr";
+    const n = normalizeUser(src, AT);
+    assert.ok(n.ok, JSON.stringify(n));
+    assert.equal(n.user.email, "josé.müller@exemple.fr");
+    assert.ok(userCreatedSchema.safeParse(n.user).success, "the contract (and so the processor) accepts it too");
+  });
+
+  it("rejects a date-time without a zone (it would be read in local time), naming the field", () => {
+    const src = generateUser("zone", 1, 0);
+    src.dob.date = "1980-05-06T07:08:09";
+    const n = normalizeUser(src, AT);
+    assert.ok(!n.ok);
+    assert.match(n.reason, /^dob\.date: not an ISO-8601 date-time with a zone/);
+    src.dob.date = "1980-05-06T07:08:09+02:00";
+    assert.ok(normalizeUser(src, AT).ok);
+  });
+
+  it("rejects a record with a NUL character in any field (PostgreSQL text cannot hold it), naming the field", () => {
+    const src = generateUser("nul", 1, 0);
+    src.location.city = "Ber\u0000lin";
+    const n = normalizeUser(src, AT);
+    assert.deepEqual(n, { ok: false, reason: "location.city: contains a NUL character" });
+  });
+
+  it("a duplicate id in a page: the last is kept, the earlier one rejected with a reason", () => {
+    const a = generateUser("dup", 1, 0);
+    const b = { ...generateUser("dup", 1, 1), login: { ...generateUser("dup", 1, 1).login, uuid: a.login.uuid } };
+    const { users, rejected } = splitRecords([a, generateUser("dup", 1, 2), b], AT);
+    assert.equal(users.length, 2);
+    assert.deepEqual(rejected.map((r) => r.idx), [0]);
+    assert.match(rejected[0].reason, /duplicate id .* record 2 kept/);
+  });
+});

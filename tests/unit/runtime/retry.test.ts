@@ -44,14 +44,19 @@ describe("retry with backoff and jitter", () => {
     assert.equal(calls, 1);
   });
 
-  it("waits at least Retry-After (capped at maxMs)", async () => {
+  it("waits at least Retry-After, even beyond maxMs (the server knows best), up to retryAfterMaxMs", async () => {
     const delays: number[] = [];
     let calls = 0;
     await retry(
       async () => { if (calls++ === 0) throw new RetryableError("slow down", 60); },
       { retries: 1, baseMs: 1, maxMs: 50, random: () => 0, onRetry: (_e, _a, d) => delays.push(d) },
     );
-    assert.deepEqual(delays, [50]);
+    calls = 0;
+    await retry(
+      async () => { if (calls++ === 0) throw new RetryableError("slow down", 60); },
+      { retries: 1, baseMs: 1, maxMs: 50, retryAfterMaxMs: 55, random: () => 0, onRetry: (_e, _a, d) => delays.push(d) },
+    );
+    assert.deepEqual(delays, [60, 55]);
   });
 
   it("stops waiting when aborted", async () => {
