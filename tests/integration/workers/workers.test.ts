@@ -140,8 +140,13 @@ describe("workers against the real services", function () {
     await runWorker(["relay", "--once"], base);
     assert.equal((await pgState(idsA)).published, 10_000, "published again");
     await runWorker(["processor", "--once"], base);
-    // a fresh group from offset 0: the whole topic again
-    await runWorker(["processor", "--once"], { ...base, PROCESSOR_GROUP_ID: uniq("it-replay") });
+    // a fresh group from offset 0: the whole topic again. First the rows are changed in Cassandra
+    // behind the pipeline's back: only a processor that really re-reads and re-writes them
+    // restores them (an upsert-based processor passes the mere "nothing changed" check trivially)
+    const tampered = idsA.slice(0, 500);
+    await Promise.all(tampered.map((id) => cass.execute("UPDATE spark_streams.created_users SET email = 'tampered@example.com' WHERE id = ?", [id], { prepare: true })));
+    const replay = await runWorker(["processor", "--once"], { ...base, PROCESSOR_GROUP_ID: uniq("it-replay") });
+    assert.ok((replay.summary as { stored: number }).stored >= 20_000, "the replay read the topic from offset 0 (10,000 users, twice)");
     const after = await cassandraUsers(cass, idsA);
     assert.equal(after.size, 10_000);
     assert.deepEqual(after, snapshotA);
@@ -271,42 +276,61 @@ describe("workers against the real services", function () {
     assert.equal(new Set(msgs.map((m) => m.key)).size, ids.length);
   });
 
-  it("two relays at once neither duplicate nor reorder the versions of a key", async () => {
-    const keys = Array.from({ length: 300 }, () => crypto.randomUUID());
-    const versions = 5;
-    const base0 = [...expectedUsers(uniq("it-f"), 1, 1).values()][0];
-    const rows: { id: string; bucket: number; payload: string }[] = [];
-    for (let v = 1; v <= versions; v++) {
-      for (const id of keys) rows.push({ id, bucket: keyBucket(id), payload: JSON.stringify({ ...base0, id, email: `v${v}@example.com`, fetched_at: v }) });
-    }
-    const before = await topicEnds(admin);
-    await pg.query(
-      `INSERT INTO outbox (user_id, bucket, payload)
-       SELECT u, b, p FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) WITH ORDINALITY AS t(u, b, p, n) ORDER BY n`,
-      [rows.map((r) => r.id), rows.map((r) => r.bucket), rows.map((r) => r.payload)],
-    );
-    const env = { ...base, RELAY_BATCH_SIZE: "40", RELAY_MAX_BUCKETS: "4", RELAY_POLL_MS: "20" };
-    const [r1, r2] = await Promise.all([runWorker(["relay", "--once"], env), runWorker(["relay", "--once"], env)]);
-    const p1 = (r1.summary as { published: number }).published;
-    const p2 = (r2.summary as { published: number }).published;
-    // (a relay of someone else on the same services may take a share too)
-    console.log(`      relay 1 published ${p1}, relay 2 published ${p2} of ${rows.length}`);
-    assert.ok(p1 + p2 > 0);
+  it("two relays at once, both publishing, neither duplicate nor reorder the versions of a key", async () => {
+    // a PostgreSQL schema of their own (search_path): no other relay on these services takes a share,
+    // so the two must split the rows between them exactly
+    const schema = `it_two_${uniq("r").replace(/[^a-z0-9]/g, "_")}`;
+    await pg.query(`CREATE SCHEMA ${schema}`);
+    const env = { ...base, PGOPTIONS: `-c search_path=${schema}`, RELAY_BATCH_SIZE: "10", RELAY_MAX_BUCKETS: "4", RELAY_POLL_MS: "20" };
+    try {
+      const keys = Array.from({ length: 300 }, () => crypto.randomUUID());
+      const versions = 5;
+      const base0 = [...expectedUsers(uniq("it-f"), 1, 1).values()][0];
+      const rows: { id: string; bucket: number; payload: string }[] = [];
+      for (let v = 1; v <= versions; v++) {
+        for (const id of keys) rows.push({ id, bucket: keyBucket(id), payload: JSON.stringify({ ...base0, id, email: `v${v}@example.com`, fetched_at: v }) });
+      }
+      // both relays up and polling (they create the tables in the schema) before any row exists
+      const r1 = await spawnWorker(["relay"], env);
+      const r2 = await spawnWorker(["relay"], env);
+      await waitFor("both relays started", async () => /relay started/.test(r1.output()) && /relay started/.test(r2.output()), 60_000);
+      const before = await topicEnds(admin);
+      await pg.query(
+        `INSERT INTO ${schema}.outbox (user_id, bucket, payload)
+         SELECT u, b, p FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) WITH ORDINALITY AS t(u, b, p, n) ORDER BY n`,
+        [rows.map((r) => r.id), rows.map((r) => r.bucket), rows.map((r) => r.payload)],
+      );
+      await waitFor("the schema's outbox drained", async () => {
+        const n = await pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${schema}.outbox WHERE published_at IS NULL`);
+        return n.rows[0].n === 0;
+      }, 120_000, 100);
+      const p1 = await r1.metric("pipeline_records_out_total", 'worker="relay"');
+      const p2 = await r2.metric("pipeline_records_out_total", 'worker="relay"');
+      r1.proc.kill("SIGTERM");
+      r2.proc.kill("SIGTERM");
+      assert.equal((await r1.exited).code, 0);
+      assert.equal((await r2.exited).code, 0);
+      console.log(`      relay 1 published ${p1}, relay 2 published ${p2} of ${rows.length}`);
+      assert.ok(p1 > 0 && p2 > 0, "both relays took part");
+      assert.equal(p1 + p2, rows.length, "each row published by exactly one of them");
 
-    const registry = new SchemaRegistry({ host: servicesEnv().SCHEMA_REGISTRY_URL });
-    const mine = new Set<string>(keys);
-    const msgs = (await readRange(k, USERS_TOPIC, before, await topicEnds(admin))).filter((m) => m.key && mine.has(m.key));
-    assert.equal(msgs.length, keys.length * versions, "no duplicates, nothing lost");
-    const seen = new Map<string, number[]>();
-    msgs.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
-    for (const m of msgs) {
-      const u = (await registry.decode(m.value as Buffer)) as UserCreated;
-      seen.set(u.id, [...(seen.get(u.id) ?? []), u.fetched_at]);
+      const registry = new SchemaRegistry({ host: servicesEnv().SCHEMA_REGISTRY_URL });
+      const mine = new Set<string>(keys);
+      const msgs = (await readRange(k, USERS_TOPIC, before, await topicEnds(admin))).filter((m) => m.key && mine.has(m.key));
+      assert.equal(msgs.length, keys.length * versions, "no duplicates, nothing lost");
+      const seen = new Map<string, number[]>();
+      msgs.sort((a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)));
+      for (const m of msgs) {
+        const u = (await registry.decode(m.value as Buffer)) as UserCreated;
+        seen.set(u.id, [...(seen.get(u.id) ?? []), u.fetched_at]);
+      }
+      for (const id of keys) assert.deepEqual(seen.get(id), [1, 2, 3, 4, 5], `versions of ${id} in order`);
+      await runWorker(["processor", "--once"], base);
+      const stored = await cassandraUsers(cass, keys);
+      assert.ok([...stored.values()].every((u) => u.email === "v5@example.com"), "the last version wins in Cassandra");
+    } finally {
+      await pg.query(`DROP SCHEMA ${schema} CASCADE`);
     }
-    for (const id of keys) assert.deepEqual(seen.get(id), [1, 2, 3, 4, 5], `versions of ${id} in order`);
-    await runWorker(["processor", "--once"], base);
-    const stored = await cassandraUsers(cass, keys);
-    assert.ok([...stored.values()].every((u) => u.email === "v5@example.com"), "the last version wins in Cassandra");
   });
 
   it("the API answering 429 and 500 for a while: ingest backs off and completes", async () => {
