@@ -1,7 +1,7 @@
 /**
  * PostgreSQL pool from the worker config, hardened for restarts and half-open connections:
- *  - an 'error' listener: an idle client whose server went away emits 'error' on the pool, and
- *    without a listener Node kills the process (the pool drops that client by itself);
+ *  - 'error' listeners on the pool and on every client: an idle or checked-out client whose
+ *    server went away emits 'error', and without a listener Node kills the process;
  *  - TCP keepalive, a connect timeout, and server-side statement and idle-in-transaction
  *    timeouts, so a dead connection fails a round (rows given back, bucket locks freed with the
  *    session) instead of hanging it while /healthz says 200;
@@ -46,6 +46,12 @@ export function createPgPool(c: PgConfig, max = 4, log?: Logger, t: PgTimeouts =
   pool.on("error", (err) => {
     // an idle client lost its server (restart, network): the pool has already discarded it
     log?.warn({ err: err.message }, "PostgreSQL connection lost while idle; the pool will reconnect");
+  });
+  // A checked-out client between two queries (the relay waiting for Kafka inside its
+  // transaction) also emits 'error' when its server goes away, and a client with no listener
+  // kills the process. The next query on it fails and the round is retried; say so, no more.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => log?.warn({ err: err.message }, "PostgreSQL connection lost while in use; the round will be retried"));
   });
   return pool;
 }

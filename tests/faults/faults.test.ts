@@ -80,6 +80,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   const w = {} as Record<Name, Worker>;
   const expected = new Set<Worker>();
   const exitLog: string[] = [];
+  let printedExits = 0;
   let stopping = false;
   /** ids known to be in Cassandra */
   const verified = new Set<string>();
@@ -248,6 +249,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     const t = this.currentTest;
     if (t?.state === "failed") console.log(`      ${t.title}: ${t.err?.message ?? ""}`.slice(0, 3000));
     printTable();
+    while (exitLog.length > printedExits) console.log(exitLog[printedExits++]);
   });
 
   after(async () => {
@@ -264,7 +266,6 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     await pg?.end();
     await api?.close();
     printTable();
-    if (exitLog.length > 0) console.log(exitLog.join("\n\n"));
   });
 
   function printTable(): void {
