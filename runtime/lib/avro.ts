@@ -10,7 +10,7 @@
  */
 import avro from "avsc";
 import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
-import { ContentError, InfrastructureError, classify, describe } from "./errors";
+import { ContentError, InfrastructureError, describe } from "./errors";
 
 export type AvroType = avro.Type;
 
@@ -32,35 +32,54 @@ export function encodeFrame(schemaId: number, type: AvroType, value: unknown): B
   return frame;
 }
 
-/** Decodes frames of any registered writer schema into the reader schema. */
-export class FrameDecoder {
-  private readonly resolvers = new Map<number, { resolver: avro.Resolver } | { error: string }>();
+/** How long "this schema id is unknown" is believed before the registry is asked again. */
+const UNKNOWN_ID_TTL_MS = 60_000;
 
-  constructor(private readonly registry: SchemaRegistry, readonly reader: AvroType) {}
+/**
+ * Decodes frames of any registered writer schema into the reader schema.
+ * A 404 for a schema id is the message's fault only when the registry is demonstrably whole: it
+ * knows `subject` (the subject the pipeline writes). A registry that does not know the subject
+ * has restarted empty, is still loading, or lost its data: that is infrastructure (wait, keep the
+ * offset), never a reason to dead-letter good records.
+ */
+export class FrameDecoder {
+  private readonly resolvers = new Map<number, { resolver: avro.Resolver } | { error: string; until: number }>();
+
+  constructor(private readonly registry: SchemaRegistry, readonly reader: AvroType, private readonly subject?: string) {}
+
+  private async subjectKnown(): Promise<boolean> {
+    if (!this.subject) return true;
+    try {
+      await this.registry.getLatestSchemaId(this.subject);
+      return true;
+    } catch (e) {
+      if ((e as { status?: number }).status === 404) return false;
+      throw new InfrastructureError(`schema registry: subject ${this.subject}: ${describe(e)}`, { cause: e });
+    }
+  }
 
   /** Fetch (and cache) the writer schema of `id`; load the latest at start to fail fast. */
   async load(id: number): Promise<void> {
-    if (this.resolvers.has(id)) return;
+    const cached = this.resolvers.get(id);
+    if (cached && ("resolver" in cached || cached.until > Date.now())) return;
     let writer: AvroType;
     try {
       writer = (await this.registry.getSchema(id)) as unknown as AvroType;
     } catch (e) {
       const status = (e as { status?: number }).status;
-      const body = describe(e);
-      // 404 with error_code 40403: no such schema id. Anything else is the registry's trouble.
-      if (status === 404 && /404|not found/i.test(body)) {
-        this.resolvers.set(id, { error: `decode: schema id ${id} is not in the registry` });
+      if (status === 404) {
+        if (!(await this.subjectKnown())) {
+          throw new InfrastructureError(`schema registry does not know ${this.subject} (restarted empty or still loading): schema ${id} cannot be fetched`);
+        }
+        this.resolvers.set(id, { error: `decode: schema id ${id} is not in the registry`, until: Date.now() + UNKNOWN_ID_TTL_MS });
         return;
       }
-      if (classify(e) === "programming" || classify(e) === "infrastructure") {
-        throw new InfrastructureError(`schema registry: schema ${id}: ${body}`, { cause: e });
-      }
-      throw e;
+      throw new InfrastructureError(`schema registry: schema ${id}: ${describe(e)}`, { cause: e });
     }
     try {
       this.resolvers.set(id, { resolver: this.reader.createResolver(writer) });
     } catch (e) {
-      this.resolvers.set(id, { error: `decode: writer schema ${id} cannot be read as ${this.reader.name ?? "the reader schema"}: ${(e as Error).message}` });
+      this.resolvers.set(id, { error: `decode: writer schema ${id} cannot be read as ${this.reader.name ?? "the reader schema"}: ${(e as Error).message}`, until: Number.POSITIVE_INFINITY });
     }
   }
 

@@ -85,7 +85,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     const t0 = Date.now();
     const kafka: Kafka = createKafka(c.KAFKA_BROKERS, "processor", log);
     const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
-    const decoder = new FrameDecoder(registry, avroType(userCreatedAvsc()));
+    const decoder = new FrameDecoder(registry, avroType(userCreatedAvsc()), USERS_VALUE_SUBJECT);
     let cass: Client = createCassandraClient(c);
     const admin = kafka.admin();
     const dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });

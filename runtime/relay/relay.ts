@@ -156,7 +156,8 @@ export function startRelay(o: RelayOptions): RelayHandle {
       await untilAvailable("kafka: ensure topics", () => ensureTopics(kafka, c.TOPIC_PARTITIONS, c.TOPIC_REPLICATION_FACTOR), wait);
       await untilAvailable("kafka: admin", () => admin.connect(), wait);
       // the schema id is learnt once: encoding is local, a registry outage later does not matter
-      const schemaId = await untilAvailable("schema registry: register", () => registerUserCreated(createRegistry(c.SCHEMA_REGISTRY_URL)), wait);
+      const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
+      let schemaId = await untilAvailable("schema registry: register", () => registerUserCreated(registry), wait);
       const type = avroType(userCreatedAvsc());
       markHealthy("relay");
       log.info({ schemaId, concurrency: c.RELAY_CONCURRENCY }, "relay started");
@@ -226,7 +227,33 @@ export function startRelay(o: RelayOptions): RelayHandle {
         }
         await producer?.disconnect().catch(() => undefined);
       };
-      await Promise.all(Array.from({ length: c.RELAY_CONCURRENCY }, (_x, i) => loop(i)));
+      // A registry that lost its data (restarted empty) no longer knows our id: register again
+      // every 30 s (idempotent) and use the id it answers, so new messages stay decodable. A
+      // registry that is down changes nothing here: encoding is local.
+      const loopsDone = new AbortController();
+      const watchSignal = AbortSignal.any([signal, loopsDone.signal]);
+      const watchSchema = async (): Promise<void> => {
+        while (!watchSignal.aborted) {
+          await sleep(30_000, watchSignal);
+          if (watchSignal.aborted) break;
+          try {
+            const id = await registerUserCreated(registry);
+            if (id !== schemaId) {
+              log.warn({ was: schemaId, now: id }, "the registry gave our schema another id (it lost its data?): using it");
+              schemaId = id;
+            }
+          } catch (e) {
+            log.debug({ err: describe(e) }, "schema registration not checked now");
+          }
+        }
+      };
+      const watching = watchSchema();
+      try {
+        await Promise.all(Array.from({ length: c.RELAY_CONCURRENCY }, (_x, i) => loop(i)));
+      } finally {
+        loopsDone.abort();
+        await watching;
+      }
     } finally {
       await Promise.all(producers.map((p) => p.disconnect().catch(() => undefined)));
       await admin.disconnect().catch(() => undefined);

@@ -9,11 +9,15 @@ import { normalizeUser } from "../../../runtime/ingest/normalize";
 import { generateUser } from "../../../runtime/api/generate";
 
 /** A registry stand-in for the schema-by-id lookup only (the integration and fault suites use the real one). */
-function registryOf(schemas: Map<number, avro.Type>, down: { now: boolean }): SchemaRegistry {
+function registryOf(schemas: Map<number, avro.Type>, down: { now: boolean; empty?: boolean }): SchemaRegistry {
   return {
+    getLatestSchemaId: async () => {
+      if (down.empty) throw Object.assign(new Error("Subject not found (40401)"), { name: "ResponseError", status: 404 });
+      return Math.max(...schemas.keys());
+    },
     getSchema: async (id: number) => {
       if (down.now) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8081"), { name: "ResponseError", status: 400 });
-      const s = schemas.get(id);
+      const s = down.empty ? undefined : schemas.get(id);
       if (!s) throw Object.assign(new Error("Schema 99 not found (40403)"), { name: "ResponseError", status: 404 });
       return s;
     },
@@ -28,8 +32,8 @@ describe("processor: decoding with the reader schema", () => {
   const n = normalizeUser(generateUser("rd", 1, 0), 1_700_000_000_000);
   assert.ok(n.ok);
   const u = n.user;
-  const down = { now: false };
-  const decoder = new FrameDecoder(registryOf(new Map([[1, t1], [2, t2]]), down), t1);
+  const down: { now: boolean; empty?: boolean } = { now: false };
+  const decoder = new FrameDecoder(registryOf(new Map([[1, t1], [2, t2]]), down), t1, "users_created-value");
 
   it("a message written with a BACKWARD-compatible newer schema (a new field with a default) is stored, not dead-lettered", async () => {
     const d = await decodeUser(decoder, encodeFrame(2, t2, { ...u, nickname: "nick" }), Buffer.from(u.id));
@@ -49,5 +53,16 @@ describe("processor: decoding with the reader schema", () => {
     } finally {
       down.now = false;
     }
+  });
+
+  it("a registry that restarted empty (it does not know the subject) is an infrastructure error: good records wait, never dead-lettered", async () => {
+    const fresh = new FrameDecoder(registryOf(new Map([[1, t1]]), down), t1, "users_created-value");
+    down.empty = true;
+    try {
+      await assert.rejects(decodeUser(fresh, encodeFrame(1, t1, u), Buffer.from(u.id)), (e: unknown) => e instanceof InfrastructureError);
+    } finally {
+      down.empty = false;
+    }
+    assert.deepEqual(await decodeUser(fresh, encodeFrame(1, t1, u), Buffer.from(u.id)), { ok: true, user: u }, "decoded once it is back");
   });
 });
