@@ -62,6 +62,20 @@ function services(verb: "up" | "down", ...names: string[]): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `probe` every 200 ms from now; resolves with the time it first succeeded. */
+async function answersAgain(probe: () => Promise<unknown>, deadlineMs = 900_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      await probe();
+      return Date.now();
+    } catch {
+      if (Date.now() - t0 > deadlineMs) throw new Error("the service never answered again");
+      await sleep(200);
+    }
+  }
+}
+
 describe("fault suite: the data path loses nothing and never stops", function () {
   this.timeout(1_800_000);
   const run = uniq("faults");
@@ -179,12 +193,25 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     return { staged: stagedSoFar, unaccounted, rejected: rejectedSoFar };
   }
 
+  /** Until the processor's group has committed past the topic's current end (it read all there is). */
+  async function caughtUp(deadlineMs = 900_000): Promise<void> {
+    const ends = await topicEnds(admin);
+    await waitFor("the processor group caught up with the topic", async () => {
+      const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
+      if (!off) return false;
+      const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
+      return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
+    }, deadlineMs, 1000);
+  }
+
   /** Wait until every staged id is in Cassandra (or the deadline); returns the ones still missing. */
   async function missingInCassandra(ids: string[], deadlineMs = 180_000): Promise<string[]> {
+    // lost means: not there although the processor has read everything published so far
+    await caughtUp().catch(() => undefined);
     const t0 = Date.now();
     let missing = ids.filter((id) => !verified.has(id));
     while (missing.length > 0) {
-      const got = await cassandraUsers(cass, missing).catch(() => new Map());
+      const got = await cassandraUsers(cass, missing).catch(() => new Map<string, unknown>());
       for (const id of got.keys()) verified.add(id);
       missing = missing.filter((id) => !verified.has(id));
       if (missing.length === 0 || Date.now() - t0 > deadlineMs) break;
@@ -287,8 +314,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await services("down", "kafka");
       await sleep(4000);
       const base = await snapshot(["relay", "processor"]);
+      const back = answersAgain(() => topicEnds(admin));
+      // progress is watched from the moment it answers, while `up` finishes its ready steps
+      const resumed = back.then((t) => resumeAfter(t, ["relay", "processor"], base));
       await services("up", "kafka");
-      return resumeAfter(Date.now(), ["relay", "processor"], base);
+      return resumed;
     });
   });
 
@@ -297,8 +327,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await services("down", "postgres");
       await sleep(4000);
       const base = await snapshot(["ingest", "relay"]);
+      const back = answersAgain(() => pg.query("SELECT 1"));
+      // progress is watched from the moment it answers, while `up` finishes its ready steps
+      const resumed = back.then((t) => resumeAfter(t, ["ingest", "relay"], base));
       await services("up", "postgres", "schema-registry");
-      return resumeAfter(Date.now(), ["ingest", "relay"], base);
+      return resumed;
     });
   });
 
@@ -307,8 +340,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await services("down", "cassandra");
       await sleep(4000);
       const base = await snapshot(["processor"]);
+      const back = answersAgain(() => cass.execute("SELECT now() FROM system.local"));
+      // progress is watched from the moment it answers, while `up` finishes its ready steps
+      const resumed = back.then((t) => resumeAfter(t, ["processor"], base));
       await services("up", "cassandra");
-      return resumeAfter(Date.now(), ["processor"], base);
+      return resumed;
     });
   });
 
@@ -318,8 +354,14 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await kill("processor");
       await start("processor");
       await sleep(4000);
+      const back = answersAgain(async () => {
+        const r = await fetch(`${env.SCHEMA_REGISTRY_URL}/subjects`);
+        if (!r.ok) throw new Error(String(r.status));
+      });
+      // progress is watched from the moment it answers, while `up` finishes its ready steps
+      const resumed = back.then((t) => resumeAfter(t, ["processor"]));
       await services("up", "schema-registry");
-      return resumeAfter(Date.now(), ["processor"]);
+      return resumed;
     });
   });
 
@@ -400,9 +442,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       const t0 = Date.now();
       const p = k.producer();
       await p.connect();
-      for (let i = 0; i < keys.length; i += 100) {
-        await p.send({ topic: USERS_TOPIC, acks: -1, messages: keys.slice(i, i + 100).map((key, j) => ({ key, value: value(i + j) })) });
+      for (let i = 0; i < 997; i += 100) {
+        await p.send({ topic: USERS_TOPIC, acks: -1, messages: keys.slice(i, Math.min(i + 100, 997)).map((key, j) => ({ key, value: value(i + j) })) });
       }
+      // the large ones one per request (the broker takes at most 1 MiB per request batch)
+      for (let i = 997; i < keys.length; i++) await p.send({ topic: USERS_TOPIC, acks: -1, messages: [{ key: keys[i], value: value(i) }] });
       await p.disconnect();
       const want = new Set<string>(keys);
       const found = new Map<string, string>();
