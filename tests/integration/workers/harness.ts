@@ -27,6 +27,15 @@ export function servicesEnv(): Record<string, string> {
   return loadServicesEnv(REQUIRED);
 }
 
+/** services.env without the check that every service is up (empty if the file is missing). */
+function currentServicesEnv(): Record<string, string> {
+  try {
+    return loadServicesEnv();
+  } catch {
+    return {};
+  }
+}
+
 export const uniq = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 export function freePort(): Promise<number> {
@@ -72,7 +81,9 @@ export async function spawnWorker(args: string[], env: Record<string, string>): 
   const metricsPort = await freePort();
   const proc = spawn(process.execPath, ["--require", "tsx/cjs", "runtime/main.ts", ...args], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "info", ...servicesEnv(), METRICS_PORT: String(metricsPort), ...env },
+    // services.env as it is now, under what the caller passes: a caller that captured the
+    // services' env before restarting one of them (the fault suite) still starts a worker
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "info", ...currentServicesEnv(), METRICS_PORT: String(metricsPort), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
