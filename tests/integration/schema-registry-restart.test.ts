@@ -2,8 +2,8 @@
  * The local Schema Registry keeps its schemas across a restart of itself and of Kafka: Karapace
  * holds nothing on disk, it replays the Kafka topic _schemas when it starts, so the ids it gave
  * before come back the same, and a new schema never reuses one of them.
- * Restarts go through the project's own scripts/services (down/up), which waits until the
- * registry takes writes (/master_available). Needs `scripts/services up` (zookeeper, kafka,
+ * Restarts go through the project's own scripts/services (down/up), which must return only once
+ * the registry takes writes (/master_available): the first thing checked after each. Needs `scripts/services up` (zookeeper, kafka,
  * schema-registry); leaves them running.
  */
 import { strict as assert } from "node:assert";
@@ -20,9 +20,14 @@ const REPO = join(__dirname, "../..");
 const AVSC = readFileSync(join(REPO, "runtime/contracts/user-created.avsc"), "utf8");
 
 /** scripts/services <verb> <names...>; it takes a lock per PIPELINE_HOME, so it may wait for others. */
-async function services(verb: "up" | "down", ...names: string[]): Promise<void> {
+async function services(verb: "up" | "down", names: string[], env: Record<string, string> = {}): Promise<void> {
   try {
-    await promisify(execFile)(join(REPO, "scripts/services"), [verb, ...names], { cwd: REPO, timeout: 900_000, maxBuffer: 16 << 20 });
+    await promisify(execFile)(join(REPO, "scripts/services"), [verb, ...names], {
+      cwd: REPO,
+      env: { ...process.env, ...env },
+      timeout: 900_000,
+      maxBuffer: 16 << 20,
+    });
   } catch (err) {
     const e = err as Error & { stderr?: string };
     throw new Error(`scripts/services ${verb} ${names.join(" ")} failed: ${e.message}\n${e.stderr ?? ""}`);
@@ -41,8 +46,12 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
 
   /** Every schema registered before the restarts is there with the same id and version. */
   async function assertSameIds(when: string): Promise<void> {
-    await waitWritable(url);
     const client = new SchemaRegistry({ host: url }); // empty cache: every answer comes from the registry
+    // No waiting here: `scripts/services up` returned, so the registry must take writes now (its
+    // health is /master_available, not a mere answer to GET /subjects).
+    const fresh = await client.register({ type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) }, { subject: subjects.next() })
+      .catch((err: Error) => assert.fail(`${when}: scripts/services up returned but a write failed: ${err.message}`));
+    assert.ok(!before_.some((r) => r.id === fresh.id), `${when}: a new schema got id ${fresh.id}, already in use`);
     for (const r of before_) {
       const lookup = await registryCall(url, "POST", `/subjects/${r.subject}`, { schema: r.schema });
       assert.equal(lookup.status, 200, `${when}: ${r.subject} lookup: ${JSON.stringify(lookup.body)}`);
@@ -52,8 +61,6 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
       assert.equal(again.id, r.id, `${when}: registering ${r.subject} again gives the id it had`);
     }
     assert.deepEqual({ ...(await client.decode(bytes)) }, record, `${when}: a message written before decodes`);
-    const fresh = await client.register({ type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) }, { subject: subjects.next() });
-    assert.ok(!before_.some((r) => r.id === fresh.id), `${when}: a new schema got id ${fresh.id}, already in use`);
   }
 
   before(async () => {
@@ -79,28 +86,31 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
 
   after(async () => {
     // Leave the services as the ring found them (up), whatever happened above.
-    await services("up", "zookeeper", "kafka", "schema-registry");
+    await services("up", ["zookeeper", "kafka", "schema-registry"]);
     await waitWritable(url);
     await subjects.drop(url);
   });
 
   it("after a restart of the registry", async () => {
-    await services("down", "schema-registry");
+    await services("down", ["schema-registry"]);
     await assert.rejects(fetch(`${url}/subjects`), "the registry is down");
-    await services("up", "schema-registry");
+    // Upstream's 5 s wait before acting as primary (start.sh makes it 0 for one instance) widens the
+    // time in which GET /subjects answers 200 but writes fail with 500 / 50003 from ~1 s to ~6 s:
+    // `up` must still return only once writes work.
+    await services("up", ["schema-registry"], { KARAPACE_WAITING_TIME_BEFORE_ACTING_AS_MASTER_MS: "5000" });
     await assertSameIds("after the registry restarted");
   });
 
   it("after a restart of Kafka under the running registry", async () => {
-    await services("down", "kafka");
-    await services("up", "kafka");
-    await services("up", "schema-registry"); // waits until it takes writes again
+    await services("down", ["kafka"]);
+    await services("up", ["kafka"]);
+    await services("up", ["schema-registry"]); // waits until it takes writes again (it keeps running)
     await assertSameIds("after Kafka restarted");
   });
 
   it("after a restart of both", async () => {
-    await services("down", "kafka", "schema-registry");
-    await services("up", "kafka", "schema-registry");
+    await services("down", ["kafka", "schema-registry"]);
+    await services("up", ["kafka", "schema-registry"]);
     await assertSameIds("after Kafka and the registry restarted");
   });
 });
