@@ -87,6 +87,7 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
   after(async () => {
     // Leave the services as the ring found them (up), whatever happened above.
     await services("up", ["zookeeper", "kafka", "schema-registry"]);
+    if (!url) return;
     await waitWritable(url);
     await subjects.drop(url);
   });
