@@ -38,11 +38,14 @@ docker_start() {
 }
 
 # The engine's own pidfile: an engine started by hand with the same paths is ours too.
+# Right after spawn, dockerd has not written its pidfile yet: the process we spawned counts too.
 docker_running() {
   local pid
-  [ -s "$DOCKER_PIDFILE" ] || return 1
-  pid="$(cat "$DOCKER_PIDFILE")"
-  kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]
+  if [ -s "$DOCKER_PIDFILE" ]; then
+    pid="$(cat "$DOCKER_PIDFILE")"
+    kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ] && return 0
+  fi
+  pid_alive docker
 }
 
 docker_healthy() { _docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
