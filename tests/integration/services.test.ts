@@ -11,6 +11,7 @@ import { Client as CassandraClient, auth } from "cassandra-driver";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
 import { DLQ_TOPIC, USERS_TOPIC, USERS_VALUE_SUBJECT } from "../../runtime/contracts/names";
 import { loadServicesEnv } from "../support/services";
+import { sampleRecord } from "../support/registry";
 
 /** ZooKeeper's four-letter-word command over a raw socket. */
 async function zk4lw(cmd: string, port = 2181): Promise<string> {
@@ -85,7 +86,7 @@ describe("local services (scripts/services)", function () {
     // Not the subject's latest: a compatible evolution (the fault suite registers one) may follow ours.
     assert.equal(await registry.getRegistryIdBySchema(USERS_VALUE_SUBJECT, { type: SchemaType.AVRO, schema }), id);
 
-    const record = sampleUser(JSON.parse(schema));
+    const record = sampleRecord(JSON.parse(schema));
     const bytes = await registry.encode(id, record);
     assert.equal(bytes[0], 0, "Confluent wire format: magic byte 0");
     assert.equal(bytes.readInt32BE(1), id, "Confluent wire format: schema id");
@@ -122,31 +123,3 @@ describe("local services (scripts/services)", function () {
     await wrong.shutdown();
   });
 });
-
-type AvroType = string | { type: string; [k: string]: unknown } | AvroType[];
-
-/** A value of the schema's record type, built from the schema itself (first branch of unions). */
-function sampleUser(schema: { fields: { name: string; type: AvroType }[] }): Record<string, unknown> {
-  const valueOf = (t: AvroType, name: string): unknown => {
-    if (Array.isArray(t)) return t[0] === "null" && t.length > 1 ? valueOf(t[1], name) : valueOf(t[0], name);
-    if (typeof t === "object") {
-      if (t.logicalType === "timestamp-millis" || t.logicalType === "timestamp-micros") return 1_700_000_000_000;
-      if (t.type === "record") return sampleUser(t as unknown as { fields: { name: string; type: AvroType }[] });
-      if (t.type === "enum") return (t.symbols as string[])[0];
-      if (t.type === "array") return [valueOf(t.items as AvroType, name)];
-      if (t.type === "map") return { k: valueOf(t.values as AvroType, name) };
-      return valueOf(t.type, name);
-    }
-    switch (t) {
-      case "string": return `${name}-value`;
-      case "int": return 42;
-      case "long": return 1_700_000_000_000;
-      case "boolean": return true;
-      case "double": case "float": return 1.5;
-      case "bytes": return Buffer.from("x");
-      case "null": return null;
-      default: throw new Error(`sampleUser: unsupported Avro type ${t}`);
-    }
-  };
-  return Object.fromEntries(schema.fields.map((f) => [f.name, valueOf(f.type, f.name)]));
-}
