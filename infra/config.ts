@@ -5,6 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import { minInsyncReplicas } from "./catalog/settings";
 
 export const CONFIG_NAMESPACE = "realtime-pipeline";
 
@@ -49,6 +50,42 @@ export const DEFAULT_MEMORY = {
 } as const;
 export type MemoryKey = keyof typeof DEFAULT_MEMORY;
 
+/**
+ * CPU each container kind asks for (a Kubernetes request, in cores or millicores): the scheduler
+ * places a replicated cluster's pods only where that much is free. Not a limit (a JVM that is
+ * throttled misses its heartbeats); the Docker target runs on one host and ignores them.
+ */
+export const DEFAULT_CPU = {
+  postgres: "250m",
+  zookeeper: "100m",
+  kafka: "500m",
+  kafkaTopics: "100m",
+  schemaRegistry: "100m",
+  controlCenter: "250m",
+  cassandra: "500m",
+  cassandraAuth: "100m",
+  sparkMaster: "100m",
+  sparkWorker: "500m",
+  sparkDriver: "250m",
+  airflowInit: "100m",
+  airflowWebserver: "250m",
+  airflowScheduler: "250m",
+  worker: "100m",
+  api: "50m",
+} as const satisfies Record<MemoryKey, string>;
+export type CpuKey = keyof typeof DEFAULT_CPU;
+const CPU = /^(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?|[1-9][0-9]*m)$/;
+const cpu = z.string().regex(CPU, "must be a CPU request such as 250m or 1");
+
+/**
+ * How many of each clustered service a stage runs when its config does not say: a Kubernetes
+ * stage (staging, prod) survives losing a pod or a node, with 3 of each quorum system; the
+ * Docker stage (dev) is one host, where a second copy guards against nothing.
+ */
+export const DEFAULT_NODES = { docker: 1, kubernetes: 3 } as const;
+/** Settings a replicated cluster of N needs (validated together below). */
+const nodes = z.coerce.number().int().min(1, "must be an integer >= 1").max(9, "must be at most 9");
+
 /** Host ports; only these services are published (people and other teams use them). */
 export const DEFAULT_PORTS = {
   airflow: 8088,
@@ -90,7 +127,34 @@ export const stageConfigSchema = z
     dataSourceUrl: z.string().url("must be an http(s) URL such as https://randomuser.me").optional(),
     schedule: schedule.default("*/5 * * * *"),
     ingestBatchSize: z.coerce.number().int().min(1).max(5000).default(500),
-    cassandraReplicationFactor: count.default(1),
+    /**
+     * The clusters' sizes; absent: DEFAULT_NODES of the target. ZooKeeper is a quorum system: an
+     * even ensemble survives no more failures than the odd one below it, so it must be odd.
+     */
+    zookeeperNodes: nodes.optional(),
+    kafkaBrokers: nodes.optional(),
+    cassandraNodes: nodes.optional(),
+    /** Processors share the consumer group (Kafka splits the partitions between them). */
+    processorReplicas: nodes.optional(),
+    /**
+     * Relays claim outbox rows (SKIP LOCKED) and can run side by side; default 1 on every target
+     * until the two-relay ordering bug (issue 11: one key's records reached the topic out of order)
+     * is fixed.
+     */
+    relayReplicas: nodes.default(1),
+    /**
+     * kubernetes target: spread a cluster's pods over nodes: preferred (the scheduler tries; a
+     * smaller cluster still runs them) or required (a pod stays Pending rather than share a node
+     * with another of its cluster: the only way losing a node costs one member).
+     */
+    antiAffinity: z.enum(["preferred", "required"], { errorMap: () => ({ message: "must be preferred or required" }) }).default("preferred"),
+    cpu: z.object(Object.fromEntries(Object.entries(DEFAULT_CPU).map(([k, v]) => [k, cpu.default(v)])) as { [K in CpuKey]: z.ZodDefault<typeof cpu> }).strict().default({}),
+    /**
+     * Consistency of the processor's and the Spark job's Cassandra writes. LOCAL_QUORUM: a write
+     * is acknowledged by a majority of the keyspace's replicas (2 of 3), so losing one node loses
+     * no acknowledged write; with RF 1 the quorum is that one node.
+     */
+    cassandraConsistency: z.enum(["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"], { errorMap: () => ({ message: "must be LOCAL_QUORUM, QUORUM, EACH_QUORUM, ALL, LOCAL_ONE or ONE" }) }).default("LOCAL_QUORUM"),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
     /** kubernetes target: where the project's images are pushed (e.g. ghcr.io/acme). */
     registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, "must be a registry path such as ghcr.io/acme").optional(),
@@ -144,18 +208,74 @@ export const stageConfigSchema = z
     if (c.target === "kubernetes" && c.registry === undefined) {
       ctx.addIssue({ code: "custom", path: ["registry"], message: "is required for the kubernetes target (the cluster pulls the project's images from it)" });
     }
+    if (c.target === "docker") {
+      // One host: several brokers or nodes on it survive nothing and cost memory. Each container
+      // also has one fixed name on the network, where a cluster needs one per member.
+      for (const key of ["zookeeperNodes", "kafkaBrokers", "cassandraNodes"] as const) {
+        const n = c[key];
+        if (typeof n === "number" && n > 1) ctx.addIssue({ code: "custom", path: [key], message: `must be 1 on the docker target (one host; a replicated ${key.replace(/Nodes|Brokers/, "")} is a kubernetes stage's), not ${n}`, params: { fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key}` } });
+      }
+    }
+    if (typeof c.zookeeperNodes === "number" && c.zookeeperNodes % 2 === 0) {
+      ctx.addIssue({ code: "custom", path: ["zookeeperNodes"], message: `must be odd (a quorum of ${c.zookeeperNodes} survives no more failures than ${c.zookeeperNodes - 1}), not ${c.zookeeperNodes}` });
+    }
     if (c.target === "kubernetes" && c.kubeContext === undefined) {
       // Never whatever context the shell happens to have: the stack names its cluster.
       ctx.addIssue({ code: "custom", path: ["kubeContext"], message: "is required for the kubernetes target (the kubeconfig context of the cluster to deploy to; see `kubectl config get-contexts`)" });
     }
   });
 
-export type StageConfig = z.infer<typeof stageConfigSchema>;
+type ParsedConfig = z.infer<typeof stageConfigSchema>;
+
+/**
+ * What the cluster sizes imply, derived in one place (the stacks and the local services alike):
+ * - topics and Kafka's internal topics (offsets, transactions, _schemas, Control Center's) at
+ *   RF = min(3, brokers); min.insync.replicas = RF - 1 (at least 1): with acks=all a write is
+ *   on 2 of 3 brokers before it is acknowledged, and one broker may be down without stopping
+ *   writes; unclean leader election stays off (an out-of-sync replica never becomes leader);
+ * - the Cassandra keyspaces (pipeline, system_auth) at RF = min(3, nodes), NetworkTopologyStrategy.
+ */
+export interface Replication {
+  zookeeperNodes: number;
+  kafkaBrokers: number;
+  cassandraNodes: number;
+  processorReplicas: number;
+  topicReplicationFactor: number;
+  minInsyncReplicas: number;
+  cassandraReplicationFactor: number;
+}
+
+export function replicationOf(n: { zookeeperNodes: number; kafkaBrokers: number; cassandraNodes: number; processorReplicas: number }): Replication {
+  const rf = Math.min(3, n.kafkaBrokers);
+  return { ...n, topicReplicationFactor: rf, minInsyncReplicas: minInsyncReplicas(rf), cassandraReplicationFactor: Math.min(3, n.cassandraNodes) };
+}
+
+export type StageConfig = ParsedConfig & { replication: Replication };
+
+function withReplication(c: ParsedConfig): StageConfig {
+  const d = DEFAULT_NODES[c.target];
+  return {
+    ...c,
+    replication: replicationOf({
+      zookeeperNodes: c.zookeeperNodes ?? d,
+      kafkaBrokers: c.kafkaBrokers ?? d,
+      cassandraNodes: c.cassandraNodes ?? d,
+      processorReplicas: c.processorReplicas ?? d,
+    }),
+  };
+}
 
 /** What to type to fix a key, shown under each error. */
 const FIX_EXAMPLE: Record<string, string> = {
   target: "docker",
   sparkWorkers: "2",
+  zookeeperNodes: "3",
+  kafkaBrokers: "3",
+  cassandraNodes: "3",
+  processorReplicas: "3",
+  relayReplicas: "1",
+  antiAffinity: "preferred",
+  cassandraConsistency: "LOCAL_QUORUM",
   sparkWorkerCores: "1",
   sparkWorkerMemory: "1g",
   bindAddress: "127.0.0.1",
@@ -180,6 +300,7 @@ function nestedDefault(path: (string | number)[]): string | number | undefined {
   const [group, key] = path.map(String);
   if (group === "memory") return DEFAULT_MEMORY[key as MemoryKey];
   if (group === "ports") return DEFAULT_PORTS[key as keyof typeof DEFAULT_PORTS];
+  if (group === "cpu") return DEFAULT_CPU[key as CpuKey];
   return undefined;
 }
 
@@ -193,14 +314,16 @@ export class StageConfigError extends Error {
 /** Pure: raw key/values (as `pulumi config` stores them) in, a typed config or a StageConfigError out. */
 export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
   const parsed = stageConfigSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) return withReplication(parsed.data);
   throw new StageConfigError(
     parsed.error.issues.map((i) => {
       const keys = i.code === "unrecognized_keys" ? i.keys.map((k) => [...i.path, k].join(".")) : [i.path.join(".")];
       const top = String(i.path[0] ?? keys[0]);
       const key = keys.map((k) => `${CONFIG_NAMESPACE}:${k}`).join(", ");
       const fix =
-        i.code === "unrecognized_keys"
+        i.code === "custom" && typeof i.params?.fix === "string"
+          ? i.params.fix
+          : i.code === "unrecognized_keys"
           ? `remove it (see README.md for the known keys)`
           : i.path.length > 1
             ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? p : `.${p}`)).join("")}' ${nestedDefault(i.path) ?? "<value>"}`

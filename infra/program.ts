@@ -33,6 +33,7 @@ function makeTarget(config: StageConfig, prefix: string): Target {
       createNamespace: config.createNamespace,
       imagePullSecrets: config.imagePullSecrets,
       imagePlatform: config.imagePlatform,
+      antiAffinity: config.antiAffinity,
     });
   }
   return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress, advertisedHost: config.advertisedHost });

@@ -86,18 +86,42 @@ export interface ProcessSpec {
   dependsOn?: Dependency[];
   /** Limit, "512m" / "2g". */
   memory: string;
+  /** CPU request ("250m", "1"): a cluster's scheduler reserves it; a single host ignores it. */
+  cpu?: string;
+}
+
+/**
+ * The members of a replicated stateful service form one cluster (a ZooKeeper ensemble, Kafka
+ * brokers, a Cassandra ring). Member i (0-based) is `<name>-<i>`: its process finds its own i at
+ * the end of $HOSTNAME, and dials the others at Target.memberHost(name, i). At most one member
+ * is down by decision at a time (drains, rolling updates), and the members are spread over
+ * machines.
+ */
+export interface ClusterSpec {
+  /**
+   * together: all members start at once (each is ready only with the others: a quorum);
+   * one-by-one: each starts once the one before is ready (Cassandra bootstraps one node at a time).
+   */
+  start: "together" | "one-by-one";
 }
 
 /** Runs forever, restarts when it dies, is ready when its health check passes. */
 export interface ServiceSpec extends ProcessSpec {
   /**
-   * stateful: keeps data on volumes of its own and needs a stable identity (one replica; a
-   * StatefulSet on a cluster). stateless: replicas are interchangeable and may only mount shared
-   * volumes (a Deployment on a cluster).
+   * stateful: keeps data on volumes of its own and needs a stable identity (a StatefulSet on a
+   * cluster; with several replicas, each has its own volumes and `cluster` says how they behave).
+   * stateless: replicas are interchangeable and may only mount shared volumes (a Deployment on a
+   * cluster).
    */
   state: "stateful" | "stateless";
-  /** Default 1; stateful services have exactly one. */
+  /** Default 1; a stateful service with more is a cluster and needs `cluster`. */
   replicas?: number;
+  cluster?: ClusterSpec;
+  /**
+   * Where a target runs each replica as a service of its own (Docker), name them <name>-1..N even
+   * when there is one (Spark workers have always been spark-worker-1..N).
+   */
+  numbered?: boolean;
   healthCheck: HealthCheck;
 }
 
@@ -112,6 +136,8 @@ export interface Handle {
   host: string;
   ports: Record<string, PortSpec>;
   resource: pulumi.Resource;
+  /** Every resource it is made of, when a target runs replicas as several (Docker containers); else [resource]. */
+  resources: pulumi.Resource[];
   /** host:port of a port role from anywhere on the stack's network (and other stacks joined to it). */
   address(port: string): string;
   /** host:port of a published port role from outside the stack; undefined when it is not published. */
@@ -154,6 +180,8 @@ export interface Target {
    * advertises its own address, a seed names itself). Handles' `address` uses the same.
    */
   host(service: string): string;
+  /** The name member i (0-based) of a clustered service resolves by (a broker's own listener, a seed). */
+  memberHost(service: string, ordinal: number): string;
   /** host:port for a published host port, as clients outside the stack dial it. */
   publishedAddress(hostPort: number): string;
 }
@@ -165,15 +193,15 @@ export function dependencyResources(spec: ProcessSpec): pulumi.Resource[] {
     if (d.on.kind !== expected) {
       throw new Error(`${spec.name} waits for ${d.on.name} to be ${d.condition}, but ${d.on.name} is a ${d.on.kind}`);
     }
-    return d.on.resource;
-  });
+    return d.on.resources;
+  }).flat();
 }
 
 /** The rules every target applies to a service spec before declaring it. */
 export function checkService(spec: ServiceSpec): number {
   const replicas = spec.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`${spec.name}: replicas must be an integer >= 1, not ${replicas}`);
-  if (spec.state === "stateful" && replicas !== 1) throw new Error(`${spec.name}: a stateful service has one replica (its volumes are its own), not ${replicas}`);
+  if (spec.state === "stateful" && replicas !== 1 && spec.cluster === undefined) throw new Error(`${spec.name}: a stateful service with ${replicas} replicas is a cluster: say how its members start (cluster)`);
   if (spec.state === "stateless") {
     const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
     if (own.length > 0) throw new Error(`${spec.name}: a stateless service may mount only shared volumes, but mounts ${own.join(", ")}; make it stateful or the volume shared`);
@@ -187,6 +215,7 @@ export function makeHandle<K extends Handle["kind"]>(
   spec: ProcessSpec,
   resource: pulumi.Resource,
   target: Pick<Target, "host" | "publishedAddress">,
+  resources: pulumi.Resource[] = [resource],
 ): Handle & { kind: K } {
   const port = (role: string) => {
     const p = spec.ports[role];
@@ -199,6 +228,7 @@ export function makeHandle<K extends Handle["kind"]>(
     host: target.host(spec.name),
     ports: spec.ports,
     resource,
+    resources,
     address: (role) => `${target.host(spec.name)}:${port(role).container}`,
     published: (role) => {
       const h = port(role).host;
@@ -207,7 +237,29 @@ export function makeHandle<K extends Handle["kind"]>(
   };
 }
 
+/** host:port of every member of a clustered service (one entry when it has one replica), comma-separated. */
+export function memberAddresses(target: Pick<Target, "host" | "memberHost">, service: string, replicas: number, port: number): string {
+  if (replicas === 1) return `${target.host(service)}:${port}`;
+  return Array.from({ length: replicas }, (_, i) => `${target.memberHost(service, i)}:${port}`).join(",");
+}
+
 /** host:port of a handle's port on the stack's network. */
 export function address(h: Handle, port: string): string {
   return h.address(port);
+}
+
+/**
+ * bash that exports member i's own settings, i read from the end of $HOSTNAME (ClusterSpec): a
+ * member that finds no entry for itself stops, rather than join the cluster as someone else.
+ * Values are single-quoted: no expansion inside them.
+ */
+export function perMemberExports(replicas: number, env: (ordinal: number) => Record<string, string>): string {
+  const arms = Array.from({ length: replicas }, (_, i) => {
+    const exports = Object.entries(env(i)).map(([k, v]) => {
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || v.includes("'")) throw new Error(`perMemberExports: ${k} is not a plain variable and value`);
+      return `export ${k}='${v}'`;
+    });
+    return `${i}) ${exports.join("; ")};;`;
+  });
+  return `case "\${HOSTNAME##*-}" in ${arms.join(" ")} *) echo "$HOSTNAME: not member 0..${replicas - 1} of this cluster" >&2; exit 1;; esac`;
 }

@@ -6,7 +6,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "./catalog/settings";
 import { StageConfig } from "./config";
-import { address } from "./spec";
 import type { Cassandra } from "./components/cassandra";
 import type { Kafka } from "./components/kafka";
 import type { Postgres } from "./components/postgres";
@@ -44,13 +43,22 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
       env: { PG_HOST: a.postgres.server.host, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
       secret: { PG_PASSWORD: a.postgresPassword },
     },
-    kafka: { env: { KAFKA_BROKERS: a.kafka.bootstrapInternal, SCHEMA_REGISTRY_URL: a.kafka.schemaRegistryUrl }, secret: {} },
+    kafka: {
+      env: {
+        KAFKA_BROKERS: a.kafka.bootstrapInternal,
+        SCHEMA_REGISTRY_URL: a.kafka.schemaRegistryUrl,
+        // Should a worker create a topic (the topics job made them first), at the cluster's replication.
+        TOPIC_REPLICATION_FACTOR: String(c.replication.topicReplicationFactor),
+      },
+      secret: {},
+    },
     cassandra: {
       env: {
-        CASSANDRA_CONTACT_POINTS: address(a.cassandra.node, "cql"),
+        CASSANDRA_CONTACT_POINTS: a.cassandra.contactPoints,
         CASSANDRA_LOCAL_DC: a.cassandra.localDc,
         CASSANDRA_USER: a.cassandra.user,
-        CASSANDRA_REPLICATION_FACTOR: String(c.cassandraReplicationFactor),
+        CASSANDRA_REPLICATION_FACTOR: String(c.replication.cassandraReplicationFactor),
+        CASSANDRA_CONSISTENCY: c.cassandraConsistency,
       },
       secret: { CASSANDRA_PASSWORD: a.cassandraPassword },
     },

@@ -12,6 +12,9 @@
 export const PORTS = {
   postgres: 5432,
   zookeeper: 2181,
+  /** An ensemble's followers to its leader, and leader election. */
+  zookeeperPeer: 2888,
+  zookeeperElection: 3888,
   /** Kafka listener for clients on the private network / inside the cluster. */
   kafkaInternal: 29092,
   /** Kafka listener advertised to clients outside (the host, other teams). */
@@ -54,13 +57,19 @@ export interface KafkaBrokerSettingsArgs {
   /** What the broker tells clients to dial for each listener. */
   advertised: { internal: string; external: string };
   logDirs: string;
-  /** 1 on a single broker; 3 on a cluster. */
+  /** Of topics and internal topics: min(3, brokers) (config.ts replicationOf). */
   replicationFactor: number;
+}
+
+/** A write acknowledged with acks=all is on RF - 1 brokers at least: one may be down, and none is lost. */
+export function minInsyncReplicas(replicationFactor: number): number {
+  return Math.max(1, replicationFactor - 1);
 }
 
 /** server.properties of a broker in ZooKeeper mode (the Kafka 3.9 line, as Confluent Platform 7.9). */
 export function kafkaBrokerSettings(a: KafkaBrokerSettingsArgs): Record<string, string> {
   const rf = String(a.replicationFactor);
+  const minIsr = String(minInsyncReplicas(a.replicationFactor));
   return {
     "broker.id": String(a.brokerId),
     "zookeeper.connect": a.zookeeperConnect,
@@ -71,9 +80,11 @@ export function kafkaBrokerSettings(a: KafkaBrokerSettingsArgs): Record<string, 
     "log.dirs": a.logDirs,
     "offsets.topic.replication.factor": rf,
     "transaction.state.log.replication.factor": rf,
-    "transaction.state.log.min.isr": "1",
+    "transaction.state.log.min.isr": minIsr,
     "default.replication.factor": rf,
-    "min.insync.replicas": "1",
+    "min.insync.replicas": minIsr,
+    // An out-of-sync replica never becomes leader: availability waits rather than data being lost.
+    "unclean.leader.election.enable": "false",
     "num.partitions": "6",
     "auto.create.topics.enable": "false",
     "group.initial.rebalance.delay.ms": "0",

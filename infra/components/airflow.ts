@@ -68,7 +68,7 @@ export class Airflow extends pulumi.ComponentResource {
       },
     };
     const logs = { volume: "airflow-logs", path: "/opt/airflow/logs", shared: true };
-    const spec = (name: string, memory: string): Omit<ProcessSpec, "ports"> => ({
+    const spec = (name: string, memory: string, cpu: string): Omit<ProcessSpec, "ports"> => ({
       name,
       image: this.image,
       ...merge(airflow, ...args.ingestEnv),
@@ -76,11 +76,12 @@ export class Airflow extends pulumi.ComponentResource {
       // The Airflow image runs as uid 50000 in group 0.
       volumeGroup: 0,
       memory,
+      cpu,
     });
 
     this.init = target.job(
       {
-        ...spec("airflow-init", config.memory.airflowInit),
+        ...spec("airflow-init", config.memory.airflowInit, config.cpu.airflowInit),
         args: ["version"],
         env: {
           ...airflow.env,
@@ -97,7 +98,7 @@ export class Airflow extends pulumi.ComponentResource {
     const afterInit: Dependency[] = [{ on: this.init, condition: "completed" }, ...args.dependsOn];
     this.webserver = target.service(
       {
-        ...spec("airflow-webserver", config.memory.airflowWebserver),
+        ...spec("airflow-webserver", config.memory.airflowWebserver, config.cpu.airflowWebserver),
         state: "stateless",
         args: ["webserver"],
         ports: { http: { container: PORTS.airflowWeb, host: config.ports.airflow } },
@@ -108,7 +109,7 @@ export class Airflow extends pulumi.ComponentResource {
     );
     this.scheduler = target.service(
       {
-        ...spec("airflow-scheduler", config.memory.airflowScheduler),
+        ...spec("airflow-scheduler", config.memory.airflowScheduler, config.cpu.airflowScheduler),
         state: "stateless",
         args: ["scheduler"],
         ports: { health: { container: SCHEDULER_HEALTH_PORT } },

@@ -8,7 +8,7 @@ import { StageConfig, memoryMiB } from "../config";
 import { PORTS, cassandraSettings } from "../catalog/settings";
 import { cassandraAuthCommand, cassandraEnv, upstreamImages } from "../catalog/images";
 import { KEYSPACE } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, Target } from "../spec";
+import { JobHandle, ServiceHandle, Target, memberAddresses } from "../spec";
 
 export const CASSANDRA_USER = "pipeline";
 export const CASSANDRA_DC = "dc1";
@@ -27,7 +27,23 @@ export interface CassandraArgs {
  * files and statements through a file, all mode 600 in a private folder.
  */
 const AUTH_TRIES = 60;
-const AUTH_SCRIPT = `set -eu
+/**
+ * A ring: system_auth replicated like the pipeline's keyspace before the role is made (a role
+ * on one node is a login that fails while that node is down). Altered as the default superuser
+ * the first time, as the pipeline role on a re-run; idempotent.
+ */
+const authReplication = (rf: number) =>
+  rf === 1
+    ? { prepare: "", before: "", after: "" }
+    : {
+        prepare: `printf "ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${CASSANDRA_DC}': ${rf}};\n" > "$d/auth-rf.cql"
+`,
+        before: `cq default "$d/auth-rf.cql" && `,
+        after: `cq pipeline "$d/auth-rf.cql"; `,
+      };
+const authScript = (rf: number) => {
+  const r = authReplication(rf);
+  return `set -eu
 umask 077
 d="$(mktemp -d)"
 login() { printf '[authentication]\nusername = %s\npassword = %s\n' "$2" "$3" > "$d/$1.rc"; }
@@ -37,22 +53,30 @@ cq() { cqlsh --cqlshrc "$d/$1.rc" cassandra ${PORTS.cassandra} -f "$2"; }
 echo "SELECT release_version FROM system.local;" > "$d/probe.cql"
 printf "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;\n" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" > "$d/create.cql"
 printf "ALTER ROLE cassandra WITH PASSWORD = '%s' AND SUPERUSER = false AND LOGIN = false;\n" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/lock.cql"
-for i in $(seq 1 ${AUTH_TRIES}); do
+${r.prepare}for i in $(seq 1 ${AUTH_TRIES}); do
   if cq pipeline "$d/probe.cql" >/dev/null 2>&1; then
     # The role exists (a re-run, or a retry after the create): lock the default role if it still logs in.
-    if cq default "$d/probe.cql" >/dev/null 2>&1; then cq pipeline "$d/lock.cql"; fi
+    ${r.after}if cq default "$d/probe.cql" >/dev/null 2>&1; then cq pipeline "$d/lock.cql"; fi
     echo "cassandra-auth: role $CASSANDRA_USER logs in; default role locked"; exit 0
   fi
-  if cq default "$d/create.cql"; then continue; fi
+  if ${r.before}cq default "$d/create.cql"; then continue; fi
   echo "cassandra-auth: CQL not ready or default role not there yet (try $i of ${AUTH_TRIES}); retrying in 5 s"
   sleep 5
 done
 echo "cassandra-auth: gave up after ${AUTH_TRIES} tries" >&2
 exit 1
 `;
+};
+
+/** Seeds: the first two members (one when the ring is smaller); every other node joins through them. */
+const SEEDS = 2;
+/** In the ring: this node's own address shows UN (Up, Normal) in its own view of the ring. */
+const NODE_UN = `nodetool status 2>/dev/null | grep -Eq "^UN +$(hostname -i | awk '{print $1}') "`;
 
 export class Cassandra extends pulumi.ComponentResource {
   readonly node: ServiceHandle;
+  /** host:port of every node's CQL port, comma-separated: what the drivers start from. */
+  readonly contactPoints: string;
   /** Job: the pipeline role exists; clients wait for it. */
   readonly auth: JobHandle;
   readonly user = CASSANDRA_USER;
@@ -63,9 +87,12 @@ export class Cassandra extends pulumi.ComponentResource {
     super("realtime-pipeline:index:Cassandra", name, {}, opts);
     const { target, config } = args;
     const image = upstreamImages(config).cassandra;
+    const { cassandraNodes: nodes, cassandraReplicationFactor: rf } = config.replication;
     const settings = cassandraSettings({
       clusterName: "realtime-pipeline",
-      seeds: "cassandra",
+      // One node: its own name. A ring: the first members' own names (Target.memberHost); each
+      // node listens on its pod's address (the image's default when no listen address is given).
+      seeds: nodes === 1 ? "cassandra" : Array.from({ length: Math.min(SEEDS, nodes) }, (_, i) => target.memberHost("cassandra", i)).join(","),
       listenAddress: "cassandra",
       rpcAddress: "0.0.0.0",
       dataDir: "/var/lib/cassandra",
@@ -76,15 +103,22 @@ export class Cassandra extends pulumi.ComponentResource {
       {
         name: "cassandra",
         state: "stateful",
+        // Nodes join one at a time (Cassandra refuses concurrent bootstraps), each UN before the next.
+        ...(nodes === 1 ? {} : { replicas: nodes, cluster: { start: "one-by-one" as const } }),
         image,
         args: cassandraAuthCommand(settings),
         env: { ...cassandraEnv(settings, CASSANDRA_DC), MAX_HEAP_SIZE: `${heapMiB}M`, HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M` },
         ports: { cql: { container: settings.native_transport_port, host: config.ports.cassandra }, storage: { container: settings.storage_port } },
         // Healthy = CQL is served (the native transport port accepts), which is what clients need;
         // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
-        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 },
+        // A ring: the node is UN in the ring and serves CQL (nodetool is worth its JVM there).
+        healthCheck:
+          nodes === 1
+            ? { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 }
+            : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         memory: config.memory.cassandra,
+        cpu: config.cpu.cassandra,
       },
       this,
     );
@@ -92,15 +126,17 @@ export class Cassandra extends pulumi.ComponentResource {
       {
         name: "cassandra-auth",
         image,
-        args: ["bash", "-c", AUTH_SCRIPT],
+        args: ["bash", "-c", authScript(rf)],
         env: { CASSANDRA_USER },
         secretEnv: { CASSANDRA_PASSWORD: args.password, CASSANDRA_DEFAULT_PASSWORD: args.defaultUserPassword },
         ports: {},
         dependsOn: [{ on: this.node, condition: "healthy" }],
         memory: config.memory.cassandraAuth,
+        cpu: config.cpu.cassandraAuth,
       },
       this,
     );
-    this.registerOutputs({ contactPoint: this.node.address("cql"), published: this.node.published("cql"), keyspace: this.keyspace, user: this.user });
+    this.contactPoints = memberAddresses(target, "cassandra", nodes, settings.native_transport_port);
+    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.published("cql"), keyspace: this.keyspace, user: this.user });
   }
 }

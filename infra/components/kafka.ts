@@ -8,7 +8,7 @@ import { StageConfig, memoryMiB } from "../config";
 import { PORTS, kafkaBrokerSettings, zookeeperSettings } from "../catalog/settings";
 import { confluentEnv, jvmHeap, upstreamImages, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, Target, address } from "../spec";
+import { JobHandle, ServiceHandle, Target, memberAddresses, perMemberExports } from "../spec";
 
 export interface KafkaArgs {
   target: Target;
@@ -20,6 +20,18 @@ export const TOPIC_PARTITIONS = 6;
 const APPUSER_GROUP = 1000;
 /** The broker's volume; its log.dirs is a folder inside it (see below). */
 const KAFKA_VOLUME_PATH = "/var/lib/kafka/data";
+/** cp-* images' start script (their CMD): a member's wrapper exports its own settings, then runs it. */
+const CONFLUENT_RUN = "/etc/confluent/docker/run";
+/**
+ * A broker is in the cluster: it answers, and no partition it holds a replica of has it out of the
+ * ISR (it caught up after a restart). A JVM per probe, so a small heap and a slow period; only a
+ * replicated cluster pays for it (a single broker's check is its port).
+ */
+const BROKER_IN_ISR = (port: number) =>
+  `KAFKA_HEAP_OPTS=-Xmx96m KAFKA_OPTS= JMX_PORT= kafka-topics --bootstrap-server 127.0.0.1:${port} --describe --under-replicated-partitions > /tmp/urp && ` +
+  `id="\${HOSTNAME##*-}" && ! awk -v id="$id" '{r="";i="";for(f=1;f<NF;f++){if($f=="Replicas:")r=$(f+1);if($f=="Isr:")i=$(f+1)}; if((","r",")~(","id",") && (","i",")!~(","id",")) bad=1} END{exit !bad}' /tmp/urp`;
+/** A ZooKeeper member is in the quorum: `srvr` says leader or follower (`ruok` answers imok outside one). */
+const ZK_IN_QUORUM = `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo srvr >&3 && grep -Eq '^Mode: (leader|follower)' <&3`;
 /** Karapace's own probe of a usable registry: GET /subjects answers before writes work. */
 const KARAPACE_READY = `import json,sys,urllib.request; sys.exit(0 if json.load(urllib.request.urlopen('http://localhost:${PORTS.schemaRegistry}/master_available', timeout=4)).get('master_available') else 1)`;
 
@@ -42,62 +54,107 @@ export class Kafka extends pulumi.ComponentResource {
     const { target, config } = args;
     const images = upstreamImages(config);
     const mem = config.memory;
+    const cpu = config.cpu;
+    const { zookeeperNodes, kafkaBrokers, topicReplicationFactor: rf } = config.replication;
 
+    // An ensemble: member i is server i+1 (ZooKeeper ids start at 1), every member lists all of
+    // them (cp-zookeeper writes server.N lines from ZOOKEEPER_SERVERS), peers dial each other's
+    // own names through the headless Service.
+    const ensemble =
+      zookeeperNodes === 1
+        ? undefined
+        : {
+            servers: Array.from({ length: zookeeperNodes }, (_, i) => `${target.memberHost("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`).join(";"),
+            ids: perMemberExports(zookeeperNodes, (i) => ({ ZOOKEEPER_SERVER_ID: String(i + 1) })),
+          };
     this.zookeeper = target.service(
       {
         name: "zookeeper",
         state: "stateful",
         image: images.zookeeper,
+        ...(ensemble ? { replicas: zookeeperNodes, cluster: { start: "together" as const }, args: ["bash", "-c", `${ensemble.ids}; exec ${CONFLUENT_RUN}`] } : {}),
         // cp-zookeeper's start script defaults to a 512m heap: all of a 512m limit. Half of it.
-        env: { ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2) },
-        ports: { client: { container: PORTS.zookeeper } },
-        // ZooKeeper's own `ruok` (whitelisted in the shared settings), over bash: no nc or cub needed.
-        healthCheck: { test: ["CMD", "bash", "-c", `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
+        env: {
+          ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
+          KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2),
+          ...(ensemble ? { ZOOKEEPER_SERVERS: ensemble.servers, ZOOKEEPER_INIT_LIMIT: "10", ZOOKEEPER_SYNC_LIMIT: "5" } : {}),
+        },
+        ports: {
+          client: { container: PORTS.zookeeper },
+          ...(ensemble ? { peer: { container: PORTS.zookeeperPeer }, election: { container: PORTS.zookeeperElection } } : {}),
+        },
+        // ZooKeeper's own four-letter words (whitelisted in the shared settings), over bash: no nc
+        // or cub needed. A member of an ensemble is ready once it is in the quorum.
+        healthCheck: { test: ["CMD", "bash", "-c", ensemble ? ZK_IN_QUORUM : `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
         volumes: [
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
         ],
         volumeGroup: APPUSER_GROUP,
         memory: mem.zookeeper,
+        cpu: cpu.zookeeper,
       },
       this,
     );
 
-    // The broker advertises these itself, so they are known before it is declared.
-    this.bootstrapInternal = `${target.host("kafka")}:${PORTS.kafkaInternal}`;
-    this.bootstrapHost = target.publishedAddress(config.ports.kafka);
+    // The brokers advertise these themselves, so they are known before they are declared.
+    // Several brokers: every one of them (a client that finds one down asks the next).
+    this.bootstrapInternal = memberAddresses(target, "kafka", kafkaBrokers, PORTS.kafkaInternal);
+    // Outside the cluster, broker i is published at the kafka port + i (a port-forward each).
+    const externalOf = (i: number) => target.publishedAddress(config.ports.kafka + i);
+    this.bootstrapHost = Array.from({ length: kafkaBrokers }, (_, i) => externalOf(i)).join(",");
+    const zookeeperConnect = memberAddresses(target, "zookeeper", zookeeperNodes, PORTS.zookeeper);
     const broker = kafkaBrokerSettings({
       brokerId: 1,
-      zookeeperConnect: address(this.zookeeper, "client"),
+      zookeeperConnect,
       listeners: { internal: `0.0.0.0:${PORTS.kafkaInternal}`, external: `0.0.0.0:${PORTS.kafkaExternal}` },
       advertised: { internal: this.bootstrapInternal, external: this.bootstrapHost },
       // A folder inside the volume, not its root: a real disk's root holds lost+found, which the
       // broker takes for a broken log directory and stops.
       logDirs: `${KAFKA_VOLUME_PATH}/logs`,
-      replicationFactor: 1,
+      replicationFactor: rf,
     });
+    const brokerEnv = confluentEnv("KAFKA", broker);
+    // A cluster: broker id and advertised listeners are each member's own (its ordinal, its own name).
+    const cluster =
+      kafkaBrokers === 1
+        ? undefined
+        : perMemberExports(kafkaBrokers, (i) => ({
+            KAFKA_BROKER_ID: String(i),
+            KAFKA_ADVERTISED_LISTENERS: `INTERNAL://${target.memberHost("kafka", i)}:${PORTS.kafkaInternal},EXTERNAL://${externalOf(i)}`,
+          }));
+    if (cluster) {
+      delete brokerEnv.KAFKA_BROKER_ID;
+      delete brokerEnv.KAFKA_ADVERTISED_LISTENERS;
+    }
     this.broker = target.service(
       {
         name: "kafka",
         state: "stateful",
         image: images.kafka,
-        env: { ...confluentEnv("KAFKA", broker), KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.kafka) / 2) },
+        ...(cluster ? { replicas: kafkaBrokers, cluster: { start: "together" as const }, args: ["bash", "-c", `${cluster}; exec ${CONFLUENT_RUN}`] } : {}),
+        env: { ...brokerEnv, KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.kafka) / 2) },
         ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
-        // The INTERNAL listener accepts: the broker is up (its clients, the topics job first,
-        // retry until it serves them). Not kafka-broker-api-versions: a JVM of its own every
-        // 10 s, which took over 30 s on a loaded 2-core machine and never passed.
-        healthCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
+        // One broker: the INTERNAL listener accepts: the broker is up (its clients, the topics job
+        // first, retry until it serves them). Not kafka-broker-api-versions: a JVM of its own
+        // every 10 s, which took over 30 s on a loaded 2-core machine and never passed.
+        // A cluster: the broker is in the ISR of every partition it replicates (BROKER_IN_ISR).
+        healthCheck: cluster
+          ? { test: ["CMD", "bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 30 }
+          : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
         volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
         memory: mem.kafka,
+        cpu: cpu.kafka,
       },
       this,
     );
 
-    // auto.create.topics.enable is off: topics exist by decision, with their partition count.
+    // auto.create.topics.enable is off: topics exist by decision, with their partition count and
+    // replication (min.insync.replicas is the brokers' own setting, for every topic).
     const create = (t: string) =>
-      `kafka-topics --bootstrap-server ${this.bootstrapInternal} --create --if-not-exists --topic ${t} --partitions ${TOPIC_PARTITIONS} --replication-factor 1`;
+      `kafka-topics --bootstrap-server ${this.bootstrapInternal} --create --if-not-exists --topic ${t} --partitions ${TOPIC_PARTITIONS} --replication-factor ${rf}`;
     this.topics = target.job(
       {
         name: "kafka-topics",
@@ -107,6 +164,7 @@ export class Kafka extends pulumi.ComponentResource {
         ports: {},
         dependsOn: [{ on: this.broker, condition: "healthy" }],
         memory: mem.kafkaTopics,
+        cpu: cpu.kafkaTopics,
       },
       this,
     );
@@ -118,6 +176,7 @@ export class Kafka extends pulumi.ComponentResource {
       ports: { http: { container: PORTS.schemaRegistry, host: config.ports.schemaRegistry } },
       dependsOn: [{ on: this.broker, condition: "healthy" as const }],
       memory: mem.schemaRegistry,
+      cpu: cpu.schemaRegistry,
     };
     this.schemaRegistry =
       config.schemaRegistry === "karapace"
@@ -137,7 +196,7 @@ export class Kafka extends pulumi.ComponentResource {
                 KARAPACE_ADVERTISED_HOSTNAME: target.host("schema-registry"),
                 KARAPACE_ADVERTISED_PORT: String(PORTS.schemaRegistry),
                 KARAPACE_TOPIC_NAME: "_schemas",
-                KARAPACE_REPLICATION_FACTOR: "1",
+                KARAPACE_REPLICATION_FACTOR: String(rf),
                 KARAPACE_GROUP_ID: "schema-registry",
                 KARAPACE_CLIENT_ID: "schema-registry-1",
                 KARAPACE_MASTER_ELIGIBILITY: "true",
@@ -158,6 +217,8 @@ export class Kafka extends pulumi.ComponentResource {
                 SCHEMA_REGISTRY_LISTENERS: `http://0.0.0.0:${PORTS.schemaRegistry}`,
                 SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS: `PLAINTEXT://${this.bootstrapInternal}`,
                 SCHEMA_REGISTRY_HEAP_OPTS: jvmHeap(memoryMiB(mem.schemaRegistry) / 2),
+                // _schemas at the topics' replication (the registry's default is 3, whatever the brokers).
+                SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR: String(rf),
               },
               healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
             },
@@ -173,12 +234,17 @@ export class Kafka extends pulumi.ComponentResource {
         image: images.controlCenter,
         env: {
           CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
-          CONTROL_CENTER_ZOOKEEPER_CONNECT: address(this.zookeeper, "client"),
+          CONTROL_CENTER_ZOOKEEPER_CONNECT: zookeeperConnect,
           CONTROL_CENTER_SCHEMA_REGISTRY_URL: this.schemaRegistryUrl,
-          CONTROL_CENTER_REPLICATION_FACTOR: "1",
+          // Every topic Control Center makes, at the topics' replication.
+          CONTROL_CENTER_REPLICATION_FACTOR: String(rf),
+          CONTROL_CENTER_INTERNAL_TOPICS_REPLICATION: String(rf),
+          CONTROL_CENTER_COMMAND_TOPIC_REPLICATION: String(rf),
+          CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_REPLICATION: String(rf),
+          CONTROL_CENTER_METRICS_TOPIC_REPLICATION: String(rf),
           CONTROL_CENTER_INTERNAL_TOPICS_PARTITIONS: "1",
           CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_PARTITIONS: "1",
-          CONFLUENT_METRICS_TOPIC_REPLICATION: "1",
+          CONFLUENT_METRICS_TOPIC_REPLICATION: String(rf),
           PORT: String(PORTS.controlCenter),
           // Control Center's start script defaults to a 6g heap, whatever the container's limit.
           CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(mem.controlCenter) / 2),
@@ -190,6 +256,7 @@ export class Kafka extends pulumi.ComponentResource {
           { on: this.schemaRegistry, condition: "healthy" },
         ],
         memory: mem.controlCenter,
+        cpu: cpu.controlCenter,
       },
       this,
     );

@@ -50,6 +50,7 @@ export class Postgres extends pulumi.ComponentResource {
         volumes: [{ volume: "postgres-data", path: "/var/lib/postgresql/data" }],
         files: [{ path: "/docker-entrypoint-initdb.d/10-airflow.sh", content: AIRFLOW_INIT_SQL, executable: true }],
         memory: args.config.memory.postgres,
+        cpu: args.config.cpu.postgres,
       },
       this,
     );

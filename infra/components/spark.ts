@@ -36,7 +36,8 @@ const SPARK_GROUP = 185;
 
 export class Spark extends pulumi.ComponentResource {
   readonly master: ServiceHandle;
-  readonly workers: ServiceHandle[];
+  /** One workload of sparkWorkers replicas (on Docker: containers spark-worker-1..N). */
+  readonly workers: ServiceHandle;
   readonly driver: ServiceHandle;
   readonly masterUrl: string;
 
@@ -65,16 +66,18 @@ export class Spark extends pulumi.ComponentResource {
         ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, host: config.ports.sparkUi } },
         healthCheck: { test: tcpCheck(PORTS.sparkMasterUi) },
         memory: config.memory.sparkMaster,
+        cpu: config.cpu.sparkMaster,
       },
       this,
     );
     this.masterUrl = `spark://${address(this.master, "rpc")}`;
 
-    this.workers = Array.from({ length: config.sparkWorkers }, (_, i) =>
-      target.service(
+    this.workers = target.service(
         {
-          name: `spark-worker-${i + 1}`,
+          name: "spark-worker",
           state: "stateless",
+          replicas: config.sparkWorkers,
+          numbered: true,
           image,
           args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
           env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
@@ -84,9 +87,9 @@ export class Spark extends pulumi.ComponentResource {
           volumeGroup: SPARK_GROUP,
           dependsOn: [{ on: this.master, condition: "healthy" }],
           memory: config.memory.sparkWorker,
+          cpu: config.cpu.sparkWorker,
         },
         this,
-      ),
     );
 
     this.driver = target.service(
@@ -111,8 +114,9 @@ export class Spark extends pulumi.ComponentResource {
         healthCheck: { test: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
         volumes: [checkpoints],
         volumeGroup: SPARK_GROUP,
-        dependsOn: [...this.workers.map((w) => ({ on: w, condition: "healthy" as const })), ...args.jobDependsOn],
+        dependsOn: [{ on: this.workers, condition: "healthy" as const }, ...args.jobDependsOn],
         memory: config.memory.sparkDriver,
+        cpu: config.cpu.sparkDriver,
       },
       this,
     );

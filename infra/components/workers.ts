@@ -45,7 +45,7 @@ export class Workers extends pulumi.ComponentResource {
     const { target, config, env } = args;
     this.image = target.image({ name: "workers", context: ".", dockerfile: "images/workers/Dockerfile", tag: config.imageTag, args: buildCaArgs(config) }, this);
 
-    const base = (name: string, cmd: string, memory: string): Omit<ServiceSpec, "env"> => ({
+    const base = (name: string, cmd: string, memory: string, cpu: string): Omit<ServiceSpec, "env"> => ({
       name,
       state: "stateless",
       image: this.image,
@@ -53,12 +53,13 @@ export class Workers extends pulumi.ComponentResource {
       ports: { metrics: { container: PORTS.workerMetrics } },
       healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
       memory,
+      cpu,
     });
 
     if (config.dataSourceUrl === undefined) {
       this.api = target.service(
         {
-          ...base("api", "api", config.memory.api),
+          ...base("api", "api", config.memory.api, config.cpu.api),
           ports: { http: { container: PORTS.randomUserApi } },
           env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
           healthCheck: { test: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
@@ -70,9 +71,11 @@ export class Workers extends pulumi.ComponentResource {
       this.apiBaseUrl = config.dataSourceUrl;
     }
     const mem = config.memory.worker;
+    const cpu = config.cpu.worker;
     this.workers = {
-      relay: target.service({ ...base("relay", "relay", mem), ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
-      processor: target.service({ ...base("processor", "processor", mem), ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
+      // Relays claim outbox rows side by side; processors share the consumer group's partitions.
+      relay: target.service({ ...base("relay", "relay", mem, cpu), replicas: config.relayReplicas, ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
+      processor: target.service({ ...base("processor", "processor", mem, cpu), replicas: config.replication.processorReplicas, ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
     };
     this.registerOutputs({ image: this.image, apiBaseUrl: this.apiBaseUrl });
   }

@@ -56,11 +56,24 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     return `${host}:${hostPort}`;
   }
 
+  /** Never dialled: a clustered service has one member on one host (the stage config says so first). */
+  memberHost(service: string, ordinal: number): string {
+    return `${service}-${ordinal}`;
+  }
+
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
     const replicas = checkService(spec);
-    if (replicas !== 1) throw new Error(`${spec.name}: the docker target runs one container per service; declare ${replicas} services instead`);
+    if (spec.state === "stateful" && replicas !== 1) throw new Error(`${spec.name}: the docker target runs one member of a cluster (one host), not ${replicas}`);
+    // Interchangeable replicas: one container each, <name>-1..N (the names the dev stack always
+    // gave its Spark workers). Nothing dials such a service by its own name.
+    const members = replicas === 1 && !spec.numbered ? [spec] : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
+    const containers = members.map((m) => this.serviceContainer(m, parent));
+    return makeHandle("service", spec, containers[0], this, containers);
+  }
+
+  private serviceContainer(spec: ServiceSpec, parent: pulumi.Resource): docker.Container {
     const hc = spec.healthCheck;
-    const container = this.container(spec, "service", parent, {
+    return this.container(spec, "service", parent, {
       healthcheck: {
         tests: hc.test,
         interval: `${hc.intervalSeconds ?? 10}s`,
@@ -77,7 +90,6 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       waitTimeout: Math.max(WAIT_FLOOR_SECONDS, (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5))),
       mustRun: true,
     });
-    return makeHandle("service", spec, container, this);
   }
 
   job(spec: JobSpec, parent: pulumi.Resource): JobHandle {

@@ -44,6 +44,8 @@ export interface KubernetesTargetArgs {
   imagePullSecrets: string[];
   /** The platform the project's images are built for (the nodes'). */
   imagePlatform: string;
+  /** How a replicated workload's pods are spread over nodes (see the stage config). */
+  antiAffinity: "preferred" | "required";
 }
 
 /** Exec form as it is; shell form through sh, as Docker runs it. */
@@ -96,6 +98,11 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     return `${service}.${this.args.namespace}.svc`;
   }
 
+  /** A StatefulSet pod's own name, through the headless Service of its set. */
+  memberHost(service: string, ordinal: number): string {
+    return `${service}-${ordinal}.${service}.${this.args.namespace}.svc`;
+  }
+
   /** Host ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
   publishedAddress(hostPort: number): string {
     return `127.0.0.1:${hostPort}`;
@@ -109,12 +116,56 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       livenessProbe: probe(hc, 3 * (hc.retries ?? 10)),
     });
     const selector = { matchLabels: pod.labels };
-    const template = { metadata: { labels: pod.labels }, spec: pod.spec };
-    const resource =
-      spec.state === "stateful"
-        ? new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, pod.opts)
-        : new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template } }, pod.opts);
+    const clustered = spec.state === "stateful" && spec.cluster !== undefined && replicas > 1;
+    const podSpec = replicas > 1 ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") } : pod.spec;
+    const template = { metadata: { labels: pod.labels }, spec: podSpec };
+    let resource: pulumi.Resource;
+    if (spec.state === "stateless") {
+      resource = new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template } }, pod.opts);
+    } else if (!clustered) {
+      resource = new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, pod.opts);
+    } else {
+      resource = new k8s.apps.v1.StatefulSet(
+        `${this.prefix}-${spec.name}`,
+        {
+          metadata: pod.metadata,
+          spec: {
+            serviceName: spec.name,
+            replicas,
+            selector,
+            template,
+            podManagementPolicy: spec.cluster!.start === "together" ? "Parallel" : "OrderedReady",
+            // One pod at a time, highest ordinal first, each Ready (in the cluster) before the
+            // next goes: a rolling update never takes a second member of a quorum down.
+            updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 0 } },
+            // Each member's own volumes (data-kafka-0, ...), kept when a pod moves or the set shrinks.
+            volumeClaimTemplates: (spec.volumes ?? []).map((v) => ({
+              metadata: { name: v.volume },
+              spec: { accessModes: ["ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: "10Gi" } } },
+            })),
+          },
+        },
+        pod.opts,
+      );
+      // Drains (node upgrades, autoscaler) evict one member at a time, and only while the others are Ready.
+      new k8s.policy.v1.PodDisruptionBudget(
+        `${this.prefix}-${spec.name}-pdb`,
+        { metadata: pod.metadata, spec: { maxUnavailable: 1, selector } },
+        { parent, provider: this.provider },
+      );
+    }
     return makeHandle("service", spec, resource, this);
+  }
+
+  /** Pods of one workload on different nodes (hostname topology): losing a node loses one of them. */
+  private spread(labels: Record<string, string>, mode: "preferred" | "required"): k8s.types.input.core.v1.Affinity {
+    const term = { labelSelector: { matchLabels: labels }, topologyKey: "kubernetes.io/hostname" };
+    return {
+      podAntiAffinity:
+        mode === "required"
+          ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: term }] },
+    };
   }
 
   job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
@@ -138,7 +189,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   }
 
   /** Everything a pod of `spec` needs: its Secret, files, headless Service, claims, and the pod spec. */
-  private pod(spec: ProcessSpec, parent: pulumi.Resource, probes: Partial<k8s.types.input.core.v1.Container>): Pod {
+  private pod(spec: ProcessSpec & { replicas?: number; cluster?: unknown }, parent: pulumi.Resource, probes: Partial<k8s.types.input.core.v1.Container>): Pod {
     const name = `${this.prefix}-${spec.name}`;
     const namespace = this.namespace.metadata.name;
     const labels = { "app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": this.prefix };
@@ -172,15 +223,17 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...secretKeys.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret!.metadata.name, key: k } } })),
       ],
       ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
-      resources: { requests: { memory: mem }, limits: { memory: mem } },
+      resources: { requests: { memory: mem, ...(spec.cpu === undefined ? {} : { cpu: spec.cpu }) }, limits: { memory: mem } },
       volumeMounts: [
         ...(spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path })),
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
       ],
       ...probes,
     };
+    // A cluster's members have their own volumes (the StatefulSet's claim templates); others share the target's claims.
+    const perMember = spec.cluster !== undefined && (spec.replicas ?? 1) > 1;
     const volumes = [
-      ...(spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } })),
+      ...(perMember ? [] : (spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } }))),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
     ];
     // No service links: a Service named kafka would put KAFKA_PORT=tcp://... into every pod, which

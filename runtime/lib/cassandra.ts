@@ -1,5 +1,5 @@
 /** cassandra-driver client from config, and the keyspace/table of the processor. */
-import { auth, Client, policies } from "cassandra-driver";
+import { auth, Client, policies, types } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../contracts/names";
 
 export interface CassandraConfig {
@@ -7,7 +7,25 @@ export interface CassandraConfig {
   CASSANDRA_LOCAL_DC: string;
   CASSANDRA_USER?: string;
   CASSANDRA_PASSWORD?: string;
+  /**
+   * Consistency of every statement (default LOCAL_QUORUM): a majority of the local data center's
+   * replicas acknowledge a write, so one node down loses no acknowledged write (RF 3) and with
+   * RF 1 the quorum is the one node.
+   */
+  CASSANDRA_CONSISTENCY?: CassandraConsistency;
 }
+
+export const CASSANDRA_CONSISTENCIES = ["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"] as const;
+export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
+
+const CONSISTENCY: Record<CassandraConsistency, number> = {
+  LOCAL_QUORUM: types.consistencies.localQuorum,
+  QUORUM: types.consistencies.quorum,
+  EACH_QUORUM: types.consistencies.eachQuorum,
+  ALL: types.consistencies.all,
+  LOCAL_ONE: types.consistencies.localOne,
+  ONE: types.consistencies.one,
+};
 
 export function createCassandraClient(c: CassandraConfig, keyspace?: string): Client {
   return new Client({
@@ -15,6 +33,7 @@ export function createCassandraClient(c: CassandraConfig, keyspace?: string): Cl
     localDataCenter: c.CASSANDRA_LOCAL_DC,
     keyspace,
     authProvider: c.CASSANDRA_USER ? new auth.PlainTextAuthProvider(c.CASSANDRA_USER, c.CASSANDRA_PASSWORD ?? "") : undefined,
+    queryOptions: { consistency: CONSISTENCY[c.CASSANDRA_CONSISTENCY ?? "LOCAL_QUORUM"] },
     pooling: { coreConnectionsPerHost: { 0: 2, 1: 1, 2: 0 } },
     socketOptions: { readTimeout: 30_000, connectTimeout: 5_000 },
     // The default policy backs off exponentially up to 10 min: after Cassandra restarts, the
@@ -23,8 +42,9 @@ export function createCassandraClient(c: CassandraConfig, keyspace?: string): Cl
   });
 }
 
-export function keyspaceCql(replicationFactor: number): string {
-  return `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': ${replicationFactor}}`;
+/** Replicas per data center, by name: losing a rack or a node of one DC is what RF guards against. */
+export function keyspaceCql(replicationFactor: number, dataCenter: string): string {
+  return `CREATE KEYSPACE IF NOT EXISTS ${KEYSPACE} WITH replication = {'class': 'NetworkTopologyStrategy', '${dataCenter}': ${replicationFactor}}`;
 }
 
 /** Every field of user-created.avsc; timestamps as timestamp. */
@@ -45,7 +65,7 @@ export const USERS_TABLE_CQL = `CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${USERS_T
   fetched_at timestamp
 )`;
 
-export async function ensureCassandraSchema(client: Client, replicationFactor: number): Promise<void> {
-  await client.execute(keyspaceCql(replicationFactor));
+export async function ensureCassandraSchema(client: Client, replicationFactor: number, dataCenter: string): Promise<void> {
+  await client.execute(keyspaceCql(replicationFactor, dataCenter));
   await client.execute(USERS_TABLE_CQL);
 }

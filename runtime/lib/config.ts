@@ -3,6 +3,7 @@
  * bad variable, naming the variable, what is wrong and how to fix it.
  */
 import { z } from "zod";
+import { CASSANDRA_CONSISTENCIES } from "./cassandra";
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -106,6 +107,7 @@ export const cassandraShape = {
   CASSANDRA_USER: z.string().optional(),
   CASSANDRA_PASSWORD: z.string().optional(),
   CASSANDRA_REPLICATION_FACTOR: int(1, 10, 1),
+  CASSANDRA_CONSISTENCY: z.preprocess((v) => v || "LOCAL_QUORUM", z.enum(CASSANDRA_CONSISTENCIES)),
 };
 
 export const ingestSchema = z.object({

@@ -110,7 +110,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
         "cassandra: connect",
         async () => {
           await cass.connect();
-          await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR);
+          await ensureCassandraSchema(cass, c.CASSANDRA_REPLICATION_FACTOR, c.CASSANDRA_LOCAL_DC);
         },
         { ...wait, onFailure: async () => {
           // a client whose first connect failed is not reused: start again from a fresh one

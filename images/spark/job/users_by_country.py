@@ -13,6 +13,7 @@ Configuration (environment, same names as the TypeScript workers where they over
   KAFKA_BROKERS               comma list host:port (required)
   CASSANDRA_CONTACT_POINTS    comma list host[:port] (required)
   CASSANDRA_USER, CASSANDRA_PASSWORD, CASSANDRA_LOCAL_DC, CASSANDRA_REPLICATION_FACTOR
+  CASSANDRA_CONSISTENCY       consistency of the writes (default LOCAL_QUORUM, as the processor)
   USER_CREATED_AVSC           path of the Avro schema file (default: next to this file)
   SPARK_TOPIC                 source topic (default users_created)
   SPARK_KEYSPACE / SPARK_AGG_TABLE   target (default spark_streams / users_by_country)
@@ -81,6 +82,8 @@ def build_session() -> SparkSession:
         .config("spark.cassandra.connection.port", port)
         .config(f"spark.sql.catalog.{CATALOG}", "com.datastax.spark.connector.datasource.CassandraCatalog")
         .config("spark.sql.extensions", "com.datastax.spark.connector.CassandraSparkExtensions")
+        # A majority of the DC's replicas acknowledge each write: one node down loses none.
+        .config("spark.cassandra.output.consistency.level", os.environ.get("CASSANDRA_CONSISTENCY") or "LOCAL_QUORUM")
     )
     if os.environ.get("CASSANDRA_LOCAL_DC"):
         builder = builder.config("spark.cassandra.connection.localDC", os.environ["CASSANDRA_LOCAL_DC"])
@@ -93,10 +96,10 @@ def build_session() -> SparkSession:
 def ensure_table(spark: SparkSession, keyspace: str, table: str) -> None:
     """Create the keyspace and the aggregates table if absent (through the connector's catalog)."""
     rf = os.environ.get("CASSANDRA_REPLICATION_FACTOR", "1")
-    spark.sql(
-        f"CREATE DATABASE IF NOT EXISTS {CATALOG}.{keyspace} "
-        f"WITH DBPROPERTIES (class='SimpleStrategy', replication_factor='{rf}')"
-    )
+    dc = os.environ.get("CASSANDRA_LOCAL_DC")
+    # Replicas per data center by name (as the processor's keyspace); SimpleStrategy only when no DC is named.
+    replication = f"class='NetworkTopologyStrategy', {dc}='{rf}'" if dc else f"class='SimpleStrategy', replication_factor='{rf}'"
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {CATALOG}.{keyspace} WITH DBPROPERTIES ({replication})")
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {CATALOG}.{keyspace}.{table} ("
         " country STRING, window_start TIMESTAMP, gender STRING,"

@@ -27,7 +27,9 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     const dockerHosts = containers(docker).map(hostnameOf);
     assert.deepEqual(names("kubernetes:batch/v1:Job"), JOBS);
     assert.deepEqual(names("kubernetes:apps/v1:StatefulSet"), STATEFUL);
-    assert.deepEqual(names("kubernetes:apps/v1:Deployment"), dockerHosts.filter((h) => !JOBS.includes(h) && !STATEFUL.includes(h)).sort());
+    // Docker's spark-worker-1..N are one Deployment of N replicas here.
+    const stateless = [...new Set(dockerHosts.filter((h) => !JOBS.includes(h) && !STATEFUL.includes(h)).map((h) => h.replace(/^spark-worker-\d+$/, "spark-worker")))];
+    assert.deepEqual(names("kubernetes:apps/v1:Deployment"), stateless.sort());
     assert.equal(of(run, "docker:index/container:Container").length, 0);
   });
 
@@ -44,9 +46,12 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
       const c = podContainer(w);
       const texts = [...c.env.map((e) => e.value ?? ""), ...(c.args ?? [])];
       // Qualified by the namespace, so the same address works from another namespace (another stack).
-      for (const m of texts.flatMap((t) => [...t.matchAll(/(?:^|[/@,\s])([a-z][a-z0-9-]*)(\.[a-z0-9.-]+)?:([0-9]{2,5})(?![0-9])/g)])) {
+      for (const m of texts.flatMap((t) => [...t.matchAll(/(?:^|[/@,;\s])([a-z][a-z0-9-]*)(\.[a-z0-9.-]+)?:([0-9]{2,5})(?![0-9])/g)])) {
         if (m[1] === "localhost") continue;
-        assert.equal(m[2], `.${NS}.svc`, `${c.name} dials ${m[0].trim()}: not qualified by the namespace`);
+        // A cluster member by its own name: <service>-<i>.<service>.<namespace>.svc.
+        const member = /^([a-z][a-z0-9-]*)-[0-9]+$/.exec(m[1]);
+        if (member && m[2] === `.${member[1]}.${NS}.svc`) m[1] = member[1];
+        else assert.equal(m[2], `.${NS}.svc`, `${c.name} dials ${m[0].trim()}: not qualified by the namespace`);
         assert.ok(services.get(m[1])?.includes(Number(m[3])), `${c.name} dials ${m[1]}:${m[3]}, which no Service serves`);
         checked++;
       }
@@ -74,12 +79,20 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
 
   it("keeps state in claims; volumes shared by several pods are ReadWriteMany", () => {
     const claims = new Map(of(run, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { accessModes: string[] }).accessModes]));
-    for (const v of ["postgres-data", "zookeeper-data", "kafka-data", "cassandra-data"]) assert.deepEqual(claims.get(v), ["ReadWriteOnce"], v);
+    assert.deepEqual(claims.get("postgres-data"), ["ReadWriteOnce"]);
+    // A cluster's members each have their own claims, from the StatefulSet's templates.
+    const templates = (n: string) =>
+      new Map((unwrap(named(run, n).inputs.spec) as { volumeClaimTemplates: { metadata: { name: string }; spec: { accessModes: string[] } }[] }).volumeClaimTemplates.map((t) => [t.metadata.name, t.spec.accessModes]));
+    assert.deepEqual([...templates("zookeeper").keys()], ["zookeeper-data", "zookeeper-log"]);
+    for (const [n, v] of [["zookeeper", "zookeeper-data"], ["kafka", "kafka-data"], ["cassandra", "cassandra-data"]]) {
+      assert.deepEqual(templates(n).get(v), ["ReadWriteOnce"], v);
+      assert.equal(claims.has(v), false, `${v}: a claim shared by the members`);
+    }
     for (const v of ["airflow-logs", "spark-checkpoints"]) assert.deepEqual(claims.get(v), ["ReadWriteMany"], v);
     // Non-root images get their group on fresh volumes (Docker volumes inherit the image's owner).
     const fsGroup = (n: string) =>
       (unwrap(named(run, n).inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
-    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker-1", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
+    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
@@ -100,13 +113,17 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
 
   it("the target owns its claims: each hangs under the Target, not under the first component that mounted it", () => {
     const claims = of(run, "kubernetes:core/v1:PersistentVolumeClaim");
-    assert.ok(claims.length >= 6);
+    assert.ok(claims.length >= 3);
     for (const c of claims) assert.equal(run.parents.get(c.name), "realtime-pipeline:kubernetes:Target", c.name);
   });
 
   it("gives the same output contract, internal addresses qualified by the namespace", async () => {
     assert.deepEqual(Object.keys(run.outputs!).sort(), Object.keys(docker.outputs!).sort());
-    assert.deepEqual(run.outputs!.kafkaBootstrapServers, { internal: `kafka.${NS}.svc:29092`, host: "127.0.0.1:9092" });
+    // Three brokers: each by its own name inside, each at a port of its own outside (port-forwards).
+    assert.deepEqual(run.outputs!.kafkaBootstrapServers, {
+      internal: [0, 1, 2].map((i) => `kafka-${i}.kafka.${NS}.svc:29092`).join(","),
+      host: "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094",
+    });
     assert.deepEqual(run.outputs!.network, { kind: "kubernetes-namespace", name: NS });
     assert.equal(run.outputs!.postgres.host, `postgres.${NS}.svc`);
     assert.equal(run.outputs!.sparkMasterUrl, `spark://spark-master.${NS}.svc:7077`);
@@ -150,7 +167,11 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     const classes = Object.fromEntries(
       of(r, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { storageClassName?: string }).storageClassName]),
     );
-    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "zookeeper-data": "fast-rwo", "zookeeper-log": "fast-rwo", "kafka-data": "fast-rwo", "cassandra-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs" });
+    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs" });
+    for (const n of ["zookeeper", "kafka", "cassandra"]) {
+      const w = of(r, "kubernetes:apps/v1:StatefulSet").find((x) => (x.inputs.metadata as { name: string }).name === n)!;
+      for (const t of (unwrap(w.inputs.spec) as { volumeClaimTemplates: { spec: { storageClassName: string } }[] }).volumeClaimTemplates) assert.equal(t.spec.storageClassName, "fast-rwo", n);
+    }
   });
 
   it("pods pull with the configured imagePullSecrets; images build for the configured platform", async () => {
@@ -158,7 +179,7 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     const r = await runProgram({ ...STAGING, imagePullSecrets: JSON.stringify(["regcred"]), imagePlatform: "linux/arm64" }, "staging");
     assert.equal(r.error, undefined, String(r.error));
     const workloads = of(r, ...WORKLOADS, "kubernetes:batch/v1:Job");
-    assert.ok(workloads.length >= 18); // ingest runs in the Airflow DAG, not as a workload of its own
+    assert.ok(workloads.length >= 17); // ingest runs in the Airflow DAG, not as a workload of its own
     for (const w of workloads) {
       assert.deepEqual((unwrap(w.inputs.spec) as { template: { spec: { imagePullSecrets?: unknown } } }).template.spec.imagePullSecrets, [{ name: "regcred" }], w.name);
     }
