@@ -48,6 +48,18 @@ export function zookeeperSettings(a: ZookeeperSettingsArgs): Record<string, stri
   };
 }
 
+/**
+ * zoo.cfg keys of an ensemble: every member's address (server i+1 = hosts[i], peer and election
+ * ports), and how long a follower may take to connect and sync (in ticks of 2 s).
+ */
+export function zookeeperEnsemble(hosts: string[]): Record<string, string> {
+  return {
+    initLimit: "10",
+    syncLimit: "5",
+    ...Object.fromEntries(hosts.map((h, i) => [`server.${i + 1}`, `${h}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`])),
+  };
+}
+
 export interface KafkaBrokerSettingsArgs {
   brokerId: number;
   /** host:port of ZooKeeper. */

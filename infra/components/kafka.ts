@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { StageConfig, memoryMiB } from "../config";
-import { PORTS, kafkaBrokerSettings, zookeeperSettings } from "../catalog/settings";
+import { PORTS, kafkaBrokerSettings, zookeeperEnsemble, zookeeperSettings } from "../catalog/settings";
 import { confluentEnv, jvmHeap, upstreamImages, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
 import { JobHandle, ServiceHandle, Target, memberAddresses, perMemberExports } from "../spec";
@@ -66,6 +66,7 @@ export class Kafka extends pulumi.ComponentResource {
         : {
             servers: Array.from({ length: zookeeperNodes }, (_, i) => `${target.memberHost("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`).join(";"),
             ids: perMemberExports(zookeeperNodes, (i) => ({ ZOOKEEPER_SERVER_ID: String(i + 1) })),
+            limits: zookeeperEnsemble([]),
           };
     this.zookeeper = target.service(
       {
@@ -77,7 +78,7 @@ export class Kafka extends pulumi.ComponentResource {
         env: {
           ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
           KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2),
-          ...(ensemble ? { ZOOKEEPER_SERVERS: ensemble.servers, ZOOKEEPER_INIT_LIMIT: "10", ZOOKEEPER_SYNC_LIMIT: "5" } : {}),
+          ...(ensemble ? { ZOOKEEPER_SERVERS: ensemble.servers, ZOOKEEPER_INIT_LIMIT: ensemble.limits.initLimit, ZOOKEEPER_SYNC_LIMIT: ensemble.limits.syncLimit } : {}),
         },
         ports: {
           client: { container: PORTS.zookeeper },

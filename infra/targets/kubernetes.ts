@@ -138,7 +138,9 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             // One pod at a time, highest ordinal first, each Ready (in the cluster) before the
             // next goes: a rolling update never takes a second member of a quorum down.
             updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 0 } },
-            // Each member's own volumes (data-kafka-0, ...), kept when a pod moves or the set shrinks.
+            // Each member's own volumes (kafka-data-kafka-0, ...), kept when a pod moves or the set
+            // shrinks, removed with the set: the stack owns them as it owns its other claims.
+            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Delete", whenScaled: "Retain" },
             volumeClaimTemplates: (spec.volumes ?? []).map((v) => ({
               metadata: { name: v.volume },
               spec: { accessModes: ["ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: "10Gi" } } },

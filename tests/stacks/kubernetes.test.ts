@@ -25,7 +25,15 @@ const RUN = `${process.pid}`;
 
 interface Item {
   metadata: { name: string };
-  spec: { replicas?: number; template?: { spec: { imagePullSecrets?: { name: string }[] } }; storageClassName?: string; accessModes?: string[] };
+  spec: {
+    replicas?: number;
+    template?: { spec: { imagePullSecrets?: { name: string }[]; affinity?: { podAntiAffinity?: Record<string, unknown[]> } } };
+    storageClassName?: string;
+    accessModes?: string[];
+    volumeClaimTemplates?: { metadata: { name: string } }[];
+    podManagementPolicy?: string;
+    maxUnavailable?: number;
+  };
   status: { readyReplicas?: number; availableReplicas?: number; succeeded?: number; phase?: string; conditions?: { type: string; status: string }[] };
 }
 
@@ -75,10 +83,11 @@ const CASES: Case[] = [
     stack: "staging",
     namespace: "realtime-pipeline-staging",
     config: () => ({ storageClass: RWO_CLASS, sharedStorageClass: "standard" }),
-    setup: (t) => rwoOnlyClass(t, RWO_CLASS, 5),
+    // postgres-data, and the members' own claims: 3 × (zookeeper-data, zookeeper-log, kafka-data, cassandra-data).
+    setup: (t) => rwoOnlyClass(t, RWO_CLASS, 16),
     cleanup: (t) => {
       del(t, "storageclass", RWO_CLASS);
-      del(t, "pv", ...Array.from({ length: 5 }, (_, i) => `${RWO_CLASS}-${i}`));
+      del(t, "pv", ...Array.from({ length: 16 }, (_, i) => `${RWO_CLASS}-${i}`));
     },
     ownsNamespace: true,
   },
@@ -165,10 +174,17 @@ for (const c of CASES) {
         "kubernetes:batch/v1:Job": items("jobs"),
         "kubernetes:core/v1:PersistentVolumeClaim": items("persistentvolumeclaims"),
       };
-      // Every object the engine created is in the cluster, and nothing else is.
+      // Every object the engine created is in the cluster, and nothing else is (but the claims the
+      // StatefulSets made for their members from their templates).
+      const memberClaims = byKind["kubernetes:apps/v1:StatefulSet"].flatMap((s) =>
+        (s.spec.volumeClaimTemplates ?? []).flatMap((v) => Array.from({ length: s.spec.replicas ?? 1 }, (_, i) => `${v.metadata.name}-${s.metadata.name}-${i}`)),
+      );
+      assert.equal(memberClaims.length, 12, memberClaims.join(", "));
       for (const [type, list] of Object.entries(byKind)) {
-        assert.equal(list.length, declared.filter((s) => s.type === type).length, `${type}: ${list.map((i) => i.metadata.name)}`);
+        const extra: number = type === "kubernetes:core/v1:PersistentVolumeClaim" ? memberClaims.length : 0;
+        assert.equal(list.length, declared.filter((s) => s.type === type).length + extra, `${type}: ${list.map((i) => i.metadata.name)}`);
       }
+      for (const c of memberClaims) assert.ok(byKind["kubernetes:core/v1:PersistentVolumeClaim"].some((p) => p.metadata.name === c), `${c} missing`);
       assert.equal(byKind["kubernetes:apps/v1:StatefulSet"].length, 4);
       for (const s of byKind["kubernetes:apps/v1:StatefulSet"]) assert.equal(s.status.readyReplicas, s.spec.replicas, `${s.metadata.name} not ready`);
       for (const d of byKind["kubernetes:apps/v1:Deployment"]) assert.equal(d.status.availableReplicas, d.spec.replicas, `${d.metadata.name} not available`);
@@ -188,6 +204,24 @@ for (const c of CASES) {
       }
     });
 
+    it("replicated: 3 ZooKeeper, 3 brokers, 3 Cassandra nodes Ready, each cluster with a PodDisruptionBudget (maxUnavailable 1) and anti-affinity", () => {
+      const sets = kubectl<{ items: Item[] }>(t, "get", "statefulsets", "-n", c.namespace).items;
+      const pdbs = kubectl<{ items: Item[] }>(t, "get", "poddisruptionbudgets", "-n", c.namespace).items;
+      for (const n of ["zookeeper", "kafka", "cassandra"]) {
+        const s = sets.find((x) => x.metadata.name === n)!;
+        assert.equal(s.spec.replicas, 3, n);
+        assert.equal(s.status.readyReplicas, 3, n);
+        assert.equal(s.spec.podManagementPolicy, n === "cassandra" ? "OrderedReady" : "Parallel", n);
+        assert.ok(s.spec.template!.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.length, `${n}: no anti-affinity`);
+        assert.equal(pdbs.find((p) => p.metadata.name === n)?.spec.maxUnavailable, 1, `${n}: no PodDisruptionBudget`);
+      }
+      assert.deepEqual(pdbs.map((p) => p.metadata.name).sort(), ["cassandra", "kafka", "zookeeper"]);
+      // The API server's own view of the budget: 3 pods expected, 1 may go.
+      for (const p of pdbs) assert.equal((p.status as { expectedPods?: number; disruptionsAllowed?: number }).disruptionsAllowed, 1, p.metadata.name);
+      const processor = kubectl<{ items: Item[] }>(t, "get", "deployments", "-n", c.namespace).items.find((d) => d.metadata.name === "processor")!;
+      assert.equal(processor.status.availableReplicas, 3);
+    });
+
     if (c.stack === "staging") {
       it("shared claims are ReadWriteMany on sharedStorageClass; the others on storageClass (ReadWriteOnce only)", () => {
         const claims = kubectl<{ items: Item[] }>(t, "get", "pvc", "-n", c.namespace).items;
@@ -200,7 +234,7 @@ for (const c of CASES) {
     } else {
       it("pods pull with the namespace's pull secret", () => {
         const workloads = [...kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs", "-n", c.namespace).items];
-        assert.ok(workloads.length >= 20);
+        assert.ok(workloads.length >= 17);
         for (const w of workloads) assert.deepEqual(w.spec.template!.spec.imagePullSecrets, [{ name: "regcred" }], w.metadata.name);
       });
     }
@@ -230,7 +264,7 @@ for (const c of CASES) {
       );
       assert.ok(Object.values(seen).every((s) => s.shape === "ok"));
       // Internal addresses resolve from another namespace: they carry this one.
-      assert.equal(out.brokers.value, `kafka.${c.namespace}.svc:29092`);
+      assert.equal(out.brokers.value, [0, 1, 2].map((i) => `kafka-${i}.kafka.${c.namespace}.svc:29092`).join(","));
       assert.equal(out.postgresHost.value, `postgres.${c.namespace}.svc`);
       assert.equal(out.brokers.secret, false);
       await consumer.destroy();
@@ -243,8 +277,11 @@ for (const c of CASES) {
       assert.deepEqual((await stack.exportStack()).deployment.resources ?? [], [], "resources left in the stack's state");
       assert.equal(exists(t, "namespace", c.namespace), !c.ownsNamespace);
       if (!c.ownsNamespace) {
-        const left = kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs,pvc,services,configmaps", "-n", c.namespace).items.filter((i) => i.metadata.name !== "kube-root-ca.crt");
-        assert.deepEqual(left.map((i) => i.metadata.name), []);
+        // The members' claims go with their StatefulSets (retention policy Delete), through the
+        // garbage collector: a few seconds after the sets.
+        const left = () => kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs,pvc,services,configmaps,poddisruptionbudgets", "-n", c.namespace).items.filter((i) => i.metadata.name !== "kube-root-ca.crt");
+        for (let i = 0; i < 60 && left().length > 0; i++) await new Promise((r) => setTimeout(r, 1000));
+        assert.deepEqual(left().map((i) => i.metadata.name), []);
       }
     });
   });
