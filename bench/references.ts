@@ -5,12 +5,14 @@
  */
 import { CompressionTypes, Partitioners, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
-import { concurrent, type Client as CassandraClient } from "cassandra-driver";
+import type { Client as CassandraClient } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../runtime/contracts/names";
 import type { UserCreated } from "../runtime/contracts/user-created";
 import { keyBucket } from "../runtime/lib/key-bucket";
 import { USERS_TABLE_CQL } from "../runtime/lib/cassandra";
 import { INSERT_USER_CQL, userParams } from "../runtime/processor/cassandra-writer";
+import { encodeFrame, type AvroType } from "../runtime/lib/avro";
+import { recorder, type RunFigures } from "./stats";
 
 export const REF = "bench_ref";
 
@@ -20,13 +22,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * PostgreSQL (the pool's search_path must find the workers' users and outbox tables, to copy
  * their definitions): what ingest must write per record (the user row and its outbox row), as plain
  * multi-row INSERT ... VALUES of `batch` rows, one transaction per batch, one connection:
- * the same shape of work as ingest (one writer, one transaction per page). Returns records/s.
+ * the same shape of work as ingest (one writer, one transaction per page).
  */
 export interface PgLimit {
   /** INSERT ... VALUES ($1..$14), (...), ... */
-  values: number;
+  values: RunFigures;
   /** INSERT ... SELECT * FROM unnest($1::uuid[], ...): one array parameter per column */
-  unnest: number;
+  unnest: RunFigures;
 }
 
 async function freshRefTables(pool: Pool): Promise<void> {
@@ -45,10 +47,10 @@ export async function pgReference(pool: Pool, users: UserCreated[], batch: numbe
   return { values, unnest };
 }
 
-async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
+async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promise<RunFigures> {
   const c = await pool.connect();
   try {
-    const t0 = process.hrtime.bigint();
+    const rec = recorder();
     for (let i = 0; i < users.length; i += batch) {
       const rows = users.slice(i, i + batch);
       const col = <K extends keyof UserCreated>(k: K) => rows.map((u) => u[k]);
@@ -64,8 +66,9 @@ async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promis
         col("id"), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u)),
       ]);
       await c.query("COMMIT");
+      rec.tick(i + rows.length);
     }
-    return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    return rec.figures();
   } finally {
     c.release();
   }
@@ -74,10 +77,10 @@ async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promis
 /** Rows per INSERT ... VALUES statement: 14 parameters a row, at most 65,535 per statement. */
 const VALUES_ROWS = 4000;
 
-async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promise<number> {
+async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promise<RunFigures> {
   const c = await pool.connect();
   try {
-    const t0 = process.hrtime.bigint();
+    const rec = recorder();
     for (let i = 0; i < users.length; i += batch) {
       await c.query("BEGIN");
       // a batch above VALUES_ROWS rows takes several statements, still one transaction
@@ -100,8 +103,9 @@ async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promis
         await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) VALUES ${ov.join(",")}`, op);
       }
       await c.query("COMMIT");
+      rec.tick(Math.min(i + batch, users.length));
     }
-    return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    return rec.figures();
   } finally {
     c.release();
   }
@@ -113,38 +117,103 @@ export interface KafkaMsg {
   headers: Record<string, string>;
 }
 
-/**
- * Kafka: the same messages (key, Avro bytes, header) from a bare kafkajs producer with the
- * relay's producer settings (idempotent, acks=all, one request in flight), `batch` messages per
- * send, to a topic with the same number of partitions. Returns records/s.
- */
-export async function kafkaReference(kafka: Kafka, topic: string, partitions: number, msgs: KafkaMsg[], batch: number): Promise<number> {
+async function refTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
   await admin.disconnect();
+}
+
+/**
+ * Kafka alone (a diagnostic beside the relay's limit): the same messages (key, Avro bytes,
+ * header) from a bare kafkajs producer with the relay's producer settings (idempotent, acks=all,
+ * one request in flight), `batch` messages per send, to a topic with the same number of partitions.
+ */
+export async function kafkaReference(kafka: Kafka, topic: string, partitions: number, msgs: KafkaMsg[], batch: number): Promise<RunFigures> {
+  await refTopic(kafka, topic, partitions);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: msgs.slice(0, 1) }); // metadata + producer id
-    const t0 = process.hrtime.bigint();
+    const rec = recorder();
     for (let i = 0; i < msgs.length; i += batch) {
       await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages: msgs.slice(i, i + batch) });
+      rec.tick(Math.min(i + batch, msgs.length));
     }
-    return msgs.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    return rec.figures();
   } finally {
     await producer.disconnect();
   }
 }
 
 /**
- * Cassandra: the same rows, the same prepared INSERT, through cassandra-driver's
- * executeConcurrent into bench_ref.created_users, at each concurrency level (the processor runs
- * up to 3 partitions at once, each chunk at PROCESSOR_CONCURRENCY). Returns records/s per level.
+ * The relay's limit: the least work a relay must do per record, with the bare clients, on the
+ * same rows. The users' outbox rows are first put into a fresh bench_ref.outbox (not timed); then
+ * one connection and one producer (the relay's settings) loop: BEGIN; claim the oldest `batch`
+ * unpublished rows FOR UPDATE SKIP LOCKED; Avro-encode each payload (Confluent frame); send;
+ * UPDATE published_at; COMMIT. That is the relay's PostgreSQL round trip (claim + mark) and its
+ * Kafka send, without its bucket locks, in-flight record and bookkeeping.
  */
-export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevels: number[]): Promise<Map<number, number>> {
+export async function relayReference(
+  pool: Pool,
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  users: UserCreated[],
+  batch: number,
+  schemaId: number,
+  type: AvroType,
+): Promise<RunFigures> {
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${REF}`);
+  await pool.query(`DROP TABLE IF EXISTS ${REF}.outbox`);
+  await pool.query(`CREATE TABLE ${REF}.outbox (LIKE outbox INCLUDING ALL)`);
+  for (let i = 0; i < users.length; i += 5000) {
+    const rows = users.slice(i, i + 5000);
+    await pool.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`, [
+      rows.map((u) => u.id), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u)),
+    ]);
+  }
+  await pool.query(`VACUUM ANALYZE ${REF}.outbox`);
+  await refTopic(kafka, topic, partitions);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const c = await pool.connect();
+  try {
+    await producer.send({ topic, acks: -1, messages: [{ key: "warm-up", value: Buffer.from("x") }] }); // metadata + producer id
+    const rec = recorder();
+    let done = 0;
+    for (;;) {
+      await c.query("BEGIN");
+      const r = await c.query<{ id: string; user_id: string; payload: Record<string, unknown> }>(
+        `SELECT id::text, user_id::text, payload FROM ${REF}.outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [batch],
+      );
+      if (r.rows.length === 0) {
+        await c.query("COMMIT");
+        break;
+      }
+      const messages = r.rows.map((x) => ({ key: x.user_id, value: encodeFrame(schemaId, type, x.payload), headers: { outbox_id: x.id } }));
+      await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages });
+      await c.query(`UPDATE ${REF}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [r.rows.map((x) => x.id)]);
+      await c.query("COMMIT");
+      done += r.rows.length;
+      rec.tick(done);
+    }
+    return rec.figures();
+  } finally {
+    c.release();
+    await producer.disconnect();
+  }
+}
+
+/**
+ * Cassandra: the same rows, the same prepared INSERT, `concurrency` requests in flight through
+ * cassandra-driver (what its executeConcurrent does, with a tick every 1000 rows for the steady
+ * rate), into a fresh bench_ref.created_users. Figures per concurrency level.
+ */
+export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevels: number[]): Promise<Map<number, RunFigures>> {
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
-  const out = new Map<number, number>();
+  const out = new Map<number, RunFigures>();
   for (const concurrencyLevel of concurrencyLevels) {
     // a fresh table each time: the same inserts, not overwrites of the previous level's rows
     await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
@@ -152,9 +221,18 @@ export async function cassandraReference(client: CassandraClient, users: UserCre
     const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
     await client.execute(cql, userParams(users[0]), { prepare: true }); // prepared before the clock starts
     const params = users.map(userParams);
-    const t0 = process.hrtime.bigint();
-    await concurrent.executeConcurrent(client, cql, params, { concurrencyLevel });
-    out.set(concurrencyLevel, users.length / (Number(process.hrtime.bigint() - t0) / 1e9));
+    const rec = recorder();
+    let next = 0;
+    let done = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(concurrencyLevel, params.length) }, async () => {
+        while (next < params.length) {
+          await client.execute(cql, params[next++], { prepare: true });
+          if (++done % 1000 === 0 || done === params.length) rec.tick(done);
+        }
+      }),
+    );
+    out.set(concurrencyLevel, rec.figures());
   }
   return out;
 }

@@ -1,42 +1,59 @@
 /**
- * `npm run bench`: sustained records/s of each worker and end to end, p50/p99 latency from fetch
- * to Cassandra row, each beside the limit of its own sink measured in the same run. Prints figures;
- * not a timed test. Needs the services up (scripts/services up, or npm run pipeline once).
+ * `npm run bench`: each worker's sustained records/s and CPU per record beside the limit of its
+ * own sink (the bare client library doing the least work the worker must do, on the same rows, in
+ * the same run), the three together end to end, and the latency from fetch to Cassandra row at
+ * full and at half rate. Prints a table and, last, one line `BENCH {...}` (JSON) for scripts.
+ * Not a timed test. Needs the services up (scripts/services up postgres zookeeper kafka
+ * schema-registry cassandra).
  *
- * Phase 1, one worker at a time on a backlog (what each can sustain):
- *   ingest --once   N users (fresh seed) from the offline API  | vs pg: multi-row INSERT of the same rows
- *   relay --once    drains those N outbox rows to Kafka         | vs kafkajs: bare producer, same bytes
- *   processor --once consumes those N messages into Cassandra    | vs cassandra-driver: concurrent INSERT
- * Phase 2, all three at once (another fresh seed, N users): end-to-end rate and the latency of each
- *   row from its fetch (fetched_at, set by ingest) to its write in Cassandra (WRITETIME(email)).
- * Workers run as child processes (`runtime/main.ts`, as deployed); the references run in this
- * process, in separate places (schema/keyspace bench_ref, topic bench_ref.<run>), removed at the end.
+ * Phase 1, one worker at a time on a backlog of N records (default 200,000):
+ *   ingest --once     N users from the API                | limit: pg multi-row INSERT of the same rows
+ *   relay --once      drains those N outbox rows to Kafka | limit: pg claim + Avro + kafkajs send + mark
+ *   processor --once  those N messages into Cassandra     | limit: cassandra-driver concurrent INSERT
+ *   Each limit is measured just before and just after its worker; the mean of the two is used.
+ * Phase 2, all three at once on N new users: end-to-end rate, latency fetch -> row.
+ * Phase 3, all three at once at half the end-to-end rate (ingest paced, BENCH_LATENCY_RECORDS):
+ *   latency fetch -> row.
  *
- * Env: BENCH_RECORDS (20000), INGEST_BATCH_SIZE (1000), RELAY_BATCH_SIZE (1000),
- *      PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS (1: relay processes in
- *      phase 1, to see how the relay scales out), RELAY_CONCURRENCY and
- *      PROCESSOR_PARTITIONS_CONCURRENCY (passed to the workers when set; else their defaults).
- *      Worker logs: $PIPELINE_HOME/run/bench/<run>/.
+ * Fairness: the API is another process serving pages rendered before any measurement
+ * (bench/api-server.ts), so it takes no CPU from the workers. Rates: the steady state is the
+ * slope of a least-squares line through the progress points of the middle of the run (10 %..90 %
+ * of its records: start-up, fill and drain left out), printed beside the mean. Workers' progress
+ * is their own pipeline_records_out_total (polled every 100 ms); references tick after each
+ * batch. CPU per record, which holds under the machine's noise: the workers' process CPU
+ * (/proc/<pid>/stat) and the references' (process.cpuUsage in this process), over the same
+ * middle of the run. Latency: a sample of ~2,000 ids is polled in Cassandra every 100 ms; a row's
+ * latency is the time it was first seen minus its fetched_at (independent of WRITETIME, which
+ * the processor may set from the outbox id).
+ *
+ * Env: BENCH_RECORDS (200000), BENCH_LATENCY_RECORDS (30000; 0 skips phase 3),
+ *      BENCH_LATENCY_BATCH (200: users per page in phase 3), INGEST_BATCH_SIZE (1000),
+ *      RELAY_BATCH_SIZE (1000), PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS
+ *      (1: relay processes in phase 1), RELAY_CONCURRENCY and PROCESSOR_PARTITIONS_CONCURRENCY
+ *      (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel, type Admin } from "kafkajs";
 import { Pool, type PoolConfig } from "pg";
 import type { Client as CassandraClient } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../runtime/contracts/names";
-import type { UserCreated } from "../runtime/contracts/user-created";
+import { userCreatedAvsc, type UserCreated } from "../runtime/contracts/user-created";
 import { generatePage } from "../runtime/api/generate";
 import { normalizeUser } from "../runtime/ingest/normalize";
 import { storeBatch } from "../runtime/ingest/store-batch";
+import { avroType } from "../runtime/lib/avro";
 import { PG_SCHEMA_SQL } from "../runtime/lib/pg-schema";
 import { createCassandraClient } from "../runtime/lib/cassandra";
 import { ensureTopics } from "../runtime/lib/kafka";
 import { createRegistry, registerUserCreated } from "../runtime/lib/schema-registry";
-import { groupLag, startApiServer } from "../runtime/index";
-import { sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
+import { groupLag } from "../runtime/index";
+import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
-import { cassandraReference, cleanupReferences, kafkaReference, pgReference, REF, type KafkaMsg } from "./references";
-import { percentile, spanRate, table, type Row } from "./stats";
+import { cassandraReference, cleanupReferences, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
+import { percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
 
 const REQUIRED = ["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"];
 
@@ -49,8 +66,11 @@ const intEnv = (k: string, d: number) => {
 
 const say = (s: string) => process.stdout.write(s + "\n");
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
+const round2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 100) / 100 : null);
+const r0 = (x: number) => (Number.isFinite(x) ? Math.round(x) : null);
+const loadavg = () => os.loadavg().map((x) => Math.round(x * 100) / 100);
 
-/** The users the offline API serves for `seed`, pages 1.., as ingest normalizes them. */
+/** The users the API serves for `seed`, pages 1.., as ingest normalizes them. */
 function usersOf(seed: string, n: number, batch: number): UserCreated[] {
   const out: UserCreated[] = [];
   for (let page = 1; out.length < n; page++) {
@@ -71,38 +91,6 @@ async function groupAtEnd(admin: Admin, groupId: string): Promise<void> {
 async function mustSucceed(w: WorkerProc): Promise<void> {
   const code = await w.exited;
   if (code !== 0) throw new Error(`${w.name} exited with code ${code}; see ${w.logFile}`);
-}
-
-/**
- * Records/s a worker reports itself (pipeline_records_out_total, polled every 50 ms): from the
- * first poll that sees records out to the first poll that sees the final count. Other workers
- * sharing the services do not count here.
- */
-function outRate(...ws: WorkerProc[]): (untilMs?: number) => { rate: number; count: number } {
-  const seen: { t: number; v: number }[] = [];
-  const last = ws.map(() => 0);
-  let busy = false;
-  const iv = setInterval(() => {
-    if (busy) return;
-    busy = true;
-    void Promise.all(ws.map((w) => scrape(w.metricsPort)))
-      .then((ms) => {
-        // a worker that has exited keeps its last count
-        ms.forEach((m, i) => (last[i] = sample(m, "pipeline_records_out_total") ?? last[i]));
-        const v = last.reduce((a, b) => a + b, 0);
-        if (v > 0 && (seen.length === 0 || seen[seen.length - 1].v !== v)) seen.push({ t: Date.now(), v });
-      })
-      .finally(() => (busy = false));
-  }, 50);
-  return (untilMs = Infinity) => {
-    clearInterval(iv);
-    // the first poll at or after untilMs still counts (the poll runs every 50 ms)
-    const upTo = seen.filter((x, i) => x.t <= untilMs || (i > 0 && seen[i - 1].t <= untilMs));
-    if (upTo.length < 2) return { rate: NaN, count: seen[0]?.v ?? 0 };
-    const a = upTo[0];
-    const b = upTo[upTo.length - 1];
-    return { rate: (b.v - a.v) / ((b.t - a.t) / 1000), count: b.v };
-  };
 }
 
 /** Other consumer groups reading users_created now: they may write the same rows to Cassandra. */
@@ -130,58 +118,196 @@ async function storeBatchRate(pool: Pool, pgConf: PoolConfig, users: UserCreated
   const p = new Pool({ ...pgConf, max: 1, options: `-c search_path=${schema}` });
   try {
     await p.query(PG_SCHEMA_SQL);
-    const t0 = process.hrtime.bigint();
+    const rec = recorder();
     for (let i = 0, page = 1; i < users.length; i += batch, page++) {
       await storeBatch(p, { seed, page, users: users.slice(i, i + batch), rejected: [] });
+      rec.tick(Math.min(i + batch, users.length));
     }
-    return users.length / (Number(process.hrtime.bigint() - t0) / 1e9);
+    return rec.figures().steady;
   } finally {
     await p.end();
     await pool.query(`DROP SCHEMA ${schema} CASCADE`);
   }
 }
 
-/** outbox.published_at (ms) of the given users' rows (null: not yet published). */
-async function publishedAt(pool: Pool, ids: string[]): Promise<(number | null)[]> {
-  const r = await pool.query<{ t: string | null }>("SELECT (extract(epoch FROM published_at) * 1000)::float8::text AS t FROM outbox WHERE user_id = ANY($1::uuid[])", [ids]);
-  return r.rows.map((x) => (x.t === null ? null : Number(x.t)));
+/** Clock ticks per second of /proc/<pid>/stat (getconf CLK_TCK; 100 on Linux as a rule). */
+const CLK_TCK = (() => {
+  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
+  const n = Number(r.stdout?.trim());
+  return Number.isInteger(n) && n > 0 ? n : 100;
+})();
+
+/** CPU (user + system) used so far by process `pid`, in microseconds; undefined once it is gone. */
+export function procCpuUs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // the fields after the command name (which may hold spaces), from field 3 (state) on
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6;
+  } catch {
+    return undefined;
+  }
 }
 
-interface Written {
-  id: string;
-  fetchedAt: number;
-  writtenAt: number;
+/**
+ * Progress of worker processes every 100 ms: the sum of their pipeline_records_out_total and of
+ * their process CPU. A worker that has exited keeps its last figures.
+ */
+function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefined } {
+  const points: Point[] = [];
+  const lastV = ws.map(() => 0);
+  const lastCpu = ws.map(() => 0);
+  let busy = false;
+  const poll = async () => {
+    const ms = await Promise.all(ws.map((w) => (w.child.exitCode === null ? scrape(w.metricsPort) : undefined)));
+    ws.forEach((w, i) => {
+      lastV[i] = sample(ms[i], "pipeline_records_out_total") ?? lastV[i];
+      lastCpu[i] = (w.child.pid !== undefined ? procCpuUs(w.child.pid) : undefined) ?? lastCpu[i];
+    });
+    points.push({ t: Date.now(), v: lastV.reduce((a, b) => a + b, 0), cpuUs: lastCpu.reduce((a, b) => a + b, 0) });
+  };
+  const iv = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void poll().finally(() => (busy = false));
+  }, 100);
+  return {
+    stop: () => {
+      clearInterval(iv);
+      return points;
+    },
+    last: () => points.at(-1),
+  };
 }
 
-/** fetched_at and WRITETIME(email) (ms) of the given ids present in spark_streams.created_users. */
-async function writtenRows(cass: CassandraClient, ids: string[]): Promise<Written[]> {
-  const cql = `SELECT id, fetched_at, WRITETIME(email) AS wt FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
-  const chunks: string[][] = [];
-  for (let i = 0; i < ids.length; i += 100) chunks.push(ids.slice(i, i + 100));
-  const out: Written[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 8 }, async () => {
-      while (next < chunks.length) {
-        const chunk = chunks[next++];
-        const r = await cass.execute(cql, [chunk], { prepare: true });
-        for (const row of r.rows) {
-          out.push({ id: String(row.id), fetchedAt: (row.fetched_at as Date).getTime(), writtenAt: Number(String(row.wt)) / 1000 });
-        }
-      }
-    }),
-  );
+/**
+ * Latency from fetch to Cassandra row of a sample of ids: polls the rows not yet seen every
+ * 100 ms; a row's latency is the middle of the query that first returned it minus its fetched_at.
+ */
+function latencySampler(cass: CassandraClient, ids: string[]): { done(): boolean; stop(): { lat: number[]; firstFetch: number; lastSeen: number; seen: number } } {
+  const unseen = new Set(ids);
+  const lat: number[] = [];
+  let firstFetch = Infinity;
+  let lastSeen = -Infinity;
+  const cql = `SELECT id, fetched_at FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped && unseen.size > 0) {
+      const t0 = Date.now();
+      const pending = [...unseen];
+      const chunks: string[][] = [];
+      for (let i = 0; i < pending.length; i += 100) chunks.push(pending.slice(i, i + 100));
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          while (next < chunks.length) {
+            const q0 = Date.now();
+            const r = await cass.execute(cql, [chunks[next++]], { prepare: true }).catch(() => undefined);
+            const at = (q0 + Date.now()) / 2;
+            for (const row of r?.rows ?? []) {
+              const id = String(row.id);
+              if (!unseen.delete(id)) continue;
+              const f = (row.fetched_at as Date).getTime();
+              lat.push(at - f);
+              firstFetch = Math.min(firstFetch, f);
+              lastSeen = Math.max(lastSeen, at);
+            }
+          }
+        }),
+      );
+      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
+    }
+  };
+  void loop();
+  return {
+    done: () => unseen.size === 0,
+    stop: () => {
+      stopped = true;
+      return { lat, firstFetch, lastSeen, seen: ids.length - unseen.size };
+    },
+  };
+}
+
+/** Every k-th id so that about `size` are kept, the first included. */
+const sampleIds = (ids: string[], size: number) => ids.filter((_, i) => i % Math.max(1, Math.floor(ids.length / size)) === 0);
+
+/** The ids the API serves for `seed`, pages 1..pages of `results` (ingest lower-cases them). */
+function idsOf(seed: string, pages: number, results: number): string[] {
+  const out: string[] = [];
+  for (let p = 1; p <= pages; p++) for (const raw of generatePage(seed, p, results).results) out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
   return out;
 }
 
+/** bench/api-server.ts in its own process; resolves with its URL once every page is rendered. */
+function startBenchApi(specs: string[], logDir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "bench", "api-server.ts"), ...specs], { cwd: REPO, stdio: ["pipe", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      buf += d.toString();
+      const m = /READY (\S+)/.exec(buf);
+      if (m) resolve({ url: m[1], child });
+    });
+    child.once("exit", (code) => reject(new Error(`bench api server exited with code ${code} before it was ready (logs: ${logDir})`)));
+  });
+}
+
+/** Mean of two runs' figures (a limit taken before and after its worker). */
+function meanFigures(a: RunFigures, b: RunFigures): RunFigures {
+  const m = (x: number, y: number) => (x + y) / 2;
+  return { mean: m(a.mean, b.mean), steady: m(a.steady, b.steady), cpuUsPerRecord: m(a.cpuUsPerRecord, b.cpuUsPerRecord), records: a.records };
+}
+
+const rates = (f: RunFigures) => `steady ${fmt(f.steady)}/s, mean ${fmt(f.mean)}/s, ${f.cpuUsPerRecord.toFixed(1)} CPU-µs/record`;
+
+/** Rows of `ids` present in spark_streams.created_users. */
+async function countRows(cass: CassandraClient, ids: string[]): Promise<number> {
+  const cql = `SELECT id FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
+  let next = 0;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < ids.length) {
+        const chunk = ids.slice(next, (next += 100));
+        const r = await cass.execute(cql, [chunk], { prepare: true });
+        n += r.rowLength;
+      }
+    }),
+  );
+  return n;
+}
+
+interface Judged {
+  worker: RunFigures;
+  limit: RunFigures;
+}
+
+const ratioOf = (j: Judged) => j.worker.steady / j.limit.steady;
+const cpuRatioOf = (j: Judged) => j.limit.cpuUsPerRecord / j.worker.cpuUsPerRecord;
+const jsonOf = (j: Judged) => ({
+  rate: r0(j.worker.steady),
+  mean: r0(j.worker.mean),
+  limit: r0(j.limit.steady),
+  limit_mean: r0(j.limit.mean),
+  ratio: round2(ratioOf(j)),
+  ratio_mean: round2(j.worker.mean / j.limit.mean),
+  cpu_us: round2(j.worker.cpuUsPerRecord),
+  limit_cpu_us: round2(j.limit.cpuUsPerRecord),
+  cpu_ratio: round2(cpuRatioOf(j)),
+});
+
 async function main(): Promise<void> {
-  const N = intEnv("BENCH_RECORDS", 20_000);
+  const N = intEnv("BENCH_RECORDS", 200_000);
   const BATCH = intEnv("INGEST_BATCH_SIZE", 1000);
   const RELAY_BATCH = intEnv("RELAY_BATCH_SIZE", 1000);
   const CONCURRENCY = intEnv("PROCESSOR_CONCURRENCY", 128);
   const PARTITIONS = intEnv("TOPIC_PARTITIONS", 6);
   const RELAYS = intEnv("BENCH_RELAYS", 1);
-  const n = Math.ceil(N / BATCH) * BATCH;
+  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
+  const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
+  const pages = Math.ceil(N / BATCH);
+  const n = pages * BATCH;
+  const latPages = Math.ceil(LAT_N / LAT_BATCH);
   const run = Date.now().toString(36);
   const senv = loadServicesEnv(REQUIRED);
   const logDir = join(pipelineHome(), "run", "bench", run);
@@ -189,12 +315,18 @@ async function main(): Promise<void> {
   // sharing these services cannot drain the bench's outbox, nor the bench theirs
   const pgSchema = `bench_${run}`;
   const pgOptions = `-c search_path=${pgSchema}`;
+  const load0 = loadavg();
 
   say(`bench ${run}: ${fmt(n)} records per phase; ingest batch ${BATCH}, relay batch ${RELAY_BATCH}, processor concurrency ${CONCURRENCY}, ${PARTITIONS} partitions`);
-  say(`machine: ${os.cpus().length} cores, load average ${os.loadavg().map((x) => x.toFixed(2)).join(" ")} (shared: figures vary run to run; compare each worker with its limit, measured minutes apart)`);
+  say(`machine: ${os.cpus().length} cores, load average ${load0.join(" ")} (shared: rates vary run to run; the ratios are taken within this run, CPU per record holds better)`);
   say(`worker logs: ${logDir}/`);
 
-  const api = await startApiServer({ port: 0 });
+  const seedA = `bench-${run}-a`;
+  const seedB = `bench-${run}-b`;
+  const seedC = `bench-${run}-c`;
+  // the API renders every page now, in its own process, while this one prepares the rows
+  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, `${seedB}:${pages}:${BATCH}`, ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
+  apiReady.catch(() => undefined);
   const pgConf: PoolConfig = { host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD };
   const pool = new Pool({ ...pgConf, max: 3, options: pgOptions });
   const kafka = new Kafka({ clientId: "bench", brokers: senv.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
@@ -206,14 +338,16 @@ async function main(): Promise<void> {
     CASSANDRA_PASSWORD: senv.CASSANDRA_PASSWORD,
   });
   const refTopic = `${REF}.${run}`;
+  const refTopics = [`${refTopic}.relay1`, `${refTopic}.relay2`, `${refTopic}.kafka`];
   const groupA = `bench-${run}-isolated`;
   const groupB = `bench-${run}-e2e`;
+  let apiUrl = "";
   const workerEnv = (extra: Record<string, string>) => ({
     ...senv,
     LOG_LEVEL: "info",
-    API_BASE_URL: api.url,
+    API_BASE_URL: apiUrl,
     INGEST_BATCH_SIZE: String(BATCH),
-    INGEST_BATCHES: String(n / BATCH),
+    INGEST_BATCHES: String(pages),
     RELAY_BATCH_SIZE: String(RELAY_BATCH),
     PROCESSOR_CONCURRENCY: String(CONCURRENCY),
     ...(process.env.RELAY_CONCURRENCY ? { RELAY_CONCURRENCY: process.env.RELAY_CONCURRENCY } : {}),
@@ -223,6 +357,7 @@ async function main(): Promise<void> {
     ...extra,
   });
   const workers: WorkerProc[] = [];
+  let apiChild: ChildProcess | undefined;
   const spawnW = async (name: string, args: string[], extra: Record<string, string>) => {
     const w = await spawnWorker(name, args, workerEnv(extra), logDir);
     workers.push(w);
@@ -230,6 +365,7 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => {
     for (const w of workers) w.child.kill("SIGTERM");
+    apiChild?.kill("SIGTERM");
     process.exit(130);
   });
 
@@ -238,51 +374,55 @@ async function main(): Promise<void> {
     await ensureTopics(kafka, PARTITIONS, 1);
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pgSchema}`);
     const others = await otherConsumers(admin, []);
-    if (others.length > 0) {
-      say(`NOTE: other consumer groups are reading users_created: ${others.join(", ")}. They upsert the same rows into`);
-      say(`      Cassandra; a later write moves WRITETIME, which would distort the processor rate and the latency.`);
-    }
+    if (others.length > 0) say(`NOTE: other consumer groups are reading users_created: ${others.join(", ")} (they share the machine and Cassandra).`);
     const rows: Row[] = [];
 
-    // ---------------- phase 1: each worker alone, on a backlog ----------------
-    const seedA = `bench-${run}-a`;
     const usersA = usersOf(seedA, n, BATCH);
     const idsA = usersA.map((u) => u.id);
-    await groupAtEnd(admin, groupA);
-
-    say(`\n[1/2] each worker alone on a backlog of ${fmt(n)} records; its limit measured just before and just after it (mean)`);
-    await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the pg reference copies them
+    const idsB = idsOf(seedB, pages, BATCH);
+    const idsC = LAT_N > 0 ? idsOf(seedC, latPages, LAT_BATCH) : [];
     const registry = createRegistry(senv.SCHEMA_REGISTRY_URL);
     const schemaId = await registerUserCreated(registry);
+    const type = avroType(userCreatedAvsc());
     const msgs: KafkaMsg[] = await Promise.all(usersA.map(async (u, i) => ({ key: u.id, value: await registry.encode(schemaId, u), headers: { outbox_id: String(i + 1) } })));
-    const mean = (a: number, b: number) => (a + b) / 2;
+    const api = await apiReady;
+    apiChild = api.child;
+    apiUrl = api.url;
+    await groupAtEnd(admin, groupA);
+    await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the references copy them
 
+    // ---------------- phase 1: each worker alone, on a backlog ----------------
+    say(`\n[1/3] each worker alone on a backlog of ${fmt(n)} records; its limit measured just before and just after it (mean)`);
     const pg1 = await pgReference(pool, usersA, BATCH);
     const ingest = await spawnW("ingest-isolated", ["ingest", "--once"], { INGEST_SEED: seedA });
+    const wi = watch(ingest);
     await mustSucceed(ingest);
+    const ingestF = runFigures(wi.stop());
     const pg2 = await pgReference(pool, usersA, BATCH);
     const si = ingest.summary() ?? {};
-    const ingestRate = Number(si.fetched) / Number(si.seconds);
-    const pgl = { values: mean(pg1.values, pg2.values), unnest: mean(pg1.unnest, pg2.unnest) };
-    const pgLimit = Math.max(pgl.values, pgl.unnest);
-    say(`  ingest:    ${fmt(ingestRate)} records/s; ${fmt(Number(si.staged))} staged in ${Number(si.seconds).toFixed(2)} s (API fetch + validate + PG transaction per page)`);
-    say(`  pg limit:  ${fmt(pgLimit)} records/s (same users + outbox rows, ${BATCH} per transaction, 1 connection; before/after: INSERT VALUES ${fmt(pg1.values)}/${fmt(pg2.values)}, INSERT SELECT unnest ${fmt(pg1.unnest)}/${fmt(pg2.unnest)})`);
+    const pgV = meanFigures(pg1.values, pg2.values);
+    const pgU = meanFigures(pg1.unnest, pg2.unnest);
+    const pgLimit = pgU.steady >= pgV.steady ? pgU : pgV;
+    say(`  ingest:      ${rates(ingestF)}; ${fmt(Number(si.staged))} staged (its summary: ${fmt(Number(si.fetched) / Number(si.seconds))}/s)`);
+    say(`  pg limit:    ${rates(pgLimit)} (INSERT ${pgU.steady >= pgV.steady ? "SELECT unnest" : "VALUES"}, ${BATCH}/txn, 1 connection; steady before/after: VALUES ${fmt(pg1.values.steady)}/${fmt(pg2.values.steady)}, unnest ${fmt(pg1.unnest.steady)}/${fmt(pg2.unnest.steady)})`);
     const storeOnly = await storeBatchRate(pool, pgConf, usersA, BATCH, `${seedA}-store`);
-    say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation, into empty tables: ${fmt(storeOnly)} records/s)`);
-    rows.push({ worker: "ingest", rate: ingestRate, limit: pgLimit, limitWhat: `pg bare multi-row INSERT users+outbox, ${BATCH}/txn (${pgl.unnest >= pgl.values ? "unnest" : "VALUES"})` });
+    say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`);
+    const ingestJ: Judged = { worker: ingestF, limit: pgLimit };
+    rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
 
-    const k1 = await kafkaReference(kafka, `${refTopic}.1`, PARTITIONS, msgs, RELAY_BATCH);
+    const k1 = await relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type);
     const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
-    const relayOut = outRate(...relays);
+    const wr = watch(...relays);
     await Promise.all(relays.map(mustSucceed));
-    const k2 = await kafkaReference(kafka, `${refTopic}.2`, PARTITIONS, msgs, RELAY_BATCH);
-    const kafkaLimit = mean(k1, k2);
-    // the bench schema's outbox holds only the bench's rows: published_at is the relay's own stamp
-    const pubA = (await publishedAt(pool, idsA)).filter((t): t is number => t !== null);
-    const relayRate = spanRate(pubA);
-    say(`  relay:     ${fmt(relayRate)} records/s (outbox.published_at; its own counter: ${fmt(relayOut().rate)}/s); ${fmt(pubA.length)} of ${fmt(n)} published; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`);
-    say(`  kafka limit: ${fmt(kafkaLimit)} records/s (same keys, Avro bytes and header; idempotent, acks=all, ${RELAY_BATCH} per send; before/after ${fmt(k1)}/${fmt(k2)})`);
-    rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayRate, limit: kafkaLimit, limitWhat: `kafkajs producer, same bytes, ${RELAY_BATCH}/send` });
+    const relayF = runFigures(wr.stop());
+    const k2 = await relayReference(pool, kafka, refTopics[1], PARTITIONS, usersA, RELAY_BATCH, schemaId, type);
+    const kOnly = await kafkaReference(kafka, refTopics[2], PARTITIONS, msgs, RELAY_BATCH);
+    const relayLimit = meanFigures(k1, k2);
+    say(`  relay:       ${rates(relayF)}; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`);
+    say(`  relay limit: ${rates(relayLimit)} (pg claim ${RELAY_BATCH} FOR UPDATE SKIP LOCKED + Avro + kafkajs send (idempotent, acks=all) + mark published, 1 connection; steady before/after ${fmt(k1.steady)}/${fmt(k2.steady)})`);
+    say(`  (diagnostic: kafkajs alone, the same Avro bytes, ${RELAY_BATCH}/send: ${rates(kOnly)})`);
+    const relayJ: Judged = { worker: relayF, limit: relayLimit };
+    rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayF.steady, limit: relayLimit.steady, limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round` });
 
     // the bare client at the processor's concurrency, 3x it, and its in-flight maximum with
     // PROCESSOR_PARTITIONS_CONCURRENCY partitions at once; the best is the limit
@@ -290,72 +430,122 @@ async function main(): Promise<void> {
     const levels = [...new Set([CONCURRENCY, 3 * CONCURRENCY, partsAtOnce * CONCURRENCY])];
     const c1 = await cassandraReference(cass, usersA, levels);
     const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
-    const procOut = outRate(proc);
+    const wp = watch(proc);
     await mustSucceed(proc);
+    const procF = runFigures(wp.stop());
     const c2 = await cassandraReference(cass, usersA, levels);
-    const cl = new Map(levels.map((l) => [l, mean(c1.get(l) ?? NaN, c2.get(l) ?? NaN)]));
-    const best = levels.reduce((a, b) => ((cl.get(b) ?? 0) > (cl.get(a) ?? 0) ? b : a));
-    const cassLimit = cl.get(best) ?? NaN;
-    // its own counter, from its first write to the write of the last bench row: messages others
-    // publish to users_created meanwhile count as work done, and the wait for their stragglers not
-    const wA = await writtenRows(cass, idsA);
-    const lastBenchRow = Math.max(...wA.map((w) => w.writtenAt));
-    const procRate = procOut(lastBenchRow).rate;
-    say(`  processor: ${fmt(procRate)} records/s (its own counter until the last bench row was written; WRITETIME span of the bench rows: ${fmt(spanRate(wA.map((w) => w.writtenAt)))}/s); ${fmt(wA.length)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
-    if (wA.length < n) say(`  WARNING: ${fmt(n - wA.length)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
-    say(`  cassandra limit: ${fmt(cassLimit)} records/s (same rows, same prepared INSERT, executeConcurrent; before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l) ?? NaN)}/${fmt(c2.get(l) ?? NaN)}`).join(", ")})`);
-    rows.push({ worker: "processor", rate: procRate, limit: cassLimit, limitWhat: `cassandra-driver executeConcurrent x${best}` });
+    const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
+    const best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
+    const cassLimit = cl.get(best)!;
+    const inCass = await countRows(cass, idsA);
+    say(`  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
+    if (inCass < n) say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
+    say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
+    const procJ: Judged = { worker: procF, limit: cassLimit };
+    rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
 
     // ---------------- phase 2: all three at once ----------------
-    say(`\n[2/2] all three workers at once, ${fmt(n)} new users`);
-    const seedB = `bench-${run}-b`;
-    const idsB = usersOf(seedB, n, BATCH).map((u) => u.id);
+    say(`\n[2/3] all three workers at once, ${fmt(n)} new users`);
     await groupAtEnd(admin, groupB);
     const p2 = await spawnW("processor-e2e", ["processor"], { PROCESSOR_GROUP_ID: groupB });
     const r2 = await spawnW("relay-e2e", ["relay"], {});
-    const [p2Out, r2Out] = [outRate(p2), outRate(r2)];
     await new Promise((r) => setTimeout(r, 3000)); // both connected and idle before the first fetch
+    const [wp2, wr2] = [watch(p2), watch(r2)];
+    const lat2 = latencySampler(cass, sampleIds(idsB, 2000));
     const i2 = await spawnW("ingest-e2e", ["ingest", "--once"], { INGEST_SEED: seedB });
+    const wi2 = watch(i2);
+    const cpu2 = () => [i2, r2, p2].reduce((s, w) => s + (procCpuUs(w.child.pid!) ?? 0), 0);
     await mustSucceed(i2);
-    const deadline = Date.now() + 300_000;
-    let wB: Written[] = [];
-    let idleRounds = 0;
+    const deadline = Date.now() + 600_000;
     for (;;) {
       if (p2.child.exitCode !== null || r2.child.exitCode !== null) throw new Error(`a worker died: see ${logDir}/`);
-      const lag = await groupLag(admin, groupB).catch(() => -1);
-      if (lag === 0) {
-        wB = await writtenRows(cass, idsB);
-        if (wB.length >= idsB.length) break;
-        const unpublished = (await publishedAt(pool, idsB)).filter((t) => t === null).length;
-        // everything published and consumed, yet rows missing: they went to the DLQ
-        if (unpublished === 0 && ++idleRounds >= 10) {
-          throw new Error(`phase 2: all ${idsB.length} published and consumed but only ${wB.length} rows in Cassandra: dead-lettered? see ${p2.logFile}`);
-        }
-      }
-      if (Date.now() > deadline) throw new Error(`phase 2: only ${wB.length} of ${idsB.length} rows after 300 s`);
-      await new Promise((r) => setTimeout(r, 500));
+      if (lat2.done() && (wp2.last()?.v ?? 0) >= n && (await groupLag(admin, groupB).catch(() => -1)) === 0) break;
+      if (Date.now() > deadline) throw new Error(`phase 2: only ${fmt(wp2.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
+      await new Promise((r) => setTimeout(r, 200));
     }
-    const [p2r, r2r] = [p2Out(), r2Out()];
-    await Promise.all([r2.stop(), p2.stop()]);
-    const lat = wB.map((w) => w.writtenAt - w.fetchedAt);
-    const firstFetch = Math.min(...wB.map((w) => w.fetchedAt));
-    const lastWrite = Math.max(...wB.map((w) => w.writtenAt));
-    const e2eRate = wB.length / ((lastWrite - firstFetch) / 1000);
-    const s2 = i2.summary() ?? {};
-    say(`  while running together: ingest ${fmt(Number(s2.fetched) / Number(s2.seconds))}/s, relay ${fmt(r2r.rate)}/s, processor ${fmt(p2r.rate)}/s (Cassandra WRITETIME span ${fmt(spanRate(wB.map((w) => w.writtenAt)))}/s)`);
-    say(`  end to end: ${fmt(wB.length)} rows from first fetch to last Cassandra write in ${((lastWrite - firstFetch) / 1000).toFixed(2)} s`);
-    const slowest = Math.min(pgLimit, kafkaLimit, cassLimit);
-    rows.push({ worker: "end to end", rate: e2eRate, limit: slowest, limitWhat: "slowest of the three limits above" });
+    const [ip2, rp2, pp2] = [wi2.stop(), wr2.stop(), wp2.stop()];
+    const l2 = lat2.stop();
+    // the pipeline's steady rate: what the processor (the last stage) stored while ingest was in
+    // the middle of its run (10 %..90 % of its pages); the processor's own middle would be its
+    // catch-up rate when it lags, not the rate of the whole
+    const e2eF = runFigures(pp2);
+    const iLo = ip2.find((p) => p.v >= 0.1 * n);
+    const iHi = ip2.find((p) => p.v >= 0.9 * n);
+    const during = iLo && iHi ? pp2.filter((p) => p.t >= iLo.t && p.t <= iHi.t) : [];
+    if (during.length >= 3) e2eF.steady = slope(during);
+    const lastStore = pp2.find((p) => p.v === pp2.at(-1)!.v)!.t;
+    e2eF.mean = n / ((lastStore - l2.firstFetch) / 1000);
+    // CPU of the three over the middle of the run, per record: ingest's and relay's CPU at the
+    // processor's 10 % and 90 % points
+    const at = (ps: Point[], t: number) => ps.reduce((b, p) => (Math.abs(p.t - t) < Math.abs(b.t - t) ? p : b), ps[0]).cpuUs;
+    const pLo = pp2.find((p) => p.v >= 0.1 * n)!;
+    const pHi = pp2.find((p) => p.v >= 0.9 * n)!;
+    e2eF.cpuUsPerRecord = (at(ip2, pHi.t) - at(ip2, pLo.t) + at(rp2, pHi.t) - at(rp2, pLo.t) + pHi.cpuUs - pLo.cpuUs) / (pHi.v - pLo.v);
+    const [ir2, rr2] = [runFigures(ip2), runFigures(rp2)];
+    const slowest = [pgLimit, relayLimit, cassLimit].reduce((a, b) => (b.steady < a.steady ? b : a));
+    const e2eLimit: RunFigures = { ...slowest, cpuUsPerRecord: pgLimit.cpuUsPerRecord + relayLimit.cpuUsPerRecord + cassLimit.cpuUsPerRecord };
+    say(`  while running together: ingest ${fmt(ir2.steady)}/s, relay ${fmt(rr2.steady)}/s, processor ${fmt(e2eF.steady)}/s steady; all three ${fmt(cpu2() / 1000)} ms of CPU`);
+    say(`  end to end:  ${rates(e2eF)} (CPU: the three workers together); mean from the first fetch to the last write, ${((lastStore - l2.firstFetch) / 1000).toFixed(1)} s`);
+    say(`  latency fetch -> row at full rate (${fmt(l2.lat.length)} sampled rows): p50 ${fmt(percentile(l2.lat, 50))} ms, p99 ${fmt(percentile(l2.lat, 99))} ms, max ${fmt(Math.max(...l2.lat))} ms`);
+    const e2eJ: Judged = { worker: e2eF, limit: e2eLimit };
+    rows.push({ worker: "end to end", rate: e2eF.steady, limit: slowest.steady, limitWhat: "slowest of the three limits above" });
 
-    say(`\nresults (${fmt(n)} records per measurement, ${new Date().toISOString()})`);
+    // ---------------- phase 3: half rate ----------------
+    let half: { target: number; rate: number; p50: number; p99: number; max: number; n: number } | undefined;
+    if (LAT_N > 0) {
+      const target = e2eF.steady / 2;
+      // ingest pauses between pages: a page every LAT_BATCH/target s, less the time a page takes at full speed
+      const pauseMs = Math.max(0, Math.round((1000 * LAT_BATCH) / target - (1000 * LAT_BATCH) / ingestF.steady));
+      say(`\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`);
+      const lat3 = latencySampler(cass, sampleIds(idsC, 2000));
+      const i3 = await spawnW("ingest-half-rate", ["ingest"], { INGEST_SEED: seedC, INGEST_BATCH_SIZE: String(LAT_BATCH), INGEST_INTERVAL_MS: String(pauseMs) });
+      const wi3 = watch(i3);
+      const deadline3 = Date.now() + 600_000;
+      while ((wi3.last()?.v ?? 0) < idsC.length) {
+        if (i3.child.exitCode !== null) throw new Error(`ingest-half-rate exited early: see ${i3.logFile}`);
+        if (Date.now() > deadline3) throw new Error("phase 3: ingest too slow");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await i3.stop();
+      const ip3 = runFigures(wi3.stop());
+      while (!lat3.done()) {
+        if (Date.now() > deadline3) throw new Error(`phase 3: rows missing in Cassandra after 600 s; see ${logDir}/`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const l3 = lat3.stop();
+      half = { target, rate: ip3.mean, p50: percentile(l3.lat, 50), p99: percentile(l3.lat, 99), max: Math.max(...l3.lat), n: l3.lat.length };
+      say(`  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(half.n)} sampled rows): p50 ${fmt(half.p50)} ms, p99 ${fmt(half.p99)} ms, max ${fmt(half.max)} ms`);
+    }
+    await Promise.all([r2.stop(), p2.stop()]);
+
+    const load1 = loadavg();
+    say(`\nresults (${fmt(n)} records per measurement, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
     say(table(rows));
-    say(`latency fetch -> Cassandra row (WRITETIME(email) - fetched_at), all three workers running, ${fmt(lat.length)} rows:`);
-    say(`  p50 ${fmt(percentile(lat, 50))} ms   p99 ${fmt(percentile(lat, 99))} ms   max ${fmt(Math.max(...lat))} ms`);
+    say(`CPU-µs per record, worker / its limit: ingest ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}, relay ${relayF.cpuUsPerRecord.toFixed(1)} / ${relayLimit.cpuUsPerRecord.toFixed(1)}, processor ${procF.cpuUsPerRecord.toFixed(1)} / ${cassLimit.cpuUsPerRecord.toFixed(1)}, end to end ${e2eF.cpuUsPerRecord.toFixed(1)} / ${e2eLimit.cpuUsPerRecord.toFixed(1)}`);
+    say(`latency fetch -> Cassandra row: full rate p50 ${fmt(percentile(l2.lat, 50))} ms p99 ${fmt(percentile(l2.lat, 99))} ms` + (half ? `; half rate (${fmt(half.rate)}/s) p50 ${fmt(half.p50)} ms p99 ${fmt(half.p99)} ms` : ""));
+    const bench = {
+      run,
+      records: n,
+      load: load0,
+      load_end: load1,
+      ratios: { ingest: round2(ratioOf(ingestJ)), relay: round2(ratioOf(relayJ)), processor: round2(ratioOf(procJ)), e2e: round2(ratioOf(e2eJ)) },
+      cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)), relay: round2(cpuRatioOf(relayJ)), processor: round2(cpuRatioOf(procJ)), e2e: round2(cpuRatioOf(e2eJ)) },
+      ingest: jsonOf(ingestJ),
+      relay: jsonOf(relayJ),
+      processor: jsonOf(procJ),
+      e2e: jsonOf(e2eJ),
+      latency_ms: {
+        full: { p50: r0(percentile(l2.lat, 50)), p99: r0(percentile(l2.lat, 99)), max: r0(Math.max(...l2.lat)), rows: l2.lat.length },
+        ...(half ? { half: { rate: r0(half.rate), p50: r0(half.p50), p99: r0(half.p99), max: r0(half.max), rows: half.n } } : {}),
+      },
+    };
+    say(`BENCH ${JSON.stringify(bench)}`);
   } finally {
     await Promise.all(workers.map((w) => w.stop(10_000)));
-    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: [`${refTopic}.1`, `${refTopic}.2`], groups: [groupA, groupB] }).catch(() => undefined);
+    apiChild?.kill("SIGTERM");
+    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB] }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
-    await Promise.all([pool.end(), cass.shutdown(), api.close()]).catch(() => undefined);
+    await Promise.all([pool.end(), cass.shutdown()]).catch(() => undefined);
   }
 }
 

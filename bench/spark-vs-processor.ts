@@ -2,7 +2,8 @@
  * `npm run bench:spark`: the same N users_created records through the Spark job (aggregates per
  * country, gender and minute into users_by_country) and through the TypeScript processor (one
  * upsert per user into created_users), one after the other in one run; records/s of each.
- * Prints figures; not a timed test. Needs the services up (scripts/services up).
+ * Prints a table, then one line `BENCH {...}` (JSON): the processor's rate over Spark's steady
+ * rate (`ratio`, the goal is >= 3). Not a timed test. Needs the services up (scripts/services up).
  *
  * Both read the very same offsets of users_created: the Spark job from a fresh checkpoint with
  * startingOffsets at the offsets before the produce (--available-now: it stops at the end), the
@@ -13,6 +14,7 @@
  *      PROCESSOR_CONCURRENCY (worker default).
  */
 import { spawn } from "node:child_process";
+import os from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { AGGREGATES_TABLE, KEYSPACE, USERS_TOPIC } from "../runtime/contracts/names";
@@ -122,6 +124,20 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${line(head)}\n${w.map((x) => "-".repeat(x)).join("  ")}\n${rows.map(line).join("\n")}\n`);
   process.stdout.write("wall: process start to exit (Spark: spark-submit, JVM, executor and the job; processor: tsx start, group join, idle exit).\n" +
     "work: Spark = sum of micro-batch trigger times; processor = its own summary seconds.\n");
+
+  // The line for scripts: the processor's rate over its own work time against Spark's steady
+  // rate (micro-batches after the first; all of them when there was only one), same offsets.
+  const sparkSteady = results.find((r) => r.engine.startsWith("  Spark, batches after")) ?? results[0];
+  const procRow = results[results.length - 1];
+  const rate = (r: Result) => Math.round(r.records / r.workS);
+  process.stdout.write(`BENCH ${JSON.stringify({
+    run: tag,
+    records: n,
+    load: os.loadavg().map((x) => Math.round(x * 100) / 100),
+    spark: { records: results[0].records, rate_work: rate(results[0]), rate_steady: rate(sparkSteady), wall_s: Math.round(results[0].wallS * 10) / 10 },
+    processor: { records: procRow.records, rate_work: rate(procRow), wall_s: Math.round(procRow.wallS * 10) / 10 },
+    ratio: Math.round((100 * rate(procRow)) / rate(sparkSteady)) / 100,
+  })}\n`);
 
   // Clean up: the bench's aggregates partitions and its consumer group.
   const cass = cassandraClient(env);

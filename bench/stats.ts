@@ -50,3 +50,80 @@ export function table(rows: Row[]): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd();
   return [line(head), w.map((x) => "-".repeat(x)).join("  "), ...body.map(line)].join("\n");
 }
+
+/** A point of a run: at time t (ms), v records done and cpuUs microseconds of CPU used so far. */
+export interface Point {
+  t: number;
+  v: number;
+  cpuUs: number;
+}
+
+export interface RunFigures {
+  /** records ÷ time from the first point with records done to the first point at the final count */
+  mean: number;
+  /** slope (records/s) of a least-squares line through the points of the middle of the run */
+  steady: number;
+  /** CPU microseconds per record over the same middle of the run */
+  cpuUsPerRecord: number;
+  records: number;
+}
+
+/**
+ * Mean and steady-state rate and CPU per record of a series of points. The middle of the run is
+ * the points whose count lies between lo and hi of the final count (10 %..90 %): start-up, the
+ * first fill and the last drain are left out, which a 20,000-record run could not afford (they
+ * were most of its 4 s). With fewer than 3 points in the middle, the steady rate is the mean.
+ */
+export function runFigures(points: Point[], lo = 0.1, hi = 0.9): RunFigures {
+  const nan = { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: points.at(-1)?.v ?? 0 };
+  const started = points.filter((p) => p.v > 0);
+  if (started.length < 2) return nan;
+  const total = started[started.length - 1].v;
+  const end = started.find((p) => p.v === total)!;
+  const first = started[0];
+  const mean = end.t > first.t ? (total - first.v) / ((end.t - first.t) / 1000) : NaN;
+  // the middle, with the last point before it and the first after it, so that a run of few, big
+  // steps (ingest's pages) still has a line and a CPU window
+  const iLo = Math.max(0, points.findIndex((p) => p.v >= lo * total) - 1);
+  let iHi = points.findIndex((p) => p.v >= hi * total);
+  if (iHi < 0) iHi = points.length - 1;
+  const mid = points.slice(iLo, iHi + 1);
+  const a = mid[0];
+  const b = mid[mid.length - 1];
+  const cpuUsPerRecord = b.v > a.v ? (b.cpuUs - a.cpuUs) / (b.v - a.v) : NaN;
+  return { mean, steady: mid.length >= 3 ? slope(mid) : mean, cpuUsPerRecord, records: total };
+}
+
+/** Least-squares slope of v over t, in records per second. */
+export function slope(points: { t: number; v: number }[]): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mt = points.reduce((s, p) => s + p.t, 0) / n;
+  const mv = points.reduce((s, p) => s + p.v, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.t - mt) * (p.v - mv);
+    den += (p.t - mt) ** 2;
+  }
+  return den === 0 ? NaN : (num / den) * 1000;
+}
+
+/** This process's CPU (user + system) in microseconds. */
+export function ownCpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/**
+ * A recorder of progress for a reference loop run in this process: tick(done) after each unit
+ * of work; figures() at the end. Starts with a point at 0 records.
+ */
+export function recorder(): { tick(done: number): void; figures(): RunFigures; points: Point[] } {
+  const points: Point[] = [{ t: performance.now(), v: 0, cpuUs: ownCpuUs() }];
+  return {
+    points,
+    tick: (done) => points.push({ t: performance.now(), v: done, cpuUs: ownCpuUs() }),
+    figures: () => runFigures(points),
+  };
+}

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { percentile, spanRate, table } from "../../../bench/stats";
+import { percentile, runFigures, slope, spanRate, table, type Point } from "../../../bench/stats";
+import { parseSpec } from "../../../bench/api-server";
 import { parseOptions, sample } from "../../../scripts/pipeline";
 
 describe("bench/stats", () => {
@@ -19,6 +20,32 @@ describe("bench/stats", () => {
     // one by one, 1 ms apart: 1000 records/s
     assert.equal(spanRate(Array.from({ length: 101 }, (_, i) => i)), 1000);
     assert.ok(Number.isNaN(spanRate([5, 5])));
+  });
+
+  it("slope fits a line through the points (records per second)", () => {
+    assert.equal(slope([{ t: 0, v: 0 }, { t: 1000, v: 500 }, { t: 2000, v: 1000 }]), 500);
+    // noise around 2000/s
+    assert.ok(Math.abs(slope([{ t: 0, v: 10 }, { t: 500, v: 990 }, { t: 1000, v: 2010 }, { t: 1500, v: 2990 }]) - 2000) < 50);
+    assert.ok(Number.isNaN(slope([{ t: 5, v: 1 }])));
+  });
+
+  it("runFigures leaves the start-up, fill and drain out of the steady rate and the CPU per record", () => {
+    // 2 s of start-up (CPU, no records), 10,000 records at 1000/s using 100 µs each, then a slow drain
+    const pts: Point[] = [{ t: 0, v: 0, cpuUs: 0 }, { t: 2000, v: 0, cpuUs: 500_000 }];
+    for (let i = 1; i <= 10; i++) pts.push({ t: 2000 + i * 1000, v: i * 1000, cpuUs: 500_000 + i * 100_000 });
+    pts.push({ t: 20_000, v: 10_500, cpuUs: 1_550_000 });
+    const f = runFigures(pts);
+    assert.equal(f.records, 10_500);
+    assert.equal(Math.round(f.steady), 1000);
+    assert.equal(Math.round(f.cpuUsPerRecord), 100);
+    // the mean counts the drain: 9,500 records from the first point with records to the end, 17 s
+    assert.equal(Math.round(f.mean), Math.round(9500 / 17));
+    assert.ok(Number.isNaN(runFigures([{ t: 0, v: 0, cpuUs: 0 }]).steady));
+  });
+
+  it("the bench API takes <seed>:<pages>:<results> and says what it expected", () => {
+    assert.deepEqual(parseSpec("bench-x_1.a:200:1000"), { seed: "bench-x_1.a", pages: 200, results: 1000 });
+    assert.throws(() => parseSpec("seed:2"), /bad page spec "seed:2": expected <seed>:<pages>:<results>/);
   });
 
   it("table flags a worker below 80% of its limit", () => {
