@@ -8,7 +8,15 @@
  *      same signals and exit codes as in a container, and each worker's own /metrics, which
  *      this script scrapes once per second for the progress line)
  *   4. a progress line per second: fetched, staged, published, stored (per second and total),
- *      outbox backlog, consumer lag, rejected records, DLQ messages
+ *      this run's rows still in the outbox, consumer lag, rejected records, DLQ messages
+ *
+ * Its figures and its finish are about its own run, even on services that hold the history of
+ * earlier runs and tests: the processor reads in a consumer group of its own, started at the
+ * topic's end (pipeline-<run>, deleted at the end; PROCESSOR_GROUP_ID to use a lasting one);
+ * "outbox" counts the rows this run added; it finishes when its own users are all in Cassandra
+ * and the summary counts those (ids computed from the seed's pages it ingested). Rows that
+ * others left pending in the outbox are published too (the relay drains what it finds); they are
+ * counted apart.
  *
  * Options (flag, or env):
  *   --users N        (PIPELINE_USERS, default 20000) ingest N users, stop when all are stored
@@ -27,7 +35,10 @@ import net from "node:net";
 import { join, resolve } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
 import { Client as PgClient } from "pg";
-import { DLQ_TOPIC } from "../runtime/contracts/names";
+import type { Client as CassandraClient } from "cassandra-driver";
+import { DLQ_TOPIC, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../runtime/contracts/names";
+import { generatePage } from "../runtime/api/generate";
+import { createCassandraClient } from "../runtime/lib/cassandra";
 import { groupLag, startApiServer } from "../runtime/index";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
 
@@ -153,6 +164,33 @@ export function sample(m: Map<string, number> | undefined, name: string, labels:
 // ---------------------------------------------------------------------------------------------
 // the pipeline command
 
+/** The user ids the offline API serves for `seed`, pages from..from+pages-1 (as ingest stores them). */
+export function idsOfPages(seed: string, from: number, pages: number, results: number): string[] {
+  const out: string[] = [];
+  for (let p = from; p < from + pages; p++) {
+    for (const raw of generatePage(seed, p, results).results) out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
+  }
+  return out;
+}
+
+/** How many of `ids` have a row in spark_streams.created_users. */
+export async function storedOf(cass: CassandraClient, ids: string[]): Promise<number> {
+  const cql = `SELECT id FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
+  let next = 0;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (next < ids.length) {
+        const chunk = ids.slice(next, next + 100);
+        next += 100;
+        const r = await cass.execute(cql, [chunk], { prepare: true });
+        n += r.rowLength;
+      }
+    }),
+  );
+  return n;
+}
+
 interface Options {
   users: number;
   forever: boolean;
@@ -218,14 +256,16 @@ async function main(): Promise<number> {
   const say = (s: string) => process.stdout.write(s + "\n");
 
   if (o.services) servicesUp();
-  const senv = loadServicesEnv(["PG_HOST", "KAFKA_BROKERS", "CASSANDRA_CONTACT_POINTS"]);
+  const senv = loadServicesEnv(["PG_HOST", "KAFKA_BROKERS", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"]);
   if (!senv.SCHEMA_REGISTRY_URL && !process.env.SCHEMA_REGISTRY_URL) {
     throw new Error("services.env has no SCHEMA_REGISTRY_URL: the schema registry is not up (scripts/services up schema-registry)");
   }
   const api = await startApiServer({ port: 0 });
   const logDir = join(pipelineHome(), "run", "pipeline");
   const batches = Math.ceil(o.users / o.batch);
-  const groupId = process.env.PROCESSOR_GROUP_ID || "users-processor";
+  // a group of its own from the topic's end: the topic's history (earlier runs, tests) is not this run's
+  const ownGroup = !process.env.PROCESSOR_GROUP_ID;
+  const groupId = process.env.PROCESSOR_GROUP_ID || `pipeline-${Date.now().toString(36)}`;
   const env: Record<string, string> = {
     ...senv,
     LOG_LEVEL: process.env.LOG_LEVEL || "info",
@@ -245,6 +285,24 @@ async function main(): Promise<number> {
   const kafka = new Kafka({ clientId: "pipeline-progress", brokers: senv.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
+  const cass = createCassandraClient({
+    CASSANDRA_CONTACT_POINTS: senv.CASSANDRA_CONTACT_POINTS.split(","),
+    CASSANDRA_LOCAL_DC: senv.CASSANDRA_LOCAL_DC,
+    CASSANDRA_USER: senv.CASSANDRA_USER,
+    CASSANDRA_PASSWORD: senv.CASSANDRA_PASSWORD,
+  });
+  await cass.connect();
+  // where this run starts: the seed's next page (its users are this run's), the outbox's last id
+  const firstPage = await pg
+    .query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [o.seed])
+    .then((r) => r.rows[0]?.next_page ?? 1, () => 1); // no table yet: a first run
+  const outboxFrom = await pg.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM outbox").then((r) => r.rows[0].id, () => "0");
+  const dlqSize = () => admin.fetchTopicOffsets(DLQ_TOPIC).then((ps) => ps.reduce((s, p) => s + Number(p.high) - Number(p.low), 0), () => undefined);
+  const dlqFrom = (await dlqSize()) ?? 0; // the DLQ's history is not this run's
+  if (ownGroup) {
+    const ends = await admin.fetchTopicOffsets(USERS_TOPIC).catch(() => undefined); // no topic yet: nothing to skip
+    if (ends) await admin.setOffsets({ groupId, topic: USERS_TOPIC, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+  }
 
   const processor = await spawnWorker("processor", ["processor"], env, logDir);
   const relay = await spawnWorker("relay", ["relay"], env, logDir);
@@ -293,9 +351,11 @@ async function main(): Promise<number> {
     c.published = get(mr, "pipeline_records_out_total", c.published);
     c.stored = get(mp, "pipeline_records_out_total", c.stored);
     c.deadLettered = get(mp, "pipeline_records_failed_total", c.deadLettered);
-    c.outbox = await pg.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL").then((r) => Number(r.rows[0].n), () => undefined);
+    c.outbox = await pg
+      .query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL AND id > $1::bigint", [outboxFrom])
+      .then((r) => Number(r.rows[0].n), () => undefined);
     c.lag = await groupLag(admin, groupId).catch(() => undefined);
-    c.dlqTopic = await admin.fetchTopicOffsets(DLQ_TOPIC).then((ps) => ps.reduce((s, p) => s + Number(p.high) - Number(p.low), 0), () => undefined);
+    c.dlqTopic = await dlqSize().then((x) => (x === undefined ? undefined : x - dlqFrom));
     const now = Date.now();
     const dt = (now - prevT) / 1000;
     const secs = Math.round((now - t0) / 1000);
@@ -304,7 +364,7 @@ async function main(): Promise<number> {
       ` · staged ${fmt(c.staged)} (${fmt(rate("staged", dt))}/s)` +
       ` · published ${fmt(c.published)} (${fmt(rate("published", dt))}/s)` +
       ` · stored ${fmt(c.stored)} (${fmt(rate("stored", dt))}/s)` +
-      ` · outbox ${fmt(c.outbox)} · lag ${fmt(c.lag)} · rejected ${fmt(c.rejected)} · dlq ${fmt(c.dlqTopic)}`;
+      ` · outbox ${fmt(c.outbox)} · lag ${fmt(c.lag)} · rejected ${fmt(c.rejected)} · dlq +${fmt(c.dlqTopic)}`;
     if (tty) {
       const cols = process.stdout.columns || 0;
       process.stdout.write(`\r\x1b[2K${cols > 20 && line.length >= cols ? line.slice(0, cols - 2) + "…" : line}`);
@@ -316,27 +376,36 @@ async function main(): Promise<number> {
   }
   if (tty && lastLineLen > 0) process.stdout.write("\n");
   stopping = true;
+  // the counters once more: the last line's scrape came before the lag that ended the loop
+  const [fr, fp] = await Promise.all([scrape(relay.metricsPort), scrape(processor.metricsPort)]);
+  c.published = sample(fr, "pipeline_records_out_total") ?? c.published;
+  c.stored = sample(fp, "pipeline_records_out_total") ?? c.stored;
+  c.deadLettered = sample(fp, "pipeline_records_failed_total") ?? c.deadLettered;
   const elapsed = (Date.now() - t0) / 1000;
+  // this run's users: the pages its ingest stored, from the seed's cursor at the start
+  const s = ingest.summary();
+  const pagesDone = s ? Number(s.nextPage) - firstPage : Math.ceil((c.fetched ?? 0) / o.batch);
+  const ownIds = pagesDone > 0 ? idsOfPages(o.seed, firstPage, pagesDone, o.batch) : [];
+  const ownStored = await storedOf(cass, ownIds).catch(() => NaN);
 
   say(interrupted ? "pipeline: stopping the workers (SIGTERM; each finishes or gives back its batch)..." : "pipeline: stopping the workers...");
   const codes = await Promise.all(workers.map((w) => w.stop()));
+  if (ownGroup) await admin.deleteGroups([groupId]).catch(() => undefined);
   await admin.disconnect().catch(() => undefined);
-  await pg.end().catch(() => undefined);
+  await Promise.all([pg.end(), cass.shutdown()]).catch(() => undefined);
   await api.close();
-
-  const s = ingest.summary();
   say("");
-  const caughtUp = failed ? `FAILED: ${failed}` : interrupted ? "interrupted" : "caught up (ingest done, outbox empty, no consumer lag)";
+  const caughtUp = failed ? `FAILED: ${failed}` : interrupted ? "interrupted" : "caught up (ingest done, this run's outbox rows published, no consumer lag)";
   say(`pipeline: ${caughtUp}`);
   if ((c.deadLettered ?? 0) > 0) say(`pipeline: WARNING: the processor dead-lettered ${fmt(c.deadLettered)} messages; reasons in ${processor.logFile} and in the DLQ headers`);
   say(`  fetched    ${fmt((s?.fetched as number) ?? c.fetched)}`);
   say(`  staged     ${fmt((s?.staged as number) ?? c.staged)}  (rejected ${fmt((s?.rejected as number) ?? c.rejected)}, in PostgreSQL rejected_records)`);
-  say(`  published  ${fmt(c.published)}  to Kafka users_created`);
-  say(`  stored     ${fmt(c.stored)}  in Cassandra spark_streams.created_users  (dead-lettered ${fmt(c.deadLettered)}; users_created.dlq holds ${fmt(c.dlqTopic)})`);
+  const older = (c.published ?? 0) - ((s?.outboxed as number | undefined) ?? c.staged ?? 0);
+  say(`  published  ${fmt(c.published)}  to Kafka users_created` + (older > 0 ? `  (${fmt(older)} of them rows older runs had left pending in the outbox)` : ""));
+  say(`  stored     ${fmt(ownStored)} of this run's ${fmt(ownIds.length)} users in Cassandra spark_streams.created_users  (the processor wrote ${fmt(c.stored)}; dead-lettered ${fmt(c.deadLettered)}; ${fmt(c.dlqTopic)} new messages in users_created.dlq)`);
   say(
     `  elapsed    ${elapsed.toFixed(1)} s; mean rates: ingest ${fmt(s?.seconds ? (s.fetched as number) / (s.seconds as number) : NaN)}/s,` +
-      ` published ${fmt((c.published ?? 0) / elapsed)}/s, stored ${fmt((c.stored ?? 0) / elapsed)}/s` +
-      ((c.stored ?? 0) > (c.staged ?? 0) ? " (stored and published include the backlog the topic and outbox held)" : ""),
+      ` this run end to end ${fmt(ownStored / elapsed)}/s`,
   );
   say(`  worker exit codes: ${workers.map((w, i) => `${w.name}=${codes[i]}`).join(" ")}; logs in ${logDir}/`);
   say(`The services are still running: scripts/services status | scripts/services down`);
