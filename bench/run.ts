@@ -26,7 +26,8 @@
  * latency is the time it was first seen minus its fetched_at (independent of WRITETIME, which
  * the processor may set from the outbox id).
  *
- * Env: BENCH_RECORDS (200000), BENCH_LATENCY_RECORDS (30000; 0 skips phase 3),
+ * Env: BENCH_RECORDS (200000), BENCH_LATENCY_RECORDS (30000; 0 skips phase 3), BENCH_ONLY=ingest
+ *      (phase 1's ingest and its limit alone),
  *      BENCH_LATENCY_BATCH (200: users per page in phase 3), INGEST_BATCH_SIZE (1000),
  *      RELAY_BATCH_SIZE (1000), PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS
  *      (1: relay processes in phase 1), RELAY_CONCURRENCY and PROCESSOR_PARTITIONS_CONCURRENCY
@@ -303,7 +304,10 @@ async function main(): Promise<void> {
   const CONCURRENCY = intEnv("PROCESSOR_CONCURRENCY", 128);
   const PARTITIONS = intEnv("TOPIC_PARTITIONS", 6);
   const RELAYS = intEnv("BENCH_RELAYS", 1);
-  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
+  // BENCH_ONLY=ingest: phase 1's ingest and its limit only (a quick A/B of an ingest change)
+  const only = process.env.BENCH_ONLY;
+  if (only !== undefined && only !== "ingest") throw new Error(`BENCH_ONLY must be "ingest" or unset (got "${only}")`);
+  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || only ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
   const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
   const pages = Math.ceil(N / BATCH);
   const n = pages * BATCH;
@@ -325,7 +329,7 @@ async function main(): Promise<void> {
   const seedB = `bench-${run}-b`;
   const seedC = `bench-${run}-c`;
   // the API renders every page now, in its own process, while this one prepares the rows
-  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, `${seedB}:${pages}:${BATCH}`, ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
+  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
   apiReady.catch(() => undefined);
   const pgConf: PoolConfig = { host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD };
   const pool = new Pool({ ...pgConf, max: 3, options: pgOptions });
@@ -379,7 +383,7 @@ async function main(): Promise<void> {
 
     const usersA = usersOf(seedA, n, BATCH);
     const idsA = usersA.map((u) => u.id);
-    const idsB = idsOf(seedB, pages, BATCH);
+    const idsB = only ? [] : idsOf(seedB, pages, BATCH);
     const idsC = LAT_N > 0 ? idsOf(seedC, latPages, LAT_BATCH) : [];
     const registry = createRegistry(senv.SCHEMA_REGISTRY_URL);
     const schemaId = await registerUserCreated(registry);
@@ -409,6 +413,14 @@ async function main(): Promise<void> {
     say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`);
     const ingestJ: Judged = { worker: ingestF, limit: pgLimit };
     rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
+    if (only === "ingest") {
+      const load1 = loadavg();
+      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(table(rows));
+      say(`CPU-µs per record, ingest / its limit: ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}`);
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { ingest: round2(ratioOf(ingestJ)) }, cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)) }, ingest: jsonOf(ingestJ) })}`);
+      return;
+    }
 
     const k1 = await relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type);
     const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
