@@ -7,6 +7,7 @@ import path from "node:path";
 import { z } from "zod";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL_RE = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
 const ms = z.number().int().min(-62_135_596_800_000).max(253_402_300_799_999);
 
 export const userCreatedSchema = z
@@ -19,7 +20,7 @@ export const userCreatedSchema = z
     country: z.string(),
     post_code: z.string(),
     // Unicode allowed, as ingest accepts it (runtime/ingest/source-record.ts EMAIL)
-    email: z.string().regex(/^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u, "Invalid email"),
+    email: z.string().regex(EMAIL_RE, "Invalid email"),
     username: z.string().min(1),
     dob: ms,
     registered_date: ms,
@@ -30,6 +31,23 @@ export const userCreatedSchema = z
   .strict();
 
 export type UserCreated = z.infer<typeof userCreatedSchema>;
+
+const isMs = (v: unknown) => Number.isInteger(v) && (v as number) >= -62_135_596_800_000 && (v as number) <= 253_402_300_799_999;
+
+/**
+ * userCreatedSchema as plain code, for the hot path (ingest builds a value per record): at
+ * least as strict as the schema (a unit test holds them together); on false, ask the schema why.
+ */
+export function isUserCreated(v: Record<string, unknown>): v is UserCreated {
+  for (const k in v) if (!(USER_CREATED_FIELDS as readonly string[]).includes(k)) return false;
+  const s = (k: string) => typeof v[k] === "string";
+  const full = (k: string) => typeof v[k] === "string" && (v[k] as string).length > 0;
+  return (
+    typeof v.id === "string" && UUID.test(v.id) && full("first_name") && full("last_name") && s("gender") && s("address") && s("country") &&
+    s("post_code") && typeof v.email === "string" && EMAIL_RE.test(v.email) && full("username") && isMs(v.dob) && isMs(v.registered_date) &&
+    s("phone") && s("picture") && isMs(v.fetched_at)
+  );
+}
 
 /** Field names in schema order (the Cassandra columns, the PostgreSQL users columns). */
 export const USER_CREATED_FIELDS = [

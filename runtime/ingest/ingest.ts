@@ -96,11 +96,12 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
         m.retries.inc({ worker: "ingest" });
         log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
       },
-    }), wait);
+    }), wait).then((f) => ({ ...f, split: splitRecords(f.results, f.fetchedAt) }));
     p.catch(() => undefined); // awaited below, or dropped on stop
     return p;
   };
-  // While a page is stored, the next one is already being fetched (one-shot mode, no pause).
+  // While a page is stored, the next one is already being fetched, parsed and validated (one-shot
+  // mode, no pause): fetchFor splits a page as soon as it arrives, during the current transaction.
   const prefetch = pauseMs === 0;
   let page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
   let inflight = fetchFor(page);
@@ -121,9 +122,9 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       throw e;
     }
     const more = s.batches + 1 < maxBatches;
-    let next: Promise<Awaited<ReturnType<typeof fetchPage>>> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
+    let next: ReturnType<typeof fetchFor> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
     // From here the batch in hand is finished even if a stop signal arrives: one transaction.
-    const { users, rejected } = splitRecords(fetched.results, fetched.fetchedAt);
+    const { users, rejected } = fetched.split;
     m.recordsIn.inc({ worker: "ingest" }, fetched.results.length);
     // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
     const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected }), wait);

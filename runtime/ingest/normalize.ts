@@ -1,16 +1,23 @@
-/** One API record → one UserCreated value, or the reason it cannot be. */
-import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
-import { nulPath, sourceUserSchema, zodReason } from "./source-record";
+/**
+ * One API record → one UserCreated value, or the reason it cannot be. One pass of plain checks
+ * (isSourceUser, isUserCreated) for the records that pass; the zod schemas only for a record that
+ * fails one of them, to decide and say why.
+ */
+import { isUserCreated, userCreatedSchema, type UserCreated } from "../contracts/user-created";
+import { hasNul, isSourceUser, nulPath, sourceUserSchema, zodReason, type SourceUser } from "./source-record";
 
 export type Normalized = { ok: true; user: UserCreated } | { ok: false; reason: string };
 
 export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
   // one NUL would fail the whole page's transaction (PostgreSQL text), forever: reject the record
-  const nul = nulPath(raw);
-  if (nul !== undefined) return { ok: false, reason: `${nul}: contains a NUL character` };
-  const s = sourceUserSchema.safeParse(raw);
-  if (!s.success) return { ok: false, reason: zodReason(s.error) };
-  const u = s.data;
+  if (hasNul(raw)) return { ok: false, reason: `${nulPath(raw)}: contains a NUL character` };
+  let u: SourceUser;
+  if (isSourceUser(raw)) u = raw;
+  else {
+    const s = sourceUserSchema.safeParse(raw);
+    if (!s.success) return { ok: false, reason: zodReason(s.error) };
+    u = s.data;
+  }
   const l = u.location;
   const candidate = {
     id: u.login.uuid.toLowerCase(),
@@ -28,6 +35,7 @@ export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
     picture: u.picture.medium,
     fetched_at: fetchedAt,
   };
+  if (isUserCreated(candidate)) return { ok: true, user: candidate };
   const c = userCreatedSchema.safeParse(candidate);
   if (!c.success) return { ok: false, reason: zodReason(c.error) };
   return { ok: true, user: c.data };

@@ -3,7 +3,8 @@ import { generateUser, malform, MALFORMATIONS } from "../../../runtime/api/gener
 import { normalizeUser } from "../../../runtime/ingest/normalize";
 import { splitRecords } from "../../../runtime/ingest/ingest";
 import { dedupeById } from "../../../runtime/ingest/store-batch";
-import { userCreatedSchema } from "../../../runtime/contracts/user-created";
+import { isUserCreated, userCreatedSchema } from "../../../runtime/contracts/user-created";
+import { isSourceUser, sourceUserSchema } from "../../../runtime/ingest/source-record";
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
 
@@ -116,5 +117,52 @@ describe("ingest: records real sources send", () => {
     assert.equal(users.length, 2);
     assert.deepEqual(rejected.map((r) => r.idx), [0]);
     assert.match(rejected[0].reason, /duplicate id .* record 2 kept/);
+  });
+});
+
+describe("ingest: the compiled checks agree with the schemas", () => {
+  // every leaf path of a record, and values to put there
+  const leaves = (v: unknown, path: string[] = []): string[][] =>
+    v !== null && typeof v === "object" ? Object.entries(v).flatMap(([k, x]) => leaves(x, [...path, k])) : [path];
+  const odd: unknown[] = [undefined, null, "", "x", " ", 0, 1.5, -1, NaN, true, {}, [], "2020-01-01", "2020-01-01T00:00:00Z", "a@b.c", "00000000-0000-0000-0000-00000000000g"];
+  const set = (o: unknown, path: string[], val: unknown) => {
+    const c = JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
+    let at = c;
+    for (const k of path.slice(0, -1)) at = at[k] as Record<string, unknown>;
+    if (val === undefined) delete at[path[path.length - 1]];
+    else at[path[path.length - 1]] = val;
+    return c;
+  };
+
+  it("isSourceUser accepts no record the schema refuses, and the generated ones", () => {
+    let accepted = 0;
+    for (let i = 0; i < 5; i++) {
+      const u = generateUser("agree", 1, i);
+      assert.ok(isSourceUser(u));
+      assert.ok(!isSourceUser(malform(u, i)));
+      for (const path of [...leaves(u), ["name"], ["location"], ["login"], ["dob"], ["picture"], ["location", "street"]]) {
+        for (const val of odd) {
+          const m = set(u, path, val);
+          if (isSourceUser(m)) {
+            accepted++;
+            assert.ok(sourceUserSchema.safeParse(m).success, `${path.join(".")} = ${JSON.stringify(val)}`);
+          }
+        }
+      }
+    }
+    assert.ok(accepted > 25); // the mutations it may accept (extra fields, strings for strings) were tried
+  });
+
+  it("isUserCreated accepts no value the schema refuses", () => {
+    const good = normalizeUser(generateUser("agree", 2, 0), AT);
+    assert.ok(good.ok);
+    assert.ok(isUserCreated({ ...good.user }));
+    for (const path of leaves(good.user)) {
+      for (const val of [...odd, 1e20, -1e20, 253_402_300_800_000]) {
+        const m = set(good.user, path, val);
+        if (isUserCreated(m)) assert.ok(userCreatedSchema.safeParse(m).success, `${path.join(".")} = ${JSON.stringify(val)}`);
+      }
+    }
+    assert.ok(!isUserCreated({ ...good.user, extra: 1 }));
   });
 });
