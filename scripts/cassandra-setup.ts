@@ -10,6 +10,8 @@ const contactPoints = (process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042")
 const localDataCenter = process.env.CASSANDRA_LOCAL_DC ?? "datacenter1";
 const password = process.env.CASSANDRA_PASSWORD ?? "";
 const adminPassword = process.env.CASSANDRA_ADMIN_PASSWORD ?? "";
+/** A ring (scripts/services --nodes N): system_auth replicated like the pipeline's keyspace, so a login survives a node down. */
+const authRf = Number(process.env.CASSANDRA_AUTH_RF ?? "1");
 
 async function login(user: string, pass: string): Promise<Client | undefined> {
   const client = new Client({
@@ -41,6 +43,9 @@ async function main(): Promise<void> {
   if (!client) throw new Error("cannot log in as pipeline, or as cassandra with its generated or default password");
   try {
     const q = { consistency: 1 /* ONE: a single node */ };
+    if (authRf > 1) {
+      await client.execute(`ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${localDataCenter}': ${authRf}}`, [], q);
+    }
     await client.execute(
       `CREATE ROLE IF NOT EXISTS pipeline WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${password}'`, [], q);
     if (!asPipeline) {

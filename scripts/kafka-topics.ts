@@ -2,14 +2,16 @@
  * Creates the pipeline's topics on the local broker if absent (auto.create.topics.enable=false).
  * A convenience of scripts/services up: the relay and processor ensure their topics as well.
  *
- *   KAFKA_BROKERS=127.0.0.1:9092 tsx scripts/kafka-topics.ts
+ *   KAFKA_BROKERS=127.0.0.1:9092 [TOPIC_REPLICATION_FACTOR=1] tsx scripts/kafka-topics.ts
+ * (scripts/services --nodes 3 passes its three brokers and RF 3.)
  */
 import { Kafka, logLevel } from "kafkajs";
 import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
 
+const RF = Number(process.env.TOPIC_REPLICATION_FACTOR ?? "1");
 export const LOCAL_TOPICS = [
-  { topic: USERS_TOPIC, numPartitions: 6, replicationFactor: 1 },
-  { topic: DLQ_TOPIC, numPartitions: 1, replicationFactor: 1 },
+  { topic: USERS_TOPIC, numPartitions: 6, replicationFactor: RF },
+  { topic: DLQ_TOPIC, numPartitions: 1, replicationFactor: RF },
 ];
 
 async function main(): Promise<void> {

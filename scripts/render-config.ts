@@ -5,12 +5,34 @@
  *   tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>
  *
  * Paths come from $RUN (set by scripts/services: $PIPELINE_HOME/run). Every address is loopback.
+ * A replicated set (scripts/services --nodes N) sets NODES=N and MEMBER=i (not NODE: npm sets that): member i lives on
+ * 127.0.0.<2+i> with the usual ports, in $RUN/<service>-<i>, and knows every other member.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperSettings } from "../infra/catalog/settings";
+import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperEnsemble, zookeeperSettings } from "../infra/catalog/settings";
+import { replicationOf } from "../infra/config";
 
 const LOOPBACK = "127.0.0.1";
+
+/** The member this file is for, or undefined for the single-node set. */
+export interface Member {
+  node: number;
+  nodes: number;
+}
+
+export function memberFromEnv(env: NodeJS.ProcessEnv = process.env): Member | undefined {
+  const nodes = Number(env.NODES ?? "1");
+  if (!(nodes > 1)) return undefined;
+  const node = Number(env.MEMBER);
+  if (!Number.isInteger(node) || node < 0 || node >= nodes) throw new Error(`MEMBER must be 0..${nodes - 1} with NODES=${nodes}, not ${env.MEMBER}`);
+  return { node, nodes };
+}
+
+/** Member i's own loopback address (scripts/services member_host). */
+export const memberHost = (i: number) => `127.0.0.${2 + i}`;
+const hosts = (m: Member) => Array.from({ length: m.nodes }, (_, i) => memberHost(i));
+const replication = (m: Member) => replicationOf({ zookeeperNodes: m.nodes, kafkaBrokers: m.nodes, cassandraNodes: m.nodes, processorReplicas: 1 });
 
 /** Java .properties text (zoo.cfg, server.properties). */
 export function toProperties(settings: Record<string, string>): string {
@@ -60,13 +82,34 @@ export function toYaml(v: Yaml, indent = 0): string {
   return `${pad}${yamlScalar(v)}\n`;
 }
 
-export function zooCfg(run: string): string {
+export function zooCfg(run: string, m?: Member): string {
+  if (m) {
+    return toProperties({
+      ...zookeeperSettings({ dataDir: join(run, `zookeeper-${m.node}`, "data"), clientPortAddress: memberHost(m.node) }),
+      ...zookeeperEnsemble(hosts(m)),
+    });
+  }
   return toProperties(
     zookeeperSettings({ dataDir: join(run, "zookeeper", "data"), clientPortAddress: LOOPBACK }),
   );
 }
 
-export function kafkaServerProperties(run: string): string {
+export function kafkaServerProperties(run: string, m?: Member): string {
+  if (m) {
+    const h = memberHost(m.node);
+    const internal = `${h}:${PORTS.kafkaInternal}`;
+    const external = `${h}:${PORTS.kafkaExternal}`;
+    return toProperties(
+      kafkaBrokerSettings({
+        brokerId: m.node,
+        zookeeperConnect: hosts(m).map((x) => `${x}:${PORTS.zookeeper}`).join(","),
+        listeners: { internal, external },
+        advertised: { internal, external },
+        logDirs: join(run, `kafka-${m.node}`, "data"),
+        replicationFactor: replication(m).topicReplicationFactor,
+      }),
+    );
+  }
   const internal = `${LOOPBACK}:${PORTS.kafkaInternal}`;
   const external = `${LOOPBACK}:${PORTS.kafkaExternal}`;
   return toProperties(
@@ -86,7 +129,7 @@ export function kafkaServerProperties(run: string): string {
  * and has no default for in its Config class (partitioner, commitlog_sync, ...), plus
  * single-node-on-a-laptop sizing. Our shared keys win.
  */
-export function cassandraYaml(run: string): string {
+export function cassandraYaml(run: string, m?: Member): string {
   const base: Record<string, Yaml> = {
     partitioner: "org.apache.cassandra.dht.Murmur3Partitioner",
     commitlog_sync: "periodic",
@@ -102,19 +145,20 @@ export function cassandraYaml(run: string): string {
     disk_access_mode: "mmap_index_only",
     key_cache_size: "16MiB",
     num_tokens: 16,
-    allocate_tokens_for_local_replication_factor: 1,
+    allocate_tokens_for_local_replication_factor: m ? replication(m).cassandraReplicationFactor : 1,
     // Single node: no need to wait for other nodes or snapshots on truncate/drop.
     auto_snapshot: false,
     // Cassandra 5.0 features that the stacks' image keeps at their defaults.
     dynamic_snitch: true,
     cdc_enabled: false,
   };
+  // A ring: seeded by its first two nodes (as the stacks' StatefulSet), each on its own address.
   const ours = cassandraSettings({
-    clusterName: "realtime-pipeline-local",
-    seeds: LOOPBACK,
-    listenAddress: LOOPBACK,
-    rpcAddress: LOOPBACK,
-    dataDir: join(run, "cassandra"),
+    clusterName: m ? `realtime-pipeline-local-${m.nodes}` : "realtime-pipeline-local",
+    seeds: m ? hosts(m).slice(0, 2).join(",") : LOOPBACK,
+    listenAddress: m ? memberHost(m.node) : LOOPBACK,
+    rpcAddress: m ? memberHost(m.node) : LOOPBACK,
+    dataDir: join(run, m ? `cassandra-${m.node}` : "cassandra"),
   }) as unknown as Record<string, Yaml>;
   return "# Rendered by scripts/render-config.ts from infra/catalog/settings.ts cassandraSettings().\n" +
     toYaml({ ...base, ...ours });
@@ -127,7 +171,7 @@ function main(argv: string[]): void {
     console.error("usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>");
     process.exit(2);
   }
-  const renderers: Record<string, (r: string) => string> = {
+  const renderers: Record<string, (r: string, m?: Member) => string> = {
     zookeeper: zooCfg,
     kafka: kafkaServerProperties,
     cassandra: cassandraYaml,
@@ -138,7 +182,7 @@ function main(argv: string[]): void {
     process.exit(2);
   }
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, render(run));
+  writeFileSync(out, render(run, memberFromEnv()));
 }
 
 if (require.main === module) main(process.argv.slice(2));

@@ -8,6 +8,10 @@
 # PasswordAuthenticator: after start, scripts/cassandra-setup.ts logs in as cassandra/cassandra
 # (the first time), creates role `pipeline` (superuser, login) with a generated password, then
 # gives the `cassandra` role a generated password too; both in $RUN/secrets.
+# --nodes N: a ring, node i on $(member_host i) (CQL 9042, storage 7000 on its own address; JMX on
+# 127.0.0.1:7201+i, beside the single node's 7199), seeds the first two, a 512 MiB heap each,
+# started one at a time (Cassandra refuses concurrent bootstraps); the pipeline keyspace and
+# system_auth at RF min(3, N), NetworkTopologyStrategy; the workers write at LOCAL_QUORUM.
 # Sourced by scripts/services; see the convention at its top.
 
 CASSANDRA_PORT=9042
@@ -21,10 +25,40 @@ cassandra_install() {
     || die "cassandra: could not fetch cassandra-all $CASSANDRA_VERSION"
 }
 
+_cassandra_rf() { if [ "$NODES" -ge 3 ]; then echo 3; else echo "$NODES"; fi; }
+
+cassandra_running() { if [ "$NODES" -gt 1 ]; then members_running cassandra; else pid_alive cassandra; fi; }
+cassandra_stop() { if [ "$NODES" -gt 1 ]; then members_stop cassandra; else stop_pid cassandra; fi; }
+
+# One node at a time: each is serving before the next starts (a node that joins while another
+# is joining is refused).
+_cassandra_start_members() {
+  local i t0
+  for i in $(members); do
+    pid_alive "cassandra-$i" && continue
+    _cassandra_spawn "cassandra-$i" "$(member_host "$i")" "$((7201 + i))" 512m "$i"
+    t0=$(date +%s)
+    until _cassandra_node_healthy "cassandra-$i" "$(member_host "$i")"; do
+      pid_alive "cassandra-$i" || { tail -25 "$(svc_log "cassandra-$i")" >&2; die "cassandra-$i exited during start; see $(svc_log "cassandra-$i")"; }
+      [ $(( $(date +%s) - t0 )) -lt 300 ] || die "cassandra-$i not serving after 300s; see $(svc_log "cassandra-$i")"
+      sleep 2
+    done
+    log "cassandra-$i: serving after $(( $(date +%s) - t0 ))s"
+  done
+}
+
 cassandra_start() {
-  local d lib; d="$(svc_dir cassandra)"; lib="$(_cassandra_lib)"
+  if [ "$NODES" -gt 1 ]; then _cassandra_start_members; return; fi
+  port_open "$CASSANDRA_PORT" && die "port $CASSANDRA_PORT is taken by another process (not ours)"
+  _cassandra_spawn cassandra 127.0.0.1 7199 1g ""
+}
+
+# _cassandra_spawn <name> <address> <jmx port> <heap> <node index or empty>
+_cassandra_spawn() {
+  local name="$1" addr="$2" jmx="$3" heap="$4" node="$5"
+  local d lib; d="$(svc_dir "$name")"; lib="$(_cassandra_lib)"
   mkdir -p "$d/conf" "$d/data" "$d/commitlog" "$d/saved_caches" "$d/hints" "$d/logs" "$d/triggers"
-  render_config cassandra "$d/conf/cassandra.yaml"
+  MEMBER="$node" render_config cassandra "$d/conf/cassandra.yaml"
   printf 'dc=%s\nrack=rack1\n' "$CASSANDRA_DC" >"$d/conf/cassandra-rackdc.properties"
   cat >"$d/conf/logback.xml" <<'XML'
 <configuration scan="false">
@@ -36,7 +70,7 @@ cassandra_start() {
   <logger name="com.thinkaurelius.thrift" level="ERROR"/>
 </configuration>
 XML
-  port_open "$CASSANDRA_PORT" && die "port $CASSANDRA_PORT is taken by another process (not ours)"
+  [ -z "$node" ] || ! port_open "$addr" "$CASSANDRA_PORT" || die "$addr:$CASSANDRA_PORT is taken by another process (not ours)"
   local jpms=(
     --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
     --add-exports java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED
@@ -62,7 +96,7 @@ XML
     --add-opens java.base/java.lang=ALL-UNNAMED
     --add-opens java.base/java.util=ALL-UNNAMED
   )
-  spawn cassandra "$(java_bin)" -Xms1g -Xmx1g -Xss256k \
+  spawn "$name" "$(java_bin)" -Xms"$heap" -Xmx"$heap" -Xss256k \
     -XX:+UseG1GC -XX:+ParallelRefProcEnabled -XX:MaxTenuringThreshold=1 -XX:G1HeapRegionSize=16m \
     -XX:MaxGCPauseMillis=300 -XX:+HeapDumpOnOutOfMemoryError -XX:HeapDumpPath="$d/logs" -XX:+ExitOnOutOfMemoryError \
     -XX:CICompilerCount=2 -XX:+UseStringDeduplication \
@@ -70,7 +104,7 @@ XML
     -Dio.netty.tryReflectionSetAccessible=true -Dio.netty.allocator.useCacheForAllThreads=true \
     -Dio.netty.allocator.maxOrder=11 -Djava.net.preferIPv4Stack=true \
     -javaagent:"$(ls "$lib"/jamm-*.jar | head -1)" \
-    -Dcassandra.jmx.local.port=7199 -Dcom.sun.management.jmxremote.authenticate=false \
+    -Dcassandra.jmx.local.port="$jmx" -Dcom.sun.management.jmxremote.authenticate=false \
     -Dcassandra-foreground=yes -Dcassandra.storagedir="$d" -Dcassandra.logdir="$d/logs" \
     -Dcassandra.config="file://$d/conf/cassandra.yaml" -Dcassandra.triggers_dir="$d/triggers" \
     -Dlogback.configurationFile="file://$d/conf/logback.xml" \
@@ -79,17 +113,29 @@ XML
     -cp "$d/conf:$lib/*" org.apache.cassandra.service.CassandraDaemon
 }
 
-# Healthy: the CQL port accepts and the daemon logged "Startup complete" since its last start.
-cassandra_healthy() {
-  port_open "$CASSANDRA_PORT" || return 1
+# Healthy: the CQL port accepts and the daemon logged "Startup complete" since its last start
+# (every node of a ring).
+_cassandra_node_healthy() {
+  port_open "$2" "$CASSANDRA_PORT" || return 1
   awk '/^===== .* start: /{ok=0} /Startup complete|Starting listening for CQL clients/{ok=1} END{exit !ok}' \
-    "$(svc_log cassandra)"
+    "$(svc_log "$1")"
+}
+cassandra_healthy() {
+  if [ "$NODES" -eq 1 ]; then _cassandra_node_healthy cassandra 127.0.0.1; return; fi
+  local i
+  for i in $(members); do _cassandra_node_healthy "cassandra-$i" "$(member_host "$i")" || return 1; done
 }
 
-cassandra_timeout() { echo 240; }
+_cassandra_contact_points() {
+  local i out=()
+  for i in $(members); do out+=("$(member_host "$i"):$CASSANDRA_PORT"); done
+  local IFS=,; printf '%s' "${out[*]}"
+}
+
+cassandra_timeout() { if [ "$NODES" -gt 1 ]; then echo 600; else echo 240; fi; }
 
 cassandra_ready() {
-  (cd "$REPO" && CASSANDRA_CONTACT_POINTS="127.0.0.1:$CASSANDRA_PORT" CASSANDRA_LOCAL_DC="$CASSANDRA_DC" \
+  (cd "$REPO" && CASSANDRA_CONTACT_POINTS="$(_cassandra_contact_points)" CASSANDRA_LOCAL_DC="$CASSANDRA_DC" CASSANDRA_AUTH_RF="$(_cassandra_rf)" \
     CASSANDRA_PASSWORD="$(secret cassandra-pipeline)" CASSANDRA_ADMIN_PASSWORD="$(secret cassandra-admin)" \
     node_modules/.bin/tsx scripts/cassandra-setup.ts) \
     || die "cassandra: creating role pipeline failed; see $(svc_log cassandra)"
@@ -97,12 +143,13 @@ cassandra_ready() {
 
 cassandra_env() {
   cat <<ENV
-CASSANDRA_CONTACT_POINTS=127.0.0.1:$CASSANDRA_PORT
+CASSANDRA_CONTACT_POINTS=$(_cassandra_contact_points)
 CASSANDRA_LOCAL_DC=$CASSANDRA_DC
 CASSANDRA_USER=pipeline
 CASSANDRA_PASSWORD=$(secret cassandra-pipeline)
-CASSANDRA_REPLICATION_FACTOR=1
+CASSANDRA_REPLICATION_FACTOR=$(_cassandra_rf)
+CASSANDRA_CONSISTENCY=LOCAL_QUORUM
 ENV
 }
 
-cassandra_where() { printf '127.0.0.1:%s (CQL, dc %s, user pipeline)' "$CASSANDRA_PORT" "$CASSANDRA_DC"; }
+cassandra_where() { printf '%s (CQL, dc %s, user pipeline, RF %s)' "$(_cassandra_contact_points)" "$CASSANDRA_DC" "$(_cassandra_rf)"; }

@@ -5,6 +5,9 @@
 # 127.0.0.1:9092, replication 1, auto.create.topics.enable=false.
 # Topics: after start, scripts/kafka-topics.ts creates users_created (6 partitions) and
 # users_created.dlq (1 partition) if absent, as a convenience; the workers ensure them too.
+# --nodes N: N brokers, broker i (id i) with both listeners on $(member_host i) (EXTERNAL 9092,
+# INTERNAL 29092), ZooKeeper the ensemble, topics and internal topics at RF min(3, N) and
+# min.insync.replicas RF-1 (the stacks' rule, config.ts replicationOf), a 384 MiB heap each.
 # Sourced by scripts/services; see the convention at its top.
 
 KAFKA_PORT=9092
@@ -32,11 +35,29 @@ kafka_install() {
   die "kafka: no version of ${KAFKA_VERSIONS[*]} could be fetched"
 }
 
-kafka_start() {
-  local d; d="$(svc_dir kafka)"
-  mkdir -p "$d/data"
-  render_config kafka "$d/server.properties"
-  cat >"$d/log4j.properties" <<'PROPS'
+_kafka_rf() { if [ "$NODES" -ge 3 ]; then echo 3; else echo "$NODES"; fi; }
+
+_kafka_start_members() {
+  local i d h
+  for i in $(members); do
+    pid_alive "kafka-$i" && continue
+    d="$(svc_dir "kafka-$i")"; h="$(member_host "$i")"
+    mkdir -p "$d/data"
+    MEMBER="$i" render_config kafka "$d/server.properties"
+    _kafka_log4j "$d"
+    port_open "$h" "$KAFKA_PORT" && die "$h:$KAFKA_PORT is taken by another process (not ours)"
+    spawn "kafka-$i" "$(java_bin)" -Xms384m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+      -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d" \
+      -cp "$(_kafka_lib)/*" kafka.Kafka "$d/server.properties"
+  done
+}
+
+kafka_running() { if [ "$NODES" -gt 1 ]; then members_running kafka; else pid_alive kafka; fi; }
+kafka_stop() { if [ "$NODES" -gt 1 ]; then members_stop kafka; else stop_pid kafka; fi; }
+
+_kafka_log4j() {
+  cat >"$1/log4j.properties" <<'PROPS'
 log4j.rootLogger=INFO, stdout
 log4j.appender.stdout=org.apache.log4j.ConsoleAppender
 log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
@@ -46,6 +67,14 @@ log4j.logger.state.change.logger=WARN
 log4j.logger.kafka.controller=INFO
 log4j.logger.org.apache.zookeeper=WARN
 PROPS
+}
+
+kafka_start() {
+  if [ "$NODES" -gt 1 ]; then _kafka_start_members; return; fi
+  local d; d="$(svc_dir kafka)"
+  mkdir -p "$d/data"
+  render_config kafka "$d/server.properties"
+  _kafka_log4j "$d"
   port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process (not ours)"
   spawn kafka "$(java_bin)" -Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
@@ -53,10 +82,26 @@ PROPS
     -cp "$(_kafka_lib)/*" kafka.Kafka "$d/server.properties"
 }
 
-# Healthy: both listeners accept and the broker logged "started" since its last start.
+# Healthy: both listeners accept and the broker logged "started" since its last start (every
+# broker of a replicated set).
+_kafka_started() { awk '/^===== .* start: /{ok=0} /\[KafkaServer id=[0-9]+\] started/{ok=1} END{exit !ok}' "$1"; }
 kafka_healthy() {
+  if [ "$NODES" -gt 1 ]; then
+    local i h
+    for i in $(members); do
+      h="$(member_host "$i")"
+      port_open "$h" "$KAFKA_PORT" && port_open "$h" 29092 && _kafka_started "$(svc_log "kafka-$i")" || return 1
+    done
+    return 0
+  fi
   port_open "$KAFKA_PORT" && port_open 29092 || return 1
-  awk '/^===== .* start: /{ok=0} /\[KafkaServer id=[0-9]+\] started/{ok=1} END{exit !ok}' "$(svc_log kafka)"
+  _kafka_started "$(svc_log kafka)"
+}
+
+_kafka_brokers() {
+  local i out=()
+  for i in $(members); do out+=("$(member_host "$i"):$KAFKA_PORT"); done
+  local IFS=,; printf '%s' "${out[*]}"
 }
 
 kafka_timeout() { echo 180; }
@@ -66,10 +111,16 @@ kafka_timeout() { echo 180; }
 kafka_start_attempts() { echo 4; }
 
 kafka_ready() {
-  (cd "$REPO" && KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT" node_modules/.bin/tsx scripts/kafka-topics.ts) \
+  (cd "$REPO" && KAFKA_BROKERS="$(_kafka_brokers)" TOPIC_REPLICATION_FACTOR="$(_kafka_rf)" node_modules/.bin/tsx scripts/kafka-topics.ts) \
     || die "kafka: creating topics failed; see $(svc_log kafka)"
 }
 
-kafka_env() { echo "KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"; }
+kafka_env() {
+  echo "KAFKA_BROKERS=$(_kafka_brokers)"
+  if [ "$NODES" -gt 1 ]; then echo "TOPIC_REPLICATION_FACTOR=$(_kafka_rf)"; fi
+}
 
-kafka_where() { printf '127.0.0.1:%s (EXTERNAL), 127.0.0.1:29092 (INTERNAL)' "$KAFKA_PORT"; }
+kafka_where() {
+  if [ "$NODES" -gt 1 ]; then printf '%s (EXTERNAL; INTERNAL on :29092 of each), RF %s' "$(_kafka_brokers)" "$(_kafka_rf)"; return; fi
+  printf '127.0.0.1:%s (EXTERNAL), 127.0.0.1:29092 (INTERNAL)' "$KAFKA_PORT"
+}

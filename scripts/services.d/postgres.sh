@@ -2,7 +2,8 @@
 # user, on 127.0.0.1:5432. Databases: pipeline (user pipeline) and airflow (user airflow);
 # passwords generated once into $RUN/secrets. (/usr/local/bin/pg_ctl on these machines is only a
 # symlink to /usr/lib/postgresql/15/bin/pg_ctl; we call the versioned bin dir directly.)
-# Sourced by scripts/services; see the convention at its top.
+# --nodes N: the replicated set's own cluster on $SVC_HOST (127.0.0.2):5432, kept apart from the
+# single-node one. Sourced by scripts/services; see the convention at its top.
 
 PG_PORT=5432
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -15,7 +16,9 @@ _pg_root() {
   if setpriv --reuid=postgres --regid=postgres --init-groups test -x "$d" 2>/dev/null; then
     printf '%s' "$d"
   else
-    printf '/var/lib/postgresql/realtime-pipeline-%s' "$(printf '%s' "$PIPELINE_HOME" | sha1sum | cut -c1-10)"
+    # Keyed by PIPELINE_HOME (the single-node set: as it always was) or by its own RUN (--nodes).
+    local key="$PIPELINE_HOME"; [ "$RUN" = "$PIPELINE_HOME/run" ] || key="$RUN"
+    printf '/var/lib/postgresql/realtime-pipeline-%s' "$(printf '%s' "$key" | sha1sum | cut -c1-10)"
   fi
 }
 _pg_data() { printf '%s/data' "$(_pg_root)"; }
@@ -39,24 +42,27 @@ postgres_install() {
 }
 
 postgres_start() {
+  if [ "$NODES" -gt 1 ]; then
+    port_open "$SVC_HOST" "$PG_PORT" && die "$SVC_HOST:$PG_PORT is taken by another process (not ours)"
+  fi
   # A Debian default cluster started by the package would hold the port: stop it.
-  if port_open "$PG_PORT" && command -v pg_lsclusters >/dev/null \
+  if [ "$NODES" -eq 1 ] && port_open "$PG_PORT" && command -v pg_lsclusters >/dev/null \
      && pg_lsclusters -h 2>/dev/null | awk '$4=="online" && $3==5432' | grep -q .; then
     log "postgres: stopping the Debian default cluster on $PG_PORT"
     pg_lsclusters -h | awk '$4=="online" && $3==5432 {print $1, $2}' | while read -r v c; do
       pg_ctlcluster "$v" "$c" stop || true
     done
   fi
-  port_open "$PG_PORT" && die "port $PG_PORT is taken by another process (not ours)"
+  [ "$NODES" -gt 1 ] || ! port_open "$PG_PORT" || die "port $PG_PORT is taken by another process (not ours)"
   local sock; sock="$(_pg_sock)"
   mkdir -p "$sock" && chown postgres:postgres "$sock"
   spawn postgres setpriv --reuid=postgres --regid=postgres --init-groups \
-    "$PG_BIN/postgres" -D "$(_pg_data)" -c listen_addresses=127.0.0.1 -c port="$PG_PORT" \
+    "$PG_BIN/postgres" -D "$(_pg_data)" -c listen_addresses="$SVC_HOST" -c port="$PG_PORT" \
     -c unix_socket_directories="$sock" -c max_connections=200 -c shared_buffers=128MB \
     -c logging_collector=off -c log_min_messages=warning -c fsync=on
 }
 
-postgres_healthy() { "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; }
+postgres_healthy() { "$PG_BIN/pg_isready" -q -h "$SVC_HOST" -p "$PG_PORT"; }
 
 postgres_stop() {
   # SIGINT: fast shutdown (SIGTERM would wait for every client to disconnect).
@@ -80,13 +86,13 @@ SQL
 
 postgres_env() {
   cat <<ENV
-PG_HOST=127.0.0.1
+PG_HOST=$SVC_HOST
 PG_PORT=$PG_PORT
 PG_DATABASE=pipeline
 PG_USER=pipeline
 PG_PASSWORD=$(secret pg-pipeline)
-AIRFLOW_DB_URL=postgresql+psycopg2://airflow:$(secret pg-airflow)@127.0.0.1:$PG_PORT/airflow
+AIRFLOW_DB_URL=postgresql+psycopg2://airflow:$(secret pg-airflow)@$SVC_HOST:$PG_PORT/airflow
 ENV
 }
 
-postgres_where() { printf 'postgresql://127.0.0.1:%s (databases pipeline, airflow)' "$PG_PORT"; }
+postgres_where() { printf 'postgresql://%s:%s (databases pipeline, airflow)' "$SVC_HOST" "$PG_PORT"; }

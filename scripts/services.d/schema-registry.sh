@@ -7,7 +7,8 @@
 # Confluent's default. Healthy = takes writes: GET /master_available says true (a plain
 # GET /subjects answers 200 seconds before that, and writes then fail with 500 / 50003).
 # SCHEMA_REGISTRY_URL is the base URL @kafkajs/confluent-schema-registry takes as `host`.
-# Needs kafka (started before it). Sourced by scripts/services; see the convention at its top.
+# Needs kafka (started before it). --nodes N: on $SVC_HOST (127.0.0.2), bootstrapped from every
+# broker, _schemas at the brokers' RF. Sourced by scripts/services; see the convention at its top.
 
 SR_PORT=8081
 SR_COMPATIBILITY=BACKWARD
@@ -27,26 +28,27 @@ schema_registry_install() {
 
 schema_registry_start() {
   kafka_healthy || die "schema-registry needs kafka: scripts/services up kafka schema-registry"
-  port_open "$SR_PORT" && die "port $SR_PORT is taken by another process (not ours)"
+  port_open "$SVC_HOST" "$SR_PORT" && die "$SVC_HOST:$SR_PORT is taken by another process (not ours)"
   local d; d="$(svc_dir schema-registry)"
   (
     export KARAPACE_VENV="$(_sr_home)/venv" \
       KARAPACE_COMPATIBILITY="$SR_COMPATIBILITY" \
       KARAPACE_TOPIC_NAME=_schemas \
+      KARAPACE_REPLICATION_FACTOR="$(_kafka_rf)" \
       KARAPACE_PROTOBUF_RUNTIME_DIRECTORY="$d/protobuf-runtime"
-    spawn schema-registry "$(_sr_home)/bin/start.sh" "127.0.0.1:$KAFKA_PORT" "$SR_PORT" 127.0.0.1
+    spawn schema-registry "$(_sr_home)/bin/start.sh" "$(_kafka_brokers)" "$SR_PORT" "$SVC_HOST"
   )
 }
 
 schema_registry_healthy() {
-  "$(_sr_home)/bin/healthy.sh" "http://127.0.0.1:$SR_PORT"
+  "$(_sr_home)/bin/healthy.sh" "http://$SVC_HOST:$SR_PORT"
 }
 
 schema_registry_timeout() { echo 120; }
 
-schema_registry_env() { echo "SCHEMA_REGISTRY_URL=http://127.0.0.1:$SR_PORT"; }
+schema_registry_env() { echo "SCHEMA_REGISTRY_URL=http://$SVC_HOST:$SR_PORT"; }
 
 schema_registry_where() {
-  printf 'http://127.0.0.1:%s (Karapace 5.0.3, Confluent REST API; schemas in Kafka topic _schemas, %s)' \
-    "$SR_PORT" "$SR_COMPATIBILITY"
+  printf 'http://%s:%s (Karapace 5.0.3, Confluent REST API; schemas in Kafka topic _schemas, %s)' \
+    "$SVC_HOST" "$SR_PORT" "$SR_COMPATIBILITY"
 }

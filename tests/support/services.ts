@@ -13,8 +13,9 @@ export function pipelineHome(): string {
   return process.env.PIPELINE_HOME || join(homedir(), ".cache", "realtime-pipeline");
 }
 
+/** PIPELINE_SERVICES_ENV names another set's file (the replicated set of `scripts/services --nodes 3`: tests/ha). */
 export function servicesEnvPath(): string {
-  return join(pipelineHome(), "run", "services.env");
+  return process.env.PIPELINE_SERVICES_ENV || join(pipelineHome(), "run", "services.env");
 }
 
 /** Parses KEY=VALUE lines; blank lines and # comments are skipped; the value is taken verbatim. */
