@@ -151,6 +151,10 @@ export function cassandraYaml(run: string, m?: Member): string {
     // Cassandra 5.0 features that the stacks' image keeps at their defaults.
     dynamic_snitch: true,
     cdc_enabled: false,
+    // A ring on one loaded 2-core machine: a replica's write took over Cassandra's 2 s default
+    // (GC pauses of 0.2-0.7 s, load average 20), and LOCAL_QUORUM writes timed out with no node
+    // down. Real nodes keep the defaults (the stacks set none of these).
+    ...(m ? { write_request_timeout: "10000ms", counter_write_request_timeout: "10000ms", read_request_timeout: "10000ms", range_request_timeout: "20000ms" } : {}),
   };
   // A ring: seeded by its first two nodes (as the stacks' StatefulSet), each on its own address.
   const ours = cassandraSettings({
