@@ -80,3 +80,37 @@ describe("tests/support/services", () => {
     assert.throws(() => loadServicesEnv(["KAFKA_BROKERS"]), /lacks KAFKA_BROKERS.*run scripts\/services up first/);
   });
 });
+
+describe("scripts/render-config: a member of the replicated set (scripts/services --nodes 3)", () => {
+  const m = (node: number) => ({ node, nodes: 3 });
+
+  it("ZooKeeper member i: its own address and data dir, every member as server.1..3", () => {
+    const p = props(zooCfg("/state/run-nodes3", m(1)));
+    assert.equal(p.clientPortAddress, "127.0.0.3");
+    assert.equal(p.dataDir, "/state/run-nodes3/zookeeper-1/data");
+    assert.deepEqual([p["server.1"], p["server.2"], p["server.3"]], ["127.0.0.2:2888:3888", "127.0.0.3:2888:3888", "127.0.0.4:2888:3888"]);
+    assert.equal(p["server.4"], undefined);
+  });
+
+  it("Kafka broker i: id i, listeners on its own address, RF 3, min ISR 2, the ensemble", () => {
+    const p = props(kafkaServerProperties("/state/run-nodes3", m(2)));
+    assert.equal(p["broker.id"], "2");
+    assert.equal(p["listeners"], "INTERNAL://127.0.0.4:29092,EXTERNAL://127.0.0.4:9092");
+    assert.equal(p["zookeeper.connect"], "127.0.0.2:2181,127.0.0.3:2181,127.0.0.4:2181");
+    assert.equal(p["default.replication.factor"], "3");
+    assert.equal(p["min.insync.replicas"], "2");
+    assert.equal(p["unclean.leader.election.enable"], "false");
+    assert.equal(p["log.dirs"], "/state/run-nodes3/kafka-2/data");
+  });
+
+  it("Cassandra node i: its own address, seeded by the first two, its own dirs", () => {
+    const y = cassandraYaml("/state/run-nodes3", m(2));
+    assert.match(y, /listen_address: "127\.0\.0\.4"/);
+    assert.match(y, /rpc_address: "127\.0\.0\.4"/);
+    assert.match(y, /seeds: "127\.0\.0\.2,127\.0\.0\.3"/);
+    assert.match(y, /\/state\/run-nodes3\/cassandra-2\/commitlog/);
+    assert.match(y, /allocate_tokens_for_local_replication_factor: 3/);
+    // The single node keeps its own file.
+    assert.match(cassandraYaml("/state/run"), /listen_address: "127\.0\.0\.1"/);
+  });
+});
