@@ -1,6 +1,7 @@
 /** cassandra-driver client from config, and the keyspace/table of the processor. */
 import { auth, Client, policies, types } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../contracts/names";
+import type { CassandraConsistency } from "./config";
 
 export interface CassandraConfig {
   CASSANDRA_CONTACT_POINTS: string[];
@@ -15,8 +16,6 @@ export interface CassandraConfig {
   CASSANDRA_CONSISTENCY?: CassandraConsistency;
 }
 
-export const CASSANDRA_CONSISTENCIES = ["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"] as const;
-export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
 
 const CONSISTENCY: Record<CassandraConsistency, number> = {
   LOCAL_QUORUM: types.consistencies.localQuorum,

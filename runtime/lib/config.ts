@@ -3,7 +3,6 @@
  * bad variable, naming the variable, what is wrong and how to fix it.
  */
 import { z } from "zod";
-import { CASSANDRA_CONSISTENCIES } from "./cassandra";
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -100,6 +99,10 @@ export const kafkaShape = {
   TOPIC_PARTITIONS: int(1, 1000, 6),
   TOPIC_REPLICATION_FACTOR: int(1, 10, 1),
 };
+
+/** Consistency levels a worker may write at (runtime/lib/cassandra.ts maps them to the driver's). */
+export const CASSANDRA_CONSISTENCIES = ["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"] as const;
+export type CassandraConsistency = (typeof CASSANDRA_CONSISTENCIES)[number];
 
 export const cassandraShape = {
   CASSANDRA_CONTACT_POINTS: hostPorts("CASSANDRA_CONTACT_POINTS", "127.0.0.1:9042"),
