@@ -40,7 +40,7 @@ _cassandra_start_members() {
     t0=$(date +%s)
     until _cassandra_node_healthy "cassandra-$i" "$(member_host "$i")"; do
       pid_alive "cassandra-$i" || { tail -25 "$(svc_log "cassandra-$i")" >&2; die "cassandra-$i exited during start; see $(svc_log "cassandra-$i")"; }
-      [ $(( $(date +%s) - t0 )) -lt 300 ] || die "cassandra-$i not serving after 300s; see $(svc_log "cassandra-$i")"
+      [ $(( $(date +%s) - t0 )) -lt 600 ] || die "cassandra-$i not serving after 600s; see $(svc_log "cassandra-$i")"
       sleep 2
     done
     log "cassandra-$i: serving after $(( $(date +%s) - t0 ))s"
