@@ -9,7 +9,6 @@
  */
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import * as http from "node:http";
 import * as path from "node:path";
 import { Stack } from "@pulumi/pulumi/automation";
 import { Client, auth } from "cassandra-driver";
@@ -18,29 +17,10 @@ import { generatePage } from "../../runtime/api/generate";
 import { AGGREGATES_TABLE, DLQ_TOPIC, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
 import { USER_CREATED_FIELDS, type UserCreated } from "../../runtime/contracts/user-created";
 import { normalizeUser } from "../../runtime/ingest/normalize";
-import { Project, REPO, buildCa, report, tools } from "./harness";
+import { Operation, Project, REPO, buildCa, buildLeftovers, describeStep, dockerApi, dockerFilter as filter, removeBuildLeftovers, report, tools } from "./harness";
 
 const STACK = "ci";
 const PREFIX = `realtime-pipeline-${STACK}`;
-
-// ---- the Docker Engine API, as `docker` would talk to it ------------------------------------
-
-function engine(dockerHost: string) {
-  const socketPath = dockerHost.replace(/^unix:\/\//, "");
-  return <T>(method: string, p: string): Promise<T> =>
-    new Promise((resolve, reject) => {
-      const req = http.request({ socketPath, method, path: `/v1.41${p}` }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => {
-          if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${p}: HTTP ${res.statusCode} ${body}`));
-          else resolve((body ? JSON.parse(body) : undefined) as T);
-        });
-      });
-      req.on("error", reject);
-      req.end();
-    });
-}
 
 interface ContainerInfo {
   Id: string;
@@ -52,8 +32,6 @@ interface ContainerInfo {
   Mounts: { Type: string; Name?: string; Destination: string }[];
   Config: { Labels: Record<string, string>; Healthcheck?: { Test: string[] } };
 }
-
-const filter = (f: Record<string, string[]>) => encodeURIComponent(JSON.stringify(f));
 
 // ---- what the stack must run -------------------------------------------------------------------
 
@@ -100,27 +78,94 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   }
 }
 
+/** Engine operations that replace a resource (delete-before-replace reports three steps per resource). */
+const REPLACING = new Set(["replace", "create-replacement", "delete-replaced"]);
+
+/** What an up did, by resource: replaced, updated, created, deleted (names without the stack's URN). */
+function changedResources(op: Operation) {
+  const by = (pred: (o: string) => boolean) => [...new Set(op.steps.filter((s) => pred(s.op)).map((s) => s.name))].sort();
+  return {
+    replaced: by((o) => REPLACING.has(o)),
+    updated: by((o) => o === "update"),
+    other: op.steps.filter((s) => s.op !== "same" && s.op !== "update" && !REPLACING.has(s.op)).map(describeStep),
+  };
+}
+
 describe("stacks: the dev stack up for real on the local Docker engine (stack ci)", function () {
   this.timeout(60 * 60 * 1000);
   let project: Project;
   let stack: Stack;
-  let api: ReturnType<typeof engine>;
+  let dockerHost: string;
+  let api: ReturnType<typeof dockerApi>;
   let outputs: Record<string, { value: unknown }>;
+  let cassandra: Client | undefined;
+  const started = Date.now();
   const inspect = (name: string) => api<ContainerInfo>("GET", `/containers/${PREFIX}-${name}/json`);
   const images = async () => Object.fromEntries(await Promise.all([...SERVICES, ...JOBS].map(async (n) => [n, (await inspect(n)).Image] as const)));
+
+  /** Airflow's REST API on the published port, with the admin the stack generated. */
+  const airflow = async (method: string, p: string, body?: unknown) => {
+    const authz = `Basic ${Buffer.from(`${outputs.airflowAdminUser.value}:${outputs.airflowAdminPassword.value}`).toString("base64")}`;
+    const r = await fetch(`${String(outputs.airflowUrl.value)}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+    if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, unknown>;
+  };
+  /** Triggers user_automation with these worker variables; returns the run's id. */
+  const trigger = async (runId: string, env: Record<string, string>) => {
+    await waitFor("the DAG user_automation to be parsed", 300_000, async () => ((await airflow("GET", "/dags/user_automation")).dag_id ? true : undefined));
+    await airflow("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf: { env } });
+    return runId;
+  };
+  const finished = (runId: string) =>
+    waitFor(`the DAG run ${runId} to finish`, 600_000, async () => {
+      const s = String((await airflow("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
+      return s === "success" || s === "failed" ? s : undefined;
+    });
+  /** One CQL session on the published port, with the credentials the stack generated. */
+  const cql = async (): Promise<Client> => {
+    if (cassandra) return cassandra;
+    const c = new Client({
+      contactPoints: [String((outputs.cassandraContactPoints.value as { host: string }).host)],
+      localDataCenter: "dc1",
+      authProvider: new auth.PlainTextAuthProvider(String(outputs.cassandraUser.value), String(outputs.cassandraPassword.value)),
+      // A loaded 2-core CI host: the driver's 12 s default read timeout is too short for the first queries.
+      socketOptions: { connectTimeout: 30_000, readTimeout: 60_000 },
+    });
+    await waitFor("a CQL session on the published port", 300_000, async () => {
+      await c.connect();
+      return true;
+    });
+    cassandra = c;
+    return c;
+  };
 
   before(async () => {
     const t = tools();
     assert.ok(t.dockerHost, "no Docker engine: scripts/services up docker");
-    api = engine(t.dockerHost);
+    dockerHost = t.dockerHost;
+    api = dockerApi(dockerHost);
+    // A run that was killed before its destroy (CI cancelled, host rebooted) left the stack's
+    // containers, volumes and network under the same names; this run's fresh backend does not
+    // know them, and `up` would fail on every name. Remove them, and say so.
+    const stale = await api<{ Id: string; Names: string[] }[]>("GET", `/containers/json?all=1&filters=${filter({ name: [`${PREFIX}-`] })}`);
+    for (const c of stale) await api("DELETE", `/containers/${c.Id}?force=1`);
+    const vols = (await api<{ Volumes: { Name: string }[] | null }>("GET", `/volumes?filters=${filter({ name: [`${PREFIX}-`] })}`)).Volumes ?? [];
+    for (const v of vols) await api("DELETE", `/volumes/${v.Name}`);
+    const nets = await api<{ Id: string; Name: string }[]>("GET", `/networks?filters=${filter({ name: [`${PREFIX}-`] })}`);
+    for (const n of nets) await api("DELETE", `/networks/${n.Id}`);
+    if (stale.length + vols.length + nets.length > 0) {
+      console.log(`      removed what an earlier run left: ${stale.length} containers, ${vols.length} volumes, ${nets.length} networks`);
+    }
     project = await Project.create(t);
     const ca = buildCa(project.root);
     stack = await project.stack(STACK, ca ? { buildCaCertificates: ca } : {});
   });
 
   after(async () => {
-    // Whatever happened above, leave no container behind.
+    // Whatever happened above, leave nothing behind: the stack, and the builds' leftovers.
+    await cassandra?.shutdown().catch(() => undefined);
     if (stack) await stack.destroy().catch((e: unknown) => console.log(`      destroy in after(): ${String(e)}`));
+    if (dockerHost) await removeBuildLeftovers(dockerHost, started).catch((e: unknown) => console.log(`      build leftovers: ${String(e)}`));
     project?.remove();
   });
 
@@ -162,26 +207,12 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
   });
 
   it("a DAG run triggered through Airflow's REST API lands every fetched user in both tables, nothing in the DLQ", async () => {
-    const airflow = String(outputs.airflowUrl.value);
-    const authz = `Basic ${Buffer.from(`${outputs.airflowAdminUser.value}:${outputs.airflowAdminPassword.value}`).toString("base64")}`;
-    const rest = async (method: string, p: string, body?: unknown) => {
-      const r = await fetch(`${airflow}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-      if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${await r.text()}`);
-      return (await r.json()) as Record<string, unknown>;
-    };
-    await waitFor("the DAG user_automation to be parsed", 300_000, async () => ((await rest("GET", "/dags/user_automation")).dag_id ? true : undefined));
-
     const seed = `ci-${Date.now().toString(36)}`;
     const batchSize = 200;
     const pages = 2;
-    const runId = `stacks_${seed}`;
     const t0 = Date.now();
-    await rest("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf: { env: { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) } } });
-    const state = await waitFor("the DAG run to finish", 600_000, async () => {
-      const s = String((await rest("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
-      return s === "success" || s === "failed" ? s : undefined;
-    });
-    assert.equal(state, "success", `DAG run ${runId} ended ${state}`);
+    const runId = await trigger(`stacks_${seed}`, { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) });
+    assert.equal(await finished(runId), "success", `DAG run ${runId} failed`);
 
     // What the offline API served for that seed (the same generator, deterministic), normalized as ingest does.
     const expected: UserCreated[] = [];
@@ -192,53 +223,38 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
         expected.push(n.user);
       }
     }
-    const [cassandraHost, cassandraPort] = String((outputs.cassandraContactPoints.value as { host: string }).host).split(":");
-    const cassandra = new Client({
-      contactPoints: [`${cassandraHost}:${cassandraPort}`],
-      localDataCenter: "dc1",
-      authProvider: new auth.PlainTextAuthProvider(String(outputs.cassandraUser.value), String(outputs.cassandraPassword.value)),
-      // A loaded 2-core CI host: the driver's 12 s default read timeout is too short for the first queries.
-      socketOptions: { connectTimeout: 30_000, readTimeout: 60_000 },
+    const db = await cql();
+    const ids = expected.map((u) => u.id);
+    const rows = await waitFor(`every fetched user in ${KEYSPACE}.${USERS_TABLE}`, 300_000, async () => {
+      const rs = await db.execute(`SELECT * FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`, [ids], { prepare: true });
+      return rs.rowLength === ids.length ? rs.rows : undefined;
     });
-    await waitFor("a CQL session on the published port", 300_000, async () => {
-      await cassandra.connect();
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(`      ${ids.length} users from DAG trigger to created_users in ${seconds.toFixed(1)} s`);
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
+    for (const u of expected) {
+      const r = byId.get(u.id)!;
+      for (const f of USER_CREATED_FIELDS) {
+        if (f === "id" || f === "fetched_at") continue;
+        const got = r[f] instanceof Date ? (r[f] as Date).getTime() : r[f];
+        assert.deepEqual(got, u[f], `${u.id}.${f}`);
+      }
+      assert.ok(r.fetched_at instanceof Date && (r.fetched_at as Date).getTime() >= t0 - 60_000, `${u.id}.fetched_at`);
+    }
+
+    // users_by_country: the Spark job's one-minute windows per country and gender hold (at least) these users.
+    const want = new Map<string, number>();
+    for (const r of rows) {
+      const k = `${r.country}|${r.gender}|${Math.floor((r.fetched_at as Date).getTime() / 60_000) * 60_000}`;
+      want.set(k, (want.get(k) ?? 0) + 1);
+    }
+    const countries = [...new Set(rows.map((r) => String(r.country)))];
+    await waitFor(`${KEYSPACE}.${AGGREGATES_TABLE} windows of the fetched users`, 300_000, async () => {
+      const rs = await db.execute(`SELECT country, window_start, gender, users FROM ${KEYSPACE}.${AGGREGATES_TABLE} WHERE country IN ?`, [countries], { prepare: true });
+      const got = new Map(rs.rows.map((r) => [`${r.country}|${r.gender}|${(r.window_start as Date).getTime()}`, Number(r.users)]));
+      for (const [k, n] of want) if ((got.get(k) ?? 0) < n) return undefined;
       return true;
     });
-    try {
-      const ids = expected.map((u) => u.id);
-      const rows = await waitFor(`every fetched user in ${KEYSPACE}.${USERS_TABLE}`, 300_000, async () => {
-        const rs = await cassandra.execute(`SELECT * FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`, [ids], { prepare: true });
-        return rs.rowLength === ids.length ? rs.rows : undefined;
-      });
-      const seconds = (Date.now() - t0) / 1000;
-      console.log(`      ${ids.length} users from DAG trigger to created_users in ${seconds.toFixed(1)} s (${(ids.length / seconds).toFixed(1)} records/s end to end)`);
-      const byId = new Map(rows.map((r) => [String(r.id), r]));
-      for (const u of expected) {
-        const r = byId.get(u.id)!;
-        for (const f of USER_CREATED_FIELDS) {
-          if (f === "id" || f === "fetched_at") continue;
-          const got = r[f] instanceof Date ? (r[f] as Date).getTime() : r[f];
-          assert.deepEqual(got, u[f], `${u.id}.${f}`);
-        }
-        assert.ok(r.fetched_at instanceof Date && (r.fetched_at as Date).getTime() >= t0 - 60_000, `${u.id}.fetched_at`);
-      }
-
-      // users_by_country: the Spark job's one-minute windows per country and gender hold (at least) these users.
-      const want = new Map<string, number>();
-      for (const r of rows) {
-        const k = `${r.country}|${r.gender}|${Math.floor((r.fetched_at as Date).getTime() / 60_000) * 60_000}`;
-        want.set(k, (want.get(k) ?? 0) + 1);
-      }
-      const countries = [...new Set(rows.map((r) => String(r.country)))];
-      await waitFor(`${KEYSPACE}.${AGGREGATES_TABLE} windows of the fetched users`, 300_000, async () => {
-        const rs = await cassandra.execute(`SELECT country, window_start, gender, users FROM ${KEYSPACE}.${AGGREGATES_TABLE} WHERE country IN ?`, [countries], { prepare: true });
-        const got = new Map(rs.rows.map((r) => [`${r.country}|${r.gender}|${(r.window_start as Date).getTime()}`, Number(r.users)]));
-        for (const [k, n] of want) if ((got.get(k) ?? 0) < n) return undefined;
-        return true;
-      });
-    } finally {
-      await cassandra.shutdown();
-    }
 
     // Nothing dead-lettered: the DLQ topic is empty, read from the published EXTERNAL listener.
     const kafka = new Kafka({ clientId: "stacks-dev-up", brokers: [String((outputs.kafkaBootstrapServers.value as { host: string }).host)], logLevel: logLevel.NOTHING });
@@ -254,28 +270,71 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     }
   });
 
+  it("records per second through the deployed containers: API, ingest, PostgreSQL, relay, Kafka, processor, Cassandra", async () => {
+    // A bigger run of the same DAG: 4 pages of 5,000 (the API's largest page). Counted where the
+    // pipeline ends, in created_users (ids are unique per seed, so the count grows by exactly
+    // that many), every second from the trigger on.
+    const seed = `rate-${Date.now().toString(36)}`;
+    const pages = 4;
+    const batchSize = 5000;
+    const n = pages * batchSize;
+    const db = await cql();
+    const count = async () => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
+    const base = await count();
+    const t0 = Date.now();
+    const runId = await trigger(`stacks_${seed}`, { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) });
+    let first = 0;
+    const done = await waitFor(`${n} more rows in ${KEYSPACE}.${USERS_TABLE}`, 600_000, async () => {
+      const c = await count();
+      if (c > base && first === 0) first = Date.now();
+      return c >= base + n ? Date.now() : undefined;
+    });
+    assert.equal(await count(), base + n, "rows beyond the run's users");
+    assert.equal(await finished(runId), "success", `DAG run ${runId} failed`);
+    const flow = n / ((done - first) / 1000);
+    const e2e = n / ((done - t0) / 1000);
+    console.log(
+      `      ${n} records: first in Cassandra ${((first - t0) / 1000).toFixed(1)} s after the trigger, all after ${((done - t0) / 1000).toFixed(1)} s: ` +
+        `${flow.toFixed(0)} records/s from the first to the last row, ${e2e.toFixed(0)} records/s from the DAG trigger (Airflow's scheduling included)`,
+    );
+    assert.ok(flow > 0 && Number.isFinite(flow));
+  });
+
   it("a second up changes nothing", async () => {
     const before = await images();
     const again = await project.up(stack);
     report(`${STACK} (again)`, again);
-    const changed = Object.entries(again.changes).filter(([op, n]) => op !== "same" && Number(n ?? 0) > 0);
-    assert.deepEqual(changed, []);
+    assert.deepEqual(again.errors, []);
+    // Each drifting resource by name and the properties that differ, e.g. `update ... [build]`.
+    assert.deepEqual(again.steps.filter((s) => s.op !== "same").map(describeStep), []);
+    assert.deepEqual(Object.entries(again.changes).filter(([op, n]) => op !== "same" && Number(n ?? 0) > 0), []);
     assert.deepEqual(await images(), before);
   });
 
-  it("a change to a worker source rolls only the containers that run the worker build (by image ID)", async () => {
+  it("a change to a worker source rolls exactly the containers that run the worker build (by image ID)", async () => {
     const before = await images();
     const ids = Object.fromEntries(await Promise.all([...SERVICES, ...JOBS].map(async (n) => [n, (await inspect(n)).Id] as const)));
     const file = path.join(REPO, "runtime/lib/http-server.ts");
     const original = fs.readFileSync(file, "utf8");
+    let rolled: Operation;
     try {
       fs.writeFileSync(file, `${original}\n// stacks test: a worker source change (${Date.now()})\n`);
-      const rolled = await project.up(stack);
+      rolled = await project.up(stack);
       report(`${STACK} (worker change)`, rolled);
       assert.deepEqual(rolled.errors, []);
     } finally {
       fs.writeFileSync(file, original);
     }
+    // The engine's own account: exactly these containers (and the airflow-init job's run) replaced;
+    // updated, only image builds: the worker image and Airflow's (it copies the worker bundle),
+    // and Spark's, whose context (the repository root) holds runtime/ too: it rebuilds from cache
+    // to the same image ID, so its containers stay.
+    const changed = changedResources(rolled);
+    assert.deepEqual(changed.replaced, [...WORKER_BUILD.map((n) => `${PREFIX}-${n}`), `${PREFIX}-airflow-init-run`].sort());
+    assert.deepEqual(changed.other, []);
+    for (const u of changed.updated) assert.match(u, new RegExp(`^${PREFIX}-(workers|airflow|spark)-image$`), `updated: ${u}`);
+    for (const img of ["workers", "airflow"]) assert.ok(changed.updated.includes(`${PREFIX}-${img}-image`), `${img} image not rebuilt`);
+    // And the engine's containers: new image IDs exactly where the worker build runs.
     const after = await images();
     for (const n of [...SERVICES, ...JOBS]) {
       const id = (await inspect(n)).Id;
@@ -287,13 +346,17 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
         assert.equal(id, ids[n], `${n} was replaced though its image did not change`);
       }
     }
-    // Back to the committed source: the same rolls back (and the test leaves the stack as it found it).
-    const back = await project.up(stack);
-    report(`${STACK} (worker change undone)`, back);
-    assert.deepEqual(back.errors, []);
+    // The rolled containers came back healthy (up waited for them), and the jobs exited 0.
+    for (const n of WORKER_BUILD) {
+      const c = await inspect(n);
+      if (JOBS.includes(n)) assert.ok(!c.State.Running && c.State.ExitCode === 0, `job ${n}: exit ${c.State.ExitCode}`);
+      else assert.equal(c.State.Health?.Status, "healthy", `${n}: ${c.State.Health?.Status}`);
+    }
   });
 
-  it("destroy removes every container, volume and network the stack made", async () => {
+  it("destroy removes every container, volume and network the stack made, and the builds leave no container", async () => {
+    await cassandra?.shutdown();
+    cassandra = undefined;
     const down = await project.destroy(stack);
     report(STACK, down);
     assert.deepEqual(down.errors, []);
@@ -303,6 +366,9 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     assert.deepEqual(containers, []);
     assert.deepEqual((volumes.Volumes ?? []).map((v) => v.Name), []);
     assert.deepEqual(networks.map((n) => n.Name), []);
+    // The provider's classic builds keep each step's container (rm=0): removed here, then checked.
+    const removed = await removeBuildLeftovers(dockerHost, started);
+    console.log(`      ${removed} intermediate build containers removed`);
+    assert.deepEqual(await buildLeftovers(dockerHost, started), []);
   });
 });
-

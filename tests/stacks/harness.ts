@@ -16,6 +16,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
+import * as http from "node:http";
 import { EngineEvent, LocalWorkspace, OpType, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { loadServicesEnv } from "../support/services";
 
@@ -48,13 +49,26 @@ export function tools(): Tools {
   };
 }
 
+export interface Step {
+  type: string;
+  name: string;
+  op: OpType;
+  /** The top-level properties whose change makes this step (the engine's `diffs`); empty for same/create. */
+  diffs: string[];
+}
+
+/** A step as one line: `update docker:index/container:Container realtime-pipeline-ci-api [envs]`. */
+export function describeStep(s: Step): string {
+  return `${s.op} ${s.type} ${s.name}${s.diffs.length ? ` [${s.diffs.join(", ")}]` : ""}`;
+}
+
 export interface Operation {
   kind: "preview" | "up" | "destroy";
   seconds: number;
   /** Steps by operation (create, same, update, replace, delete, ...), from the engine's summary. */
   changes: Partial<Record<OpType, number>>;
-  /** Every step the engine reported: resource type, name, operation. */
-  steps: { type: string; name: string; op: OpType }[];
+  /** Every step the engine reported: resource type, name, operation, and the properties it changes. */
+  steps: Step[];
   failed: string[];
   warnings: string[];
   errors: string[];
@@ -66,7 +80,7 @@ function record(kind: Operation["kind"]) {
   const onEvent = (e: EngineEvent) => {
     // A preview reports each planned step once before it; up and destroy once it is done.
     const step = kind === "preview" ? e.resourcePreEvent?.metadata : e.resOutputsEvent?.metadata;
-    if (step) op.steps.push({ type: step.type, name: step.urn.split("::").pop() ?? step.urn, op: step.op });
+    if (step) op.steps.push({ type: step.type, name: step.urn.split("::").pop() ?? step.urn, op: step.op, diffs: step.diffs ?? [] });
     if (e.resOpFailedEvent) op.failed.push(e.resOpFailedEvent.metadata.urn);
     const d = e.diagnosticEvent;
     if (d && d.severity === "warning") op.warnings.push(`${d.urn ?? ""} ${d.message}`.trim());
@@ -210,4 +224,62 @@ export function buildCa(dir: string): string | undefined {
   const file = path.join(dir, "build-ca.pem");
   fs.writeFileSync(file, certs.map((f) => fs.readFileSync(path.join(local, f), "utf8")).join("\n"));
   return file;
+}
+
+// ---- the Docker Engine API, as `docker` would talk to it ------------------------------------
+
+/** A call to the engine at `dockerHost` (unix://…): JSON in the answer, an error on HTTP ≥ 400. */
+export function dockerApi(dockerHost: string) {
+  const socketPath = dockerHost.replace(/^unix:\/\//, "");
+  return <T>(method: string, p: string): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const req = http.request({ socketPath, method, path: `/v1.41${p}` }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => {
+          if ((res.statusCode ?? 500) >= 400) reject(new Error(`${method} ${p}: HTTP ${res.statusCode} ${body}`));
+          else resolve((body ? JSON.parse(body) : undefined) as T);
+        });
+      });
+      req.on("error", reject);
+      req.end();
+    });
+}
+
+/** A filters= query value of the Engine API. */
+export const dockerFilter = (f: Record<string, string[]>) => encodeURIComponent(JSON.stringify(f));
+
+interface ListedContainer {
+  Id: string;
+  Names: string[];
+  Image: string;
+  Command: string;
+  Created: number;
+  State: string;
+  Labels: Record<string, string> | null;
+}
+
+/**
+ * The classic builder's intermediate containers left by image builds since `sinceMs`: the docker
+ * provider (4.11.2) builds with rm=0, so every build step's container stays behind, stopped
+ * (seen: 27 after a few dev ups). They run an image by ID (sha256:…), a `/bin/sh -c` step, carry
+ * no name of ours and no realtime-pipeline.kind label (a stack's job containers are stopped too,
+ * and must stay). Returns the ids.
+ */
+export async function buildLeftovers(dockerHost: string, sinceMs: number): Promise<string[]> {
+  const api = dockerApi(dockerHost);
+  const all = await api<ListedContainer[]>("GET", "/containers/json?all=1");
+  return all
+    .filter((c) => c.State !== "running" && c.Created * 1000 >= sinceMs - 1000)
+    .filter((c) => c.Image.startsWith("sha256:") && c.Command.includes("/bin/sh -c"))
+    .filter((c) => !(c.Labels ?? {})["realtime-pipeline.kind"] && !c.Names.some((n) => n.startsWith("/realtime-pipeline-")))
+    .map((c) => c.Id);
+}
+
+/** Removes the build leftovers since `sinceMs` (see buildLeftovers); returns how many. */
+export async function removeBuildLeftovers(dockerHost: string, sinceMs: number): Promise<number> {
+  const api = dockerApi(dockerHost);
+  const ids = await buildLeftovers(dockerHost, sinceMs);
+  for (const id of ids) await api("DELETE", `/containers/${id}`).catch(() => undefined);
+  return ids.length;
 }
