@@ -26,6 +26,21 @@ export const PORT_LABEL = "realtime-pipeline.port.";
 /** The least time `up` waits for a service to turn healthy. */
 const WAIT_FLOOR_SECONDS = 600;
 
+/**
+ * Seconds as Go's time.Duration prints them ("20s", "1m0s", "1h2m5s"): the provider reads a
+ * container's health check back in that form, so "60s" read back as "1m0s" and every `up`
+ * "updated" the four containers with a 60 s start period (seen on the second up of dev-up).
+ */
+export function goDuration(seconds: number): string {
+  if (!Number.isInteger(seconds) || seconds < 0) throw new Error(`health check durations are whole seconds ≥ 0, got ${seconds}`);
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  if (h > 0) return `${h}h${m}m${s}s`;
+  if (m > 0) return `${m}m${s}s`;
+  return `${s}s`;
+}
+
 export class DockerTarget extends pulumi.ComponentResource implements Target {
   readonly prefix: string;
   readonly network: StackNetwork;
@@ -76,10 +91,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     return this.container(spec, "service", parent, {
       healthcheck: {
         tests: hc.test,
-        interval: `${hc.intervalSeconds ?? 10}s`,
-        timeout: `${hc.timeoutSeconds ?? 5}s`,
+        interval: goDuration(hc.intervalSeconds ?? 10),
+        timeout: goDuration(hc.timeoutSeconds ?? 5),
         retries: hc.retries ?? 10,
-        startPeriod: `${hc.startPeriodSeconds ?? 20}s`,
+        startPeriod: goDuration(hc.startPeriodSeconds ?? 20),
       },
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",

@@ -1,4 +1,5 @@
 import { strict as assert } from "node:assert";
+import { goDuration } from "../../../infra/targets/docker";
 import { containers, Declared, DEV_CONFIG, devRun, hostnameOf, Run, runProgram, unwrap } from "./harness";
 
 const STATEFUL: Record<string, string[]> = {
@@ -27,6 +28,16 @@ describe("infra: every container is production-shaped", () => {
       const hc = unwrap(c.inputs.healthcheck) as { tests?: string[]; interval?: string; retries?: number } | undefined;
       assert.ok(hc?.tests && hc.tests.length >= 2 && /^CMD(-SHELL)?$/.test(hc.tests[0]), `${hostnameOf(c)} has no health check`);
       assert.ok(hc.interval && hc.retries, `${hostnameOf(c)}: health check without interval/retries`);
+    }
+  });
+
+  it("writes health check durations as the engine reads them back (Go durations: 1m0s, not 60s), so a second up changes nothing", () => {
+    assert.deepEqual([0, 5, 59, 60, 90, 600, 3600, 3725].map(goDuration), ["0s", "5s", "59s", "1m0s", "1m30s", "10m0s", "1h0m0s", "1h2m5s"]);
+    assert.throws(() => goDuration(1.5), /whole seconds/);
+    const go = /^(?:[1-9]\d*h(?:[0-5]?\d)m(?:[0-5]?\d)s|[1-5]?\dm(?:[0-5]?\d)s|[0-5]?\ds)$/;
+    for (const c of containers(run).filter((x) => !isJob(x))) {
+      const hc = unwrap(c.inputs.healthcheck) as Record<string, string>;
+      for (const k of ["interval", "timeout", "startPeriod"]) assert.match(hc[k], go, `${hostnameOf(c)} ${k}`);
     }
   });
 
