@@ -161,6 +161,19 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     stack = await project.stack(STACK, ca ? { buildCaCertificates: ca } : {});
   });
 
+  // Each test builds on the one before (a stack that is up, then changed): after a failure the
+  // rest would only fail again slowly (a second full `up`), so they are skipped and after() destroys.
+  let broken: string | undefined;
+  afterEach(function () {
+    if (this.currentTest?.state === "failed" && !broken) broken = this.currentTest.title;
+  });
+  beforeEach(function () {
+    if (broken) {
+      console.log(`      skipped: "${broken}" failed`);
+      this.skip();
+    }
+  });
+
   after(async () => {
     // Whatever happened above, leave nothing behind: the stack, and the builds' leftovers.
     await cassandra?.shutdown().catch(() => undefined);
