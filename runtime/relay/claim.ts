@@ -35,9 +35,10 @@ export async function lockPendingBuckets(c: PoolClient, maxBuckets: number): Pro
 export async function claimRows(c: PoolClient, buckets: number[], limit: number): Promise<OutboxRow[]> {
   if (buckets.length === 0) return [];
   const r = await c.query<OutboxRow>(
-    `SELECT id::text, user_id::text, payload FROM outbox
-      WHERE published_at IS NULL AND parked_at IS NULL AND bucket = ANY($1::smallint[])
-      ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    // ORDER BY o.id, the bigint: a bare `id` would name the text output column, and '1201' < '301'
+    `SELECT o.id::text AS id, o.user_id::text AS user_id, o.payload FROM outbox o
+      WHERE o.published_at IS NULL AND o.parked_at IS NULL AND o.bucket = ANY($1::smallint[])
+      ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [buckets, limit],
   );
   return r.rows;
