@@ -1,4 +1,10 @@
-/** GET one page of users; 429, 5xx and time-outs are retried with backoff and jitter. */
+/**
+ * GET one page of users; 429, 5xx and time-outs are retried with backoff and jitter. A page that
+ * is not a randomuser page (not JSON, wrongly shaped, larger than the cap) is a BadPageError: it
+ * is retried within the same budget (a proxy may have garbled it once), then the caller records
+ * it with its reason and goes on (ingest.ts).
+ */
+import { ContentError } from "../lib/errors";
 import { retry, RetryableError, type RetryPolicy } from "../lib/retry";
 import { apiPageSchema, zodReason } from "./source-record";
 
@@ -9,6 +15,8 @@ export interface FetchPageArgs {
   results: number;
   timeoutMs: number;
   policy: RetryPolicy;
+  /** the largest response body read; a larger one is a BadPageError (never buffered whole) */
+  maxBytes?: number;
   signal?: AbortSignal;
   onRetry?: (reason: string, attempt: number, delayMs: number) => void;
 }
@@ -17,6 +25,40 @@ export interface FetchedPage {
   results: unknown[];
   fetchedAt: number;
   retries: number;
+}
+
+/** The API's page itself is bad (content): recorded with this reason, never a crash. */
+export class BadPageError extends ContentError {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "BadPageError";
+  }
+}
+
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 << 20;
+
+/** The body as text, at most maxBytes: a larger one is cancelled as soon as it is seen. */
+export async function readCapped(res: Response, maxBytes: number, what: string): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "NaN");
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw new BadPageError(`${what}: response of ${declared} bytes, larger than the cap of ${maxBytes} (INGEST_MAX_RESPONSE_BYTES)`);
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new BadPageError(`${what}: response larger than the cap of ${maxBytes} bytes (INGEST_MAX_RESPONSE_BYTES)`);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 export function isRetryableStatus(status: number): boolean {
@@ -57,14 +99,26 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
         }
         throw new Error(msg);
       }
+      let text: string;
       try {
-        return (await res.json()) as unknown;
+        text = await readCapped(res, a.maxBytes ?? DEFAULT_MAX_RESPONSE_BYTES, `GET ${url}`);
       } catch (e) {
-        throw new RetryableError(`GET ${url}: body is not JSON: ${(e as Error).message}`);
+        if (e instanceof BadPageError) throw e;
+        throw new RetryableError(`GET ${url}: reading the body: ${(e as Error).message}`);
       }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        throw new BadPageError(`GET ${url}: body is not JSON: ${(e as Error).message}`);
+      }
+      const page = apiPageSchema.safeParse(body);
+      if (!page.success) throw new BadPageError(`GET ${url}: not a randomuser page: ${zodReason(page.error)}`);
+      return page.data;
     },
     {
       ...a.policy,
+      isRetryable: (e) => e instanceof RetryableError || e instanceof BadPageError,
       signal: a.signal,
       onRetry: (err, attempt, delay) => {
         retries++;
@@ -72,8 +126,5 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
       },
     },
   );
-  const page = apiPageSchema.safeParse(body);
-  // the API's fault, not ours: fetched again after a backoff (the caller waits, never exits)
-  if (!page.success) throw new RetryableError(`GET ${url}: not a randomuser page: ${zodReason(page.error)}`);
-  return { results: page.data.results, fetchedAt: Date.now(), retries };
+  return { results: body.results, fetchedAt: Date.now(), retries };
 }

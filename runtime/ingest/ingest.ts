@@ -9,12 +9,19 @@ import { metrics } from "../lib/metrics";
 import { createPgPool } from "../lib/pg";
 import { migrate } from "../lib/pg-schema";
 import { classify, describe } from "../lib/errors";
-import { untilAvailable } from "../lib/retry";
+import { backoffDelay, untilAvailable } from "../lib/retry";
+import { markFailing, markHealthy } from "../lib/health";
 import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
-import { fetchPage } from "./fetch-page";
+import { BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
 import { normalizeUser } from "./normalize";
-import { nextPage, storeBatch, type Rejected } from "./store-batch";
+import { nextPage, recordPageFailure, recordPageRecovered, storeBatch, type Rejected } from "./store-batch";
+
+/** A page, or the reason it was given up. */
+type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords> }) | { failed: { reason: string; attempts: number } };
+
+/** The longest pause between two rounds of fetching a page the API keeps refusing. */
+const PAGE_BACKOFF_MAX_MS = 60_000;
 
 export interface IngestSummary {
   seed: string;
@@ -23,6 +30,8 @@ export interface IngestSummary {
   staged: number;
   outboxed: number;
   rejected: number;
+  /** pages given up (wrongly shaped, not JSON, over the size cap): rows in ingest_page_failures */
+  failedPages: number;
   retries: number;
   nextPage: number;
   seconds: number;
@@ -80,23 +89,60 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
   const c = o.config;
   const m = metrics();
   const t0 = Date.now();
-  const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
+  const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, failedPages: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
   const wait = { signal: o.signal, log, health: "ingest" };
-  const fetchFor = (page: number) => {
-    const p = untilAvailable(`api: page ${page}`, () => fetchPage({
+  const fetchOnce = (page: number) =>
+    fetchPage({
       baseUrl: c.API_BASE_URL,
       seed: c.INGEST_SEED,
       page,
       results: c.INGEST_BATCH_SIZE,
       timeoutMs: c.INGEST_HTTP_TIMEOUT_MS,
       policy: { retries: c.INGEST_RETRIES, baseMs: c.INGEST_RETRY_BASE_MS, maxMs: c.INGEST_RETRY_MAX_MS },
+      maxBytes: c.INGEST_MAX_RESPONSE_BYTES,
       signal: o.signal,
       onRetry: (reason, attempt, delayMs) => {
         s.retries++;
         m.retries.inc({ worker: "ingest" });
         log.warn({ page, attempt, delayMs, reason }, "fetch failed, retrying");
       },
-    }), wait).then((f) => ({ ...f, split: splitRecords(f.results, f.fetchedAt) }));
+    });
+  /**
+   * A page, or why it cannot be had. When the retry budget is spent: a bad page (content) is
+   * given up, recorded with its reason when the cursor passes it; a storm (the API down, 429/5xx)
+   * is recorded in ingest_page_failures, and the same page is asked again after a longer backoff,
+   * as long as it takes. Never an exit.
+   */
+  const fetchOrGiveUp = async (page: number): Promise<Fetched> => {
+    const tries = c.INGEST_RETRIES + 1;
+    for (let round = 0; ; round++) {
+      try {
+        const f = await fetchOnce(page);
+        const split = splitRecords(f.results, f.fetchedAt);
+        if (round > 0) {
+          markHealthy("ingest");
+          await untilAvailable("postgres: page recovered", () => recordPageRecovered(pool, c.INGEST_SEED, page), wait);
+        }
+        return { ...f, split };
+      } catch (e) {
+        if (o.signal?.aborted) throw e;
+        if (e instanceof BadPageError) {
+          log.warn({ page, attempts: tries, reason: e.reason }, "bad page: recorded in ingest_page_failures and skipped");
+          return { failed: { reason: e.reason, attempts: tries } };
+        }
+        if (classify(e) !== "infrastructure") throw e;
+        const reason = describe(e);
+        markFailing("ingest", `page ${page}: ${reason}`);
+        await untilAvailable("postgres: record page failure", () => recordPageFailure(pool, c.INGEST_SEED, page, reason, tries, false), wait);
+        const delay = backoffDelay(round, { baseMs: c.INGEST_RETRY_MAX_MS, maxMs: PAGE_BACKOFF_MAX_MS }) + c.INGEST_RETRY_BASE_MS;
+        log.warn({ page, attempts: tries, delay, reason }, "page not fetched within the retry budget: recorded in ingest_page_failures; backing off, then the same page again");
+        await sleep(delay, o.signal);
+        if (o.signal?.aborted) throw e;
+      }
+    }
+  };
+  const fetchFor = (page: number) => {
+    const p = fetchOrGiveUp(page);
     p.catch(() => undefined); // awaited below, or dropped on stop
     return p;
   };
@@ -122,12 +168,14 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       throw e;
     }
     const more = s.batches + 1 < maxBatches;
-    let next: ReturnType<typeof fetchFor> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
+    let next: Promise<Fetched> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
     // From here the batch in hand is finished even if a stop signal arrives: one transaction.
-    const { users, rejected } = fetched.split;
-    m.recordsIn.inc({ worker: "ingest" }, fetched.results.length);
+    const results = "failed" in fetched ? [] : fetched.results;
+    const { users, rejected } = "failed" in fetched ? { users: [], rejected: [] } : fetched.split;
+    m.recordsIn.inc({ worker: "ingest" }, results.length);
+    const failed = "failed" in fetched ? fetched.failed : undefined;
     // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
-    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected }), wait);
+    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed }), wait);
     end();
     if (!r.stored) {
       log.info({ page }, "page already stored by another ingest; moving on");
@@ -136,13 +184,17 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       continue;
     }
     s.batches++;
-    s.fetched += fetched.results.length;
+    if (failed) {
+      s.failedPages++;
+      m.recordsFailed.inc({ worker: "ingest", reason: "bad_page" });
+    }
+    s.fetched += results.length;
     s.staged += r.upserted;
     s.outboxed += r.outboxed;
     s.rejected += r.rejected;
     m.recordsOut.inc({ worker: "ingest" }, r.upserted);
     if (r.rejected > 0) m.recordsFailed.inc({ worker: "ingest", reason: "invalid" }, r.rejected);
-    log.info({ page, fetched: fetched.results.length, staged: r.upserted, outboxed: r.outboxed, rejected: r.rejected, retries: fetched.retries }, "batch stored");
+    log.info({ page, fetched: results.length, staged: r.upserted, outboxed: r.outboxed, rejected: r.rejected, retries: "failed" in fetched ? undefined : fetched.retries, failed: failed?.reason }, "batch stored");
     if (!more) break;
     page++;
     if (!next) {

@@ -17,6 +17,8 @@ export interface StoreBatchArgs {
   page: number;
   users: UserCreated[];
   rejected: Rejected[];
+  /** the page could not be had (a reason, its fetch attempts): recorded and skipped, in the same transaction */
+  failed?: { reason: string; attempts: number };
 }
 
 export interface StoreBatchResult {
@@ -112,6 +114,7 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
         [a.seed, a.page, a.rejected.map((r) => r.idx), a.rejected.map((r) => JSON.stringify(r.raw ?? null)), a.rejected.map((r) => r.reason)],
       );
     }
+    if (a.failed) await recordPageFailure(c, a.seed, a.page, a.failed.reason, a.failed.attempts, true);
     await c.query("UPDATE ingest_cursor SET next_page = $2, updated_at = now() WHERE seed = $1", [a.seed, a.page + 1]);
     await c.query("COMMIT");
     return { stored: true, upserted: users.length, outboxed, rejected: a.rejected.length };
@@ -126,4 +129,19 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
 export async function nextPage(pool: Pool, seed: string): Promise<number> {
   const r = await pool.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [seed]);
   return r.rows[0]?.next_page ?? 1;
+}
+
+/** A page's failure, kept visible in ingest_page_failures (attempts add up over rounds). */
+export async function recordPageFailure(c: { query: Pool["query"] }, seed: string, page: number, reason: string, attempts: number, skipped: boolean): Promise<void> {
+  await c.query(
+    `INSERT INTO ingest_page_failures (seed, page, reason, attempts, skipped) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (seed, page) DO UPDATE SET reason = excluded.reason, attempts = ingest_page_failures.attempts + excluded.attempts,
+       skipped = excluded.skipped, last_failed_at = now(), recovered_at = NULL`,
+    [seed, page, reason.slice(0, 2000), attempts, skipped],
+  );
+}
+
+/** A page that failed for a while (a storm) was fetched after all. */
+export async function recordPageRecovered(pool: Pool, seed: string, page: number): Promise<void> {
+  await pool.query("UPDATE ingest_page_failures SET recovered_at = now() WHERE seed = $1 AND page = $2", [seed, page]);
 }

@@ -127,6 +127,8 @@ export const ingestSchema = z.object({
   INGEST_RETRIES: int(0, 100, 10),
   INGEST_RETRY_BASE_MS: int(1, 60_000, 200),
   INGEST_RETRY_MAX_MS: int(1, 600_000, 10_000),
+  /** The largest API response read (bytes); a larger page is recorded as failed and skipped. */
+  INGEST_MAX_RESPONSE_BYTES: int(1024, 1_073_741_824, 64 << 20),
 });
 export type IngestConfig = z.infer<typeof ingestSchema>;
 

@@ -13,6 +13,7 @@ export interface WorkerMetrics {
   batchSeconds: Histogram<"worker">;
   consumerLag: Gauge<"topic" | "partition" | "group">;
   outboxPending: Gauge;
+  fetchToStoreSeconds: Histogram;
 }
 
 let shared: WorkerMetrics | undefined;
@@ -35,6 +36,14 @@ export function metrics(): WorkerMetrics {
       registers: [registry],
     }),
     consumerLag: new Gauge({ name: "pipeline_consumer_lag", help: "Messages behind the high watermark", labelNames: ["topic", "partition", "group"], registers: [registry] }),
+    // per stored record: fetched_at (set by ingest) to Cassandra's ack of its write, seen by the
+    // processor. Cassandra's WRITETIME is the outbox id now (processor/write-time.ts), not a time
+    fetchToStoreSeconds: new Histogram({
+      name: "pipeline_fetch_to_store_seconds",
+      help: "Seconds from a record's fetch (fetched_at) to its write acknowledged by Cassandra",
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300],
+      registers: [registry],
+    }),
     outboxPending: new Gauge({ name: "pipeline_outbox_pending", help: "Outbox rows not yet published (seen by the relay, about once a second)", registers: [registry] }),
   };
   return shared;

@@ -55,6 +55,20 @@ CREATE TABLE IF NOT EXISTS rejected_records (
   created_at  timestamptz NOT NULL DEFAULT now(),
   UNIQUE (seed, page, idx)
 );
+-- a page the API could not give: wrongly shaped, not JSON, over the size cap (skipped = true: the
+-- cursor went past it, its records were never fetched; re-fetch by hand), or a storm longer than
+-- the retry budget (skipped = false: fetched again after a backoff; recovered_at once it came)
+CREATE TABLE IF NOT EXISTS ingest_page_failures (
+  seed            text NOT NULL,
+  page            integer NOT NULL,
+  reason          text NOT NULL,
+  attempts        integer NOT NULL,
+  skipped         boolean NOT NULL,
+  first_failed_at timestamptz NOT NULL DEFAULT now(),
+  last_failed_at  timestamptz NOT NULL DEFAULT now(),
+  recovered_at    timestamptz,
+  PRIMARY KEY (seed, page)
+);
 CREATE TABLE IF NOT EXISTS ingest_cursor (
   seed        text PRIMARY KEY,
   next_page   integer NOT NULL,

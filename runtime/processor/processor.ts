@@ -10,7 +10,7 @@
 import { Partitioners, type Admin, type Consumer, type Kafka, type KafkaMessage, type Producer } from "kafkajs";
 import type { Client } from "cassandra-driver";
 import { DLQ_TOPIC, USERS_TOPIC, USERS_VALUE_SUBJECT } from "../contracts/names";
-import { userCreatedAvsc, type UserCreated } from "../contracts/user-created";
+import { userCreatedAvsc } from "../contracts/user-created";
 import { avroType, FrameDecoder } from "../lib/avro";
 import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
 import { chunkByBytes } from "../lib/chunk";
@@ -24,9 +24,10 @@ import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
-import { writeUsers } from "./cassandra-writer";
+import { writeUsers, type UserWrite } from "./cassandra-writer";
 import { decodeUser } from "./decode";
 import { dlqMessage } from "./dlq";
+import { writeTimeOf } from "./write-time";
 
 export interface ProcessorSummary {
   stored: number;
@@ -93,14 +94,18 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
 
     /** Decode, write the good, dead-letter the bad. Throws on an infrastructure failure (nothing committed). */
     async function handleChunk(msgs: KafkaMessage[], partition: number): Promise<{ good: number; bad: ReturnType<typeof dlqMessage>[] }> {
-      const good: UserCreated[] = [];
+      const good: UserWrite[] = [];
       const bad: ReturnType<typeof dlqMessage>[] = [];
       for (const msg of msgs) {
-        const d = await decodeUser(decoder, msg.value, msg.key);
-        if (d.ok) good.push(d.user);
-        else bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
+        const wt = writeTimeOf(msg.headers);
+        const d = wt.ok ? await decodeUser(decoder, msg.value, msg.key) : wt;
+        if (d.ok && wt.ok) good.push({ user: d.user, writeTime: wt.micros });
+        else if (!d.ok) bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
       }
       await Promise.all([writeUsers(cass, good, c.PROCESSOR_CONCURRENCY), bad.length > 0 ? sendDlq(dlq, bad) : undefined]);
+      // the latency a reader sees (WRITETIME is an outbox id now, not a time: write-time.ts)
+      const now = Date.now();
+      for (const w of good) m.fetchToStoreSeconds.observe(Math.max(0, now - w.user.fetched_at) / 1000);
       return { good: good.length, bad };
     }
 
