@@ -6,17 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "cassandra-driver";
 import { Kafka, logLevel } from "kafkajs";
+import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { Client as PgClient } from "pg";
 import { AGGREGATES_TABLE, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
 import { ensureTopics } from "../../runtime/lib/kafka";
 import { loadServicesEnv, type ServicesEnv } from "../support/services";
 import { AIRFLOW_KEYS, airflow } from "../integration/airflow/airflow-env";
 import { startApi, type ApiChild } from "../integration/airflow/api-server";
+import { readRange, topicEnds } from "../integration/workers/harness";
 import { aggKey, cassandraClient, readAggregates, REPO, SPARK_KEYS, startSparkJob, waitFor, type SparkJob } from "../integration/spark/spark-job";
 
 /** A long-running worker (`tsx runtime/main.ts <worker>`) with the services' env, as a child process. */
@@ -51,6 +53,16 @@ async function groupAtEnd(kafka: Kafka, groupId: string): Promise<void> {
   } finally {
     await admin.disconnect();
   }
+}
+
+/** Where the Spark job started on the topic: its checkpoint's initial offsets (sources/0/0: a zero byte, "v1", JSON). */
+function sparkStartOffsets(ckpt: string): Map<number, string> {
+  const file = join(ckpt, "sources", "0", "0");
+  const text = readFileSync(file, "utf8");
+  const json = JSON.parse(text.slice(text.indexOf("{"))) as Record<string, Record<string, number>>;
+  const offs = json[USERS_TOPIC];
+  if (!offs) throw new Error(`${file}: no offsets of ${USERS_TOPIC} in ${JSON.stringify(text.slice(0, 300))}`);
+  return new Map(Object.entries(offs).map(([p, o]) => [Number(p), String(o)]));
 }
 
 async function deleteGroup(kafka: Kafka, groupId: string): Promise<void> {
@@ -98,12 +110,17 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
     // The first trigger records the starting offsets in the checkpoint: from then on nothing is missed.
     await waitFor("the Spark job's starting offsets", 180_000, async () => {
       if (spark!.proc.exitCode !== null) throw new Error(`spark-submit exited\n${sparkOut()}`);
-      return existsSync(join(ckpt, "offsets", "0")) || existsSync(join(ckpt, "sources", "0", "0")) ? true : undefined;
+      return existsSync(join(ckpt, "sources", "0", "0")) ? true : undefined;
     }, sparkOut);
 
     // 2. Relay (outbox -> Kafka) and processor (Kafka -> created_users) run as child processes;
     //    the processor in a fresh group that starts at the topic's end.
     await groupAtEnd(kafka, groupId);
+    const sparkFrom = sparkStartOffsets(ckpt);
+    const admin0 = kafka.admin();
+    await admin0.connect();
+    const topicFrom = await topicEnds(admin0);
+    await admin0.disconnect();
     workers.push(startWorker(env, "relay"));
     const processor = startWorker(env, "processor", { PROCESSOR_GROUP_ID: groupId });
     workers.push(processor);
@@ -142,18 +159,40 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
     await pg.end();
     assert.equal(staged.rowCount, users.length, "every fetched user is staged in PostgreSQL");
 
-    // users_by_country: the Spark job's windows hold (at least) our users, per country, gender, minute.
-    const expected = new Map<string, number>();
-    for (const row of staged.rows) {
-      const k = aggKey(row.country, row.gender, Math.floor(row.fetched_at.getTime() / 60_000) * 60_000);
-      expected.set(k, (expected.get(k) ?? 0) + 1);
-    }
+    // users_created: each of our users exactly once on the topic (no relay duplicate)
+    const admin = kafka.admin();
+    await admin.connect();
+    const mine = new Set(users.map((u) => u.id));
+    const ours = (await readRange(kafka, USERS_TOPIC, topicFrom, await topicEnds(admin))).filter((m) => m.key && mine.has(m.key));
+    assert.equal(ours.length, users.length, "each ingested user on the topic once");
+    assert.equal(new Set(ours.map((m) => m.key)).size, users.length);
+
+    // users_by_country: the windows of our users hold EXACTLY what the job read into them: our users
+    // plus whatever else the shared topic carried into the same (country, gender, minute) since the
+    // job's start, counted here from the topic itself. More is double counting, less is loss.
+    const windowOf = (country: string, gender: string, fetchedAt: number) => aggKey(country, gender, Math.floor(fetchedAt / 60_000) * 60_000);
+    const ourWindows = new Set(staged.rows.map((r) => windowOf(r.country, r.gender, r.fetched_at.getTime())));
     const countries = [...new Set(users.map((u) => u.country))];
-    await waitFor(`${KEYSPACE}.${AGGREGATES_TABLE} windows of the ingested users`, 240_000, async () => {
+    const registry = new SchemaRegistry({ host: env.SCHEMA_REGISTRY_URL });
+    let last = "";
+    await waitFor(`${KEYSPACE}.${AGGREGATES_TABLE}: exact counts in the windows of the ingested users`, 240_000, async () => {
+      const onTopic = new Map<string, number>();
+      for (const m of await readRange(kafka, USERS_TOPIC, sparkFrom, await topicEnds(admin))) {
+        let u: { country?: string; gender?: string; fetched_at?: number };
+        try {
+          u = (await registry.decode(m.value as Buffer)) as typeof u;
+        } catch {
+          continue; // not decodable: the job drops it too (PERMISSIVE, then a null filter)
+        }
+        if (!u.country || !u.gender || u.fetched_at === undefined) continue;
+        const k = windowOf(u.country, u.gender, Number(u.fetched_at));
+        if (ourWindows.has(k)) onTopic.set(k, (onTopic.get(k) ?? 0) + 1);
+      }
       const got = await readAggregates(cassandra, countries);
-      for (const [k, n] of expected) if ((got.get(k) ?? 0) < n) return undefined;
-      return true;
-    }, sparkOut);
+      last = [...ourWindows].map((k) => `${k}: job ${got.get(k) ?? 0}, topic ${onTopic.get(k) ?? 0}`).join("; ");
+      return [...ourWindows].every((k) => (got.get(k) ?? 0) === (onTopic.get(k) ?? 0)) ? true : undefined;
+    }, () => `${last}\n${sparkOut()}`);
+    await admin.disconnect();
 
     // created_users: every ingested user, by id.
     const rows = await waitFor(`every ingested user in ${KEYSPACE}.${USERS_TABLE}`, 120_000, async () => {

@@ -111,7 +111,9 @@ describe("workers against the real services", function () {
     const before = await topicEnds(admin);
     beforeA = before;
     const t0 = Date.now();
-    const ing = await runWorker(["ingest", "--once"], { ...base, INGEST_SEED: seedA, INGEST_BATCH_SIZE: "5000", INGEST_BATCHES: "2" });
+    // (a 60 s HTTP time-out: 5,000 users a page from the test's own API, on a loaded 2-core host,
+    // took over the default 15 s twice, and a retry here is the host's, not the pipeline's)
+    const ing = await runWorker(["ingest", "--once"], { ...base, INGEST_SEED: seedA, INGEST_BATCH_SIZE: "5000", INGEST_BATCHES: "2", INGEST_HTTP_TIMEOUT_MS: "60000" });
     const t1 = Date.now();
     assert.deepEqual(
       { ...(ing.summary as object), seconds: 0 },
