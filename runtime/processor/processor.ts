@@ -136,13 +136,14 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       markHealthy(HEALTH);
 
       let consumerRuns = 0;
+      const heartbeatMs = Math.min(1_000, Math.floor(c.PROCESSOR_SESSION_TIMEOUT_MS / 3));
       while (!signal.aborted) {
         consumerRuns++;
         const consumer: Consumer = kafka.consumer({
           groupId: c.PROCESSOR_GROUP_ID,
           maxBytes: 16 << 20,
           sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
-          heartbeatInterval: Math.min(1_000, Math.floor(c.PROCESSOR_SESSION_TIMEOUT_MS / 3)),
+          heartbeatInterval: heartbeatMs,
           rebalanceTimeout: 30_000,
           retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 },
         });
@@ -172,6 +173,10 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                 const chunk = msgs.slice(i, i + c.PROCESSOR_CHUNK_SIZE);
                 let r: Awaited<ReturnType<typeof handleChunk>> | undefined;
                 for (let attempt = 0; !r; attempt++) {
+                  // a chunk's writes can outlast the session on a loaded host: keep heartbeating meanwhile,
+                  // or the group evicts us mid-chunk and every commit after it fails. Errors (a rebalance)
+                  // surface at the heartbeat after the chunk, where kafkajs expects them.
+                  const beating = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs);
                   try {
                     r = await handleChunk(chunk, batch.partition);
                   } catch (e) {
@@ -184,6 +189,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                     // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
                     await heartbeat();
                     if (!isRunning() || isStale() || signal.aborted) return;
+                  } finally {
+                    clearInterval(beating);
                   }
                 }
                 for (const b of r.bad) log.warn({ partition: batch.partition, offset: b.headers.source_offset, reason: b.headers.error_reason }, "message dead-lettered");
