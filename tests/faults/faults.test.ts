@@ -31,7 +31,7 @@ import { normalizeUser } from "../../runtime/ingest/normalize";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
 import {
-  cassandra, cassandraUsers, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, topicEnds, uniq, waitFor, type Worker,
+  cassandra, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
 } from "../integration/workers/harness";
 
 type Name = "ingest" | "relay" | "processor";
@@ -97,7 +97,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   let printedExits = 0;
   let stopping = false;
   /** ids known to be in Cassandra */
-  const verified = new Set<string>();
+  let stored: StoredIds; // staged ids seen in Cassandra
   /** message timestamps (ms) → the fault that was under way, to attribute duplicates */
   const windows: { fault: string; from: number; to: number }[] = [];
 
@@ -193,32 +193,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     return { staged: stagedSoFar, unaccounted, rejected: rejectedSoFar };
   }
 
-  /** Until the processor's group has committed past the topic's current end (it read all there is). */
-  async function caughtUp(deadlineMs = 900_000): Promise<void> {
-    const ends = await topicEnds(admin);
-    await waitFor("the processor group caught up with the topic", async () => {
-      const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
-      if (!off) return false;
-      const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
-      return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
-    }, deadlineMs, 1000);
-  }
 
-  /** Wait until every staged id is in Cassandra (or the deadline); returns the ones still missing. */
-  async function missingInCassandra(ids: string[], deadlineMs = 180_000): Promise<string[]> {
-    // lost means: not there although the processor has read everything published so far
-    await caughtUp().catch(() => undefined);
-    const t0 = Date.now();
-    let missing = ids.filter((id) => !verified.has(id));
-    while (missing.length > 0) {
-      const got = await cassandraUsers(cass, missing).catch(() => new Map<string, unknown>());
-      for (const id of got.keys()) verified.add(id);
-      missing = missing.filter((id) => !verified.has(id));
-      if (missing.length === 0 || Date.now() - t0 > deadlineMs) break;
-      await sleep(1000);
-    }
-    return missing;
-  }
 
   async function dlqGoodKeys(good: Set<string>): Promise<number> {
     const msgs = await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC));
@@ -242,7 +217,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     // accounting: everything staged so far is in Cassandra
     const s = await stagedIds();
     r.lost += s.unaccounted;
-    const missing = await missingInCassandra(s.staged);
+    const missing = await stored.missing(s.staged);
     r.lost += missing.length;
     if (missing.length > 0) r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
     current = undefined;
@@ -256,6 +231,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     cass = cassandra();
     k = kafka();
     admin = k.admin();
+    stored = new StoredIds(cass, admin, group);
     await admin.connect();
     topicStart = await topicEnds(admin);
     dlqStart = await topicEnds(admin, DLQ_TOPIC);
@@ -415,7 +391,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await p.send({ topic: USERS_TOPIC, acks: -1, messages: await Promise.all(users.map(async (u) => ({ key: u.id, value: await registry.encode(id, { ...u, nickname: "n" }) }))) });
       await p.disconnect();
       const ids = users.map((u) => u.id);
-      const missing = await missingInCassandra(ids, 120_000);
+      const missing = await stored.missing(ids, 120_000);
       r.lost += missing.length;
       r.wronglyDeadLettered += await dlqGoodKeys(new Set(ids));
       r.notes.push(`schema id ${id}; ${ids.length - missing.length} of ${ids.length} stored`);

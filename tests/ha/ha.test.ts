@@ -24,7 +24,7 @@ import { pipelineHome } from "../support/services";
 import { startApiServer, type ApiServer } from "../../runtime/api/server";
 import { generateUser } from "../../runtime/api/generate";
 import { USERS_TOPIC } from "../../runtime/contracts/names";
-import { cassandra, cassandraUsers, kafka, pgPool, ROOT, servicesEnv, spawnWorker, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
+import { cassandra, kafka, pgPool, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
 
 const NODES = 3;
 const RUN = path.join(pipelineHome(), `run-nodes${NODES}`);
@@ -84,7 +84,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   let stopping = false;
   const rows: Row[] = [];
   let current: Row | undefined;
-  const verified = new Set<string>();
+  let stored: StoredIds; // staged ids seen in Cassandra
   /** The last ingest page stored by the end of each fault (the ids of pages up to it are that fault's or earlier). */
   const windows: { row: Row; toPage: number }[] = [];
   let pagesChecked = 0;
@@ -153,30 +153,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     return { ids: staged, unaccounted };
   }
 
-  /** Until the processor group has committed past the topic's end as it is now. */
-  async function caughtUp(): Promise<void> {
-    const ends = await topicEnds(admin);
-    await waitFor("the processor group caught up with the topic", async () => {
-      const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
-      if (!off) return false;
-      const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
-      return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
-    }, 600_000, 1000);
-  }
 
-  async function missingInCassandra(ids: string[], deadlineMs = 180_000): Promise<string[]> {
-    await caughtUp().catch(() => undefined);
-    const t0 = Date.now();
-    let missing = ids.filter((id) => !verified.has(id));
-    while (missing.length > 0) {
-      const got = await cassandraUsers(cass, missing).catch(() => new Map<string, unknown>());
-      for (const id of got.keys()) verified.add(id);
-      missing = missing.filter((id) => !verified.has(id));
-      if (missing.length === 0 || Date.now() - t0 > deadlineMs) break;
-      await sleep(1000);
-    }
-    return missing;
-  }
 
   /** kill -9 member i of `service`, DOWN_MS later start it again; then the accounting. */
   async function kill(service: Service, i: number): Promise<void> {
@@ -222,6 +199,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     pg.on("error", () => undefined);
     cass = cassandra();
     admin = kafka().admin();
+    stored = new StoredIds(cass, admin, group);
     await admin.connect();
     const ends = await topicEnds(admin);
     // the group starts at the topic's end: the topic's history is other runs' work
@@ -271,7 +249,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   // the first fault by whose end its page was stored.
   it("at the end: every id ingest stored is in Cassandra (0 lost), charged per fault", async () => {
     const s = await stagedIds();
-    const missing = new Set(await missingInCassandra(s.ids, 600_000));
+    const missing = new Set(await stored.missing(s.ids, 600_000));
     const pageOf = new Map<string, number>();
     for (let p = 1; p <= pagesChecked; p++) for (let i = 0; i < BATCH; i++) pageOf.set(generateUser(seed, p, i).login.uuid.toLowerCase(), p);
     for (const id of missing) {

@@ -258,3 +258,37 @@ export async function readRange(k: Kafka, topic: string, from: Map<number, strin
   }
   return msgs;
 }
+
+/** Until `group` has committed past the topic's end as it is now (it has read all there is). */
+export async function groupCaughtUp(admin: Admin, group: string, deadlineMs = 900_000): Promise<void> {
+  const ends = await topicEnds(admin);
+  await waitFor("the processor group caught up with the topic", async () => {
+    const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
+    if (!off) return false;
+    const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
+    return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
+  }, deadlineMs, 1000);
+}
+
+/**
+ * Which staged ids are not in Cassandra although the processor group has read everything published
+ * so far (a stream's "records lost"). Ids seen once are remembered, so each check reads only the new.
+ */
+export class StoredIds {
+  private readonly verified = new Set<string>();
+  constructor(private readonly cass: CassandraClient, private readonly admin: Admin, private readonly group: string) {}
+
+  async missing(ids: string[], deadlineMs = 180_000): Promise<string[]> {
+    await groupCaughtUp(this.admin, this.group).catch(() => undefined);
+    const t0 = Date.now();
+    let missing = ids.filter((id) => !this.verified.has(id));
+    while (missing.length > 0) {
+      const got = await cassandraUsers(this.cass, missing).catch(() => new Map<string, unknown>());
+      for (const id of got.keys()) this.verified.add(id);
+      missing = missing.filter((id) => !this.verified.has(id));
+      if (missing.length === 0 || Date.now() - t0 > deadlineMs) break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    return missing;
+  }
+}
