@@ -132,6 +132,11 @@ for (const c of CASES) {
     before(async () => {
       t = tools();
       project = await Project.create(t);
+      // The cluster's state outlives a run (it is kept under $PIPELINE_HOME): a run killed before its
+      // after() leaves its objects behind, and the next up fails with "already exists". Start from none.
+      if (exists(t, "namespace", c.namespace)) {
+        execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "namespace", c.namespace, "--wait=true", "--timeout=300s"], { stdio: ["ignore", "ignore", "pipe"] });
+      }
       c.setup?.(t);
       const ca = buildCa(project.root);
       stack = await project.stack(c.stack, { ...clusterConfig(t), ...c.config(t), ...(ca ? { buildCaCertificates: ca } : {}) });
