@@ -132,8 +132,8 @@ for (const c of CASES) {
     before(async () => {
       t = tools();
       project = await Project.create(t);
-      // The cluster's state outlives a run (it is kept under $PIPELINE_HOME): a run killed before its
-      // after() leaves its objects behind, and the next up fails with "already exists". Start from none.
+      // A cluster left running between runs keeps what a run killed before its after() made, and the
+      // next up fails with "already exists" (seen in a CI trial after a killed run). Start from none.
       if (exists(t, "namespace", c.namespace)) {
         execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "namespace", c.namespace, "--wait=true", "--timeout=300s"], { stdio: ["ignore", "ignore", "pipe"] });
       }
