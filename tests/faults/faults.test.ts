@@ -31,7 +31,7 @@ import { normalizeUser } from "../../runtime/ingest/normalize";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
 import {
-  cassandra, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
+  cassandra, kafka, pgPool, killSupervised, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
 } from "../integration/workers/harness";
 
 type Name = "ingest" | "relay" | "processor";
@@ -257,13 +257,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
 
   after(async () => {
     stopping = true;
-    for (const n of ["ingest", "relay", "processor"] as Name[]) {
-      if (w[n]) {
-        expected.add(w[n]);
-        w[n].proc.kill("SIGKILL");
-        await w[n].exited;
-      }
-    }
+    await killSupervised(w, expected);
     await admin?.disconnect();
     await cass?.shutdown();
     await pg?.end();

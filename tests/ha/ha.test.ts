@@ -24,7 +24,7 @@ import { pipelineHome } from "../support/services";
 import { startApiServer, type ApiServer } from "../../runtime/api/server";
 import { generateUser } from "../../runtime/api/generate";
 import { USERS_TOPIC } from "../../runtime/contracts/names";
-import { cassandra, kafka, pgPool, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
+import { cassandra, kafka, pgPool, killSupervised, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
 
 const NODES = 3;
 const RUN = path.join(pipelineHome(), `run-nodes${NODES}`);
@@ -218,13 +218,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   after(async () => {
     stopping = true;
     if (sampler) clearInterval(sampler);
-    for (const n of ["ingest", "relay", "processor"] as Name[]) {
-      if (w[n]) {
-        expected.add(w[n]);
-        w[n].proc.kill("SIGKILL");
-        await w[n].exited;
-      }
-    }
+    await killSupervised(w, expected);
     await admin?.disconnect();
     await cass?.shutdown();
     await pg?.end();

@@ -292,3 +292,13 @@ export class StoredIds {
     return missing;
   }
 }
+
+/** Ends a suite's supervised workers: each one's exit is marked expected (not counted), then SIGKILLed. */
+export async function killSupervised(workers: Partial<Record<string, Worker>>, expected: Set<Worker>): Promise<void> {
+  for (const wk of Object.values(workers)) {
+    if (!wk) continue;
+    expected.add(wk);
+    wk.proc.kill("SIGKILL");
+    await wk.exited;
+  }
+}
