@@ -33,8 +33,7 @@
  *      (1: relay processes in phase 1), RELAY_CONCURRENCY and PROCESSOR_PARTITIONS_CONCURRENCY
  *      (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel, type Admin } from "kafkajs";
@@ -54,6 +53,7 @@ import { groupLag } from "../runtime/index";
 import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
 import { cassandraReference, cleanupReferences, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
+import { procCpuUs, servicesCpuUs } from "./cpu";
 import { percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
 
 const REQUIRED = ["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"];
@@ -128,25 +128,6 @@ async function storeBatchRate(pool: Pool, pgConf: PoolConfig, users: UserCreated
   } finally {
     await p.end();
     await pool.query(`DROP SCHEMA ${schema} CASCADE`);
-  }
-}
-
-/** Clock ticks per second of /proc/<pid>/stat (getconf CLK_TCK; 100 on Linux as a rule). */
-const CLK_TCK = (() => {
-  const r = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
-  const n = Number(r.stdout?.trim());
-  return Number.isInteger(n) && n > 0 ? n : 100;
-})();
-
-/** CPU (user + system) used so far by process `pid`, in microseconds; undefined once it is gone. */
-export function procCpuUs(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // the fields after the command name (which may hold spaces), from field 3 (state) on
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e6;
-  } catch {
-    return undefined;
   }
 }
 
@@ -306,7 +287,7 @@ async function main(): Promise<void> {
   const RELAYS = intEnv("BENCH_RELAYS", 1);
   // BENCH_ONLY=ingest: phase 1's ingest and its limit only (a quick A/B of an ingest change)
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && only !== "ingest") throw new Error(`BENCH_ONLY must be "ingest" or unset (got "${only}")`);
+  if (only !== undefined && !["ingest", "relay", "processor", "e2e"].includes(only)) throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e or unset (got "${only}")`);
   const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || only ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
   const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
   const pages = Math.ceil(N / BATCH);
@@ -329,7 +310,7 @@ async function main(): Promise<void> {
   const seedB = `bench-${run}-b`;
   const seedC = `bench-${run}-c`;
   // the API renders every page now, in its own process, while this one prepares the rows
-  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
+  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only && only !== "e2e" ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
   apiReady.catch(() => undefined);
   const pgConf: PoolConfig = { host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD };
   const pool = new Pool({ ...pgConf, max: 3, options: pgOptions });
@@ -383,7 +364,7 @@ async function main(): Promise<void> {
 
     const usersA = usersOf(seedA, n, BATCH);
     const idsA = usersA.map((u) => u.id);
-    const idsB = only ? [] : idsOf(seedB, pages, BATCH);
+    const idsB = only && only !== "e2e" ? [] : idsOf(seedB, pages, BATCH);
     const idsC = LAT_N > 0 ? idsOf(seedC, latPages, LAT_BATCH) : [];
     const registry = createRegistry(senv.SCHEMA_REGISTRY_URL);
     const schemaId = await registerUserCreated(registry);
@@ -396,65 +377,132 @@ async function main(): Promise<void> {
     await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the references copy them
 
     // ---------------- phase 1: each worker alone, on a backlog ----------------
-    say(`\n[1/3] each worker alone on a backlog of ${fmt(n)} records; its limit measured just before and just after it (mean)`);
-    const pg1 = await pgReference(pool, usersA, BATCH);
-    const ingest = await spawnW("ingest-isolated", ["ingest", "--once"], { INGEST_SEED: seedA });
-    const wi = watch(ingest);
-    await mustSucceed(ingest);
-    const ingestF = runFigures(wi.stop());
-    const pg2 = await pgReference(pool, usersA, BATCH);
-    const si = ingest.summary() ?? {};
-    const pgV = meanFigures(pg1.values, pg2.values);
-    const pgU = meanFigures(pg1.unnest, pg2.unnest);
-    const pgLimit = pgU.steady >= pgV.steady ? pgU : pgV;
-    say(`  ingest:      ${rates(ingestF)}; ${fmt(Number(si.staged))} staged (its summary: ${fmt(Number(si.fetched) / Number(si.seconds))}/s)`);
-    say(`  pg limit:    ${rates(pgLimit)} (INSERT ${pgU.steady >= pgV.steady ? "SELECT unnest" : "VALUES"}, ${BATCH}/txn, 1 connection; steady before/after: VALUES ${fmt(pg1.values.steady)}/${fmt(pg2.values.steady)}, unnest ${fmt(pg1.unnest.steady)}/${fmt(pg2.unnest.steady)})`);
-    const storeOnly = await storeBatchRate(pool, pgConf, usersA, BATCH, `${seedA}-store`);
-    say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`);
+    // BENCH_ONLY=relay|processor: the stages before it run untimed to make its backlog;
+    // BENCH_ONLY=e2e: the three limits (once each), then phase 2
+    const timed = (w: string) => only === undefined || only === w;
+    const limits = (w: string) => timed(w) || only === "e2e";
+    const home = pipelineHome();
+    /** f's result and the services' CPU per record while it ran (runs: passes over the n records) */
+    const svcCpu = async <T>(runs: number, f: () => Promise<T>): Promise<[T, number]> => {
+      const a = servicesCpuUs(home);
+      const r = await f();
+      return [r, (servicesCpuUs(home) - a) / (n * runs)];
+    };
+    const nan: RunFigures = { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
+    const svc = { ingest: NaN, pgLimit: NaN, relay: NaN, relayLimit: NaN, processor: NaN, cassLimit: NaN, e2e: NaN };
+    say(`\n[1/3] ${only === "e2e" ? "the three limits" : "each worker alone on a backlog of " + fmt(n) + " records; its limit measured just before and just after it (mean)"}`);
+    let ingestF = nan;
+    let pgLimit = nan;
+    {
+      const [pg1, s1] = limits("ingest") ? await svcCpu(2, () => pgReference(pool, usersA, BATCH)) : [undefined, NaN];
+      if (only !== "e2e") {
+        const ingest = await spawnW("ingest-isolated", ["ingest", "--once"], { INGEST_SEED: seedA });
+        const wi = watch(ingest);
+        const [, si0] = await svcCpu(1, () => mustSucceed(ingest));
+        svc.ingest = si0;
+        ingestF = runFigures(wi.stop());
+        const si = ingest.summary() ?? {};
+        say(`  ingest${timed("ingest") ? "" : " (untimed: the backlog)"}:      ${rates(ingestF)}; ${fmt(Number(si.staged))} staged (its summary: ${fmt(Number(si.fetched) / Number(si.seconds))}/s)`);
+      }
+      if (pg1) {
+        const [pg2, s2] = only === "e2e" ? [pg1, s1] : await svcCpu(2, () => pgReference(pool, usersA, BATCH));
+        svc.pgLimit = (s1 + s2) / 2;
+        const pgV = meanFigures(pg1.values, pg2.values);
+        const pgU = meanFigures(pg1.unnest, pg2.unnest);
+        pgLimit = pgU.steady >= pgV.steady ? pgU : pgV;
+        say(`  pg limit:    ${rates(pgLimit)} (INSERT ${pgU.steady >= pgV.steady ? "SELECT unnest" : "VALUES"}, ${BATCH}/txn, 1 connection; steady before/after: VALUES ${fmt(pg1.values.steady)}/${fmt(pg2.values.steady)}, unnest ${fmt(pg1.unnest.steady)}/${fmt(pg2.unnest.steady)})`);
+      }
+      if (timed("ingest")) {
+        const storeOnly = await storeBatchRate(pool, pgConf, usersA, BATCH, `${seedA}-store`);
+        say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`);
+      }
+    }
     const ingestJ: Judged = { worker: ingestF, limit: pgLimit };
-    rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
+    if (timed("ingest")) rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
+    const svcLine = (pairs: [string, number, number][]) =>
+      `services' CPU-µs per record (PostgreSQL, Kafka, ZooKeeper, registry, Cassandra), worker / its limit: ${pairs.map(([w, a, b]) => `${w} ${a.toFixed(1)} / ${b.toFixed(1)}`).join(", ")}`;
     if (only === "ingest") {
       const load1 = loadavg();
       say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
       say(table(rows));
       say(`CPU-µs per record, ingest / its limit: ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}`);
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { ingest: round2(ratioOf(ingestJ)) }, cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)) }, ingest: jsonOf(ingestJ) })}`);
+      say(svcLine([["ingest", svc.ingest, svc.pgLimit]]));
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { ingest: round2(ratioOf(ingestJ)) }, cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)) }, ingest: { ...jsonOf(ingestJ), svc_cpu_us: round2(svc.ingest), limit_svc_cpu_us: round2(svc.pgLimit) } })}`);
       return;
     }
 
-    const k1 = await relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type);
-    const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
-    const wr = watch(...relays);
-    await Promise.all(relays.map(mustSucceed));
-    const relayF = runFigures(wr.stop());
-    const k2 = await relayReference(pool, kafka, refTopics[1], PARTITIONS, usersA, RELAY_BATCH, schemaId, type);
-    const kOnly = await kafkaReference(kafka, refTopics[2], PARTITIONS, msgs, RELAY_BATCH);
-    const relayLimit = meanFigures(k1, k2);
-    say(`  relay:       ${rates(relayF)}; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`);
-    say(`  relay limit: ${rates(relayLimit)} (pg claim ${RELAY_BATCH} FOR UPDATE SKIP LOCKED + Avro + kafkajs send (idempotent, acks=all) + mark published, 1 connection; steady before/after ${fmt(k1.steady)}/${fmt(k2.steady)})`);
-    say(`  (diagnostic: kafkajs alone, the same Avro bytes, ${RELAY_BATCH}/send: ${rates(kOnly)})`);
+    let relayF = nan;
+    let relayLimit = nan;
+    {
+      const [k1, s1] = limits("relay") ? await svcCpu(1, () => relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type)) : [undefined, NaN];
+      if (only !== "e2e") {
+        const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
+        const wr = watch(...relays);
+        const [, sr] = await svcCpu(1, () => Promise.all(relays.map(mustSucceed)));
+        svc.relay = sr;
+        relayF = runFigures(wr.stop());
+        say(`  relay${timed("relay") ? "" : " (untimed: the backlog)"}:       ${rates(relayF)}; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`);
+      }
+      if (k1) {
+        const [k2, s2] = only === "e2e" ? [k1, s1] : await svcCpu(1, () => relayReference(pool, kafka, refTopics[1], PARTITIONS, usersA, RELAY_BATCH, schemaId, type));
+        svc.relayLimit = (s1 + s2) / 2;
+        relayLimit = meanFigures(k1, k2);
+        say(`  relay limit: ${rates(relayLimit)} (pg claim ${RELAY_BATCH} FOR UPDATE SKIP LOCKED + Avro + kafkajs send (idempotent, acks=all) + mark published, 1 connection; steady before/after ${fmt(k1.steady)}/${fmt(k2.steady)})`);
+        if (timed("relay")) {
+          const kOnly = await kafkaReference(kafka, refTopics[2], PARTITIONS, msgs, RELAY_BATCH);
+          say(`  (diagnostic: kafkajs alone, the same Avro bytes, ${RELAY_BATCH}/send: ${rates(kOnly)})`);
+        }
+      }
+    }
     const relayJ: Judged = { worker: relayF, limit: relayLimit };
-    rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayF.steady, limit: relayLimit.steady, limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round` });
+    if (timed("relay")) rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayF.steady, limit: relayLimit.steady, limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round` });
+    if (only === "relay") {
+      const load1 = loadavg();
+      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(table(rows));
+      say(`CPU-µs per record, relay / its limit: ${relayF.cpuUsPerRecord.toFixed(1)} / ${relayLimit.cpuUsPerRecord.toFixed(1)}`);
+      say(svcLine([["relay", svc.relay, svc.relayLimit]]));
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { relay: round2(ratioOf(relayJ)) }, cpu_ratios: { relay: round2(cpuRatioOf(relayJ)) }, relay: { ...jsonOf(relayJ), svc_cpu_us: round2(svc.relay), limit_svc_cpu_us: round2(svc.relayLimit) } })}`);
+      return;
+    }
 
     // the bare client at the processor's concurrency, 3x it, and its in-flight maximum with
     // PROCESSOR_PARTITIONS_CONCURRENCY partitions at once; the best is the limit
     const partsAtOnce = intEnv("PROCESSOR_PARTITIONS_CONCURRENCY", 3);
     const levels = [...new Set([CONCURRENCY, 3 * CONCURRENCY, partsAtOnce * CONCURRENCY])];
-    const c1 = await cassandraReference(cass, usersA, levels);
-    const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
-    const wp = watch(proc);
-    await mustSucceed(proc);
-    const procF = runFigures(wp.stop());
-    const c2 = await cassandraReference(cass, usersA, levels);
-    const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
-    const best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
-    const cassLimit = cl.get(best)!;
-    const inCass = await countRows(cass, idsA);
-    say(`  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
-    if (inCass < n) say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
-    say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
+    let procF = nan;
+    let cassLimit = nan;
+    let best = CONCURRENCY;
+    {
+      const [c1, s1] = await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels));
+      if (only !== "e2e") {
+        const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
+        const wp = watch(proc);
+        const [, sp] = await svcCpu(1, () => mustSucceed(proc));
+        svc.processor = sp;
+        procF = runFigures(wp.stop());
+        const inCass = await countRows(cass, idsA);
+        say(`  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
+        if (inCass < n) say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
+      }
+      const [c2, s2] = only === "e2e" ? [c1, s1] : await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels));
+      svc.cassLimit = (s1 + s2) / 2;
+      const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
+      best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
+      cassLimit = cl.get(best)!;
+      say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
+    }
     const procJ: Judged = { worker: procF, limit: cassLimit };
-    rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
+    if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
+    if (only === "processor") {
+      const load1 = loadavg();
+      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(table(rows));
+      say(`CPU-µs per record, processor / its limit: ${procF.cpuUsPerRecord.toFixed(1)} / ${cassLimit.cpuUsPerRecord.toFixed(1)}`);
+      say(svcLine([["processor", svc.processor, svc.cassLimit]]));
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { processor: round2(ratioOf(procJ)) }, cpu_ratios: { processor: round2(cpuRatioOf(procJ)) }, processor: { ...jsonOf(procJ), svc_cpu_us: round2(svc.processor), limit_svc_cpu_us: round2(svc.cassLimit) } })}`);
+      return;
+    }
 
     // ---------------- phase 2: all three at once ----------------
     say(`\n[2/3] all three workers at once, ${fmt(n)} new users`);
@@ -467,6 +515,7 @@ async function main(): Promise<void> {
     const i2 = await spawnW("ingest-e2e", ["ingest", "--once"], { INGEST_SEED: seedB });
     const wi2 = watch(i2);
     const cpu2 = () => [i2, r2, p2].reduce((s, w) => s + (procCpuUs(w.child.pid!) ?? 0), 0);
+    const svc2 = servicesCpuUs(home);
     await mustSucceed(i2);
     const deadline = Date.now() + 600_000;
     for (;;) {
@@ -475,6 +524,11 @@ async function main(): Promise<void> {
       if (Date.now() > deadline) throw new Error(`phase 2: only ${fmt(wp2.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
+    svc.e2e = (servicesCpuUs(home) - svc2) / n;
+    // hand-offs: how many records each relay round and each processor batch carried
+    const [rm, pm] = await Promise.all([scrape(r2.metricsPort), scrape(p2.metricsPort)]);
+    const rounds = sample(rm, "pipeline_batch_duration_seconds_count", { worker: "relay" }) ?? NaN;
+    const batches = sample(pm, "pipeline_batch_duration_seconds_count", { worker: "processor" }) ?? NaN;
     const [ip2, rp2, pp2] = [wi2.stop(), wr2.stop(), wp2.stop()];
     const l2 = lat2.stop();
     // the pipeline's steady rate: what the processor (the last stage) stored while ingest was in
@@ -496,8 +550,18 @@ async function main(): Promise<void> {
     const [ir2, rr2] = [runFigures(ip2), runFigures(rp2)];
     const slowest = [pgLimit, relayLimit, cassLimit].reduce((a, b) => (b.steady < a.steady ? b : a));
     const e2eLimit: RunFigures = { ...slowest, cpuUsPerRecord: pgLimit.cpuUsPerRecord + relayLimit.cpuUsPerRecord + cassLimit.cpuUsPerRecord };
+    // On 2 cores the three stages share the CPU: when each limit alone keeps the machine busy
+    // (its client + its service), three at once reach 1 / (1/a + 1/b + 1/c), not the slowest. The
+    // CPU all three bare stages need per record (clients + services), over the cores, bounds it too.
+    const shared = 1 / (1 / pgLimit.steady + 1 / relayLimit.steady + 1 / cassLimit.steady);
+    const limitsCpu = pgLimit.cpuUsPerRecord + svc.pgLimit + relayLimit.cpuUsPerRecord + svc.relayLimit + cassLimit.cpuUsPerRecord + svc.cassLimit;
+    const cpuBound = (os.cpus().length * 1e6) / limitsCpu;
+    const e2eCpuAll = e2eF.cpuUsPerRecord + svc.e2e;
     say(`  while running together: ingest ${fmt(ir2.steady)}/s, relay ${fmt(rr2.steady)}/s, processor ${fmt(e2eF.steady)}/s steady; all three ${fmt(cpu2() / 1000)} ms of CPU`);
     say(`  end to end:  ${rates(e2eF)} (CPU: the three workers together); mean from the first fetch to the last write, ${((lastStore - l2.firstFetch) / 1000).toFixed(1)} s`);
+    say(`  hand-offs: ${fmt(n / rounds)} records per relay round (${fmt(rounds)} rounds), ${fmt(n / batches)} per processor batch (${fmt(batches)} batches)`);
+    say(`  CPU-µs per record, clients + services: all three workers ${e2eCpuAll.toFixed(1)} (${e2eF.cpuUsPerRecord.toFixed(1)} + ${svc.e2e.toFixed(1)})${only ? "" : `; the three alone ${(ingestF.cpuUsPerRecord + svc.ingest + relayF.cpuUsPerRecord + svc.relay + procF.cpuUsPerRecord + svc.processor).toFixed(1)}`}; the three limits ${limitsCpu.toFixed(1)} (${os.cpus().length} cores: at most ${fmt(cpuBound)}/s)`);
+    say(`  the limits sharing ${os.cpus().length} cores: 1/(1/${fmt(pgLimit.steady)} + 1/${fmt(relayLimit.steady)} + 1/${fmt(cassLimit.steady)}) = ${fmt(shared)}/s; end to end is ${Math.round((100 * e2eF.steady) / shared)}% of it (${Math.round((100 * e2eF.steady) / slowest.steady)}% of the slowest alone)`);
     say(`  latency fetch -> row at full rate (${fmt(l2.lat.length)} sampled rows): p50 ${fmt(percentile(l2.lat, 50))} ms, p99 ${fmt(percentile(l2.lat, 99))} ms, max ${fmt(Math.max(...l2.lat))} ms`);
     const e2eJ: Judged = { worker: e2eF, limit: e2eLimit };
     rows.push({ worker: "end to end", rate: e2eF.steady, limit: slowest.steady, limitWhat: "slowest of the three limits above" });
@@ -545,7 +609,17 @@ async function main(): Promise<void> {
       ingest: jsonOf(ingestJ),
       relay: jsonOf(relayJ),
       processor: jsonOf(procJ),
-      e2e: jsonOf(e2eJ),
+      e2e: {
+        ...jsonOf(e2eJ),
+        limit_shared: r0(shared),
+        ratio_shared: round2(e2eF.steady / shared),
+        limit_cpu_bound: r0(cpuBound),
+        svc_cpu_us: round2(svc.e2e),
+        limits_all_cpu_us: round2(limitsCpu),
+        per_relay_round: r0(n / rounds),
+        per_processor_batch: r0(n / batches),
+      },
+      svc_cpu_us: { ingest: round2(svc.ingest), ingest_limit: round2(svc.pgLimit), relay: round2(svc.relay), relay_limit: round2(svc.relayLimit), processor: round2(svc.processor), processor_limit: round2(svc.cassLimit), e2e: round2(svc.e2e) },
       latency_ms: {
         full: { p50: r0(percentile(l2.lat, 50)), p99: r0(percentile(l2.lat, 99)), max: r0(Math.max(...l2.lat)), rows: l2.lat.length },
         ...(half ? { half: { rate: r0(half.rate), p50: r0(half.p50), p99: r0(half.p99), max: r0(half.max), rows: half.n } } : {}),
