@@ -38,9 +38,10 @@ export const SERVICES = ["postgres", "zookeeper", "kafka", "schema-registry", "c
 
 /**
  * CPU used so far by the services (their pid files under $PIPELINE_HOME/run/<name>/pid) and all
- * their descendants, plus what their reaped children used (cutime + cstime), in microseconds.
+ * their descendants, plus what their reaped children used (cutime + cstime), in microseconds;
+ * `pids`: the services' pids, to tell whether one was restarted between two readings.
  */
-export function servicesCpuUs(home: string, names: string[] = SERVICES): number {
+export function servicesCpuUs(home: string, names: string[] = SERVICES): { us: number; pids: string } {
   const roots = new Set<number>();
   for (const n of names) {
     try {
@@ -68,5 +69,5 @@ export function servicesCpuUs(home: string, names: string[] = SERVICES): number 
       }
     }
   }
-  return total;
+  return { us: total, pids: [...roots].join(",") };
 }

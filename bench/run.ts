@@ -386,7 +386,9 @@ async function main(): Promise<void> {
     const svcCpu = async <T>(runs: number, f: () => Promise<T>): Promise<[T, number]> => {
       const a = servicesCpuUs(home);
       const r = await f();
-      return [r, (servicesCpuUs(home) - a) / (n * runs)];
+      const b = servicesCpuUs(home);
+      // a service restarted meanwhile (someone's fault test): its CPU is not comparable
+      return [r, a.pids === b.pids ? (b.us - a.us) / (n * runs) : NaN];
     };
     const nan: RunFigures = { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
     const svc = { ingest: NaN, pgLimit: NaN, relay: NaN, relayLimit: NaN, processor: NaN, cassLimit: NaN, e2e: NaN };
@@ -524,7 +526,8 @@ async function main(): Promise<void> {
       if (Date.now() > deadline) throw new Error(`phase 2: only ${fmt(wp2.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    svc.e2e = (servicesCpuUs(home) - svc2) / n;
+    const svc2b = servicesCpuUs(home);
+    svc.e2e = svc2.pids === svc2b.pids ? (svc2b.us - svc2.us) / n : NaN;
     // hand-offs: how many records each relay round and each processor batch carried
     const [rm, pm] = await Promise.all([scrape(r2.metricsPort), scrape(p2.metricsPort)]);
     const rounds = sample(rm, "pipeline_batch_duration_seconds_count", { worker: "relay" }) ?? NaN;
