@@ -227,7 +227,17 @@ export async function cassandraReference(client: CassandraClient, users: UserCre
     await Promise.all(
       Array.from({ length: Math.min(concurrencyLevel, params.length) }, async () => {
         while (next < params.length) {
-          await client.execute(cql, params[next++], { prepare: true });
+          const row = params[next++];
+          // a write timed out on a loaded machine is written again, as the processor would
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await client.execute(cql, row, { prepare: true });
+              break;
+            } catch (e) {
+              if (attempt >= 5) throw e;
+              await new Promise((r) => setTimeout(r, 100 * attempt));
+            }
+          }
           if (++done % 1000 === 0 || done === params.length) rec.tick(done);
         }
       }),
