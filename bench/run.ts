@@ -30,8 +30,8 @@
  *      (phase 1's ingest and its limit alone),
  *      BENCH_LATENCY_BATCH (200: users per page in phase 3), INGEST_BATCH_SIZE (1000),
  *      RELAY_BATCH_SIZE (1000), PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS
- *      (1: relay processes in phase 1), RELAY_CONCURRENCY and PROCESSOR_PARTITIONS_CONCURRENCY
- *      (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
+ *      (1: relay processes in phase 1), RELAY_CONCURRENCY, RELAY_MAX_BUCKETS, RELAY_POLL_MS,
+ *      PROCESSOR_PARTITIONS_CONCURRENCY and PROCESSOR_CHUNK_SIZE (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
@@ -64,6 +64,9 @@ const intEnv = (k: string, d: number) => {
   if (!Number.isInteger(n) || n < 1) throw new Error(`${k} must be a positive integer (got "${v}")`);
   return n;
 };
+
+/** Worker settings passed on to the workers when set, for A/B runs of a knob. */
+const PASSED = ["RELAY_CONCURRENCY", "RELAY_MAX_BUCKETS", "RELAY_POLL_MS", "PROCESSOR_PARTITIONS_CONCURRENCY", "PROCESSOR_CHUNK_SIZE"];
 
 const say = (s: string) => process.stdout.write(s + "\n");
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
@@ -335,8 +338,7 @@ async function main(): Promise<void> {
     INGEST_BATCHES: String(pages),
     RELAY_BATCH_SIZE: String(RELAY_BATCH),
     PROCESSOR_CONCURRENCY: String(CONCURRENCY),
-    ...(process.env.RELAY_CONCURRENCY ? { RELAY_CONCURRENCY: process.env.RELAY_CONCURRENCY } : {}),
-    ...(process.env.PROCESSOR_PARTITIONS_CONCURRENCY ? { PROCESSOR_PARTITIONS_CONCURRENCY: process.env.PROCESSOR_PARTITIONS_CONCURRENCY } : {}),
+    ...Object.fromEntries(PASSED.filter((k) => process.env[k]).map((k) => [k, process.env[k]!])),
     TOPIC_PARTITIONS: String(PARTITIONS),
     PGOPTIONS: pgOptions,
     ...extra,
