@@ -7,7 +7,8 @@
 # users_created.dlq (1 partition) if absent, as a convenience; the workers ensure them too.
 # --nodes N: N brokers, broker i (id i) with both listeners on $(member_host i) (EXTERNAL 9092,
 # INTERNAL 29092), ZooKeeper the ensemble, topics and internal topics at RF min(3, N) and
-# min.insync.replicas RF-1 (the stacks' rule, config.ts replicationOf), a 384 MiB heap each.
+# min.insync.replicas RF-1 (the stacks' rule, config.ts replicationOf), a 384 MiB heap each, a
+# 6 s ZooKeeper session (a killed broker's partitions get new leaders 6 s after the kill, not 18).
 # Sourced by scripts/services; see the convention at its top.
 
 KAFKA_PORT=9092
@@ -107,7 +108,8 @@ _kafka_brokers() {
 kafka_timeout() { echo 180; }
 
 # After a crash, the broker's registration in ZooKeeper lives until its session times out
-# (18 s): a start before then exits with NodeExistsException. Start again, up to 4 times.
+# (18 s, Kafka's default; 6 s for the replicated set, render-config.ts LOCAL_SET_BROKER_OVERRIDES):
+# a start before then exits with NodeExistsException. Start again, up to 4 times.
 kafka_start_attempts() { echo 4; }
 
 kafka_ready() {

@@ -93,7 +93,8 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   /** The processor's records written, sampled every 200 ms: when it last moved. */
   let written = -1;
   let lastMove = Date.now();
-  let longestSince: { from: number; gap: number } | undefined;
+  /** Since the fault began: the longest standstill and when it began (ms since the epoch). */
+  let longestSince: { from: number; gap: number; gapFrom: number } | undefined;
   let sampler: NodeJS.Timeout | undefined;
 
   const workerEnv: Record<Name, Record<string, string>> = { ingest: {}, relay: {}, processor: {} };
@@ -115,20 +116,27 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then((n) => {
       const now = Date.now();
       if (n > written) {
-        if (longestSince) longestSince.gap = Math.max(longestSince.gap, now - lastMove);
+        if (longestSince && now - lastMove > longestSince.gap) Object.assign(longestSince, { gap: now - lastMove, gapFrom: lastMove });
         written = n;
         lastMove = now;
       }
-    });
+    }, () => undefined); // a sample the loaded processor did not answer in time: the next one counts
   }
 
-  /** The longest standstill since `watchStalls()`, including one still under way. */
-  function stalled(): number {
-    const s = longestSince!;
-    return Math.max(s.gap, Date.now() - lastMove) / 1000;
+  /**
+   * The longest standstill since `watchStalls()` (one still under way included): its length in s
+   * and when it began, in s after the fault (negative: it began before, the stream had not moved
+   * since). The stall is the processor's records written standing still: end to end, since
+   * nothing reaches it that ingest, PostgreSQL, the relay and Kafka did not pass on.
+   */
+  function stalled(): { s: number; at: number } {
+    const l = longestSince!;
+    const open = Date.now() - lastMove;
+    const [gap, from] = open > l.gap ? [open, lastMove] : [l.gap, l.gapFrom];
+    return { s: gap / 1000, at: (from - l.from) / 1000 };
   }
   function watchStalls(): void {
-    longestSince = { from: Date.now(), gap: 0 };
+    longestSince = { from: Date.now(), gap: 0, gapFrom: Date.now() };
   }
 
   async function cursor(): Promise<number> {
@@ -172,8 +180,9 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     r.back.push((Date.now() - killedAt) / 1000);
     // a while with every member back: a rejoin (leader moves back, hints replayed) may stall too
     await sleep(10_000);
-    r.stalls.push(stalled());
-    r.notes.push(`${service}-${i} (pid ${pid})`);
+    const st = stalled();
+    r.stalls.push(st.s);
+    r.notes.push(`${service}-${i} (pid ${pid}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
     // ingest's pages stored meanwhile: their ids are this fault's, in the accounting at the end
     windows.push({ row: r, toPage: (await cursor()) - 1 });
     current = undefined;

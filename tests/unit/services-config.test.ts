@@ -103,6 +103,13 @@ describe("scripts/render-config: a member of the replicated set (scripts/service
     assert.equal(p["log.dirs"], "/state/run-nodes3/kafka-2/data");
   });
 
+  it("Kafka broker of the local set: a 6 s ZooKeeper session (a killed broker's leaders move after 6 s); the single node and the stacks keep Kafka's 18 s", () => {
+    assert.equal(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"], "6000");
+    assert.equal(props(kafkaServerProperties("/state/run"))["zookeeper.session.timeout.ms"], undefined);
+    const stack = kafkaBrokerSettings({ brokerId: 0, zookeeperConnect: "zk:2181", listeners: { internal: "a:1", external: "a:2" }, advertised: { internal: "a:1", external: "a:2" }, logDirs: "/d", replicationFactor: 3 });
+    assert.equal(stack["zookeeper.session.timeout.ms"], undefined);
+  });
+
   it("Cassandra node i: its own address, seeded by the first two, its own dirs", () => {
     const y = cassandraYaml("/state/run-nodes3", m(2));
     assert.match(y, /listen_address: "127\.0\.0\.4"/);
