@@ -29,6 +29,14 @@ async function login(user: string, pass: string): Promise<Client | undefined> {
   }
 }
 
+/** system_auth already NetworkTopologyStrategy with `rf` replicas in the local data center (and no other). */
+async function authReplicatedAs(client: Client, rf: number): Promise<boolean> {
+  const rs = await client.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'");
+  const r = (rs.first()?.replication ?? {}) as Record<string, string>;
+  const dcs = Object.keys(r).filter((k) => k !== "class");
+  return /NetworkTopologyStrategy$/.test(r.class ?? "") && dcs.length === 1 && r[localDataCenter] === String(rf);
+}
+
 async function main(): Promise<void> {
   if (!password || !adminPassword) throw new Error("CASSANDRA_PASSWORD and CASSANDRA_ADMIN_PASSWORD are required");
   // The default superuser is created a moment after the native port opens: retry a little.
@@ -43,7 +51,10 @@ async function main(): Promise<void> {
   if (!client) throw new Error("cannot log in as pipeline, or as cassandra with its generated or default password");
   try {
     const q = { consistency: 1 /* ONE: a single node */ };
-    if (authRf > 1) {
+    // Only when it differs: an ALTER KEYSPACE is a schema change on every node even when it
+    // changes nothing, and one run at a restarted node's `up` began a 27.7 s standstill of the
+    // processor's writes to the second (the kill suite, 2026-11-26, docs/replication.md).
+    if (authRf > 1 && !(await authReplicatedAs(client, authRf))) {
       await client.execute(`ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${localDataCenter}': ${authRf}}`, [], q);
     }
     await client.execute(
