@@ -26,6 +26,33 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
   });
 }
 
+/** kafkajs's retry settings (its defaults for factor and multiplier: ±20 % jitter, doubling). */
+export interface KafkaRetry {
+  retries: number;
+  initialRetryTime: number;
+  maxRetryTime: number;
+}
+
+/**
+ * The processor's consumer: after these the consumer crashes and kafkajs restarts it, and only a
+ * restart asks the cluster for the group's coordinator again. 10 retries up to 2 s (15 s) kept
+ * asking a dead one: a kill -9 of the broker coordinating the group evicted the member (6 s
+ * session) and it rejoined 31 s after the kill (kill suite, 2026-11-26). Spent in under the
+ * session time-out (consumerRetryBudgetMs), the member finds the new coordinator sooner.
+ */
+export const CONSUMER_RETRY: KafkaRetry = { retries: 5, initialRetryTime: 200, maxRetryTime: 1_000 };
+
+/** The longest kafkajs waits between tries before it gives up (every jitter at its largest). */
+export function retryBudgetMs(r: KafkaRetry, factor = 0.2, multiplier = 2): number {
+  let wait = r.initialRetryTime;
+  let sum = 0;
+  for (let i = 0; i < r.retries; i++) {
+    sum += wait;
+    wait = Math.min(Math.ceil(wait * (1 + factor)) * multiplier, r.maxRetryTime);
+  }
+  return sum;
+}
+
 /** Create users_created and its DLQ if absent (another worker may be doing the same). */
 export async function ensureTopics(kafka: Kafka, partitions: number, replicationFactor: number): Promise<void> {
   const admin: Admin = kafka.admin();

@@ -17,7 +17,7 @@ import { chunkByBytes } from "../lib/chunk";
 import type { ProcessorConfig } from "../lib/config";
 import { classify, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
-import { createKafka, ensureTopics } from "../lib/kafka";
+import { CONSUMER_RETRY, createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
@@ -145,7 +145,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
           heartbeatInterval: heartbeatMs,
           rebalanceTimeout: 30_000,
-          retry: { retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 },
+          retry: { ...CONSUMER_RETRY },
         });
         let resolveCrash: (e: Error) => void = () => undefined;
         const crashed = new Promise<Error>((r) => (resolveCrash = r));

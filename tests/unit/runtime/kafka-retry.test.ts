@@ -1,0 +1,16 @@
+import assert from "node:assert/strict";
+import { CONSUMER_RETRY, retryBudgetMs } from "../../../runtime/lib/kafka";
+import { loadConfig, processorSchema } from "../../../runtime/lib/config";
+
+describe("the processor's consumer retries (runtime/lib/kafka.ts CONSUMER_RETRY)", () => {
+  const session = loadConfig(processorSchema, { PG_DATABASE: "p", PG_USER: "p", KAFKA_BROKERS: "127.0.0.1:9092", SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081", CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042", CASSANDRA_LOCAL_DC: "dc1" }).PROCESSOR_SESSION_TIMEOUT_MS;
+
+  it("are spent within the group's default session time-out: a member facing a dead coordinator restarts and finds the new one before it is evicted", () => {
+    assert.ok(retryBudgetMs(CONSUMER_RETRY) < session, `${retryBudgetMs(CONSUMER_RETRY)} ms of retries >= the ${session} ms session`);
+  });
+
+  it("the budget follows kafkajs's schedule: 200, 480, 1000, 1000, 1000 ms at most; 10 retries up to 2 s came to ~15.8 s", () => {
+    assert.equal(retryBudgetMs({ retries: 5, initialRetryTime: 200, maxRetryTime: 1_000 }), 3_680);
+    assert.equal(retryBudgetMs({ retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 }), 15_832);
+  });
+});
