@@ -19,13 +19,16 @@ export const INFLIGHT_LOCK_CLASS = 72_012;
 export interface Inflight {
   id: string;
   lockKey: number;
+  /** The topic's partition count when the send began (from the same end offsets). */
+  partitions: number;
 }
 
 /** Inside the round's transaction, before its send: lock, then record (committed at once) the send. */
 export async function recordInflight(client: PoolClient, pool: Pool, admin: Admin, topic: string, buckets: number[]): Promise<Inflight> {
-  const f: Inflight = { id: randomUUID(), lockKey: randomInt(1, 2 ** 31 - 1) };
-  await client.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [INFLIGHT_LOCK_CLASS, f.lockKey]);
+  const lockKey = randomInt(1, 2 ** 31 - 1);
+  await client.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [INFLIGHT_LOCK_CLASS, lockKey]);
   const offsets = Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
+  const f: Inflight = { id: randomUUID(), lockKey, partitions: Object.keys(offsets).length };
   await pool.query("INSERT INTO relay_inflight (id, lock_key, buckets, topic, offsets) VALUES ($1, $2, $3::smallint[], $4, $5)", [
     f.id, f.lockKey, buckets, topic, JSON.stringify(offsets),
   ]);

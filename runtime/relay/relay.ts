@@ -23,7 +23,7 @@ import { userCreatedAvsc } from "../contracts/user-created";
 import { avroType, encodeFrame, type AvroType } from "../lib/avro";
 import { chunkByBytes } from "../lib/chunk";
 import type { RelayConfig } from "../lib/config";
-import { classify, ContentError, describe } from "../lib/errors";
+import { classify, ContentError, describe, InfrastructureError } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
@@ -95,6 +95,25 @@ export interface RoundContext {
   sent?: boolean;
 }
 
+/**
+ * kafkajs 2.2.4 can resolve a send without having written part of it: when a partition's leader
+ * moves during the send (a broker killed, a preferred-leader election), its retry regroups the
+ * messages by the new leaders and skips every broker that already answered, so a partition whose
+ * new leader had answered for other partitions is never sent (producer/sendMessages.js,
+ * `brokersWithoutResponse`). The kill suite lost 12 records to it (docs/replication.md). So: every
+ * partition our messages hash to (the producer's own DefaultPartitioner) must be in the answer
+ * without an error, or the round fails (its rows are given back; what did land is reconciled).
+ */
+export function assertEveryPartitionAcked(keys: string[], partitions: number, acked: { partition: number; errorCode: number }[]): void {
+  const partitioner = Partitioners.DefaultPartitioner();
+  const partitionMetadata = Array.from({ length: partitions }, (_x, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
+  const ok = new Set(acked.filter((r) => r.errorCode === 0).map((r) => r.partition));
+  const missing = [...new Set(keys.map((key) => partitioner({ topic: USERS_TOPIC, partitionMetadata, message: { key, value: null } })))].filter((p) => !ok.has(p));
+  if (missing.length > 0) {
+    throw new InfrastructureError(`kafka: the send resolved without an ack for partition(s) ${missing.sort((a, b) => a - b).join(", ")} of ${USERS_TOPIC} (a leader moved mid-send); the round is retried`);
+  }
+}
+
 /** One round: reconcile, claim, encode, publish, mark. Returns rows published and parked (0, 0: nothing claimable). */
 export async function relayRound(x: RoundContext): Promise<{ published: number; parked: number }> {
   const c = x.config;
@@ -114,12 +133,13 @@ export async function relayRound(x: RoundContext): Promise<{ published: number; 
       const inflight = await recordInflight(client, x.pool, x.admin, USERS_TOPIC, buckets);
       x.sent = true;
       for (const group of chunkByBytes(messages, (m) => m.value.length + 100, c.RELAY_MAX_SEND_BYTES)) {
-        await x.producer.send({
+        const acked = await x.producer.send({
           topic: USERS_TOPIC,
           acks: -1,
           compression: CompressionTypes.None,
           messages: group.map(({ key, value, headers }) => ({ key, value, headers })),
         });
+        assertEveryPartitionAcked(group.map((m) => String(m.key)), inflight.partitions, acked);
       }
       await clearInflight(client, inflight);
     }
