@@ -293,6 +293,14 @@ async function main(): Promise<void> {
   if (only !== undefined && !["ingest", "relay", "processor", "e2e"].includes(only)) throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e or unset (got "${only}")`);
   const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || only ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
   const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
+  // BENCH_E2E_AB="K=V[,K=V]": before phase 2, BENCH_E2E_TRIALS (4) end-to-end runs alternating
+  // the workers' defaults (A) and these settings (B), each on new users (an A/B in one run)
+  const abEnv = Object.fromEntries((process.env.BENCH_E2E_AB ?? "").split(",").filter(Boolean).map((kv) => {
+    const [k, v] = kv.split("=");
+    if (!k || v === undefined) throw new Error(`BENCH_E2E_AB must be K=V[,K=V] (got "${process.env.BENCH_E2E_AB}")`);
+    return [k, v];
+  }));
+  const trials = Object.keys(abEnv).length > 0 ? intEnv("BENCH_E2E_TRIALS", 4) : 0;
   const pages = Math.ceil(N / BATCH);
   const n = pages * BATCH;
   const latPages = Math.ceil(LAT_N / LAT_BATCH);
@@ -313,7 +321,7 @@ async function main(): Promise<void> {
   const seedB = `bench-${run}-b`;
   const seedC = `bench-${run}-c`;
   // the API renders every page now, in its own process, while this one prepares the rows
-  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only && only !== "e2e" ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : [])], logDir);
+  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only && only !== "e2e" ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : []), ...Array.from({ length: trials }, (_, t) => `${seedB}-t${t}:${pages}:${BATCH}`)], logDir);
   apiReady.catch(() => undefined);
   const pgConf: PoolConfig = { host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD };
   const pool = new Pool({ ...pgConf, max: 3, options: pgOptions });
@@ -507,6 +515,48 @@ async function main(): Promise<void> {
       say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { processor: round2(ratioOf(procJ)) }, cpu_ratios: { processor: round2(cpuRatioOf(procJ)) }, processor: { ...jsonOf(procJ), svc_cpu_us: round2(svc.processor), limit_svc_cpu_us: round2(svc.cassLimit) } })}`);
       return;
     }
+
+    // ---------------- A/B of end to end (BENCH_E2E_AB) ----------------
+    const abRuns: Record<string, unknown>[] = [];
+    for (let t = 0; t < trials; t++) {
+      const variant = t % 2 === 0 ? "A" : "B";
+      const extra = variant === "A" ? {} : abEnv;
+      const group = `${groupB}-t${t}`;
+      await groupAtEnd(admin, group);
+      const pT = await spawnW(`processor-e2e-t${t}`, ["processor"], { ...extra, PROCESSOR_GROUP_ID: group });
+      const rT = await spawnW(`relay-e2e-t${t}`, ["relay"], extra);
+      await new Promise((r) => setTimeout(r, 3000));
+      const [wpT, wrT] = [watch(pT), watch(rT)];
+      const iT = await spawnW(`ingest-e2e-t${t}`, ["ingest", "--once"], { ...extra, INGEST_SEED: `${seedB}-t${t}` });
+      const wiT = watch(iT);
+      const s0 = servicesCpuUs(home);
+      await mustSucceed(iT);
+      const deadlineT = Date.now() + 600_000;
+      while ((wpT.last()?.v ?? 0) < n) {
+        if (pT.child.exitCode !== null || rT.child.exitCode !== null) throw new Error(`a worker died: see ${logDir}/`);
+        if (Date.now() > deadlineT) throw new Error(`A/B trial ${t}: only ${fmt(wpT.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const s1 = servicesCpuUs(home);
+      const [rm, pm] = await Promise.all([scrape(rT.metricsPort), scrape(pT.metricsPort)]);
+      const roundsT = sample(rm, "pipeline_batch_duration_seconds_count", { worker: "relay" }) ?? NaN;
+      const batchesT = sample(pm, "pipeline_batch_duration_seconds_count", { worker: "processor" }) ?? NaN;
+      const [ipT, rpT, ppT] = [wiT.stop(), wrT.stop(), wpT.stop()];
+      await Promise.all([rT.stop(), pT.stop()]);
+      const f = runFigures(ppT);
+      const lo = ipT.find((p) => p.v >= 0.1 * n);
+      const hi = ipT.find((p) => p.v >= 0.9 * n);
+      const during = lo && hi ? ppT.filter((p) => p.t >= lo.t && p.t <= hi.t) : [];
+      const steady = during.length >= 3 ? slope(during) : f.steady;
+      const first = ipT.find((p) => p.v > 0)!;
+      const lastStore = ppT.find((p) => p.v === ppT.at(-1)!.v)!;
+      const cpu = (ipT.at(-1)!.cpuUs - ipT[0].cpuUs + rpT.at(-1)!.cpuUs - rpT[0].cpuUs + ppT.at(-1)!.cpuUs - ppT[0].cpuUs) / n;
+      const svcUs = s0.pids === s1.pids ? (s1.us - s0.us) / n : NaN;
+      const r = { variant, steady: r0(steady), mean: r0(n / ((lastStore.t - first.t) / 1000)), cpu_us: round2(cpu), svc_cpu_us: round2(svcUs), per_relay_round: r0(n / roundsT), per_processor_batch: r0(n / batchesT), load: loadavg()[0] };
+      abRuns.push(r);
+      say(`  A/B trial ${t + 1}/${trials} (${variant}${variant === "B" ? ": " + JSON.stringify(abEnv) : ""}): end to end steady ${fmt(steady)}/s, mean ${fmt(r.mean ?? NaN)}/s; CPU-µs/record workers ${cpu.toFixed(1)} + services ${svcUs.toFixed(1)}; ${fmt(n / roundsT)} per relay round, ${fmt(n / batchesT)} per processor batch; load ${r.load}`);
+    }
+    if (trials > 0) say(`BENCH_AB ${JSON.stringify({ run, records: n, b: abEnv, runs: abRuns })}`);
 
     // ---------------- phase 2: all three at once ----------------
     say(`\n[2/3] all three workers at once, ${fmt(n)} new users`);
