@@ -22,7 +22,7 @@
  * is their own pipeline_records_out_total (polled every 100 ms); references tick after each
  * batch. CPU per record, which holds under the machine's noise: the workers' process CPU
  * (/proc/<pid>/stat) and the references' (process.cpuUsage in this process), over the same
- * middle of the run. Latency: a sample of ~2,000 ids is polled in Cassandra every 100 ms; a row's
+ * middle of the run. Latency: a sample of ~2,000 ids is polled in Cassandra every 250 ms; a row's
  * latency is the time it was first seen minus its fetched_at (independent of WRITETIME, which
  * the processor may set from the outbox id).
  *
@@ -66,7 +66,7 @@ const intEnv = (k: string, d: number) => {
 };
 
 /** Worker settings passed on to the workers when set, for A/B runs of a knob. */
-const PASSED = ["RELAY_CONCURRENCY", "RELAY_MAX_BUCKETS", "RELAY_POLL_MS", "PROCESSOR_PARTITIONS_CONCURRENCY", "PROCESSOR_CHUNK_SIZE"];
+const PASSED = ["RELAY_CONCURRENCY", "RELAY_MAX_BUCKETS", "RELAY_POLL_MS", "PROCESSOR_PARTITIONS_CONCURRENCY", "PROCESSOR_CHUNK_SIZE", "PROCESSOR_FETCH_MIN_BYTES", "PROCESSOR_FETCH_MAX_WAIT_MS"];
 
 const say = (s: string) => process.stdout.write(s + "\n");
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
@@ -167,7 +167,7 @@ function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefine
 
 /**
  * Latency from fetch to Cassandra row of a sample of ids: polls the rows not yet seen every
- * 100 ms; a row's latency is the middle of the query that first returned it minus its fetched_at.
+ * 250 ms; a row's latency is the middle of the query that first returned it minus its fetched_at.
  */
 function latencySampler(cass: CassandraClient, ids: string[]): { done(): boolean; stop(): { lat: number[]; firstFetch: number; lastSeen: number; seen: number } } {
   const unseen = new Set(ids);
@@ -175,6 +175,7 @@ function latencySampler(cass: CassandraClient, ids: string[]): { done(): boolean
   let firstFetch = Infinity;
   let lastSeen = -Infinity;
   const cql = `SELECT id, fetched_at FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
+  const POLL_MS = 250;
   let stopped = false;
   const loop = async () => {
     while (!stopped && unseen.size > 0) {
@@ -200,7 +201,8 @@ function latencySampler(cass: CassandraClient, ids: string[]): { done(): boolean
           }
         }),
       );
-      await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
+      // every 250 ms, not 100: the polls are Cassandra work the pipeline competes with on 2 cores
+      await new Promise((r) => setTimeout(r, Math.max(0, POLL_MS - (Date.now() - t0))));
     }
   };
   void loop();
@@ -550,11 +552,12 @@ async function main(): Promise<void> {
       const steady = during.length >= 3 ? slope(during) : f.steady;
       const first = ipT.find((p) => p.v > 0)!;
       const lastStore = ppT.find((p) => p.v === ppT.at(-1)!.v)!;
-      const cpu = (ipT.at(-1)!.cpuUs - ipT[0].cpuUs + rpT.at(-1)!.cpuUs - rpT[0].cpuUs + ppT.at(-1)!.cpuUs - ppT[0].cpuUs) / n;
+      const each = [ipT, rpT, ppT].map((ps) => (ps.at(-1)!.cpuUs - ps[0].cpuUs) / n);
+      const cpu = each[0] + each[1] + each[2];
       const svcUs = s0.pids === s1.pids ? (s1.us - s0.us) / n : NaN;
-      const r = { variant, steady: r0(steady), mean: r0(n / ((lastStore.t - first.t) / 1000)), cpu_us: round2(cpu), svc_cpu_us: round2(svcUs), per_relay_round: r0(n / roundsT), per_processor_batch: r0(n / batchesT), load: loadavg()[0] };
+      const r = { variant, steady: r0(steady), mean: r0(n / ((lastStore.t - first.t) / 1000)), cpu_us: round2(cpu), cpu_us_each: each.map(round2), svc_cpu_us: round2(svcUs), per_relay_round: r0(n / roundsT), per_processor_batch: r0(n / batchesT), load: loadavg()[0] };
       abRuns.push(r);
-      say(`  A/B trial ${t + 1}/${trials} (${variant}${variant === "B" ? ": " + JSON.stringify(abEnv) : ""}): end to end steady ${fmt(steady)}/s, mean ${fmt(r.mean ?? NaN)}/s; CPU-µs/record workers ${cpu.toFixed(1)} + services ${svcUs.toFixed(1)}; ${fmt(n / roundsT)} per relay round, ${fmt(n / batchesT)} per processor batch; load ${r.load}`);
+      say(`  A/B trial ${t + 1}/${trials} (${variant}${variant === "B" ? ": " + JSON.stringify(abEnv) : ""}): end to end steady ${fmt(steady)}/s, mean ${fmt(r.mean ?? NaN)}/s; CPU-µs/record workers ${cpu.toFixed(1)} (ingest ${each[0].toFixed(1)}, relay ${each[1].toFixed(1)}, processor ${each[2].toFixed(1)}) + services ${svcUs.toFixed(1)}; ${fmt(n / roundsT)} per relay round, ${fmt(n / batchesT)} per processor batch; load ${r.load}`);
     }
     if (trials > 0) say(`BENCH_AB ${JSON.stringify({ run, records: n, b: abEnv, runs: abRuns })}`);
 
@@ -612,6 +615,10 @@ async function main(): Promise<void> {
     const limitsCpu = pgLimit.cpuUsPerRecord + svc.pgLimit + relayLimit.cpuUsPerRecord + svc.relayLimit + cassLimit.cpuUsPerRecord + svc.cassLimit;
     const cpuBound = (os.cpus().length * 1e6) / limitsCpu;
     const e2eCpuAll = e2eF.cpuUsPerRecord + svc.e2e;
+    // the limit end to end is judged against: the slowest stage alone, unless the CPU the three
+    // bare stages need per record cannot reach it on these cores
+    const fair = Number.isFinite(cpuBound) ? Math.min(slowest.steady, cpuBound) : slowest.steady;
+    e2eLimit.steady = fair;
     say(`  while running together: ingest ${fmt(ir2.steady)}/s, relay ${fmt(rr2.steady)}/s, processor ${fmt(e2eF.steady)}/s steady; all three ${fmt(cpu2() / 1000)} ms of CPU`);
     say(`  end to end:  ${rates(e2eF)} (CPU: the three workers together); mean from the first fetch to the last write, ${((lastStore - l2.firstFetch) / 1000).toFixed(1)} s`);
     say(`  hand-offs: ${fmt(n / rounds)} records per relay round (${fmt(rounds)} rounds), ${fmt(n / batches)} per processor batch (${fmt(batches)} batches)`);
@@ -619,7 +626,7 @@ async function main(): Promise<void> {
     say(`  the limits sharing ${os.cpus().length} cores: 1/(1/${fmt(pgLimit.steady)} + 1/${fmt(relayLimit.steady)} + 1/${fmt(cassLimit.steady)}) = ${fmt(shared)}/s; end to end is ${Math.round((100 * e2eF.steady) / shared)}% of it (${Math.round((100 * e2eF.steady) / slowest.steady)}% of the slowest alone)`);
     say(`  latency fetch -> row at full rate (${fmt(l2.lat.length)} sampled rows): p50 ${fmt(percentile(l2.lat, 50))} ms, p99 ${fmt(percentile(l2.lat, 99))} ms, max ${fmt(Math.max(...l2.lat))} ms`);
     const e2eJ: Judged = { worker: e2eF, limit: e2eLimit };
-    rows.push({ worker: "end to end", rate: e2eF.steady, limit: slowest.steady, limitWhat: "slowest of the three limits above" });
+    rows.push({ worker: "end to end", rate: e2eF.steady, limit: fair, limitWhat: `min(slowest limit alone ${fmt(slowest.steady)}, ${os.cpus().length} cores / CPU of the 3 bare stages ${fmt(cpuBound)})` });
 
     // ---------------- phase 3: half rate ----------------
     let half: { target: number; rate: number; p50: number; p99: number; max: number; n: number } | undefined;
@@ -666,6 +673,8 @@ async function main(): Promise<void> {
       processor: jsonOf(procJ),
       e2e: {
         ...jsonOf(e2eJ),
+        limit_slowest: r0(slowest.steady),
+        ratio_slowest: round2(e2eF.steady / slowest.steady),
         limit_shared: r0(shared),
         ratio_shared: round2(e2eF.steady / shared),
         limit_cpu_bound: r0(cpuBound),

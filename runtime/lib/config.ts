@@ -155,6 +155,13 @@ export const processorSchema = z.object({
   PROCESSOR_CONCURRENCY: int(1, 2048, 128),
   /** Messages per Cassandra round inside one fetched batch. */
   PROCESSOR_CHUNK_SIZE: int(1, 100_000, 1000),
+  /**
+   * A fetch returns once this many bytes are there or PROCESSOR_FETCH_MAX_WAIT_MS has passed:
+   * bigger batches behind a relay that publishes as ingest commits (fewer offset commits and
+   * heartbeats per record), at the cost of up to that wait in latency. 1: at once.
+   */
+  PROCESSOR_FETCH_MIN_BYTES: int(1, 16 << 20, 1),
+  PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 10_000, 5_000),
   /** Partitions handled at once (kafkajs partitionsConsumedConcurrently), each with up to PROCESSOR_CONCURRENCY writes. */
   PROCESSOR_PARTITIONS_CONCURRENCY: int(1, 1000, 3),
   /**

@@ -142,6 +142,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
         const consumer: Consumer = kafka.consumer({
           groupId: c.PROCESSOR_GROUP_ID,
           maxBytes: 16 << 20,
+          minBytes: c.PROCESSOR_FETCH_MIN_BYTES,
+          maxWaitTimeInMs: c.PROCESSOR_FETCH_MAX_WAIT_MS,
           sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
           heartbeatInterval: heartbeatMs,
           rebalanceTimeout: 30_000,
