@@ -31,7 +31,7 @@ import { normalizeUser } from "../../runtime/ingest/normalize";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
 import {
-  cassandra, kafka, pgPool, killSupervised, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
+  cassandra, compileRuntime, kafka, pgPool, killSupervised, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
 } from "../integration/workers/harness";
 
 type Name = "ingest" | "relay" | "processor";
@@ -49,6 +49,8 @@ interface Row {
 /** users per page, and the pause between pages: a steady ~200 users/s on 2 shared cores */
 const BATCH = 100;
 const INTERVAL_MS = 500;
+/** how long each stopped service stays down: long enough that every worker meets the failure */
+const OUTAGE_MS = 3000;
 
 function services(verb: "up" | "down", ...names: string[]): Promise<number> {
   const t0 = Date.now();
@@ -62,7 +64,13 @@ function services(verb: "up" | "down", ...names: string[]): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `probe` every 200 ms from now; resolves with the time it first succeeded. */
+/** Where a case's time goes: seconds since the case started, printed as it runs. */
+let caseT0 = Date.now();
+function phase(what: string): void {
+  console.log(`      [${((Date.now() - caseT0) / 1000).toFixed(1)} s] ${what}`);
+}
+
+/** Polls `probe` every 100 ms from now; resolves with the time it first succeeded. */
 async function answersAgain(probe: () => Promise<unknown>, deadlineMs = 900_000): Promise<number> {
   const t0 = Date.now();
   for (;;) {
@@ -71,7 +79,7 @@ async function answersAgain(probe: () => Promise<unknown>, deadlineMs = 900_000)
       return Date.now();
     } catch {
       if (Date.now() - t0 > deadlineMs) throw new Error("the service never answered again");
-      await sleep(200);
+      await sleep(100);
     }
   }
 }
@@ -87,6 +95,8 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   let k: Kafka;
   let admin: Admin;
   let env: Record<string, string>;
+  /** the runtime compiled once (compileRuntime): a worker's start is not a compile */
+  let entry: string;
   let topicStart = new Map<number, string>();
   let dlqStart = new Map<number, string>();
   const rows: Row[] = [];
@@ -109,7 +119,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
 
   async function start(name: Name): Promise<Worker> {
     const args = name === "ingest" ? ["ingest"] : [name];
-    const wk = await spawnWorker(args, { ...env, ...workerEnv[name] });
+    const wk = await spawnWorker(args, { ...env, ...workerEnv[name] }, entry);
     w[name] = wk;
     void wk.exited.then(async ({ code, signal }) => {
       if (expected.has(wk) || stopping) return;
@@ -212,18 +222,28 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     current = r;
     const from = Date.now();
     r.times++;
-    r.resume.push(await body(r));
+    const resume = await body(r);
+    r.resume.push(resume);
+    phase(`${name}: done, resume ${resume.toFixed(1)} s`);
     windows.push({ fault: name, from, to: Date.now() });
     // accounting: everything staged so far is in Cassandra
     const s = await stagedIds();
     r.lost += s.unaccounted;
     const missing = await stored.missing(s.staged);
+    phase(`${name}: accounted (${s.staged.length} staged ids so far)`);
     r.lost += missing.length;
     if (missing.length > 0) r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
     current = undefined;
   }
 
+  beforeEach(() => {
+    caseT0 = Date.now();
+  });
+
   before(async () => {
+    caseT0 = Date.now();
+    entry = await compileRuntime();
+    phase("runtime compiled");
     env = servicesEnv();
     api = await startApiServer({ port: 0 });
     pg = pgPool();
@@ -246,6 +266,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     await start("processor");
     await start("ingest");
     await resumeAfter(Date.now(), ["ingest", "relay", "processor"]);
+    phase("workers started and making progress");
   });
 
   afterEach(function () {
@@ -279,69 +300,66 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     for (const r of rows) for (const n of r.notes) console.log(`  ${r.fault}: ${n}`);
   }
 
-  it("Kafka stop/start", async () => {
-    await fault("Kafka stop/start", async () => {
-      await services("down", "kafka");
-      await sleep(4000);
-      const base = await snapshot(["relay", "processor"]);
-      const back = answersAgain(() => topicEnds(admin));
-      // progress is watched from the moment it answers, while `up` finishes its ready steps
-      const resumed = back.then((t) => resumeAfter(t, ["relay", "processor"], base));
-      await services("up", "kafka");
-      return resumed;
+  /**
+   * One stop/start of a service as an operator does it (`scripts/services down`, an outage of
+   * OUTAGE_MS, `scripts/services up`). The resume clock starts when the service answers `probe`
+   * again (while `up` may still run its ready steps) and stops when every affected worker's
+   * records_out has moved.
+   */
+  async function stopStart(svc: string, upNames: string[], probe: () => Promise<unknown>, affected: Name[], meanwhile?: () => Promise<void>): Promise<number> {
+    phase(`${svc}: down took ${((await services("down", svc)) / 1000).toFixed(1)} s`);
+    await meanwhile?.();
+    await sleep(OUTAGE_MS);
+    // a worker restarted meanwhile (meanwhile) starts its counter again from 0
+    const base = meanwhile ? {} : await snapshot(affected);
+    const back = answersAgain(probe).then((t) => {
+      phase(`${svc}: answers again`);
+      return t;
     });
+    const resumed = back.then((t) => resumeAfter(t, affected, base));
+    phase(`${svc}: up took ${((await services("up", ...upNames)) / 1000).toFixed(1)} s`);
+    return resumed;
+  }
+
+  it("Kafka stop/start", async () => {
+    await fault("Kafka stop/start", () => stopStart("kafka", ["kafka"], () => topicEnds(admin), ["relay", "processor"]));
   });
 
   it("PostgreSQL stop/start", async () => {
-    await fault("PostgreSQL stop/start", async () => {
-      await services("down", "postgres");
-      await sleep(4000);
-      const base = await snapshot(["ingest", "relay"]);
-      const back = answersAgain(() => pg.query("SELECT 1"));
-      // progress is watched from the moment it answers, while `up` finishes its ready steps
-      const resumed = back.then((t) => resumeAfter(t, ["ingest", "relay"], base));
-      await services("up", "postgres", "schema-registry");
-      return resumed;
-    });
+    await fault("PostgreSQL stop/start", () => stopStart("postgres", ["postgres", "schema-registry"], () => pg.query("SELECT 1"), ["ingest", "relay"]));
   });
 
   it("Cassandra stop/start", async () => {
-    await fault("Cassandra stop/start", async () => {
-      await services("down", "cassandra");
-      await sleep(4000);
-      const base = await snapshot(["processor"]);
-      const back = answersAgain(() => cass.execute("SELECT now() FROM system.local"));
-      // progress is watched from the moment it answers, while `up` finishes its ready steps
-      const resumed = back.then((t) => resumeAfter(t, ["processor"], base));
-      await services("up", "cassandra");
-      return resumed;
-    });
+    await fault("Cassandra stop/start", () => stopStart("cassandra", ["cassandra"], () => cass.execute("SELECT now() FROM system.local"), ["processor"]));
   });
 
   it("Schema Registry stop/start (the processor restarted while it is down: a cold cache)", async () => {
-    await fault("Schema Registry stop/start", async () => {
-      await services("down", "schema-registry");
-      await kill("processor");
-      await start("processor");
-      await sleep(4000);
-      const back = answersAgain(async () => {
-        const r = await fetch(`${env.SCHEMA_REGISTRY_URL}/subjects`);
-        if (!r.ok) throw new Error(String(r.status));
-      });
-      // progress is watched from the moment it answers, while `up` finishes its ready steps
-      const resumed = back.then((t) => resumeAfter(t, ["processor"]));
-      await services("up", "schema-registry");
-      return resumed;
-    });
+    await fault("Schema Registry stop/start", () =>
+      stopStart(
+        "schema-registry",
+        ["schema-registry"],
+        async () => {
+          const r = await fetch(`${env.SCHEMA_REGISTRY_URL}/subjects`);
+          if (!r.ok) throw new Error(String(r.status));
+        },
+        ["processor"],
+        async () => {
+          await kill("processor");
+          await start("processor");
+        },
+      ),
+    );
   });
 
   for (const name of ["ingest", "relay", "processor"] as Name[]) {
     it(`SIGKILL ${name}`, async () => {
       await fault(`SIGKILL ${name}`, async () => {
         await waitFor(`${name} busy`, async () => (await progress(name)) > 0, 60_000);
+        phase(`${name} busy`);
         await kill(name);
+        const t = Date.now();
         await start(name);
-        return resumeAfter(Date.now(), [name]);
+        return resumeAfter(t, [name]);
       });
     });
   }
@@ -351,6 +369,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       let orphaned = false;
       for (let attempt = 0; attempt < 20 && !orphaned; attempt++) {
         // a round under way: its in-flight record exists and the topic's end moved since it was taken
+        phase(`relay after ack: attempt ${attempt + 1}`);
         const hit = await waitFor("a relay round with an acknowledged send", async () => {
           const f = await pg.query<{ offsets: Record<string, string> }>("SELECT offsets FROM relay_inflight");
           if (f.rows.length === 0) return false;
@@ -463,12 +482,14 @@ describe("fault suite: the data path loses nothing and never stops", function ()
 
   it("at the end: every outbox row of the run on the topic exactly once, no good record dead-lettered, no worker exited", async () => {
     const s = await stagedIds();
+    phase(`${s.staged.length} staged ids`);
     const staged = new Set(s.staged);
     // let the relay finish what is staged
     await waitFor("outbox of the run published", async () => {
       const r = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE user_id = ANY($1::uuid[]) AND published_at IS NULL AND parked_at IS NULL", [s.staged]);
       return r.rows[0].n === 0;
     }, 180_000, 500);
+    phase("outbox of the run published");
     const outbox = await pg.query<{ id: string }>("SELECT id::text FROM outbox WHERE user_id = ANY($1::uuid[])", [s.staged]);
     const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter((m) => m.key && staged.has(m.key));
     const count = new Map<string, number>();
@@ -476,6 +497,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     const missing = outbox.rows.filter((x) => !count.has(x.id)).length;
     const dups = [...count.values()].filter((n) => n > 1).reduce((a, n) => a + n - 1, 0);
     const wrong = await dlqGoodKeys(staged);
+    phase("topic and DLQ read");
     console.log(`      ${outbox.rows.length} outbox rows of the run, ${msgs.length} messages of them on the topic: ${missing} missing, ${dups} duplicates; ${wrong} good records dead-lettered`);
     // attribute each dead-lettered good record to the fault under way when it was published
     if (wrong > 0) (rows.find((r) => r.fault.startsWith("Schema Registry")) ?? rows[0]).wronglyDeadLettered += wrong;
