@@ -100,6 +100,9 @@ export function kafkaBrokerSettings(a: KafkaBrokerSettingsArgs): Record<string, 
     "num.partitions": "6",
     "auto.create.topics.enable": "false",
     "group.initial.rebalance.delay.ms": "0",
+    // Kafka's floor is 6 s: a SIGKILLed processor's partitions would wait that long for a new
+    // member. 2 s lets the processor ask for a short session (PROCESSOR_SESSION_TIMEOUT_MS).
+    "group.min.session.timeout.ms": "2000",
   };
 }
 

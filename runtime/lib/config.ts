@@ -166,9 +166,10 @@ export const processorSchema = z.object({
   PROCESSOR_PARTITIONS_CONCURRENCY: int(1, 1000, 3),
   /**
    * How long the group waits for a member that stopped heartbeating (a SIGKILLed processor holds
-   * its partitions this long); the broker's group.min.session.timeout.ms (6 s) is the floor.
+   * its partitions this long); the brokers' group.min.session.timeout.ms (2 s, ours) is the floor.
+   * It heartbeats every quarter of it (at most 1 s), and an idle fetch waits no longer than that.
    */
-  PROCESSOR_SESSION_TIMEOUT_MS: int(6_000, 300_000, 6_000),
+  PROCESSOR_SESSION_TIMEOUT_MS: int(2_000, 300_000, 3_000),
   /** In --once mode: stop after the group is caught up and idle this long. */
   PROCESSOR_IDLE_EXIT_MS: int(100, 600_000, 3000),
 });

@@ -64,7 +64,7 @@ const PG_CONNECTION_MESSAGES = [
 /** kafkajs protocol errors that are about the messages we sent, not the broker's state. */
 const KAFKA_CONTENT_TYPES = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_RECORD_TIMESTAMP"]);
 /** kafkajs errors that say our configuration or code is wrong. */
-const KAFKA_PROGRAMMING_TYPES = new Set(["TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "UNSUPPORTED_VERSION", "INVALID_REQUIRED_ACKS", "INVALID_CONFIG"]);
+const KAFKA_PROGRAMMING_TYPES = new Set(["TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "UNSUPPORTED_VERSION", "INVALID_REQUIRED_ACKS", "INVALID_CONFIG", "INVALID_SESSION_TIMEOUT"]);
 
 /** cassandra-driver ResponseError codes that mean our statement is wrong (types.responseErrorCodes). */
 const CASSANDRA_PROGRAMMING_CODES = new Set([0x2000 /* syntax */, 0x2100 /* unauthorized */, 0x2200 /* invalid */, 0x2300 /* config */, 0x0100 /* bad credentials */]);

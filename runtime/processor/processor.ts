@@ -15,7 +15,7 @@ import { avroType, FrameDecoder } from "../lib/avro";
 import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
 import { chunkByBytes } from "../lib/chunk";
 import type { ProcessorConfig } from "../lib/config";
-import { classify, describe } from "../lib/errors";
+import { classify, describe, ProgrammingError } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { CONSUMER_RETRY, createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
@@ -136,7 +136,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       markHealthy(HEALTH);
 
       let consumerRuns = 0;
-      const heartbeatMs = Math.min(1_000, Math.floor(c.PROCESSOR_SESSION_TIMEOUT_MS / 3));
+      // four heartbeats a session: a loaded host may delay one or two without losing the member
+      const heartbeatMs = Math.min(1_000, Math.floor(c.PROCESSOR_SESSION_TIMEOUT_MS / 4));
       while (!signal.aborted) {
         consumerRuns++;
         const consumer: Consumer = kafka.consumer({
@@ -146,6 +147,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           maxWaitTimeInMs: c.PROCESSOR_FETCH_MAX_WAIT_MS,
           sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
           heartbeatInterval: heartbeatMs,
+          // kafkajs heartbeats between fetches: an idle fetch (5 s by default) must end well inside the session
+          maxWaitTimeInMs: heartbeatMs,
           rebalanceTimeout: 30_000,
           retry: { ...CONSUMER_RETRY },
         });
@@ -236,6 +239,12 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           })();
           const crash = await Promise.race([crashed, watch.then(() => undefined)]);
           if (caughtUp || !crash) break;
+          if ((crash as { type?: string }).type === "INVALID_SESSION_TIMEOUT") {
+            throw new ProgrammingError(
+              `PROCESSOR_SESSION_TIMEOUT_MS=${c.PROCESSOR_SESSION_TIMEOUT_MS} is outside the brokers' group.min/max.session.timeout.ms: raise it (Kafka's own minimum is 6000) or lower the brokers' minimum (ours: 2000)`,
+              { cause: crash },
+            );
+          }
           if (classify(crash) === "programming") throw crash;
           log.warn({ err: describe(crash) }, "consumer stopped for good; starting a new one");
           await sleep(backoffDelay(Math.min(consumerRuns, 4), INFRA_RETRY), signal);
