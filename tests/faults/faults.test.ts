@@ -21,7 +21,7 @@ import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ConfigResourceTypes, type Admin, type Kafka } from "kafkajs";
+import { ConfigResourceTypes, Kafka as KafkaClient, logLevel, type Admin, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
 import type { Client as CassandraClient } from "cassandra-driver";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
@@ -343,16 +343,61 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     return resumed;
   }
 
+  /**
+   * Kafka answers: one try of a fresh client, no retries, short time-outs. (The suite's own admin
+   * retries for ~6 s inside one call: the clock would start seconds after the broker was back.)
+   */
+  async function kafkaAnswers(): Promise<void> {
+    const probe = new KafkaClient({ clientId: "faults-probe", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING, connectionTimeout: 500, requestTimeout: 1000, retry: { retries: 0 } }).admin();
+    try {
+      await probe.connect();
+      await probe.fetchTopicOffsets(USERS_TOPIC);
+    } finally {
+      await probe.disconnect().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Kafka is back for the workers when its partitions answer AND the processor group's coordinator
+   * has loaded the group (a restarted broker loads every __consumer_offsets partition one after
+   * another first: seconds on a loaded host, Kafka's own start, before any group can join). Both
+   * moments are noted; the clock starts at the second.
+   */
+  async function kafkaBack(r: Row): Promise<void> {
+    await answersAgain(kafkaAnswers);
+    const t = Date.now();
+    await answersAgain(async () => {
+      const probe = new KafkaClient({ clientId: "faults-probe", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING, connectionTimeout: 500, requestTimeout: 1000, retry: { retries: 0 } }).admin();
+      try {
+        await probe.connect();
+        await probe.describeGroups([group]);
+      } finally {
+        await probe.disconnect().catch(() => undefined);
+      }
+    });
+    r.notes.push(`partitions answered ${((Date.now() - t) / 1000).toFixed(1)} s before the group coordinator had loaded`);
+  }
+
   it("Kafka stop/start", async () => {
-    await fault("Kafka stop/start", () => stopStart("kafka", ["kafka"], () => topicEnds(admin), ["relay", "processor"]));
+    await fault("Kafka stop/start", (r) => stopStart("kafka", ["kafka"], () => kafkaBack(r), ["relay", "processor"]));
   });
 
   it("PostgreSQL stop/start", async () => {
     await fault("PostgreSQL stop/start", () => stopStart("postgres", ["postgres", "schema-registry"], () => pg.query("SELECT 1"), ["ingest", "relay"]));
   });
 
+  /** Cassandra answers CQL: a fresh client each try (the suite's own waits out its reconnection delay). */
+  async function cassandraAnswers(): Promise<void> {
+    const c = cassandra();
+    try {
+      await c.execute("SELECT now() FROM system.local");
+    } finally {
+      await c.shutdown().catch(() => undefined);
+    }
+  }
+
   it("Cassandra stop/start", async () => {
-    await fault("Cassandra stop/start", () => stopStart("cassandra", ["cassandra"], () => cass.execute("SELECT now() FROM system.local"), ["processor"]));
+    await fault("Cassandra stop/start", () => stopStart("cassandra", ["cassandra"], cassandraAnswers, ["processor"]));
   });
 
   it("Schema Registry stop/start (the processor restarted while it is down: a cold cache)", async () => {
