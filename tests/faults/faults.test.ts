@@ -51,6 +51,13 @@ interface Row {
 /** users per page, and the pause between pages: a steady ~200 users/s on 2 shared cores */
 const BATCH = 100;
 const INTERVAL_MS = 500;
+/**
+ * The issue's bound: every worker makes progress again within 5 s of its dependency being back or
+ * of being started again (FAULTS_RESUME_MAX_S to try another bound).
+ */
+const RESUME_MAX_S = Number(process.env.FAULTS_RESUME_MAX_S ?? 5);
+/** the faults that take a worker or a dependency away (the others are bad input: no resume to take) */
+const isOutage = (fault: string) => fault.startsWith("SIGKILL") || fault.endsWith("stop/start");
 /** how long each stopped service stays down: long enough that every worker meets the failure */
 const OUTAGE_MS = 3000;
 
@@ -239,6 +246,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     r.lost += missing.length;
     if (missing.length > 0) r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
     current = undefined;
+    if (isOutage(name)) assert.ok(resume < RESUME_MAX_S, `${name}: the workers resumed ${resume.toFixed(1)} s after it, not within ${RESUME_MAX_S} s`);
   }
 
   beforeEach(() => {
