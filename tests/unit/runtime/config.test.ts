@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema, apiSchema } from "../../../runtime/lib/config";
+import { kafkaBrokerSettings } from "../../../infra/catalog/settings";
 
 const PG = { PG_DATABASE: "pipeline", PG_USER: "pipeline" };
 
@@ -65,6 +66,16 @@ describe("worker config (zod)", () => {
     assert.equal(p.length, 2);
     assert.ok(p.some((x) => x.startsWith("CASSANDRA_REPLICATION_FACTOR must be ≥ 1")));
     assert.ok(p.some((x) => x.startsWith("CASSANDRA_LOCAL_DC is empty")));
+  });
+
+  it("processor: its default session is one our brokers accept, and shorter than Kafka's own 6 s floor", () => {
+    const base = { KAFKA_BROKERS: "127.0.0.1:9092", SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081", CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042", CASSANDRA_LOCAL_DC: "datacenter1" };
+    const session = loadConfig(processorSchema, base).PROCESSOR_SESSION_TIMEOUT_MS;
+    const broker = kafkaBrokerSettings({ brokerId: 0, zookeeperConnect: "z:2181", listeners: { internal: "i", external: "e" }, advertised: { internal: "i", external: "e" }, logDirs: "/l", replicationFactor: 1 });
+    const min = Number(broker["group.min.session.timeout.ms"]);
+    assert.ok(session >= min, `the default session ${session} ms is below the brokers' minimum ${min} ms: the processor could not join`);
+    assert.ok(session < 6000, `a SIGKILLed processor holds its partitions ${session} ms: the 5 s resume needs less`);
+    assert.match(problems(() => loadConfig(processorSchema, { ...base, PROCESSOR_SESSION_TIMEOUT_MS: String(min - 1) }))[0], /PROCESSOR_SESSION_TIMEOUT_MS/);
   });
 
   it("api: fault rates are checked", () => {
