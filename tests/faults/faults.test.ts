@@ -283,8 +283,10 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })) });
     const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
     workerEnv.ingest = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(BATCH), INGEST_INTERVAL_MS: String(INTERVAL_MS), INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "1000", INGEST_RETRIES: "3" };
-    // small sends: a round is many acknowledged sends, so the relay can be killed between an ack and its commit
-    workerEnv.relay = { ...base, RELAY_BATCH_SIZE: "2000", RELAY_POLL_MS: "100", RELAY_MAX_SEND_BYTES: "16384" };
+    // small sends: a round is many acknowledged sends, so the relay can be killed between an ack and its
+    // commit. Rounds of at most 500 rows: with 16 kB sends a 2,000-row round after an outage's backlog
+    // is ~50 sends one after another (5.4 s on a just-restarted broker) before records_out moves
+    workerEnv.relay = { ...base, RELAY_BATCH_SIZE: "500", RELAY_POLL_MS: "100", RELAY_MAX_SEND_BYTES: "16384" };
     workerEnv.processor = { ...base, PROCESSOR_GROUP_ID: group, PROCESSOR_CHUNK_SIZE: "200" };
     await start("relay");
     await start("processor");
