@@ -144,11 +144,11 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           groupId: c.PROCESSOR_GROUP_ID,
           maxBytes: 16 << 20,
           minBytes: c.PROCESSOR_FETCH_MIN_BYTES,
-          maxWaitTimeInMs: c.PROCESSOR_FETCH_MAX_WAIT_MS,
+          // kafkajs heartbeats between fetches: a fetch's wait must end well inside the session (its
+          // default, 5 s, outlasts a 3 s session on an idle topic), so at most one heartbeat interval
+          maxWaitTimeInMs: Math.min(c.PROCESSOR_FETCH_MAX_WAIT_MS, heartbeatMs),
           sessionTimeout: c.PROCESSOR_SESSION_TIMEOUT_MS,
           heartbeatInterval: heartbeatMs,
-          // kafkajs heartbeats between fetches: an idle fetch (5 s by default) must end well inside the session
-          maxWaitTimeInMs: heartbeatMs,
           rebalanceTimeout: 30_000,
           retry: { ...CONSUMER_RETRY },
         });
