@@ -30,6 +30,17 @@ const CONFLUENT_RUN = "/etc/confluent/docker/run";
 const BROKER_IN_ISR = (port: number) =>
   `KAFKA_HEAP_OPTS=-Xmx96m KAFKA_OPTS= JMX_PORT= kafka-topics --bootstrap-server 127.0.0.1:${port} --describe --under-replicated-partitions > /tmp/urp && ` +
   `id="\${HOSTNAME##*-}" && ! awk -v id="$id" '{r="";i="";for(f=1;f<NF;f++){if($f=="Replicas:")r=$(f+1);if($f=="Isr:")i=$(f+1)}; if((","r",")~(","id",") && (","i",")!~(","id",")) bad=1} END{exit !bad}' /tmp/urp`;
+/**
+ * The topics job's attempts. A broker's port answers before the broker serves requests (on a
+ * loaded 2-core host a first createTopics was cancelled "due to node 1 being disconnected"), and
+ * `--create --if-not-exists` is idempotent, so the job retries rather than fail the whole `up`.
+ */
+const TOPICS_ATTEMPTS = 20;
+const TOPICS_RETRY_SECONDS = 6;
+const retried = (command: string) =>
+  `for attempt in $(seq 1 ${TOPICS_ATTEMPTS}); do ${command} && exit 0; ` +
+  `echo "kafka-topics: attempt $attempt of ${TOPICS_ATTEMPTS} failed (the broker may still be starting); again in ${TOPICS_RETRY_SECONDS} s" >&2; ` +
+  `sleep ${TOPICS_RETRY_SECONDS}; done; exit 1`;
 /** A ZooKeeper member is in the quorum: `srvr` says leader or follower (`ruok` answers imok outside one). */
 const ZK_IN_QUORUM = `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo srvr >&3 && grep -Eq '^Mode: (leader|follower)' <&3`;
 /** Karapace's own probe of a usable registry: GET /subjects answers before writes work. */
@@ -160,7 +171,7 @@ export class Kafka extends pulumi.ComponentResource {
       {
         name: "kafka-topics",
         image: images.kafka,
-        args: ["bash", "-c", `${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`],
+        args: ["bash", "-c", retried(`${create(USERS_TOPIC)} && ${create(DLQ_TOPIC)}`)],
         env: {},
         ports: {},
         dependsOn: [{ on: this.broker, condition: "healthy" }],

@@ -200,6 +200,30 @@ describe("infra: a replicated stage on the Kubernetes target", () => {
     }
   });
 
+  it("the topics job retries while the broker is not serving yet, and fails after its attempts (run against a stub kafka-topics)", () => {
+    const script = container(run, "kafka-topics").args![2];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "topics-"));
+    try {
+      // The stub fails its first `failures` calls; `sleep` is a no-op so the test takes no time.
+      const runWith = (failures: number) => {
+        fs.writeFileSync(path.join(dir, "calls"), "");
+        fs.writeFileSync(path.join(dir, "kafka-topics"), `#!/bin/sh\necho x >> ${dir}/calls\n[ $(wc -l < ${dir}/calls) -gt ${failures} ]\n`, { mode: 0o755 });
+        fs.writeFileSync(path.join(dir, "sleep"), "#!/bin/sh\n", { mode: 0o755 });
+        const r = bash(script, { PATH: `${dir}:${process.env.PATH}` });
+        return { code: r.code, calls: fs.readFileSync(path.join(dir, "calls"), "utf8").split("\n").filter(Boolean).length, err: r.err };
+      };
+      assert.deepEqual(runWith(0).calls, 2, "both topics created at the first attempt");
+      const late = runWith(3);
+      assert.equal(late.code, 0, "a broker that serves after 3 refusals: the job passes");
+      assert.match(late.err, /attempt 3 of 20 failed/);
+      const never = runWith(1000);
+      assert.equal(never.code, 1, "a broker that never serves: the job fails");
+      assert.equal(never.calls, 20, "after 20 attempts");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("Cassandra: a ring seeded by its first two members, ready when UN, system_auth replicated, writes at LOCAL_QUORUM", () => {
     const e = env(run, "cassandra");
     assert.equal(e.CASSANDRA_SEEDS, `cassandra-0.cassandra.${NS}.svc,cassandra-1.cassandra.${NS}.svc`);
