@@ -112,9 +112,11 @@ export class Cassandra extends pulumi.ComponentResource {
         // Healthy = CQL is served (the native transport port accepts), which is what clients need;
         // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
         // A ring: the node is UN in the ring and serves CQL (nodetool is worth its JVM there).
+        // 60 tries of 10 s: a first start took over 6 min on a 2-core host at load 31 (it ran out
+        // of 30 tries and failed `up`); a port that opens sooner passes at once, so it costs nothing.
         healthCheck:
           nodes === 1
-            ? { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 30, startPeriodSeconds: 60 }
+            ? { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 60, startPeriodSeconds: 60 }
             : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         memory: config.memory.cassandra,
