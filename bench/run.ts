@@ -446,15 +446,16 @@ async function main(): Promise<void> {
     if (timed("ingest")) rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
     const svcLine = (pairs: [string, number, number][]) =>
       `services' CPU-µs per record (PostgreSQL, Kafka, ZooKeeper, registry, Cassandra), worker / its limit: ${pairs.map(([w, a, b]) => `${w} ${a.toFixed(1)} / ${b.toFixed(1)}`).join(", ")}`;
-    if (only === "ingest") {
+    /** The end of a BENCH_ONLY=<worker> run: its table, CPU per record, and its BENCH line. */
+    const reportOnly = (name: "ingest" | "relay" | "processor", j: Judged, svcWorker: number, svcLimit: number): void => {
       const load1 = loadavg();
       say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
       say(table(rows));
-      say(`CPU-µs per record, ingest / its limit: ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}`);
-      say(svcLine([["ingest", svc.ingest, svc.pgLimit]]));
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { ingest: round2(ratioOf(ingestJ)) }, cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)) }, ingest: { ...jsonOf(ingestJ), svc_cpu_us: round2(svc.ingest), limit_svc_cpu_us: round2(svc.pgLimit) } })}`);
-      return;
-    }
+      say(`CPU-µs per record, ${name} / its limit: ${j.worker.cpuUsPerRecord.toFixed(1)} / ${j.limit.cpuUsPerRecord.toFixed(1)}`);
+      say(svcLine([[name, svcWorker, svcLimit]]));
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { [name]: round2(ratioOf(j)) }, cpu_ratios: { [name]: round2(cpuRatioOf(j)) }, [name]: { ...jsonOf(j), svc_cpu_us: round2(svcWorker), limit_svc_cpu_us: round2(svcLimit) } })}`);
+    };
+    if (only === "ingest") return reportOnly("ingest", ingestJ, svc.ingest, svc.pgLimit);
 
     let relayF = nan;
     let relayLimit = nan;
@@ -481,15 +482,7 @@ async function main(): Promise<void> {
     }
     const relayJ: Judged = { worker: relayF, limit: relayLimit };
     if (timed("relay")) rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayF.steady, limit: relayLimit.steady, limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round` });
-    if (only === "relay") {
-      const load1 = loadavg();
-      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
-      say(table(rows));
-      say(`CPU-µs per record, relay / its limit: ${relayF.cpuUsPerRecord.toFixed(1)} / ${relayLimit.cpuUsPerRecord.toFixed(1)}`);
-      say(svcLine([["relay", svc.relay, svc.relayLimit]]));
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { relay: round2(ratioOf(relayJ)) }, cpu_ratios: { relay: round2(cpuRatioOf(relayJ)) }, relay: { ...jsonOf(relayJ), svc_cpu_us: round2(svc.relay), limit_svc_cpu_us: round2(svc.relayLimit) } })}`);
-      return;
-    }
+    if (only === "relay") return reportOnly("relay", relayJ, svc.relay, svc.relayLimit);
 
     // the bare client at the processor's concurrency, 3x it, and its in-flight maximum with
     // PROCESSOR_PARTITIONS_CONCURRENCY partitions at once; the best is the limit
@@ -519,15 +512,7 @@ async function main(): Promise<void> {
     }
     const procJ: Judged = { worker: procF, limit: cassLimit };
     if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
-    if (only === "processor") {
-      const load1 = loadavg();
-      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
-      say(table(rows));
-      say(`CPU-µs per record, processor / its limit: ${procF.cpuUsPerRecord.toFixed(1)} / ${cassLimit.cpuUsPerRecord.toFixed(1)}`);
-      say(svcLine([["processor", svc.processor, svc.cassLimit]]));
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { processor: round2(ratioOf(procJ)) }, cpu_ratios: { processor: round2(cpuRatioOf(procJ)) }, processor: { ...jsonOf(procJ), svc_cpu_us: round2(svc.processor), limit_svc_cpu_us: round2(svc.cassLimit) } })}`);
-      return;
-    }
+    if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit);
 
     // ---------------- A/B of end to end (BENCH_E2E_AB) ----------------
     const abRuns: Record<string, unknown>[] = [];
