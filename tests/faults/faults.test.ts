@@ -33,7 +33,7 @@ import { normalizeUser } from "../../runtime/ingest/normalize";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
 import {
-  cassandra, compileRuntime, kafka, pgPool, killSupervised, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker,
+  cassandra, compileRuntime, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, Supervisor, topicEnds, uniq, waitFor, type Worker,
 } from "../integration/workers/harness";
 
 type Name = "ingest" | "relay" | "processor";
@@ -110,11 +110,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   let dlqStart = new Map<number, string>();
   const rows: Row[] = [];
   let current: Row | undefined;
-  const w = {} as Record<Name, Worker>;
-  const expected = new Set<Worker>();
-  const exitLog: string[] = [];
   let printedExits = 0;
-  let stopping = false;
   /** ids known to be in Cassandra */
   let stored: StoredIds; // staged ids seen in Cassandra
   /** message timestamps (ms) → the fault that was under way, to attribute duplicates */
@@ -126,29 +122,17 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     processor: {},
   };
 
-  const started: Worker[] = [];
-
-  async function start(name: Name): Promise<Worker> {
-    const args = name === "ingest" ? ["ingest"] : [name];
-    const wk = await spawnWorker(args, { ...env, ...workerEnv[name] }, entry);
-    w[name] = wk;
-    started.push(wk);
-    void wk.exited.then(async ({ code, signal }) => {
-      if (expected.has(wk) || stopping) return;
-      exitLog.push(`${name} exited by itself (${code ?? signal}) during ${current?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`);
+  /** Each worker as a kubelet would run it; an exit nobody asked for counts against the fault under way. */
+  const sup = new Supervisor<Name>(
+    (name) => spawnWorker([name], { ...env, ...workerEnv[name] }, entry),
+    () => {
       if (current) current.exits++;
-      await sleep(1000);
-      if (!stopping) await start(name); // as a kubelet would
-    });
-    return wk;
-  }
-
-  async function kill(name: Name, sig: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    const wk = w[name];
-    expected.add(wk);
-    wk.proc.kill(sig);
-    await wk.exited;
-  }
+      return current?.fault ?? "setup";
+    },
+  );
+  const w = sup.workers;
+  const start = (name: Name) => sup.start(name);
+  const kill = (name: Name, sig?: NodeJS.Signals) => sup.kill(name, sig);
 
   async function progress(name: Name): Promise<number> {
     const label = `worker="${name}"`;
@@ -299,17 +283,16 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     const t = this.currentTest;
     if (t?.state === "failed") console.log(`      ${t.title}: ${t.err?.message ?? ""}`.slice(0, 3000));
     printTable();
-    while (exitLog.length > printedExits) console.log(exitLog[printedExits++]);
+    while (sup.exitLog.length > printedExits) console.log(sup.exitLog[printedExits++]);
   });
 
   after(async () => {
-    stopping = true;
-    await killSupervised(w, expected);
+    await sup.stop();
     // FAULTS_LOG_DIR: every worker's output, for finding where a resume's seconds went
     const dir = process.env.FAULTS_LOG_DIR;
     if (dir) {
       fs.mkdirSync(dir, { recursive: true });
-      started.forEach((wk, i) => fs.writeFileSync(path.join(dir, `${String(i).padStart(2, "0")}-${wk.name}.log`), wk.output()));
+      sup.started.forEach((wk, i) => fs.writeFileSync(path.join(dir, `${String(i).padStart(2, "0")}-${wk.name}.log`), wk.output()));
     }
     await admin?.disconnect();
     await cass?.shutdown();
@@ -594,7 +577,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     assert.equal(missing, 0, "outbox rows not on the topic");
     assert.equal(dups, 0, "outbox rows on the topic more than once");
     assert.equal(wrong, 0, "good records dead-lettered");
-    assert.equal(exits, 0, `workers exited:\n${exitLog.join("\n")}`);
+    assert.equal(exits, 0, `workers exited:\n${sup.exitLog.join("\n")}`);
     assert.equal(lost, 0, "records lost");
     for (const r of rows) assert.ok(r.resume.every((x) => x < 60), `${r.fault}: resume ${r.resume.join(", ")} s`);
   });

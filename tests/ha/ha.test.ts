@@ -24,7 +24,7 @@ import { pipelineHome } from "../support/services";
 import { startApiServer, type ApiServer } from "../../runtime/api/server";
 import { generateUser } from "../../runtime/api/generate";
 import { USERS_TOPIC } from "../../runtime/contracts/names";
-import { cassandra, kafka, pgPool, killSupervised, ROOT, servicesEnv, spawnWorker, StoredIds, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
+import { cassandra, kafka, pgPool, ROOT, servicesEnv, spawnWorker, StoredIds, Supervisor, topicEnds, uniq, waitFor } from "../integration/workers/harness";
 
 const NODES = 3;
 const RUN = path.join(pipelineHome(), `run-nodes${NODES}`);
@@ -115,10 +115,6 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   let cass: CassandraClient;
   let admin: Admin;
   let env: Record<string, string>;
-  const w = {} as Record<Name, Worker>;
-  const expected = new Set<Worker>();
-  const exitLog: string[] = [];
-  let stopping = false;
   const rows: Row[] = [];
   let current: Row | undefined;
   let stored: StoredIds; // staged ids seen in Cassandra
@@ -136,18 +132,16 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
 
   const workerEnv: Record<Name, Record<string, string>> = { ingest: {}, relay: {}, processor: {} };
 
-  async function start(name: Name): Promise<Worker> {
-    const wk = await spawnWorker([name], { ...env, ...workerEnv[name] });
-    w[name] = wk;
-    void wk.exited.then(async ({ code, signal }) => {
-      if (expected.has(wk) || stopping) return;
-      exitLog.push(`${name} exited by itself (${code ?? signal}) during ${current?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`);
+  /** Each worker as a kubelet would run it; an exit nobody asked for counts against the fault under way. */
+  const sup = new Supervisor<Name>(
+    (name) => spawnWorker([name], { ...env, ...workerEnv[name] }),
+    () => {
       if (current) current.exits++;
-      await sleep(1000);
-      if (!stopping) await start(name); // as a kubelet would
-    });
-    return wk;
-  }
+      return current?.fault ?? "setup";
+    },
+  );
+  const w = sup.workers;
+  const start = (name: Name) => sup.start(name);
 
   function sample(): void {
     void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then((n) => {
@@ -236,7 +230,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     ];
     console.log(`\n${lines.join("\n")}\n`);
     for (const r of rows) console.log(`  ${r.fault}: ${r.notes.join("; ")}`);
-    while (exitLog.length > 0) console.log(exitLog.shift());
+    while (sup.exitLog.length > 0) console.log(sup.exitLog.shift());
   }
 
   before(async () => {
@@ -265,9 +259,8 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   });
 
   after(async () => {
-    stopping = true;
     if (sampler) clearInterval(sampler);
-    await killSupervised(w, expected);
+    await sup.stop();
     await admin?.disconnect();
     await cass?.shutdown();
     await pg?.end();
@@ -282,7 +275,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
       await kill(service, 1);
       await kill(service, 2);
       const r = rows.find((x) => x.fault.startsWith(service))!;
-      assert.equal(r.exits, 0, `${service}: workers exited:\n${exitLog.join("\n")}`);
+      assert.equal(r.exits, 0, `${service}: workers exited:\n${sup.exitLog.join("\n")}`);
       for (const s of r.stalls) assert.ok(s <= MAX_STALL_S, `${service}: the stream stood still ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
     });
   }
@@ -301,6 +294,6 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     }
     console.log(`      ${s.ids.length} ids stored by ingest, ${s.ids.length - missing.size} in Cassandra, ${missing.size} missing, ${s.unaccounted} not stored`);
     assert.equal(missing.size, 0, `records lost, e.g. ${[...missing].slice(0, 3).join(", ")}`);
-    assert.equal(rows.reduce((a, r) => a + r.exits, 0), 0, `workers exited:\n${exitLog.join("\n")}`);
+    assert.equal(rows.reduce((a, r) => a + r.exits, 0), 0, `workers exited:\n${sup.exitLog.join("\n")}`);
   });
 });

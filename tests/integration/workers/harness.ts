@@ -319,12 +319,52 @@ export class StoredIds {
   }
 }
 
-/** Ends a suite's supervised workers: each one's exit is marked expected (not counted), then SIGKILLed. */
-export async function killSupervised(workers: Partial<Record<string, Worker>>, expected: Set<Worker>): Promise<void> {
-  for (const wk of Object.values(workers)) {
-    if (!wk) continue;
-    expected.add(wk);
-    wk.proc.kill("SIGKILL");
+/**
+ * Keeps a suite's named workers running as a kubelet would. An exit nobody asked for (not kill(),
+ * not stop()) is logged with the worker's last output, reported through `exitedDuring` (where the
+ * suites count it against the fault under way) and followed by a new start 1 s later.
+ */
+export class Supervisor<N extends string> {
+  /** The running worker of each name (the newest start). */
+  readonly workers = {} as Record<N, Worker>;
+  /** Every worker started, in order: their output, for a suite's logs. */
+  readonly started: Worker[] = [];
+  /** One entry per exit nobody asked for. */
+  readonly exitLog: string[] = [];
+  private readonly expected = new Set<Worker>();
+  private stopping = false;
+
+  constructor(
+    private readonly launch: (name: N) => Promise<Worker>,
+    /** Called on each exit nobody asked for; says what was under way, for the log line. */
+    private readonly exitedDuring: (name: N) => string,
+  ) {}
+
+  async start(name: N): Promise<Worker> {
+    const wk = await this.launch(name);
+    this.workers[name] = wk;
+    this.started.push(wk);
+    void wk.exited.then(async ({ code, signal }) => {
+      if (this.expected.has(wk) || this.stopping) return;
+      const during = this.exitedDuring(name);
+      this.exitLog.push(`${name} exited by itself (${code ?? signal}) during ${during}:\n${wk.output().slice(-1500)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+      if (!this.stopping) await this.start(name);
+    });
+    return wk;
+  }
+
+  /** Signals the running worker of that name; its exit is expected (not counted, not restarted). */
+  async kill(name: N, sig: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const wk = this.workers[name];
+    this.expected.add(wk);
+    wk.proc.kill(sig);
     await wk.exited;
+  }
+
+  /** Ends supervision: every running worker is SIGKILLed and nothing is started again. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const name of Object.keys(this.workers) as N[]) await this.kill(name);
   }
 }
