@@ -8,7 +8,7 @@
  */
 import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
 import { startMetricsServer } from "./lib/http-server";
-import { createLogger } from "./lib/logger";
+import { createLogger, type Logger } from "./lib/logger";
 import { onShutdownSignal } from "./lib/shutdown";
 import { startApiServer } from "./api/server";
 import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
@@ -27,6 +27,24 @@ export function parseArgs(argv: string[]): { command: Command; once: boolean } |
   if (unknownFlag) return { error: `unknown option ${unknownFlag}` };
   if (!(COMMANDS as readonly string[]).includes(args[0])) return { error: `unknown command "${args[0]}"` };
   return { command: args[0] as Command, once };
+}
+
+/** Serves a worker's /metrics while it works; its summary is printed as one JSON line when asked. */
+async function serveMetricsWhile(
+  c: { METRICS_PORT: number; LISTEN_HOST: string },
+  log: Logger,
+  work: () => Promise<unknown>,
+  printSummary: boolean,
+): Promise<number> {
+  const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
+  log.info({ metricsPort: ms.port }, "metrics listening");
+  try {
+    const summary = await work();
+    if (printSummary) process.stdout.write(JSON.stringify(summary) + "\n");
+    return 0;
+  } finally {
+    await ms.close();
+  }
 }
 
 async function run(command: Command, once: boolean): Promise<number> {
@@ -49,39 +67,15 @@ async function run(command: Command, once: boolean): Promise<number> {
       }
       case "ingest": {
         const c = loadConfig(ingestSchema);
-        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
-        log.info({ metricsPort: ms.port }, "metrics listening");
-        try {
-          const summary = once ? await runIngestOnce({ config: c, log, signal }) : await runIngestLoop({ config: c, log, signal });
-          process.stdout.write(JSON.stringify(summary) + "\n");
-          return 0;
-        } finally {
-          await ms.close();
-        }
+        return await serveMetricsWhile(c, log, () => (once ? runIngestOnce({ config: c, log, signal }) : runIngestLoop({ config: c, log, signal })), true);
       }
       case "relay": {
         const c = loadConfig(relaySchema);
-        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
-        log.info({ metricsPort: ms.port }, "metrics listening");
-        try {
-          const summary = await startRelay({ config: c, log, signal, untilDrained: once }).done;
-          if (once) process.stdout.write(JSON.stringify(summary) + "\n");
-          return 0;
-        } finally {
-          await ms.close();
-        }
+        return await serveMetricsWhile(c, log, () => startRelay({ config: c, log, signal, untilDrained: once }).done, once);
       }
       case "processor": {
         const c = loadConfig(processorSchema);
-        const ms = await startMetricsServer(c.METRICS_PORT, undefined, c.LISTEN_HOST);
-        log.info({ metricsPort: ms.port }, "metrics listening");
-        try {
-          const summary = await startProcessor({ config: c, log, signal, untilCaughtUp: once }).done;
-          if (once) process.stdout.write(JSON.stringify(summary) + "\n");
-          return 0;
-        } finally {
-          await ms.close();
-        }
+        return await serveMetricsWhile(c, log, () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done, once);
       }
     }
   } catch (e) {
