@@ -87,6 +87,7 @@ export function zooCfg(run: string, m?: Member): string {
     return toProperties({
       ...zookeeperSettings({ dataDir: join(run, `zookeeper-${m.node}`, "data"), clientPortAddress: memberHost(m.node) }),
       ...zookeeperEnsemble(hosts(m)),
+      ...LOCAL_SET_ZOOKEEPER_OVERRIDES,
     });
   }
   return toProperties(
@@ -96,14 +97,25 @@ export function zooCfg(run: string, m?: Member): string {
 
 /**
  * The replicated local set only (not the stacks, not the single node): a broker that dies is
- * noticed when its ZooKeeper session expires, and only then do its partitions get new leaders.
- * Kafka's default is 18 s (KIP-537 raised it from 6 s: GC pauses and network blips between
- * machines expired sessions and churned leaders). Here every member is on loopback, so the old
- * 6 s (3 x ZooKeeper's 2 s tick, above its 4 s minimum) cuts a broker kill's stall by 12 s.
+ * noticed when its ZooKeeper session expires, and only then do its partitions get new leaders
+ * (and the ISRs that still name it shrink, so acks=all writes to the other leaders wait for it
+ * too). Kafka's default is 18 s (KIP-537 raised it from 6 s: GC pauses and network blips between
+ * machines expired sessions and churned leaders). Here every member is on loopback: 4 s. A server
+ * expires sessions in buckets of one tick, so a dead broker is seen gone 4-5 s after its death
+ * with a 1 s tick (the 6 s session on the stock 2 s tick took 6.1-7.6 s in the kill suite, and
+ * the broker-kill stall was 9.0-12.1 s against a 10 s bound). The suite counts any session that
+ * expired outside a kill: a spurious expiry moves every leader the broker held.
  * staging/prod keep 18 s: there a crash is rare and a drained or rolled pod shuts down cleanly
  * (leaders move at once, no session wait), while a spurious expiry moves every leader it held.
  */
-export const LOCAL_SET_BROKER_OVERRIDES = { "zookeeper.session.timeout.ms": "6000" } as const;
+export const LOCAL_SET_BROKER_OVERRIDES = { "zookeeper.session.timeout.ms": "4000" } as const;
+
+/**
+ * The local ensemble's tick: 1 s instead of 2 s, so that a 4 s session is allowed (ZooKeeper's
+ * minSessionTimeout is 2 ticks) and expires 4-5 s after the last heartbeat, not 4-6 s. initLimit
+ * and syncLimit are in ticks: doubled, so a follower keeps the same 20 s / 10 s as the stacks.
+ */
+export const LOCAL_SET_ZOOKEEPER_OVERRIDES = { tickTime: "1000", initLimit: "20", syncLimit: "10" } as const;
 
 export function kafkaServerProperties(run: string, m?: Member): string {
   if (m) {

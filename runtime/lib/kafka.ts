@@ -20,9 +20,7 @@ export function createKafka(brokers: string[], clientId: string, log: Logger): K
     brokers,
     logLevel: KafkaLogLevel.WARN,
     logCreator: pinoLogCreator(log.child({ component: "kafkajs" })),
-    // short backoffs (about 6 s in all): a broker back from a restart is noticed within ~2 s;
-    // past that the error reaches the worker, which waits with its own backoff (lib/retry.ts)
-    retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 2_000 },
+    retry: { ...CLIENT_RETRY },
   });
 }
 
@@ -32,6 +30,15 @@ export interface KafkaRetry {
   initialRetryTime: number;
   maxRetryTime: number;
 }
+
+/**
+ * Every client's retries (the relay's producer, admins): about 6 s in all, past that the error
+ * reaches the worker, which waits with its own backoff (lib/retry.ts). In steps of at most 600 ms:
+ * when a broker dies, its partitions' new leaders come 4-6 s later (the local set's ZooKeeper
+ * session) and the next try after that finds them within 0.6 s. The former 2 s steps (5 retries)
+ * had the same budget but could sleep up to 2 s past the leaders' move, on the stream's stall.
+ */
+export const CLIENT_RETRY: KafkaRetry = { retries: 12, initialRetryTime: 100, maxRetryTime: 600 };
 
 /**
  * The processor's consumer: after these the consumer crashes and kafkajs restarts it, and only a

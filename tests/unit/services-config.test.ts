@@ -103,8 +103,13 @@ describe("scripts/render-config: a member of the replicated set (scripts/service
     assert.equal(p["log.dirs"], "/state/run-nodes3/kafka-2/data");
   });
 
-  it("Kafka broker of the local set: a 6 s ZooKeeper session (a killed broker's leaders move after 6 s); the single node and the stacks keep Kafka's 18 s", () => {
-    assert.equal(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"], "6000");
+  it("Kafka broker of the local set: a 4 s ZooKeeper session on a 1 s tick (a killed broker's leaders move 4-5 s after); the single node and the stacks keep Kafka's 18 s and the 2 s tick", () => {
+    assert.equal(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"], "4000");
+    const zk = props(zooCfg("/state/run-nodes3", m(1)));
+    assert.deepEqual([zk.tickTime, zk.initLimit, zk.syncLimit], ["1000", "20", "10"]);
+    // ZooKeeper refuses a session under 2 ticks: the broker's 4 s must stay at or above it
+    assert.ok(Number(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"]) >= 2 * Number(zk.tickTime));
+    assert.equal(props(zooCfg("/state/run")).tickTime, "2000");
     assert.equal(props(kafkaServerProperties("/state/run"))["zookeeper.session.timeout.ms"], undefined);
     const stack = kafkaBrokerSettings({ brokerId: 0, zookeeperConnect: "zk:2181", listeners: { internal: "a:1", external: "a:2" }, advertised: { internal: "a:1", external: "a:2" }, logDirs: "/d", replicationFactor: 3 });
     assert.equal(stack["zookeeper.session.timeout.ms"], undefined);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { CONSUMER_RETRY, retryBudgetMs } from "../../../runtime/lib/kafka";
+import { CLIENT_RETRY, CONSUMER_RETRY, retryBudgetMs } from "../../../runtime/lib/kafka";
 import { loadConfig, processorSchema } from "../../../runtime/lib/config";
 
 describe("the processor's consumer retries (runtime/lib/kafka.ts CONSUMER_RETRY)", () => {
@@ -12,5 +12,12 @@ describe("the processor's consumer retries (runtime/lib/kafka.ts CONSUMER_RETRY)
   it("the budget follows kafkajs's schedule: 200, 480, 1000, 1000, 1000 ms at most; 10 retries up to 2 s came to ~15.8 s", () => {
     assert.equal(retryBudgetMs({ retries: 5, initialRetryTime: 200, maxRetryTime: 1_000 }), 3_680);
     assert.equal(retryBudgetMs({ retries: 10, initialRetryTime: 200, maxRetryTime: 2_000 }), 15_832);
+  });
+});
+
+describe("every client's retries (runtime/lib/kafka.ts CLIENT_RETRY)", () => {
+  it("about 6 s in all (a failover of the local set's 4 s session fits), in steps of at most 600 ms: a try within 0.6 s of the new leaders", () => {
+    assert.equal(retryBudgetMs(CLIENT_RETRY), 6_316);
+    assert.ok(CLIENT_RETRY.maxRetryTime <= 600);
   });
 });
