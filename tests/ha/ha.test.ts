@@ -108,21 +108,22 @@ async function groupCoordinatedBy(admin: Admin, run: string, broker: number): Pr
 }
 
 /**
- * Kafka's preferred-replica election on every partition (kafka.admin.LeaderElectionCommand from
- * the downloaded Kafka): a set just started has every leader on the brokers that came up first
- * (broker 2 often leads nothing) until the controller's own check, every 5 min, moves them back
- * mid-suite. Run once before the stream: each broker leads its share, as a cluster that has run
- * for a while does, and no automatic election moves leaders during the first faults.
+ * Kafka's preferred-replica election on every partition (Admin.electLeaders, tests/ha/ElectPreferredLeaders.java
+ * run as a single-file program on the downloaded Kafka's lib): a set just started has every leader
+ * on the brokers that came up first (broker 2 often leads nothing) until the controller's own
+ * check, every 5 min, moves them back mid-suite. Run once before the stream: each broker leads its
+ * share, as in a cluster that has run for a while, and no automatic election moves leaders during
+ * the first faults.
  */
 function preferredLeaderElection(bootstrap: string): Promise<string> {
   const base = path.join(pipelineHome(), "downloads", "kafka");
   const version = fs.readdirSync(base).find((v) => fs.existsSync(path.join(base, v, "lib", ".complete")));
   if (!version) return Promise.reject(new Error(`no downloaded Kafka under ${base} (scripts/services up --nodes 3 installs it)`));
-  const args = ["-cp", `${path.join(base, version, "lib")}/*`, "kafka.admin.LeaderElectionCommand", "--bootstrap-server", bootstrap, "--election-type", "PREFERRED", "--all-topic-partitions"];
+  const args = ["-cp", `${path.join(base, version, "lib")}/*`, path.join(__dirname, "ElectPreferredLeaders.java"), bootstrap];
   return new Promise((resolve, reject) => {
     execFile(process.env.JAVA ?? "java", args, { timeout: 180_000 }, (err, out, stderr) => {
-      if (err) reject(new Error(`LeaderElectionCommand: ${err.message}\n${stderr.slice(-1500)}`));
-      else resolve(`${out}`.trim().split("\n")[0].slice(0, 120));
+      if (err) reject(new Error(`ElectPreferredLeaders: ${err.message}\n${stderr.slice(-1500)}`));
+      else resolve(`${out}`.trim());
     });
   });
 }
