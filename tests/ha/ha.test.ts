@@ -370,7 +370,9 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
     workerEnv.ingest = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(BATCH), INGEST_INTERVAL_MS: String(INTERVAL_MS), INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "1000", INGEST_RETRIES: "3" };
     workerEnv.relay = { ...base, RELAY_BATCH_SIZE: "2000", RELAY_POLL_MS: "100" };
-    workerEnv.processor = { ...base, PROCESSOR_GROUP_ID: group, PROCESSOR_CHUNK_SIZE: "200" };
+    // the consumer's own steps (join, sync, fetches started) in its log, for a stall's breakdown:
+    // kafkajs's INFO (logged at our debug) and nothing per record
+    workerEnv.processor = { ...base, PROCESSOR_GROUP_ID: group, PROCESSOR_CHUNK_SIZE: "200", LOG_LEVEL: "debug", KAFKAJS_LOG_LEVEL: "info" };
     await start("relay");
     await start("processor");
     await start("ingest");
