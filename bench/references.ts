@@ -260,3 +260,42 @@ export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; 
     await admin.disconnect();
   }
 }
+
+/**
+ * Diagnostic beside the processor: a kafkajs consumer group (the processor's fetch settings)
+ * reading the same `n` messages and doing nothing with them but committing each batch's end: the
+ * CPU the reading alone costs (this process; the broker's shows in the services' CPU), which the
+ * processor pays on the same 2 cores on top of its Cassandra writes. The group must already be at
+ * the messages' start (its committed offsets).
+ */
+export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId: string, n: number, partitionsAtOnce: number): Promise<RunFigures> {
+  const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let rec: ReturnType<typeof recorder> | undefined;
+  let done = 0;
+  let finish: () => void = () => undefined;
+  const finished = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: partitionsAtOnce,
+    eachBatch: async ({ batch, resolveOffset }) => {
+      rec ??= recorder();
+      let bytes = 0;
+      for (const m of batch.messages) bytes += m.value?.length ?? 0; // touch every message, as a reader must
+      if (bytes < 0) throw new Error("unreachable");
+      const last = batch.lastOffset();
+      resolveOffset(last);
+      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      done += batch.messages.length;
+      rec.tick(done);
+      if (done >= n) finish();
+    },
+  });
+  const timeout = setTimeout(finish, 300_000);
+  await finished;
+  clearTimeout(timeout);
+  await consumer.disconnect();
+  return rec?.figures() ?? { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
+}

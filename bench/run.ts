@@ -27,7 +27,9 @@
  * the processor may set from the outbox id).
  *
  * Env: BENCH_RECORDS (200000), BENCH_LATENCY_RECORDS (30000; 0 skips phase 3), BENCH_ONLY=ingest
- *      (phase 1's ingest and its limit alone),
+ *      (phase 1's ingest and its limit alone; likewise relay, processor; e2e: the limits and phase 2;
+ *      latency: phase 3 alone at BENCH_LATENCY_RATE/s (750), with BENCH_RECORDS=1000 to skip the
+ *      preparation of phase 1's rows),
  *      BENCH_LATENCY_BATCH (200: users per page in phase 3), INGEST_BATCH_SIZE (1000),
  *      RELAY_BATCH_SIZE (1000), PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS
  *      (1: relay processes in phase 1), RELAY_CONCURRENCY, RELAY_MAX_BUCKETS, RELAY_POLL_MS,
@@ -52,9 +54,9 @@ import { createRegistry, registerUserCreated } from "../runtime/lib/schema-regis
 import { groupLag } from "../runtime/index";
 import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
-import { cassandraReference, cleanupReferences, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
+import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
 import { procCpuUs, servicesCpuUs } from "./cpu";
-import { percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
+import { histQuantile, percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
 
 const REQUIRED = ["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"];
 
@@ -303,8 +305,8 @@ async function main(): Promise<void> {
   const RELAYS = intEnv("BENCH_RELAYS", 1);
   // BENCH_ONLY=ingest: phase 1's ingest and its limit only (a quick A/B of an ingest change)
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && !["ingest", "relay", "processor", "e2e"].includes(only)) throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e or unset (got "${only}")`);
-  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || only ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
+  if (only !== undefined && !["ingest", "relay", "processor", "e2e", "latency"].includes(only)) throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e, latency or unset (got "${only}")`);
+  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || (only && only !== "latency") ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
   const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
   // BENCH_E2E_AB="K=V[,K=V]": before phase 2, BENCH_E2E_TRIALS (4) end-to-end runs alternating
   // the workers' defaults (A) and these settings (B), each on new users (an A/B in one run)
@@ -350,6 +352,7 @@ async function main(): Promise<void> {
   const refTopics = [`${refTopic}.relay1`, `${refTopic}.relay2`, `${refTopic}.kafka`];
   const groupA = `bench-${run}-isolated`;
   const groupB = `bench-${run}-e2e`;
+  const groupRead = `bench-${run}-read-only`;
   let apiUrl = "";
   const workerEnv = (extra: Record<string, string>) => ({
     ...senv,
@@ -397,7 +400,70 @@ async function main(): Promise<void> {
     apiChild = api.child;
     apiUrl = api.url;
     await groupAtEnd(admin, groupA);
+    await groupAtEnd(admin, groupRead); // the diagnostic reader after the processor, on the same messages
     await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the references copy them
+
+    /**
+     * Phase 3: ingest paced at `target`/s (pages of LAT_BATCH) through the relay and processor
+     * already running; latency fetch -> row of sampled rows, and the processor's own view of it in
+     * two stages (fetch -> Kafka send, send -> Cassandra ack; its histograms, the buckets' upper
+     * bounds) over the same run.
+     */
+    const halfRate = async (target: number, ingestRate: number, procMetricsPort: number) => {
+      // ingest pauses between pages: a page every LAT_BATCH/target s, less the time a page takes at full speed
+      const pauseMs = Math.max(0, Math.round((1000 * LAT_BATCH) / target - (1000 * LAT_BATCH) / ingestRate));
+      say(`\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`);
+      const pm0 = await scrape(procMetricsPort);
+      let staged3 = () => 0;
+      const lat3 = latencySampler(cass, idsC, 2000, () => staged3());
+      const i3 = await spawnW("ingest-half-rate", ["ingest"], { INGEST_SEED: seedC, INGEST_BATCH_SIZE: String(LAT_BATCH), INGEST_INTERVAL_MS: String(pauseMs) });
+      const wi3 = watch(i3);
+      staged3 = () => (i3.child.exitCode !== null ? Infinity : (wi3.last()?.v ?? 0) + LAT_BATCH);
+      const deadline3 = Date.now() + 600_000;
+      while ((wi3.last()?.v ?? 0) < idsC.length) {
+        if (i3.child.exitCode !== null) throw new Error(`ingest-half-rate exited early: see ${i3.logFile}`);
+        if (Date.now() > deadline3) throw new Error("phase 3: ingest too slow");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await i3.stop();
+      const ip3 = runFigures(wi3.stop());
+      while (!lat3.done()) {
+        if (Date.now() > deadline3) throw new Error(`phase 3: rows missing in Cassandra after 600 s; see ${logDir}/`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const l3 = lat3.stop();
+      const pm1 = await scrape(procMetricsPort);
+      const q = (name: string, labels: Record<string, string>, p: number) => 1000 * histQuantile(pm0, pm1, name, labels, p);
+      const stages = {
+        processor_fetch_to_store: { p50: q("pipeline_fetch_to_store_seconds", {}, 0.5), p99: q("pipeline_fetch_to_store_seconds", {}, 0.99) },
+        fetch_to_kafka: { p50: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.5), p99: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.99) },
+        kafka_to_store: { p50: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.5), p99: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.99) },
+      };
+      const h = { target, rate: ip3.mean, p50: percentile(l3.lat, 50), p99: percentile(l3.lat, 99), max: Math.max(...l3.lat), n: l3.lat.length, stages };
+      say(`  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(h.n)} sampled rows): p50 ${fmt(h.p50)} ms, p99 ${fmt(h.p99)} ms, max ${fmt(h.max)} ms`);
+      say(`  the processor's histograms (every row, bucket upper bounds): fetch -> Cassandra ack p50 ≤ ${fmt(stages.processor_fetch_to_store.p50)} ms, p99 ≤ ${fmt(stages.processor_fetch_to_store.p99)} ms; fetch -> Kafka send p50 ≤ ${fmt(stages.fetch_to_kafka.p50)}, p99 ≤ ${fmt(stages.fetch_to_kafka.p99)} ms; Kafka send -> Cassandra ack p50 ≤ ${fmt(stages.kafka_to_store.p50)}, p99 ≤ ${fmt(stages.kafka_to_store.p99)} ms`);
+      return h;
+    };
+    const halfJson = (h: NonNullable<Awaited<ReturnType<typeof halfRate>>>) => ({
+      rate: r0(h.rate), p50: r0(h.p50), p99: r0(h.p99), max: r0(h.max), rows: h.n,
+      stages_ms: Object.fromEntries(Object.entries(h.stages).map(([k, v]) => [k, { p50: r0(v.p50), p99: r0(v.p99) }])),
+    });
+
+    // BENCH_ONLY=latency: phase 3 alone, at BENCH_LATENCY_RATE/s (750), relay and processor started for it
+    if (only === "latency") {
+      const target = intEnv("BENCH_LATENCY_RATE", 750);
+      const groupL = `${groupB}-latency`;
+      await groupAtEnd(admin, groupL);
+      const pL = await spawnW("processor-latency", ["processor"], { PROCESSOR_GROUP_ID: groupL });
+      const rL = await spawnW("relay-latency", ["relay"], {});
+      await new Promise((r) => setTimeout(r, 3000)); // both connected and idle before the first fetch
+      const h = await halfRate(target, intEnv("BENCH_INGEST_RATE", 12_000), pL.metricsPort);
+      await Promise.all([rL.stop(), pL.stop()]);
+      const load1 = loadavg();
+      say(`\nresults (${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(`BENCH ${JSON.stringify({ run, only, load: load0, load_end: load1, latency_ms: { half: halfJson(h) } })}`);
+      return;
+    }
 
     // ---------------- phase 1: each worker alone, on a backlog ----------------
     // BENCH_ONLY=relay|processor: the stages before it run untimed to make its backlog;
@@ -447,13 +513,13 @@ async function main(): Promise<void> {
     const svcLine = (pairs: [string, number, number][]) =>
       `services' CPU-µs per record (PostgreSQL, Kafka, ZooKeeper, registry, Cassandra), worker / its limit: ${pairs.map(([w, a, b]) => `${w} ${a.toFixed(1)} / ${b.toFixed(1)}`).join(", ")}`;
     /** The end of a BENCH_ONLY=<worker> run: its table, CPU per record, and its BENCH line. */
-    const reportOnly = (name: "ingest" | "relay" | "processor", j: Judged, svcWorker: number, svcLimit: number): void => {
+    const reportOnly = (name: "ingest" | "relay" | "processor", j: Judged, svcWorker: number, svcLimit: number, extra: Record<string, unknown> = {}): void => {
       const load1 = loadavg();
       say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
       say(table(rows));
       say(`CPU-µs per record, ${name} / its limit: ${j.worker.cpuUsPerRecord.toFixed(1)} / ${j.limit.cpuUsPerRecord.toFixed(1)}`);
       say(svcLine([[name, svcWorker, svcLimit]]));
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { [name]: round2(ratioOf(j)) }, cpu_ratios: { [name]: round2(cpuRatioOf(j)) }, [name]: { ...jsonOf(j), svc_cpu_us: round2(svcWorker), limit_svc_cpu_us: round2(svcLimit) } })}`);
+      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { [name]: round2(ratioOf(j)) }, cpu_ratios: { [name]: round2(cpuRatioOf(j)) }, [name]: { ...jsonOf(j), svc_cpu_us: round2(svcWorker), limit_svc_cpu_us: round2(svcLimit), ...extra } })}`);
     };
     if (only === "ingest") return reportOnly("ingest", ingestJ, svc.ingest, svc.pgLimit);
 
@@ -510,9 +576,16 @@ async function main(): Promise<void> {
       cassLimit = cl.get(best)!;
       say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
     }
+    let readOnly: { figures: RunFigures; svc: number } | undefined;
+    if (timed("processor")) {
+      // what reading the topic alone costs, which the processor pays and its limit does not
+      const [f, sv] = await svcCpu(1, () => kafkaConsumeReference(kafka, USERS_TOPIC, groupRead, n, partsAtOnce));
+      readOnly = { figures: f, svc: sv };
+      say(`  (diagnostic: kafkajs reading the same ${fmt(n)} messages alone, committing each batch: ${rates(f)}, + services ${sv.toFixed(1)} CPU-µs/record)`);
+    }
     const procJ: Judged = { worker: procF, limit: cassLimit };
     if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
-    if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit);
+    if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit, readOnly && { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } });
 
     // ---------------- A/B of end to end (BENCH_E2E_AB) ----------------
     const abRuns: Record<string, unknown>[] = [];
@@ -628,33 +701,7 @@ async function main(): Promise<void> {
     rows.push({ worker: "end to end", rate: e2eF.steady, limit: fair, limitWhat: `min(slowest limit alone ${fmt(slowest.steady)}, ${os.cpus().length} cores / CPU of the 3 bare stages ${fmt(cpuBound)})` });
 
     // ---------------- phase 3: half rate ----------------
-    let half: { target: number; rate: number; p50: number; p99: number; max: number; n: number } | undefined;
-    if (LAT_N > 0) {
-      const target = e2eF.steady / 2;
-      // ingest pauses between pages: a page every LAT_BATCH/target s, less the time a page takes at full speed
-      const pauseMs = Math.max(0, Math.round((1000 * LAT_BATCH) / target - (1000 * LAT_BATCH) / ingestF.steady));
-      say(`\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`);
-      let staged3 = () => 0;
-      const lat3 = latencySampler(cass, idsC, 2000, () => staged3());
-      const i3 = await spawnW("ingest-half-rate", ["ingest"], { INGEST_SEED: seedC, INGEST_BATCH_SIZE: String(LAT_BATCH), INGEST_INTERVAL_MS: String(pauseMs) });
-      const wi3 = watch(i3);
-      staged3 = () => (i3.child.exitCode !== null ? Infinity : (wi3.last()?.v ?? 0) + LAT_BATCH);
-      const deadline3 = Date.now() + 600_000;
-      while ((wi3.last()?.v ?? 0) < idsC.length) {
-        if (i3.child.exitCode !== null) throw new Error(`ingest-half-rate exited early: see ${i3.logFile}`);
-        if (Date.now() > deadline3) throw new Error("phase 3: ingest too slow");
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      await i3.stop();
-      const ip3 = runFigures(wi3.stop());
-      while (!lat3.done()) {
-        if (Date.now() > deadline3) throw new Error(`phase 3: rows missing in Cassandra after 600 s; see ${logDir}/`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const l3 = lat3.stop();
-      half = { target, rate: ip3.mean, p50: percentile(l3.lat, 50), p99: percentile(l3.lat, 99), max: Math.max(...l3.lat), n: l3.lat.length };
-      say(`  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(half.n)} sampled rows): p50 ${fmt(half.p50)} ms, p99 ${fmt(half.p99)} ms, max ${fmt(half.max)} ms`);
-    }
+    const half = LAT_N > 0 ? await halfRate(e2eF.steady / 2, ingestF.steady, p2.metricsPort) : undefined;
     await Promise.all([r2.stop(), p2.stop()]);
 
     const load1 = loadavg();
@@ -671,7 +718,7 @@ async function main(): Promise<void> {
       cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)), relay: round2(cpuRatioOf(relayJ)), processor: round2(cpuRatioOf(procJ)), e2e: round2(cpuRatioOf(e2eJ)) },
       ingest: jsonOf(ingestJ),
       relay: jsonOf(relayJ),
-      processor: jsonOf(procJ),
+      processor: { ...jsonOf(procJ), ...(readOnly ? { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } } : {}) },
       e2e: {
         ...jsonOf(e2eJ),
         limit_slowest: r0(slowest.steady),
@@ -687,14 +734,14 @@ async function main(): Promise<void> {
       svc_cpu_us: { ingest: round2(svc.ingest), ingest_limit: round2(svc.pgLimit), relay: round2(svc.relay), relay_limit: round2(svc.relayLimit), processor: round2(svc.processor), processor_limit: round2(svc.cassLimit), e2e: round2(svc.e2e) },
       latency_ms: {
         full: { p50: r0(percentile(l2.lat, 50)), p99: r0(percentile(l2.lat, 99)), max: r0(Math.max(...l2.lat)), rows: l2.lat.length },
-        ...(half ? { half: { rate: r0(half.rate), p50: r0(half.p50), p99: r0(half.p99), max: r0(half.max), rows: half.n } } : {}),
+        ...(half ? { half: halfJson(half) } : {}),
       },
     };
     say(`BENCH ${JSON.stringify(bench)}`);
   } finally {
     await Promise.all(workers.map((w) => w.stop(10_000)));
     apiChild?.kill("SIGTERM");
-    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB] }).catch(() => undefined);
+    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB, groupRead] }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await Promise.all([pool.end(), cass.shutdown()]).catch(() => undefined);
   }

@@ -127,3 +127,23 @@ export function recorder(): { tick(done: number): void; figures(): RunFigures; p
     figures: () => runFigures(points),
   };
 }
+
+/**
+ * The q-quantile (0..1) of a Prometheus histogram between two scrapes (the buckets' increase),
+ * as the upper bound of the bucket it falls in: "at most this". NaN without observations.
+ */
+export function histQuantile(before: Map<string, number> | undefined, after: Map<string, number> | undefined, name: string, labels: Record<string, string>, q: number): number {
+  if (!after) return NaN;
+  const buckets: [number, number][] = [];
+  for (const [k, v] of after) {
+    if (!k.startsWith(`${name}_bucket{`)) continue;
+    if (!Object.entries(labels).every(([l, val]) => k.includes(`${l}="${val}"`))) continue;
+    const le = /le="([^"]+)"/.exec(k)?.[1];
+    if (le === undefined) continue;
+    buckets.push([le === "+Inf" ? Infinity : Number(le), v - (before?.get(k) ?? 0)]);
+  }
+  buckets.sort((a, b) => a[0] - b[0]);
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total <= 0) return NaN;
+  return buckets.find(([, c]) => c >= q * total)?.[0] ?? NaN;
+}

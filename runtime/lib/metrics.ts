@@ -14,6 +14,7 @@ export interface WorkerMetrics {
   consumerLag: Gauge<"topic" | "partition" | "group">;
   outboxPending: Gauge;
   fetchToStoreSeconds: Histogram;
+  stageSeconds: Histogram<"stage">;
 }
 
 let shared: WorkerMetrics | undefined;
@@ -41,6 +42,15 @@ export function metrics(): WorkerMetrics {
     fetchToStoreSeconds: new Histogram({
       name: "pipeline_fetch_to_store_seconds",
       help: "Seconds from a record's fetch (fetched_at) to its write acknowledged by Cassandra",
+      buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300],
+      registers: [registry],
+    }),
+    // the same latency in two parts, at the Kafka message's timestamp (the relay's send): where a
+    // slow record waited (ingest + outbox + relay, or Kafka + processor + Cassandra)
+    stageSeconds: new Histogram({
+      name: "pipeline_stage_seconds",
+      help: "Seconds a stored record spent from its fetch to its Kafka send (stage fetch_to_kafka), and from that send to Cassandra's ack (kafka_to_store)",
+      labelNames: ["stage"],
       buckets: [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300],
       registers: [registry],
     }),

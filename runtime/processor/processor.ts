@@ -92,20 +92,35 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     const dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     const wait = { signal, log, health: HEALTH };
 
+    const toKafka = m.stageSeconds.labels("fetch_to_kafka");
+    const toStore = m.stageSeconds.labels("kafka_to_store");
+
     /** Decode, write the good, dead-letter the bad. Throws on an infrastructure failure (nothing committed). */
     async function handleChunk(msgs: KafkaMessage[], partition: number): Promise<{ good: number; bad: ReturnType<typeof dlqMessage>[] }> {
       const good: UserWrite[] = [];
+      const sentAt: number[] = [];
       const bad: ReturnType<typeof dlqMessage>[] = [];
       for (const msg of msgs) {
         const wt = writeTimeOf(msg.headers);
         const d = wt.ok ? await decodeUser(decoder, msg.value, msg.key) : wt;
-        if (d.ok && wt.ok) good.push({ user: d.user, writeTime: wt.micros });
+        if (d.ok && wt.ok) {
+          good.push({ user: d.user, writeTime: wt.micros });
+          sentAt.push(Number(msg.timestamp));
+        }
         else if (!d.ok) bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
       }
       await Promise.all([writeUsers(cass, good, c.PROCESSOR_CONCURRENCY), bad.length > 0 ? sendDlq(dlq, bad) : undefined]);
       // the latency a reader sees (WRITETIME is an outbox id now, not a time: write-time.ts)
       const now = Date.now();
-      for (const w of good) m.fetchToStoreSeconds.observe(Math.max(0, now - w.user.fetched_at) / 1000);
+      for (let i = 0; i < good.length; i++) {
+        const fetchedAt = good[i].user.fetched_at;
+        m.fetchToStoreSeconds.observe(Math.max(0, now - fetchedAt) / 1000);
+        // the same in two parts at the Kafka message's timestamp (the relay's send)
+        if (sentAt[i] > 0) {
+          toKafka.observe(Math.max(0, sentAt[i] - fetchedAt) / 1000);
+          toStore.observe(Math.max(0, now - sentAt[i]) / 1000);
+        }
+      }
       return { good: good.length, bad };
     }
 
