@@ -38,20 +38,14 @@ kafka_install() {
 
 _kafka_rf() { if [ "$NODES" -ge 3 ]; then echo 3; else echo "$NODES"; fi; }
 
-_kafka_start_members() {
-  local i d h
-  for i in $(members); do
-    pid_alive "kafka-$i" && continue
-    d="$(svc_dir "kafka-$i")"; h="$(member_host "$i")"
-    mkdir -p "$d/data"
-    MEMBER="$i" render_config kafka "$d/server.properties"
-    _kafka_log4j "$d"
-    port_open "$h" "$KAFKA_PORT" && die "$h:$KAFKA_PORT is taken by another process (not ours)"
-    spawn "kafka-$i" "$(java_bin)" -Xms384m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-      -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d" \
-      -cp "$(_kafka_lib)/*" kafka.Kafka "$d/server.properties"
-  done
+_kafka_start_member() {
+  local i="$1" d="$2"
+  MEMBER="$i" render_config kafka "$d/server.properties"
+  _kafka_log4j "$d"
+  spawn "kafka-$i" "$(java_bin)" -Xms384m -Xmx384m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$d/log4j.properties" -Dkafka.logs.dir="$d" \
+    -cp "$(_kafka_lib)/*" kafka.Kafka "$d/server.properties"
 }
 
 kafka_running() { if [ "$NODES" -gt 1 ]; then members_running kafka; else pid_alive kafka; fi; }
@@ -71,7 +65,7 @@ PROPS
 }
 
 kafka_start() {
-  if [ "$NODES" -gt 1 ]; then _kafka_start_members; return; fi
+  if [ "$NODES" -gt 1 ]; then members_start kafka "$KAFKA_PORT" _kafka_start_member; return; fi
   local d; d="$(svc_dir kafka)"
   mkdir -p "$d/data"
   render_config kafka "$d/server.properties"

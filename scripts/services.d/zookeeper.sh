@@ -26,29 +26,22 @@ _zk_log4j() {
   printf 'log4j.rootLogger=INFO, stdout\nlog4j.appender.stdout=org.apache.log4j.ConsoleAppender\nlog4j.appender.stdout.layout=org.apache.log4j.PatternLayout\nlog4j.appender.stdout.layout.ConversionPattern=[%%d] %%p %%m (%%c)%%n\n' >"$1/log4j.properties"
 }
 
-# The members that are not running (all of them at first; the killed one after a kill).
-_zk_start_members() {
-  local i d h
-  for i in $(members); do
-    pid_alive "zookeeper-$i" && continue
-    d="$(svc_dir "zookeeper-$i")"; h="$(member_host "$i")"
-    mkdir -p "$d/data"
-    echo "$((i + 1))" >"$d/data/myid"
-    MEMBER="$i" render_config zookeeper "$d/zoo.cfg"
-    _zk_log4j "$d"
-    port_open "$h" "$ZK_PORT" && die "$h:$ZK_PORT is taken by another process (not ours)"
-    spawn "zookeeper-$i" "$(java_bin)" -Xms32m -Xmx128m -XX:+UseSerialGC \
-      -Dorg.slf4j.simpleLogger.showDateTime=true -Dzookeeper.jmx.log4j.disable=true \
-      -Dlog4j.configuration="file:$d/log4j.properties" \
-      -cp "$(_zk_classpath)" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg"
-  done
+_zk_start_member() {
+  local i="$1" d="$2"
+  echo "$((i + 1))" >"$d/data/myid"
+  MEMBER="$i" render_config zookeeper "$d/zoo.cfg"
+  _zk_log4j "$d"
+  spawn "zookeeper-$i" "$(java_bin)" -Xms32m -Xmx128m -XX:+UseSerialGC \
+    -Dorg.slf4j.simpleLogger.showDateTime=true -Dzookeeper.jmx.log4j.disable=true \
+    -Dlog4j.configuration="file:$d/log4j.properties" \
+    -cp "$(_zk_classpath)" org.apache.zookeeper.server.quorum.QuorumPeerMain "$d/zoo.cfg"
 }
 
 zookeeper_running() { if [ "$NODES" -gt 1 ]; then members_running zookeeper; else pid_alive zookeeper; fi; }
 zookeeper_stop() { if [ "$NODES" -gt 1 ]; then members_stop zookeeper; else stop_pid zookeeper; fi; }
 
 zookeeper_start() {
-  if [ "$NODES" -gt 1 ]; then _zk_start_members; return; fi
+  if [ "$NODES" -gt 1 ]; then members_start zookeeper "$ZK_PORT" _zk_start_member; return; fi
   local d; d="$(svc_dir zookeeper)"
   mkdir -p "$d/data"
   render_config zookeeper "$d/zoo.cfg"
