@@ -123,13 +123,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   };
 
   /** Each worker as a kubelet would run it; an exit nobody asked for counts against the fault under way. */
-  const sup = new Supervisor<Name>(
-    (name) => spawnWorker([name], { ...env, ...workerEnv[name] }, entry),
-    () => {
-      if (current) current.exits++;
-      return current?.fault ?? "setup";
-    },
-  );
+  const sup = new Supervisor<Name>((name) => spawnWorker([name], { ...env, ...workerEnv[name] }, entry), () => current);
   const w = sup.workers;
   const start = (name: Name) => sup.start(name);
   const kill = (name: Name, sig?: NodeJS.Signals) => sup.kill(name, sig);

@@ -170,6 +170,39 @@ function brokerKillTimeline(i: number, killedAt: number, group: string, until: n
   ].join(", ");
 }
 
+/**
+ * A worker's records-out counter, sampled: when it last moved, and the longest standstill since
+ * watch() (one still under way included): its length in s and when it began, in s after watch()
+ * (negative: it began before, the counter had not moved since). The processor's is the stream's
+ * stall: end to end, since nothing reaches it that ingest, PostgreSQL, the relay and Kafka did not
+ * pass on.
+ */
+class Standstill {
+  value = -1;
+  lastMove = Date.now();
+  private since?: { from: number; gap: number; gapFrom: number };
+
+  observe(n: number): void {
+    const now = Date.now();
+    if (n <= this.value) return;
+    if (this.since && now - this.lastMove > this.since.gap) Object.assign(this.since, { gap: now - this.lastMove, gapFrom: this.lastMove });
+    this.value = n;
+    this.lastMove = now;
+  }
+
+  watch(): void {
+    const now = Date.now();
+    this.since = { from: now, gap: 0, gapFrom: now };
+  }
+
+  longest(): { s: number; at: number } {
+    const l = this.since!;
+    const open = Date.now() - this.lastMove;
+    const [gap, from] = open > l.gap ? [open, this.lastMove] : [l.gap, l.gapFrom];
+    return { s: gap / 1000, at: (from - l.from) / 1000 };
+  }
+}
+
 describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra nodes; a member kill -9'd while records stream`, function () {
   this.timeout(3_600_000);
   const run = uniq("ha");
@@ -189,11 +222,9 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   let pagesChecked = 0;
   const staged: string[] = [];
 
-  /** The processor's records written, sampled every 200 ms: when it last moved. */
-  let written = -1;
-  let lastMove = Date.now();
-  /** Since the fault began: the longest standstill and when it began (ms since the epoch). */
-  let longestSince: { from: number; gap: number; gapFrom: number } | undefined;
+  /** The processor's records written (end to end) and the relay's records published, sampled every 200 ms. */
+  const written = new Standstill();
+  const published = new Standstill();
   let sampler: NodeJS.Timeout | undefined;
 
   const workerEnv: Record<Name, Record<string, string>> = { ingest: {}, relay: {}, processor: {} };
@@ -210,54 +241,19 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   }
 
   /** Each worker as a kubelet would run it; an exit nobody asked for counts against the fault under way. */
-  const sup = new Supervisor<Name>(
-    launch,
-    () => {
-      if (current) current.exits++;
-      return current?.fault ?? "setup";
-    },
-  );
+  const sup = new Supervisor<Name>(launch, () => current);
   const w = sup.workers;
   const start = (name: Name) => sup.start(name);
 
-  /** The relay's records published: the longest it stood still since the fault began (where a broker kill's stall starts). */
-  let relayOut = -1;
-  let relayMove = Date.now();
-  let relayLongest = 0;
   function sample(): void {
-    void w.relay?.metric("pipeline_records_out_total", 'worker="relay"').then((n) => {
-      const now = Date.now();
-      if (n > relayOut) {
-        if (longestSince && now - relayMove > relayLongest) relayLongest = now - relayMove;
-        relayOut = n;
-        relayMove = now;
-      }
-    }, () => undefined);
-    void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then((n) => {
-      const now = Date.now();
-      if (n > written) {
-        if (longestSince && now - lastMove > longestSince.gap) Object.assign(longestSince, { gap: now - lastMove, gapFrom: lastMove });
-        written = n;
-        lastMove = now;
-      }
-    }, () => undefined); // a sample the loaded processor did not answer in time: the next one counts
+    void w.relay?.metric("pipeline_records_out_total", 'worker="relay"').then((n) => published.observe(n), () => undefined);
+    // a sample the loaded processor did not answer in time: the next one counts
+    void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then((n) => written.observe(n), () => undefined);
   }
 
-  /**
-   * The longest standstill since `watchStalls()` (one still under way included): its length in s
-   * and when it began, in s after the fault (negative: it began before, the stream had not moved
-   * since). The stall is the processor's records written standing still: end to end, since
-   * nothing reaches it that ingest, PostgreSQL, the relay and Kafka did not pass on.
-   */
-  function stalled(): { s: number; at: number } {
-    const l = longestSince!;
-    const open = Date.now() - lastMove;
-    const [gap, from] = open > l.gap ? [open, lastMove] : [l.gap, l.gapFrom];
-    return { s: gap / 1000, at: (from - l.from) / 1000 };
-  }
   function watchStalls(): void {
-    longestSince = { from: Date.now(), gap: 0, gapFrom: Date.now() };
-    relayLongest = 0;
+    written.watch();
+    published.watch();
   }
 
   async function cursor(): Promise<number> {
@@ -290,6 +286,8 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   }
   /** Every broker kill (which broker, when): a session that expired at any other time was spurious. */
   const brokerKills: { i: number; at: number }[] = [];
+  /** How many broker kills took the group's coordinator. */
+  let coordinatorKilled = 0;
   const suiteStart = Date.now();
 
   /** kill -9 member i of `service`, DOWN_MS later start it again; then the accounting. */
@@ -299,7 +297,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     if (!r) rows.push((r = { fault: name, times: 0, lost: 0, exits: 0, stalls: [], back: [], notes: [] }));
     current = r;
     r.times++;
-    await waitFor("the stream flowing", async () => Date.now() - lastMove < 2000 && written > 0, 120_000, 200);
+    await waitFor("the stream flowing", async () => Date.now() - written.lastMove < 2000 && written.value > 0, 120_000, 200);
     watchStalls();
     const coordinator = service === "kafka" ? await coordinatorNow() : undefined;
     if (coordinator === i) coordinatorKilled++;
@@ -312,16 +310,15 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     r.back.push((Date.now() - killedAt) / 1000);
     // a while with every member back: a rejoin (leader moves back, hints replayed) may stall too
     await sleep(10_000);
-    const st = stalled();
+    const st = written.longest();
     r.stalls.push(st.s);
     const role = coordinator === undefined ? "" : coordinator === i ? ", the group's coordinator" : `, not the group's coordinator (broker ${coordinator} was)`;
-    const detail = service === "kafka" ? `; relay stood still ${(relayLongest / 1000).toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}` : "";
+    const detail = service === "kafka" ? `; relay stood still ${published.longest().s.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}` : "";
     r.notes.push(`${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
     // ingest's pages stored meanwhile: their ids are this fault's, in the accounting at the end
     windows.push({ row: r, toPage: (await cursor()) - 1 });
     current = undefined;
   }
-  let coordinatorKilled = 0;
 
   /** ZooKeeper sessions of brokers that expired with no kill of that broker in the 15 s before: spurious (a session too short for the host). */
   function spuriousExpiries(): string[] {
@@ -377,7 +374,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     await start("processor");
     await start("ingest");
     sampler = setInterval(sample, 200);
-    await waitFor("records written to Cassandra", async () => written > 0, 300_000, 500);
+    await waitFor("records written to Cassandra", async () => written.value > 0, 300_000, 500);
   });
 
   after(async () => {

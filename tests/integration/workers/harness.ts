@@ -321,8 +321,8 @@ export class StoredIds {
 
 /**
  * Keeps a suite's named workers running as a kubelet would. An exit nobody asked for (not kill(),
- * not stop()) is logged with the worker's last output, reported through `exitedDuring` (where the
- * suites count it against the fault under way) and followed by a new start 1 s later.
+ * not stop()) is logged with the worker's last output, counted against the fault under way (the
+ * suite's row, from `underWay`) and followed by a new start 1 s later.
  */
 export class Supervisor<N extends string> {
   /** The running worker of each name (the newest start). */
@@ -336,8 +336,8 @@ export class Supervisor<N extends string> {
 
   constructor(
     private readonly launch: (name: N) => Promise<Worker>,
-    /** Called on each exit nobody asked for; says what was under way, for the log line. */
-    private readonly exitedDuring: (name: N) => string,
+    /** The suite's fault under way (its row), if any: an exit nobody asked for counts against it. */
+    private readonly underWay: () => { fault: string; exits: number } | undefined,
   ) {}
 
   async start(name: N): Promise<Worker> {
@@ -346,8 +346,9 @@ export class Supervisor<N extends string> {
     this.started.push(wk);
     void wk.exited.then(async ({ code, signal }) => {
       if (this.expected.has(wk) || this.stopping) return;
-      const during = this.exitedDuring(name);
-      this.exitLog.push(`${name} exited by itself (${code ?? signal}) during ${during}:\n${wk.output().slice(-1500)}`);
+      const fault = this.underWay();
+      if (fault) fault.exits++;
+      this.exitLog.push(`${name} exited by itself (${code ?? signal}) during ${fault?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`);
       await new Promise((r) => setTimeout(r, 1000));
       if (!this.stopping) await this.start(name);
     });
