@@ -41,13 +41,16 @@ export interface KafkaRetry {
 export const CLIENT_RETRY: KafkaRetry = { retries: 12, initialRetryTime: 100, maxRetryTime: 600 };
 
 /**
- * The processor's consumer: after these the consumer crashes and kafkajs restarts it, and only a
- * restart asks the cluster for the group's coordinator again. 10 retries up to 2 s (15 s) kept
- * asking a dead one: a kill -9 of the broker coordinating the group evicted the member (6 s
- * session) and it rejoined 31 s after the kill (kill suite, 2026-11-26). Spent in under the
- * session time-out (3 s: 200, 480, 600, 600, 600 ms), the member finds the new coordinator sooner.
+ * The processor's consumer (and its cluster's lookups): long enough to outlast a failover, in the
+ * same steps of at most 600 ms. A lost coordinator makes the processor rejoin under the same member
+ * id (processor/coordinator.ts), and that rejoin's coordinator lookup retries with this budget
+ * until the new coordinator answers: the local set's 4 s session, the new leaders and the group's
+ * reload took 4.0-5.5 s after a kill -9, up to ~7 s on a loaded host. Spent before that, the
+ * consumer crashes and kafkajs restarts it under a NEW member id, which the new coordinator makes
+ * wait until the old member's session is out (+3 s). The former 5 retries (~2.5 s) did exactly
+ * that: crash +6-8 s, records +10-18 s (kill suite, 2026-11-26).
  */
-export const CONSUMER_RETRY: KafkaRetry = { retries: 5, initialRetryTime: 200, maxRetryTime: 600 };
+export const CONSUMER_RETRY: KafkaRetry = { retries: 16, initialRetryTime: 200, maxRetryTime: 600 };
 
 /** The longest kafkajs waits between tries before it gives up (every jitter at its largest). */
 export function retryBudgetMs(r: KafkaRetry, factor = 0.2, multiplier = 2): number {

@@ -25,6 +25,7 @@ import { createRegistry } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { writeUsers, type UserWrite } from "./cassandra-writer";
+import { asRejoin, commitOrRejoin } from "./coordinator";
 import { decodeUser } from "./decode";
 import { dlqMessage } from "./dlq";
 import { writeTimeOf } from "./write-time";
@@ -47,6 +48,8 @@ export interface ProcessorOptions {
 export type ProcessorHandle = WorkerHandle<ProcessorSummary>;
 
 const HEALTH = "processor";
+/** How often a commit under way checks that the coordinator still answers heartbeats. */
+const COMMIT_PROBE_MS = 250;
 const nextOffset = (o: string) => (BigInt(o) + 1n).toString();
 
 /** Total lag of the group on users_created; sets the lag gauge per partition. */
@@ -207,7 +210,10 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                     log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
                     await sleep(delay, signal);
                     // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
-                    await heartbeat();
+                    // (a lost coordinator: a rejoin under the same member id, coordinator.ts)
+                    await heartbeat().catch((e: unknown) => {
+                      throw asRejoin(e);
+                    });
                     if (!isRunning() || isStale() || signal.aborted) return;
                   } finally {
                     clearInterval(beating);
@@ -216,7 +222,14 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                 for (const b of r.bad) log.warn({ partition: batch.partition, offset: b.headers.source_offset, reason: b.headers.error_reason }, "message dead-lettered");
                 const last = chunk[chunk.length - 1].offset;
                 resolveOffset(last);
-                await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]);
+                // a commit to a dead or moved coordinator ends the batch at once with a rejoin under
+                // the same member id (coordinator.ts), not after kafkajs's retries and a crash
+                await commitOrRejoin(
+                  () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]),
+                  heartbeat,
+                  COMMIT_PROBE_MS,
+                  c.PROCESSOR_SESSION_TIMEOUT_MS,
+                );
                 s.stored += r.good;
                 s.deadLettered += r.bad.length;
                 m.recordsOut.inc({ worker: "processor" }, r.good);
@@ -227,7 +240,9 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                 );
                 lastActivity = Date.now();
                 markHealthy(HEALTH);
-                await heartbeat();
+                await heartbeat().catch((e: unknown) => {
+                  throw asRejoin(e);
+                });
               }
               s.batches++;
               end();

@@ -1,0 +1,108 @@
+/**
+ * The processor's answer to its group coordinator dying or moving (a broker kill -9, a leader of
+ * __consumer_offsets moved): rejoin the group under the SAME member id, at the coordinator the
+ * cluster names now.
+ *
+ * Why here and not in kafkajs (2.2.4, read in node_modules/kafkajs/src):
+ *  - a consumer asks for its coordinator only when it joins (consumer/consumerGroup.js `[JOIN]`:
+ *    `this.coordinator = await this.cluster.findGroupCoordinator(...)`); heartbeats go to that
+ *    broker, commits to the offset manager's copy of it, which on a lost connection looks up the
+ *    same node id again (consumer/offsetManager/index.js `getCoordinator`) and on
+ *    NOT_COORDINATOR_FOR_GROUP only refreshes metadata (`commitOffsets`). Nothing in the running
+ *    consumer follows a coordinator that moved;
+ *  - so every heartbeat and commit fails until a retrier gives up, and the consumer crashes
+ *    (consumer/runner.js `scheduleFetchManager` → `onCrash`); the restart builds a new
+ *    ConsumerGroup with no member id (consumer/index.js `start`), and the new coordinator, which
+ *    loaded the group WITH our old member, waits that member's session out before the new one
+ *    may join. Measured: crash +6-8 s after the kill, join +7-9 s, records +10-18 s; once, the
+ *    commit's retries ran 11 s into "Broker 2 not found in the cached metadata";
+ *  - but the runner rejoins keeping the member id (`joinAndSync`, which looks the coordinator up
+ *    afresh) when the error that ends a fetch round is a rebalancing one (errors.js
+ *    `isRebalancing`: type REBALANCE_IN_PROGRESS, NOT_COORDINATOR_FOR_GROUP or ILLEGAL_GENERATION).
+ *    eachBatch is ours: it turns a lost coordinator into that error. The new coordinator knows the
+ *    member, so the rejoin is one round trip, not a session's wait.
+ */
+import { KafkaJSError } from "kafkajs";
+
+/** kafkajs errors that mean the coordinator cannot be reached or is not (or not yet) the coordinator. */
+const LOST_NAMES = new Set([
+  "KafkaJSConnectionError",
+  "KafkaJSConnectionClosedError",
+  "KafkaJSRequestTimeoutError",
+  "KafkaJSBrokerNotFound",
+  "KafkaJSLockTimeout",
+  "KafkaJSGroupCoordinatorNotFound",
+]);
+const LOST_TYPES = new Set(["NOT_COORDINATOR_FOR_GROUP", "GROUP_COORDINATOR_NOT_AVAILABLE", "GROUP_LOAD_IN_PROGRESS"]);
+const LOST_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"]);
+
+/** Whether `err` (or what caused it: kafkajs wraps a retrier's last error) says the coordinator is gone or moved. */
+export function coordinatorLost(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 8; depth++) {
+    const x = e as { name?: string; type?: string; code?: unknown; cause?: unknown };
+    if ((x.name && LOST_NAMES.has(x.name)) || (x.type && LOST_TYPES.has(x.type)) || (typeof x.code === "string" && LOST_CODES.has(x.code))) return true;
+    if (x.cause === e) break;
+    e = x.cause;
+  }
+  return false;
+}
+
+/**
+ * Thrown from eachBatch when the coordinator is lost: its `type` makes kafkajs's runner rejoin the
+ * group with the member id it has (a new coordinator lookup), instead of retrying the dead one
+ * until the consumer crashes. Nothing of the batch is committed: the rows written to Cassandra
+ * are fetched again after the rejoin and written again (idempotent upserts).
+ */
+export class CoordinatorLost extends KafkaJSError {
+  readonly type = "NOT_COORDINATOR_FOR_GROUP";
+  constructor(cause: unknown) {
+    const c = cause instanceof Error ? cause : new Error(String(cause));
+    // kafkajs's constructor takes a cause (src/errors.js); its typings do not say so
+    super(`group coordinator lost (${c.message}): rejoining under the same member id`, { retriable: true, cause: c } as ConstructorParameters<typeof KafkaJSError>[1]);
+    Object.defineProperty(this, "name", { value: "KafkaJSCoordinatorLost" });
+  }
+}
+
+/** `err` as CoordinatorLost when it says the coordinator is lost, else unchanged. */
+export function asRejoin(err: unknown): unknown {
+  return err instanceof CoordinatorLost || !coordinatorLost(err) ? err : new CoordinatorLost(err);
+}
+
+/**
+ * Commit, but do not wait on a dead coordinator: kafkajs retries a commit for the consumer's whole
+ * retry budget against the broker it had (see above). While the commit is under way the member's
+ * heartbeat is tried every `probeMs` (kafkajs sends one only when its interval has passed since the
+ * last answered one, so a live coordinator sees no extra traffic): a heartbeat that fails ends the
+ * wait (CoordinatorLost when the coordinator is lost, else its own error, e.g. a rebalance), and so
+ * does a commit not done in `deadlineMs`. The abandoned commit may still land later: harmless, it
+ * names records already in Cassandra.
+ */
+export async function commitOrRejoin(commit: () => Promise<void>, heartbeat: () => Promise<void>, probeMs: number, deadlineMs: number): Promise<void> {
+  let done = false;
+  let timer: NodeJS.Timeout | undefined;
+  const committed = commit().finally(() => (done = true));
+  const watch = new Promise<never>((_resolve, reject) => {
+    const t0 = Date.now();
+    const tick = async (): Promise<void> => {
+      if (done) return;
+      if (Date.now() - t0 >= deadlineMs) return reject(new CoordinatorLost(new Error(`offset commit not answered in ${deadlineMs} ms`)));
+      try {
+        await heartbeat();
+      } catch (e) {
+        return reject(asRejoin(e));
+      }
+      if (!done) timer = setTimeout(() => void tick(), probeMs);
+    };
+    timer = setTimeout(() => void tick(), 0);
+  });
+  try {
+    await Promise.race([committed, watch]);
+  } catch (e) {
+    throw asRejoin(e);
+  } finally {
+    done = true;
+    clearTimeout(timer);
+    committed.catch(() => undefined);
+    watch.catch(() => undefined);
+  }
+}
