@@ -40,6 +40,11 @@ export async function readFrom(kafka: Kafka, topic: string, from: Map<number, st
         if (left.size === 0) resolveDone();
       },
     });
+    // only the partitions wanted, each from its own offset: the group is assigned every partition
+    // (kafkajs has no assign()), and the others, read from the beginning, were the topic's whole
+    // history (46 MB a partition on the kill suite's set: a reconciliation took 7 s, the relay stood still)
+    const unwanted = [...ends.keys()].filter((p) => !left.has(p));
+    if (unwanted.length > 0) consumer.pause([{ topic, partitions: unwanted }]);
     for (const [p] of want) consumer.seek({ topic, partition: p, offset: start(p) });
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -62,6 +62,7 @@ export async function reconcileOrphans(client: PoolClient, kafka: Kafka, log: Lo
     // (outbox id, key) pairs: the topic may also carry rows of another outbox (another schema)
     const ids: string[] = [];
     const keys: string[] = [];
+    const t0 = Date.now();
     const read = await readFrom(kafka, topic, from, (_p, m) => {
       const h = m.headers?.outbox_id;
       const v = Buffer.isBuffer(h) ? h.toString() : typeof h === "string" ? h : undefined;
@@ -79,7 +80,7 @@ export async function reconcileOrphans(client: PoolClient, kafka: Kafka, log: Lo
       );
       marked += u.rowCount ?? 0;
     }
-    log.warn({ topic, orphans: r.rows.length, read, marked }, "reconciled sends of a relay round that did not commit");
+    log.warn({ topic, orphans: r.rows.length, read, marked, readMs: Date.now() - t0 }, "reconciled sends of a relay round that did not commit");
   }
   await client.query("DELETE FROM relay_inflight WHERE id = ANY($1::uuid[])", [r.rows.map((x) => x.id)]);
   return { orphans: r.rows.length, marked };
