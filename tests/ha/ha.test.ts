@@ -314,11 +314,39 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     const st = written.longest();
     r.stalls.push(st.s);
     const role = coordinator === undefined ? "" : coordinator === i ? ", the group's coordinator" : `, not the group's coordinator (broker ${coordinator} was)`;
-    const detail = service === "kafka" ? `; relay stood still ${published.longest().s.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}` : "";
+    const detail = service === "kafka" ? `; relay stood still ${published.longest().s.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}` : "";
     r.notes.push(`${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
     // ingest's pages stored meanwhile: their ids are this fault's, in the accounting at the end
     windows.push({ row: r, toPage: (await cursor()) - 1 });
     current = undefined;
+  }
+
+  /**
+   * The processor's consumer after a broker kill, from its log: when it first rejoined keeping its
+   * member id (kafkajs's "re-joining", runtime/processor/coordinator.ts), crashed (a restart under a
+   * new member id), and joined the group; seconds after the kill.
+   */
+  function processorTimeline(killedAt: number, until: number): string {
+    const file = path.join(logDir, "processor.log");
+    const lines: { t: number; msg: string; memberId?: string }[] = [];
+    for (const l of fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n") : []) {
+      try {
+        const j = JSON.parse(l) as { time?: string; msg?: string; memberId?: string };
+        const t = j.time ? Date.parse(j.time) : NaN;
+        if (t <= until) lines.push({ t, msg: j.msg ?? "", memberId: j.memberId });
+      } catch {
+        // a line that is not JSON (a Node warning)
+      }
+    }
+    const s = (x?: { t: number }) => (x === undefined ? "-" : `+${((x.t - killedAt) / 1000).toFixed(1)}`);
+    const isJoin = (x: { msg: string }) => /Consumer has joined the group/.test(x.msg);
+    const before = lines.filter((x) => x.t < killedAt && isJoin(x)).pop()?.memberId;
+    const after = lines.filter((x) => x.t >= killedAt);
+    const rejoin = after.find((x) => /re-joining/.test(x.msg));
+    const crash = after.find((x) => /^Crash:/.test(x.msg));
+    const joined = after.find(isJoin);
+    const same = joined === undefined ? "" : joined.memberId === before ? " (same member id)" : " (NEW member id)";
+    return `processor: rejoin ${s(rejoin)}, crash ${s(crash)}, joined ${s(joined)}${same}`;
   }
 
   /** ZooKeeper sessions of brokers that expired with no kill of that broker in the 15 s before: spurious (a session too short for the host). */
