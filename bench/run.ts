@@ -36,6 +36,7 @@
  *      PROCESSOR_PARTITIONS_CONCURRENCY and PROCESSOR_CHUNK_SIZE (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { Kafka, logLevel, type Admin } from "kafkajs";
@@ -56,6 +57,7 @@ import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/p
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
 import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
 import { procCpuUs, servicesCpuUs } from "./cpu";
+import { describeSnapshots, logAutovacuum, pgSnapshot, watchPg } from "./pg-watch";
 import { histQuantile, percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
 
 const REQUIRED = ["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"];
@@ -174,7 +176,7 @@ function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefine
  * out so far) are polled: polling rows that cannot be there yet was Cassandra work the pipeline
  * competed with on 2 cores (it doubled the services' CPU per record of the run).
  */
-function latencySampler(cass: CassandraClient, all: string[], size: number, staged: () => number = () => Infinity): { done(): boolean; stop(): { lat: number[]; firstFetch: number; lastSeen: number; seen: number } } {
+function latencySampler(cass: CassandraClient, all: string[], size: number, staged: () => number = () => Infinity): { done(): boolean; stop(): { lat: number[]; worst: { fetchedAt: number; ms: number }[]; firstFetch: number; lastSeen: number; seen: number } } {
   const step = Math.max(1, Math.floor(all.length / size));
   const indexOf = new Map<string, number>();
   all.forEach((id, i) => {
@@ -183,6 +185,7 @@ function latencySampler(cass: CassandraClient, all: string[], size: number, stag
   const ids = [...indexOf.keys()];
   const unseen = new Set(ids);
   const lat: number[] = [];
+  const fetched: number[] = [];
   let firstFetch = Infinity;
   let lastSeen = -Infinity;
   const cql = `SELECT id, fetched_at FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN ?`;
@@ -210,6 +213,7 @@ function latencySampler(cass: CassandraClient, all: string[], size: number, stag
               if (!unseen.delete(id)) continue;
               const f = (row.fetched_at as Date).getTime();
               lat.push(at - f);
+              fetched.push(f);
               firstFetch = Math.min(firstFetch, f);
               lastSeen = Math.max(lastSeen, at);
             }
@@ -225,11 +229,37 @@ function latencySampler(cass: CassandraClient, all: string[], size: number, stag
     done: () => unseen.size === 0,
     stop: () => {
       stopped = true;
-      return { lat, firstFetch, lastSeen, seen: ids.length - unseen.size };
+      // the slowest rows with their fetch time: when a tail happened, to set beside other logs
+      const worst = lat.map((ms, i) => ({ fetchedAt: fetched[i], ms })).sort((a, b) => b.ms - a.ms).slice(0, 20);
+      return { lat, worst, firstFetch, lastSeen, seen: ids.length - unseen.size };
     },
   };
 }
 
+
+/** A worker's warn lines ("slow ...") logged between t0 and t1 (epoch ms), with their times. */
+function slowLines(logFile: string, t0: number, t1: number): { t: number; line: string }[] {
+  let text = "";
+  try {
+    text = readFileSync(logFile, "utf8");
+  } catch {
+    return [];
+  }
+  const out: { t: number; line: string }[] = [];
+  for (const l of text.split("\n")) {
+    if (!l.includes('"msg":"slow ')) continue;
+    try {
+      const j = JSON.parse(l) as { time: string; msg: string; [k: string]: unknown };
+      const t = Date.parse(j.time);
+      if (t < t0 || t > t1) continue;
+      const { msg, ms, steps, claimed, pending } = j;
+      out.push({ t, line: `${msg}: ${JSON.stringify({ ms, claimed, pending, steps })}` });
+    } catch {
+      /* not a log line */
+    }
+  }
+  return out;
+}
 
 /** The ids the API serves for `seed`, pages 1..pages of `results` (ingest lower-cases them). */
 function idsOf(seed: string, pages: number, results: number): string[] {
@@ -402,6 +432,7 @@ async function main(): Promise<void> {
     await groupAtEnd(admin, groupA);
     await groupAtEnd(admin, groupRead); // the diagnostic reader after the processor, on the same messages
     await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the references copy them
+    await logAutovacuum(pool);
 
     /**
      * Phase 3: ingest paced at `target`/s (pages of LAT_BATCH) through the relay and processor
@@ -409,11 +440,14 @@ async function main(): Promise<void> {
      * two stages (fetch -> Kafka send, send -> Cassandra ack; its histograms, the buckets' upper
      * bounds) over the same run.
      */
-    const halfRate = async (target: number, ingestRate: number, procMetricsPort: number) => {
+    const halfRate = async (target: number, ingestRate: number, procMetricsPort: number, relayLog: string) => {
       // ingest pauses between pages: a page every LAT_BATCH/target s, less the time a page takes at full speed
       const pauseMs = Math.max(0, Math.round((1000 * LAT_BATCH) / target - (1000 * LAT_BATCH) / ingestRate));
       say(`\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`);
       const pm0 = await scrape(procMetricsPort);
+      const pg0 = await pgSnapshot(pool);
+      const pgw = watchPg(pool);
+      const t3 = Date.now();
       let staged3 = () => 0;
       const lat3 = latencySampler(cass, idsC, 2000, () => staged3());
       const i3 = await spawnW("ingest-half-rate", ["ingest"], { INGEST_SEED: seedC, INGEST_BATCH_SIZE: String(LAT_BATCH), INGEST_INTERVAL_MS: String(pauseMs) });
@@ -432,6 +466,8 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 200));
       }
       const l3 = lat3.stop();
+      const pgEvents = pgw.stop();
+      const pg1 = await pgSnapshot(pool);
       const pm1 = await scrape(procMetricsPort);
       const q = (name: string, labels: Record<string, string>, p: number) => 1000 * histQuantile(pm0, pm1, name, labels, p);
       const stages = {
@@ -441,6 +477,15 @@ async function main(): Promise<void> {
       };
       const h = { target, rate: ip3.mean, p50: percentile(l3.lat, 50), p99: percentile(l3.lat, 99), max: Math.max(...l3.lat), n: l3.lat.length, stages };
       say(`  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(h.n)} sampled rows): p50 ${fmt(h.p50)} ms, p99 ${fmt(h.p99)} ms, max ${fmt(h.max)} ms`);
+      // where a tail was: the slowest rows' fetch times, and beside them what PostgreSQL and the relay did
+      const rel = (t: number) => `+${((t - t3) / 1000).toFixed(1)} s`;
+      say(`  slowest sampled rows (fetched at, latency): ${l3.worst.slice(0, 8).map((w) => `${rel(w.fetchedAt)} ${fmt(w.ms)} ms`).join(", ")}`);
+      say(`  PostgreSQL during the phase: ${describeSnapshots(pg0, pg1)}`);
+      for (const e of pgEvents.slice(0, 30)) say(`    ${rel(e.t)} ${e.what}`);
+      if (pgEvents.length > 30) say(`    ... ${pgEvents.length - 30} more`);
+      const slowRelay = slowLines(relayLog, t3, Date.now());
+      say(`  relay: ${slowRelay.length} slow round(s) or pending count(s) (≥ 1 s) during the phase${slowRelay.length ? ":" : ""}`);
+      for (const l of slowRelay.slice(0, 20)) say(`    ${rel(l.t)} ${l.line}`);
       say(`  the processor's histograms (every row, bucket upper bounds): fetch -> Cassandra ack p50 ≤ ${fmt(stages.processor_fetch_to_store.p50)} ms, p99 ≤ ${fmt(stages.processor_fetch_to_store.p99)} ms; fetch -> Kafka send p50 ≤ ${fmt(stages.fetch_to_kafka.p50)}, p99 ≤ ${fmt(stages.fetch_to_kafka.p99)} ms; Kafka send -> Cassandra ack p50 ≤ ${fmt(stages.kafka_to_store.p50)}, p99 ≤ ${fmt(stages.kafka_to_store.p99)} ms`);
       return h;
     };
@@ -457,7 +502,7 @@ async function main(): Promise<void> {
       const pL = await spawnW("processor-latency", ["processor"], { PROCESSOR_GROUP_ID: groupL });
       const rL = await spawnW("relay-latency", ["relay"], {});
       await new Promise((r) => setTimeout(r, 3000)); // both connected and idle before the first fetch
-      const h = await halfRate(target, intEnv("BENCH_INGEST_RATE", 12_000), pL.metricsPort);
+      const h = await halfRate(target, intEnv("BENCH_INGEST_RATE", 12_000), pL.metricsPort, rL.logFile);
       await Promise.all([rL.stop(), pL.stop()]);
       const load1 = loadavg();
       say(`\nresults (${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
@@ -701,7 +746,7 @@ async function main(): Promise<void> {
     rows.push({ worker: "end to end", rate: e2eF.steady, limit: fair, limitWhat: `min(slowest limit alone ${fmt(slowest.steady)}, ${os.cpus().length} cores / CPU of the 3 bare stages ${fmt(cpuBound)})` });
 
     // ---------------- phase 3: half rate ----------------
-    const half = LAT_N > 0 ? await halfRate(e2eF.steady / 2, ingestF.steady, p2.metricsPort) : undefined;
+    const half = LAT_N > 0 ? await halfRate(e2eF.steady / 2, ingestF.steady, p2.metricsPort, r2.logFile) : undefined;
     await Promise.all([r2.stop(), p2.stop()]);
 
     const load1 = loadavg();

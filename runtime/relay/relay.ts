@@ -114,23 +114,45 @@ export function assertEveryPartitionAcked(keys: string[], partitions: number, ac
   }
 }
 
+/** A round slower than this is logged (warn) with the time of each of its steps. */
+export const SLOW_ROUND_MS = 1000;
+
 /** One round: reconcile, claim, encode, publish, mark. Returns rows published and parked (0, 0: nothing claimable). */
 export async function relayRound(x: RoundContext): Promise<{ published: number; parked: number }> {
   const c = x.config;
+  // the time of each step, logged when the round is slow: where a stall was (PostgreSQL's claim,
+  // Kafka's send, the commit), which the round's histogram alone cannot say
+  const t0 = performance.now();
+  const steps: Record<string, number> = {};
+  let tPrev = t0;
+  const step = (name: string) => {
+    const t = performance.now();
+    steps[name] = Math.round(t - tPrev);
+    tPrev = t;
+  };
+  let claimed = 0;
   const client = await x.pool.connect();
+  step("connect");
   try {
     await client.query("BEGIN");
     await reconcileOrphans(client, x.kafka, x.log);
+    step("reconcile");
     const buckets = await lockPendingBuckets(client, c.RELAY_MAX_BUCKETS);
+    step("lockBuckets");
     const rows = await claimRows(client, buckets, c.RELAY_BATCH_SIZE);
+    step("claim");
+    claimed = rows.length;
     if (rows.length === 0) {
       await client.query("COMMIT");
+      step("commit");
       return { published: 0, parked: 0 };
     }
     const { messages, parked } = encodeRows(rows, x.schemaId, x.type);
+    step("encode");
     for (const p of parked) x.log.warn({ outboxId: p.id, reason: p.reason }, "outbox row parked");
     if (messages.length > 0) {
       const inflight = await recordInflight(client, x.pool, x.admin, USERS_TOPIC, buckets);
+      step("recordInflight");
       x.sent = true;
       for (const group of chunkByBytes(messages, (m) => m.value.length + 100, c.RELAY_MAX_SEND_BYTES)) {
         const acked = await x.producer.send({
@@ -141,17 +163,22 @@ export async function relayRound(x: RoundContext): Promise<{ published: number; 
         });
         assertEveryPartitionAcked(group.map((m) => String(m.key)), inflight.partitions, acked);
       }
+      step("send");
       await clearInflight(client, inflight);
     }
     await markPublished(client, messages.map((m) => m.id));
     await markParked(client, parked);
+    step("mark");
     await client.query("COMMIT");
+    step("commit");
     return { published: messages.length, parked: parked.length };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw e;
   } finally {
     client.release();
+    const ms = Math.round(performance.now() - t0);
+    if (ms >= SLOW_ROUND_MS) x.log.warn({ ms, claimed, steps }, "slow relay round");
   }
 }
 
@@ -185,6 +212,14 @@ export function startRelay(o: RelayOptions): RelayHandle {
       // producer: while one waits for Kafka, another claims, encodes or commits. Per-key order
       // holds: a loop's bucket locks live until its commit, after the Kafka ack.
       let pendingAt = 0;
+      /** the outbox's pending count (a gauge), between rounds: logged when it holds the loop up */
+      const timedPendingCount = async (): Promise<number> => {
+        const t = performance.now();
+        const n = await pendingCount(pool);
+        const ms = Math.round(performance.now() - t);
+        if (ms >= SLOW_ROUND_MS) log.warn({ ms, pending: n }, "slow outbox pending count");
+        return n;
+      };
       const loop = async (i: number): Promise<void> => {
         const health = `relay[${i}]`;
         let producer: Producer | undefined;
@@ -192,7 +227,7 @@ export function startRelay(o: RelayOptions): RelayHandle {
         while (!signal.aborted) {
           if (Date.now() - pendingAt >= 1000) {
             pendingAt = Date.now();
-            m.outboxPending.set(await pendingCount(pool).catch(() => -1));
+            m.outboxPending.set(await timedPendingCount().catch(() => -1));
           }
           const end = m.batchSeconds.startTimer({ worker: "relay" });
           const ctx: Partial<RoundContext> = {};
@@ -237,7 +272,7 @@ export function startRelay(o: RelayOptions): RelayHandle {
           }
           let pending = -1;
           try {
-            pending = await pendingCount(pool);
+            pending = await timedPendingCount();
             m.outboxPending.set(pending);
           } catch (e) {
             if (classify(e) === "programming") throw e;
