@@ -15,10 +15,10 @@ import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
 import { normalizeUser } from "./normalize";
-import { nextPage, recordPageFailure, recordPageRecovered, storeBatch, type Rejected } from "./store-batch";
+import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBatch, type PreparedUsers, type Rejected } from "./store-batch";
 
 /** A page, or the reason it was given up. */
-type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords> }) | { failed: { reason: string; attempts: number } };
+type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
 
 /** The longest pause between two rounds of fetching a page the API keeps refusing. */
 const PAGE_BACKOFF_MAX_MS = 60_000;
@@ -119,11 +119,13 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       try {
         const f = await fetchOnce(page);
         const split = splitRecords(f.results, f.fetchedAt);
+        // the upsert's parameters too: built here, during the previous page's transaction
+        const prepared = prepareUsers(split.users);
         if (round > 0) {
           markHealthy("ingest");
           await untilAvailable("postgres: page recovered", () => recordPageRecovered(pool, c.INGEST_SEED, page), wait);
         }
-        return { ...f, split };
+        return { ...f, split, prepared };
       } catch (e) {
         if (o.signal?.aborted) throw e;
         if (e instanceof BadPageError) {
@@ -146,8 +148,9 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     p.catch(() => undefined); // awaited below, or dropped on stop
     return p;
   };
-  // While a page is stored, the next one is already being fetched, parsed and validated (one-shot
-  // mode, no pause): fetchFor splits a page as soon as it arrives, during the current transaction.
+  // While a page is stored, the next one is already being fetched, parsed, validated and turned
+  // into the upsert's parameters (one-shot mode, no pause): fetchFor does all that as soon as the
+  // page arrives, during the current transaction.
   const prefetch = pauseMs === 0;
   let page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
   let inflight = fetchFor(page);
@@ -175,7 +178,7 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     m.recordsIn.inc({ worker: "ingest" }, results.length);
     const failed = "failed" in fetched ? fetched.failed : undefined;
     // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
-    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed }), wait);
+    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed, prepared: "failed" in fetched ? undefined : fetched.prepared }), wait);
     end();
     if (!r.stored) {
       log.info({ page }, "page already stored by another ingest; moving on");

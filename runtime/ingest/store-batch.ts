@@ -19,6 +19,8 @@ export interface StoreBatchArgs {
   rejected: Rejected[];
   /** the page could not be had (a reason, its fetch attempts): recorded and skipped, in the same transaction */
   failed?: { reason: string; attempts: number };
+  /** prepareUsers(users), built ahead (ingest builds it during the previous page's transaction) */
+  prepared?: PreparedUsers;
 }
 
 export interface StoreBatchResult {
@@ -39,6 +41,45 @@ export function dedupeById(users: UserCreated[]): UserCreated[] {
     m.set(u.id, u);
   }
   return [...m.values()];
+}
+
+/**
+ * One column as a PostgreSQL array literal ({"a","b"}), escaped as node-postgres escapes an array
+ * parameter (backslash and double quote; no value here is null): the driver then sends the string
+ * as it is.
+ */
+export function pgArrayLiteral(values: readonly (string | number)[]): string {
+  let out = "{";
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (i > 0) out += ",";
+    out += '"' + String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"') + '"';
+  }
+  return out + "}";
+}
+
+/** A page's users as the upsert's parameters ($1..$15), deduplicated by id. */
+export interface PreparedUsers {
+  count: number;
+  params: string[];
+}
+
+/**
+ * The upsert's parameters, ready to send: ingest builds them while the previous page's transaction
+ * runs (ingest.ts), so PostgreSQL does not wait for them between two pages (~15 µs a record).
+ */
+export function prepareUsers(all: UserCreated[]): PreparedUsers {
+  const users = dedupeById(all);
+  const col = <K extends keyof UserCreated>(k: K) => pgArrayLiteral(users.map((u) => u[k]));
+  return {
+    count: users.length,
+    params: [
+      col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"),
+      col("post_code"), col("email"), col("username"), pgArrayLiteral(users.map((u) => iso(u.dob))),
+      pgArrayLiteral(users.map((u) => iso(u.registered_date))), col("phone"), col("picture"), pgArrayLiteral(users.map((u) => iso(u.fetched_at))),
+      pgArrayLiteral(users.map((u) => keyBucket(u.id))),
+    ],
+  };
 }
 
 /**
@@ -85,7 +126,7 @@ SELECT s.id, s.bucket, jsonb_build_object(
  ORDER BY s.n`;
 
 export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBatchResult> {
-  const users = dedupeById(a.users);
+  const users = a.prepared ?? prepareUsers(a.users);
   const c = await pool.connect();
   try {
     await c.query("BEGIN");
@@ -96,14 +137,8 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
       return { stored: false, upserted: 0, outboxed: 0, rejected: 0 };
     }
     let outboxed = 0;
-    if (users.length > 0) {
-      const col = <K extends keyof UserCreated>(k: K) => users.map((u) => u[k]);
-      const r = await c.query(UPSERT_USERS_AND_OUTBOX, [
-        col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"),
-        col("post_code"), col("email"), col("username"), users.map((u) => iso(u.dob)),
-        users.map((u) => iso(u.registered_date)), col("phone"), col("picture"), users.map((u) => iso(u.fetched_at)),
-        users.map((u) => keyBucket(u.id)),
-      ]);
+    if (users.count > 0) {
+      const r = await c.query(UPSERT_USERS_AND_OUTBOX, users.params);
       outboxed = r.rowCount ?? 0;
     }
     if (a.rejected.length > 0) {
@@ -117,7 +152,7 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
     if (a.failed) await recordPageFailure(c, a.seed, a.page, a.failed.reason, a.failed.attempts, true);
     await c.query("UPDATE ingest_cursor SET next_page = $2, updated_at = now() WHERE seed = $1", [a.seed, a.page + 1]);
     await c.query("COMMIT");
-    return { stored: true, upserted: users.length, outboxed, rejected: a.rejected.length };
+    return { stored: true, upserted: users.count, outboxed, rejected: a.rejected.length };
   } catch (e) {
     await c.query("ROLLBACK").catch(() => undefined);
     throw e;
