@@ -106,6 +106,8 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
         if (e instanceof BadPageError) throw e;
         throw new RetryableError(`GET ${url}: reading the body: ${(e as Error).message}`);
       }
+      // let a pending reply (the current page's transaction) run before the parse of the page (~15 ms)
+      await new Promise<void>((r) => setImmediate(r));
       let body: unknown;
       try {
         body = JSON.parse(text);

@@ -20,6 +20,9 @@ import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBa
 /** A page, or the reason it was given up. */
 type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
 
+/** Lets pending I/O callbacks (a PostgreSQL reply) run before the next synchronous piece of work. */
+const yieldToIo = () => new Promise<void>((r) => setImmediate(r));
+
 /** The longest pause between two rounds of fetching a page the API keeps refusing. */
 const PAGE_BACKOFF_MAX_MS = 60_000;
 
@@ -118,7 +121,12 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     for (let round = 0; ; round++) {
       try {
         const f = await fetchOnce(page);
+        // Between the synchronous pieces (parse, validation, parameters: 5-15 ms each a page), the
+        // event loop is let go once: the current page's transaction is a chain of round trips, and
+        // a reply that waits behind a whole page's work holds PostgreSQL idle meanwhile.
+        await yieldToIo();
         const split = splitRecords(f.results, f.fetchedAt);
+        await yieldToIo();
         // the upsert's parameters too: built here, during the previous page's transaction
         const prepared = prepareUsers(split.users);
         if (round > 0) {
