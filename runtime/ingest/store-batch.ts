@@ -1,6 +1,7 @@
 /**
- * One page into PostgreSQL in ONE transaction: users upserted by id, an outbox row per new or
- * changed user, rejected records kept with their reason, and the seed's cursor moved on.
+ * One page into PostgreSQL in ONE transaction: the seed's cursor moved on (if it is at this page),
+ * users upserted by id, an outbox row per new or changed user, rejected records kept with their
+ * reason.
  */
 import type { Pool } from "pg";
 import type { UserCreated } from "../contracts/user-created";
@@ -130,9 +131,17 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
   const c = await pool.connect();
   try {
     await c.query("BEGIN");
-    await c.query("INSERT INTO ingest_cursor (seed, next_page) VALUES ($1, 1) ON CONFLICT (seed) DO NOTHING", [a.seed]);
-    const cur = await c.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1 FOR UPDATE", [a.seed]);
-    if (cur.rows[0].next_page !== a.page) {
+    // The seed's cursor moved past this page, if it is at this page: the check and the row lock in
+    // one round trip (PostgreSQL waits while its reply is on its way: every round trip counts). A
+    // second ingest at the same page waits for the lock, then finds the page taken: nothing written.
+    // A seed's first page makes its row first.
+    const MOVE = "UPDATE ingest_cursor SET next_page = $2::int + 1, updated_at = now() WHERE seed = $1 AND next_page = $2::int";
+    let moved = await c.query(MOVE, [a.seed, a.page]);
+    if (moved.rowCount === 0) {
+      await c.query("INSERT INTO ingest_cursor (seed, next_page) VALUES ($1, 1) ON CONFLICT (seed) DO NOTHING", [a.seed]);
+      moved = await c.query(MOVE, [a.seed, a.page]);
+    }
+    if (moved.rowCount === 0) {
       await c.query("ROLLBACK");
       return { stored: false, upserted: 0, outboxed: 0, rejected: 0 };
     }
@@ -150,7 +159,6 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
       );
     }
     if (a.failed) await recordPageFailure(c, a.seed, a.page, a.failed.reason, a.failed.attempts, true);
-    await c.query("UPDATE ingest_cursor SET next_page = $2, updated_at = now() WHERE seed = $1", [a.seed, a.page + 1]);
     await c.query("COMMIT");
     return { stored: true, upserted: users.count, outboxed, rejected: a.rejected.length };
   } catch (e) {
