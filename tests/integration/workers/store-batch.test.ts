@@ -22,7 +22,7 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
       const n = normalizeUser(r, Date.now());
       return n.ok ? [n.user] : [];
     });
-  const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql, [seed])).rows[0].n);
+  const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql, sql.includes("$1") ? [seed] : [])).rows[0].n);
 
   before(async () => {
     const e = servicesEnv();
