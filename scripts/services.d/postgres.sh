@@ -56,10 +56,13 @@ postgres_start() {
   [ "$NODES" -gt 1 ] || ! port_open "$PG_PORT" || die "port $PG_PORT is taken by another process (not ours)"
   local sock; sock="$(_pg_sock)"
   mkdir -p "$sock" && chown postgres:postgres "$sock"
+  # checkpoints and every autovacuum of 1 s or more in postgres.log: what PostgreSQL did when a
+  # latency tail came (the bench logs every autovacuum of its own tables: a per-table setting)
   spawn postgres setpriv --reuid=postgres --regid=postgres --init-groups \
     "$PG_BIN/postgres" -D "$(_pg_data)" -c listen_addresses="$SVC_HOST" -c port="$PG_PORT" \
     -c unix_socket_directories="$sock" -c max_connections=200 -c shared_buffers=128MB \
-    -c logging_collector=off -c log_min_messages=warning -c fsync=on
+    -c logging_collector=off -c log_min_messages=warning -c fsync=on \
+    -c log_checkpoints=on -c log_autovacuum_min_duration=1s
 }
 
 postgres_healthy() { "$PG_BIN/pg_isready" -q -h "$SVC_HOST" -p "$PG_PORT"; }
