@@ -1,7 +1,8 @@
 /**
  * The limits the workers are compared with: the bare client of each worker's sink, on the same
- * rows, in separate places (PostgreSQL schema bench_ref, Kafka topic bench_ref.<run>, Cassandra
- * keyspace bench_ref) so the pipeline's tables stay clean; all removed by cleanupReferences().
+ * rows, in separate places (PostgreSQL schema bench_ref_<id>, Kafka topic bench_ref_<id>.<run>,
+ * Cassandra keyspace bench_ref_<id>) so the pipeline's tables stay clean; all removed by
+ * cleanupReferences().
  */
 import { CompressionTypes, Partitioners, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
@@ -14,7 +15,8 @@ import { INSERT_USER_CQL, userParams } from "../runtime/processor/cassandra-writ
 import { encodeFrame, type AvroType } from "../runtime/lib/avro";
 import { recorder, type RunFigures } from "./stats";
 
-export const REF = "bench_ref";
+/** One name per bench process: two benches on the shared services must not drop each other's tables. */
+export const REF = `bench_ref_${process.pid}_${Date.now().toString(36)}`;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -148,7 +150,7 @@ export async function kafkaReference(kafka: Kafka, topic: string, partitions: nu
 
 /**
  * The relay's limit: the least work a relay must do per record, with the bare clients, on the
- * same rows. The users' outbox rows are first put into a fresh bench_ref.outbox (not timed); then
+ * same rows. The users' outbox rows are first put into a fresh <REF>.outbox (not timed); then
  * one connection and one producer (the relay's settings) loop: BEGIN; claim the oldest `batch`
  * unpublished rows FOR UPDATE SKIP LOCKED; Avro-encode each payload (Confluent frame); send;
  * UPDATE published_at; COMMIT. That is the relay's PostgreSQL round trip (claim + mark) and its
@@ -209,7 +211,7 @@ export async function relayReference(
 /**
  * Cassandra: the same rows, the same prepared INSERT, `concurrency` requests in flight through
  * cassandra-driver (what its executeConcurrent does, with a tick every 1000 rows for the steady
- * rate), into a fresh bench_ref.created_users. Figures per concurrency level.
+ * rate), into a fresh <REF>.created_users. Figures per concurrency level.
  */
 export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevels: number[]): Promise<Map<number, RunFigures>> {
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);

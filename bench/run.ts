@@ -399,8 +399,8 @@ async function main(): Promise<void> {
   });
   const workers: WorkerProc[] = [];
   let apiChild: ChildProcess | undefined;
-  const spawnW = async (name: string, args: string[], extra: Record<string, string>) => {
-    const w = await spawnWorker(name, args, workerEnv(extra), logDir);
+  const spawnW = async (name: string, args: string[], extra: Record<string, string>, nodeArgs: string[] = []) => {
+    const w = await spawnWorker(name, args, workerEnv(extra), logDir, nodeArgs);
     workers.push(w);
     return w;
   };
@@ -514,6 +514,9 @@ async function main(): Promise<void> {
     // BENCH_ONLY=relay|processor: the stages before it run untimed to make its backlog;
     // BENCH_ONLY=e2e: the three limits (once each), then phase 2
     const timed = (w: string) => only === undefined || only === w;
+    // BENCH_CPU_PROF=<dir>: the timed worker(s) of phase 1 write a V8 CPU profile there (node --cpu-prof)
+    const profDir = process.env.BENCH_CPU_PROF;
+    const prof = (w: string): string[] => (profDir && timed(w) ? ["--cpu-prof", `--cpu-prof-dir=${join(profDir, w)}`] : []);
     const limits = (w: string) => timed(w) || only === "e2e";
     const home = pipelineHome();
     /** f's result and the services' CPU per record while it ran (runs: passes over the n records) */
@@ -532,7 +535,7 @@ async function main(): Promise<void> {
     {
       const [pg1, s1] = limits("ingest") ? await svcCpu(2, () => pgReference(pool, usersA, BATCH)) : [undefined, NaN];
       if (only !== "e2e") {
-        const ingest = await spawnW("ingest-isolated", ["ingest", "--once"], { INGEST_SEED: seedA });
+        const ingest = await spawnW("ingest-isolated", ["ingest", "--once"], { INGEST_SEED: seedA }, prof("ingest"));
         const wi = watch(ingest);
         const [, si0] = await svcCpu(1, () => mustSucceed(ingest));
         svc.ingest = si0;
@@ -573,7 +576,7 @@ async function main(): Promise<void> {
     {
       const [k1, s1] = limits("relay") ? await svcCpu(1, () => relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type)) : [undefined, NaN];
       if (only !== "e2e") {
-        const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {})));
+        const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {}, prof("relay"))));
         const wr = watch(...relays);
         const [, sr] = await svcCpu(1, () => Promise.all(relays.map(mustSucceed)));
         svc.relay = sr;
@@ -605,7 +608,7 @@ async function main(): Promise<void> {
     {
       const [c1, s1] = await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels));
       if (only !== "e2e") {
-        const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" });
+        const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" }, prof("processor"));
         const wp = watch(proc);
         const [, sp] = await svcCpu(1, () => mustSucceed(proc));
         svc.processor = sp;

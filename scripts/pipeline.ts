@@ -85,14 +85,15 @@ export interface WorkerProc {
 /**
  * `node --import tsx runtime/main.ts <worker> [--once]` in its own process group (so a Ctrl-C on
  * the terminal reaches only us, and we stop the workers in order with one SIGTERM each).
- * stdout+stderr (pino JSON) go to logDir/<name>.log.
+ * stdout+stderr (pino JSON) go to logDir/<name>.log. `nodeArgs`: flags for node itself (the bench's
+ * --cpu-prof, which NODE_OPTIONS does not allow).
  */
-export async function spawnWorker(name: string, args: string[], env: Record<string, string>, logDir: string): Promise<WorkerProc> {
+export async function spawnWorker(name: string, args: string[], env: Record<string, string>, logDir: string, nodeArgs: string[] = []): Promise<WorkerProc> {
   mkdirSync(logDir, { recursive: true });
   const metricsPort = await freePort();
   const logFile = join(logDir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: "a" });
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "runtime", "main.ts"), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(REPO, "runtime", "main.ts"), ...args], {
     cwd: REPO,
     env: { ...process.env, ...env, METRICS_PORT: String(metricsPort) },
     stdio: ["ignore", "pipe", "pipe"],
