@@ -6,7 +6,7 @@
  */
 import { CompressionTypes, Partitioners, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
-import type { Client as CassandraClient } from "cassandra-driver";
+import { concurrent, type Client as CassandraClient } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../runtime/contracts/names";
 import type { UserCreated } from "../runtime/contracts/user-created";
 import { keyBucket } from "../runtime/lib/key-bucket";
@@ -299,5 +299,71 @@ export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId
   await finished;
   clearTimeout(timeout);
   await consumer.disconnect();
+  return rec?.figures() ?? { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
+}
+
+/**
+ * The processor's floor on these cores (a diagnostic beside its limit): the work it cannot avoid
+ * with these clients, bare. A kafkajs consumer group (the processor's fetch settings) reads the
+ * same `n` messages; each batch is Avro-decoded with avsc (the reader type, no registry, no
+ * validation) and upserted with cassandra-driver's executeConcurrent at `concurrency` in flight
+ * (the same prepared INSERT into <REF>.created_users), then its end offset committed. No checks,
+ * no dead letters, no metrics, no write time, no retries. The group must already be at the
+ * messages' start.
+ */
+export async function readAndInsertReference(
+  kafka: Kafka,
+  client: CassandraClient,
+  topic: string,
+  groupId: string,
+  n: number,
+  partitionsAtOnce: number,
+  concurrency: number,
+  type: AvroType,
+): Promise<RunFigures> {
+  await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+  await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
+  await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
+  const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
+  const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let rec: ReturnType<typeof recorder> | undefined;
+  let done = 0;
+  let prepared = false;
+  let finish: (e?: unknown) => void = () => undefined;
+  const finished = new Promise<void>((res, rej) => (finish = (e) => (e ? rej(e) : res())));
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    partitionsConsumedConcurrently: partitionsAtOnce,
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      try {
+        if (!prepared) {
+          prepared = true;
+          await client.execute(cql, userParams(type.fromBuffer(batch.messages[0].value!.subarray(5)) as UserCreated), { prepare: true });
+        }
+        rec ??= recorder();
+        const queries = batch.messages.map((m) => ({ query: cql, params: userParams(type.fromBuffer(m.value!.subarray(5)) as UserCreated) }));
+        await concurrent.executeConcurrent(client, queries, { concurrencyLevel: concurrency });
+        const last = batch.lastOffset();
+        resolveOffset(last);
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        await heartbeat();
+        done += batch.messages.length;
+        rec.tick(done);
+        if (done >= n) finish();
+      } catch (e) {
+        finish(e);
+      }
+    },
+  });
+  const timeout = setTimeout(() => finish(new Error(`read + insert reference: ${done} of ${n} messages after 300 s`)), 300_000);
+  try {
+    await finished;
+  } finally {
+    clearTimeout(timeout);
+    await consumer.disconnect();
+  }
   return rec?.figures() ?? { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
 }

@@ -19,7 +19,7 @@
  * (bench/api-server.ts), so it takes no CPU from the workers. Rates: the steady state is the
  * slope of a least-squares line through the progress points of the middle of the run (10 %..90 %
  * of its records: start-up, fill and drain left out), printed beside the mean. Workers' progress
- * is their own pipeline_records_out_total (polled every 100 ms); references tick after each
+ * is their own pipeline_records_out_total (polled every 500 ms); references tick after each
  * batch. CPU per record, which holds under the machine's noise: the workers' process CPU
  * (/proc/<pid>/stat) and the references' (process.cpuUsage in this process), over the same
  * middle of the run. Latency: a sample of ~2,000 ids is polled in Cassandra every 250 ms; a row's
@@ -55,7 +55,7 @@ import { createRegistry, registerUserCreated } from "../runtime/lib/schema-regis
 import { groupLag } from "../runtime/index";
 import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
-import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, relayReference, REF, type KafkaMsg } from "./references";
+import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, readAndInsertReference, relayReference, REF, type KafkaMsg } from "./references";
 import { procCpuUs, servicesCpuUs } from "./cpu";
 import { describeSnapshots, logAutovacuum, pgSnapshot, watchPg } from "./pg-watch";
 import { histQuantile, percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
@@ -138,9 +138,13 @@ async function storeBatchRate(pool: Pool, pgConf: PoolConfig, users: UserCreated
   }
 }
 
+const WATCH_MS = 500;
+
 /**
- * Progress of worker processes every 100 ms: the sum of their pipeline_records_out_total and of
- * their process CPU. A worker that has exited keeps its last figures.
+ * Progress of worker processes every 500 ms: the sum of their pipeline_records_out_total and of
+ * their process CPU. A worker that has exited keeps its last figures. Not more often: rendering
+ * a worker's /metrics costs it ~4 ms of CPU, which every 100 ms was 4.5 % of the processor's CPU
+ * in its profile (run mwxg6bli), a cost of the measurement that its limit does not pay.
  */
 function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefined } {
   const points: Point[] = [];
@@ -159,7 +163,7 @@ function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefine
     if (busy) return;
     busy = true;
     void poll().finally(() => (busy = false));
-  }, 100);
+  }, WATCH_MS);
   return {
     stop: () => {
       clearInterval(iv);
@@ -383,6 +387,7 @@ async function main(): Promise<void> {
   const groupA = `bench-${run}-isolated`;
   const groupB = `bench-${run}-e2e`;
   const groupRead = `bench-${run}-read-only`;
+  const groupReadInsert = `bench-${run}-read-insert`;
   let apiUrl = "";
   const workerEnv = (extra: Record<string, string>) => ({
     ...senv,
@@ -431,6 +436,7 @@ async function main(): Promise<void> {
     apiUrl = api.url;
     await groupAtEnd(admin, groupA);
     await groupAtEnd(admin, groupRead); // the diagnostic reader after the processor, on the same messages
+    await groupAtEnd(admin, groupReadInsert); // and the bare read + decode + insert, on them too
     await pool.query(PG_SCHEMA_SQL); // the workers' tables in the bench schema: the references copy them
     await logAutovacuum(pool);
 
@@ -625,15 +631,25 @@ async function main(): Promise<void> {
       say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
     }
     let readOnly: { figures: RunFigures; svc: number } | undefined;
+    let readInsert: { figures: RunFigures; svc: number } | undefined;
     if (timed("processor")) {
       // what reading the topic alone costs, which the processor pays and its limit does not
       const [f, sv] = await svcCpu(1, () => kafkaConsumeReference(kafka, USERS_TOPIC, groupRead, n, partsAtOnce));
       readOnly = { figures: f, svc: sv };
       say(`  (diagnostic: kafkajs reading the same ${fmt(n)} messages alone, committing each batch: ${rates(f)}, + services ${sv.toFixed(1)} CPU-µs/record)`);
+      // the processor's floor with these clients: what it cannot avoid (read, Avro decode, insert), bare
+      const [fi, svi] = await svcCpu(1, () => readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, best, type));
+      readInsert = { figures: fi, svc: svi };
+      say(`  (floor: bare kafkajs read + avsc decode + cassandra-driver insert x${best} in flight of the same ${fmt(n)} messages, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`);
     }
     const procJ: Judged = { worker: procF, limit: cassLimit };
+    /** The processor's diagnostics in the BENCH line: the read alone, and its floor (read + decode + insert, bare). */
+    const procDiag = (): Record<string, unknown> => ({
+      ...(readOnly ? { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } } : {}),
+      ...(readInsert ? { floor: { rate: r0(readInsert.figures.steady), cpu_us: round2(readInsert.figures.cpuUsPerRecord), svc_cpu_us: round2(readInsert.svc), ratio: round2(procF.steady / readInsert.figures.steady) } } : {}),
+    });
     if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
-    if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit, readOnly && { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } });
+    if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit, { ...procDiag() });
 
     // ---------------- A/B of end to end (BENCH_E2E_AB) ----------------
     const abRuns: Record<string, unknown>[] = [];
@@ -766,7 +782,7 @@ async function main(): Promise<void> {
       cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)), relay: round2(cpuRatioOf(relayJ)), processor: round2(cpuRatioOf(procJ)), e2e: round2(cpuRatioOf(e2eJ)) },
       ingest: jsonOf(ingestJ),
       relay: jsonOf(relayJ),
-      processor: { ...jsonOf(procJ), ...(readOnly ? { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } } : {}) },
+      processor: { ...jsonOf(procJ), ...procDiag() },
       e2e: {
         ...jsonOf(e2eJ),
         limit_slowest: r0(slowest.steady),
@@ -789,7 +805,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(workers.map((w) => w.stop(10_000)));
     apiChild?.kill("SIGTERM");
-    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB, groupRead] }).catch(() => undefined);
+    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB, groupRead, groupReadInsert] }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await Promise.all([pool.end(), cass.shutdown()]).catch(() => undefined);
   }
