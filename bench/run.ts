@@ -638,9 +638,11 @@ async function main(): Promise<void> {
       readOnly = { figures: f, svc: sv };
       say(`  (diagnostic: kafkajs reading the same ${fmt(n)} messages alone, committing each batch: ${rates(f)}, + services ${sv.toFixed(1)} CPU-µs/record)`);
       // the processor's floor with these clients: what it cannot avoid (read, Avro decode, insert), bare
-      const [fi, svi] = await svcCpu(1, () => readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, best, type));
+      // as many writes in flight in all as the limit's best level: split over the partitions read at once
+      const perBatch = Math.max(1, Math.round(best / partsAtOnce));
+      const [fi, svi] = await svcCpu(1, () => readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, perBatch, type));
       readInsert = { figures: fi, svc: svi };
-      say(`  (floor: bare kafkajs read + avsc decode + cassandra-driver insert x${best} in flight of the same ${fmt(n)} messages, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`);
+      say(`  (floor: bare kafkajs read + avsc decode + cassandra-driver insert of the same ${fmt(n)} messages, x${perBatch} in flight per batch, ${partsAtOnce} partitions at once, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`);
     }
     const procJ: Judged = { worker: procF, limit: cassLimit };
     /** The processor's diagnostics in the BENCH line: the read alone, and its floor (read + decode + insert, bare). */
