@@ -390,7 +390,22 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     group = await groupCoordinatedBy(admin, run, 2).catch(() => groupCoordinatedBy(admin, run, 1));
     console.log(`      preferred leaders: ${elected}; the processor's group ${group}, coordinated by broker ${await coordinatorNow()}`);
     stored = new StoredIds(cass, admin, group);
-    const ends = await topicEnds(admin);
+    // the election just moved leaders: the admin's cached metadata may name old ones, and kafkajs's
+    // fetchTopicOffsets does not refresh it on "not the leader" (the 11:58 run failed here); a fresh
+    // admin has fresh metadata: a few tries
+    let ends: Map<number, string> | undefined;
+    for (let attempt = 1; !ends; attempt++) {
+      const fresh = kafka().admin();
+      try {
+        await fresh.connect();
+        ends = await topicEnds(fresh);
+      } catch (e) {
+        if (attempt >= 10) throw e;
+        await sleep(1000);
+      } finally {
+        await fresh.disconnect().catch(() => undefined);
+      }
+    }
     // the group starts at the topic's end: the topic's history is other runs' work
     await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...ends].map(([partition, offset]) => ({ partition, offset })) });
     const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
