@@ -34,6 +34,8 @@ export function encodeFrame(schemaId: number, type: AvroType, value: unknown): B
 
 /** How long "this schema id is unknown" is believed before the registry is asked again. */
 const UNKNOWN_ID_TTL_MS = 60_000;
+/** How long an id above the subject's latest is waited for (a registry reloading) before it is a reason. */
+export const UNKNOWN_ID_GRACE_MS = 20_000;
 
 /**
  * Decodes frames of any registered writer schema into the reader schema.
@@ -41,19 +43,32 @@ const UNKNOWN_ID_TTL_MS = 60_000;
  * knows `subject` (the subject the pipeline writes). A registry that does not know the subject
  * has restarted empty, is still loading, or lost its data: that is infrastructure (wait, keep the
  * offset), never a reason to dead-letter good records.
+ * A registry still loading may know the subject but not yet its newer ids (Karapace reads
+ * `_schemas` in order after a restart: a fault run dead-lettered 12,700 good records on "schema
+ * id 5 is not in the registry" while it answered with the subject at an older id). Ids are given
+ * in increasing order, so a 404 for an id at or below the subject's latest is the message's fault
+ * at once; above it, the id is waited for (infrastructure) for `unknownGraceMs` from its first
+ * 404, then it is a reason (a foreign or made-up id must not stop its partition for good).
  */
 export class FrameDecoder {
   private readonly resolvers = new Map<number, { resolver: avro.Resolver } | { error: string; until: number }>();
+  /** When each id above the subject's latest was first answered 404. */
+  private readonly firstUnknown = new Map<number, number>();
 
-  constructor(private readonly registry: SchemaRegistry, readonly reader: AvroType, private readonly subject?: string) {}
+  constructor(
+    private readonly registry: SchemaRegistry,
+    readonly reader: AvroType,
+    private readonly subject?: string,
+    private readonly unknownGraceMs = UNKNOWN_ID_GRACE_MS,
+  ) {}
 
-  private async subjectKnown(): Promise<boolean> {
-    if (!this.subject) return true;
+  /** The subject's latest schema id; undefined when the registry does not know the subject. */
+  private async subjectLatest(): Promise<number | undefined> {
+    if (!this.subject) return Number.POSITIVE_INFINITY;
     try {
-      await this.registry.getLatestSchemaId(this.subject);
-      return true;
+      return await this.registry.getLatestSchemaId(this.subject);
     } catch (e) {
-      if ((e as { status?: number }).status === 404) return false;
+      if ((e as { status?: number }).status === 404) return undefined;
       throw new InfrastructureError(`schema registry: subject ${this.subject}: ${describe(e)}`, { cause: e });
     }
   }
@@ -68,8 +83,14 @@ export class FrameDecoder {
     } catch (e) {
       const status = (e as { status?: number }).status;
       if (status === 404) {
-        if (!(await this.subjectKnown())) {
+        const latest = await this.subjectLatest();
+        if (latest === undefined) {
           throw new InfrastructureError(`schema registry does not know ${this.subject} (restarted empty or still loading): schema ${id} cannot be fetched`);
+        }
+        const first = this.firstUnknown.get(id) ?? Date.now();
+        this.firstUnknown.set(id, first);
+        if (id > latest && Date.now() - first < this.unknownGraceMs) {
+          throw new InfrastructureError(`schema registry does not know schema ${id} (its latest for ${this.subject} is ${latest}: still loading?); waiting up to ${this.unknownGraceMs} ms before it is a reason`);
         }
         this.resolvers.set(id, { error: `decode: schema id ${id} is not in the registry`, until: Date.now() + UNKNOWN_ID_TTL_MS });
         return;

@@ -33,7 +33,7 @@ describe("processor: decoding with the reader schema", () => {
   assert.ok(n.ok);
   const u = n.user;
   const down: { now: boolean; empty?: boolean } = { now: false };
-  const decoder = new FrameDecoder(registryOf(new Map([[1, t1], [2, t2]]), down), t1, "users_created-value");
+  const decoder = new FrameDecoder(registryOf(new Map([[1, t1], [2, t2]]), down), t1, "users_created-value", 0);
 
   it("a message written with a BACKWARD-compatible newer schema (a new field with a default) is stored, not dead-lettered", async () => {
     const d = await decodeUser(decoder, encodeFrame(2, t2, { ...u, nickname: "nick" }), Buffer.from(u.id));
@@ -64,5 +64,18 @@ describe("processor: decoding with the reader schema", () => {
       down.empty = false;
     }
     assert.deepEqual(await decodeUser(fresh, encodeFrame(1, t1, u), Buffer.from(u.id)), { ok: true, user: u }, "decoded once it is back");
+  });
+
+  it("a registry still loading (it knows the subject at an older id) is an infrastructure error for a newer id, until the grace is out", async () => {
+    const loaded = new Map([[1, t1]]);
+    const loading = new FrameDecoder(registryOf(loaded, down), t1, "users_created-value", 200);
+    // id 2 is above the subject's latest (1): waited for, never a reason within the grace
+    await assert.rejects(decodeUser(loading, encodeFrame(2, t2, { ...u, nickname: null }), Buffer.from(u.id)), (e: unknown) => e instanceof InfrastructureError);
+    loaded.set(2, t2);
+    assert.deepEqual(await decodeUser(loading, encodeFrame(2, t2, { ...u, nickname: null }), Buffer.from(u.id)), { ok: true, user: u }, "decoded once loaded");
+    // an id the registry never learns is a reason once the grace is out
+    await assert.rejects(decodeUser(loading, encodeFrame(77, t1, u), null), (e: unknown) => e instanceof InfrastructureError);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.match((await decodeUser(loading, encodeFrame(77, t1, u), null) as { reason: string }).reason, /^decode: schema id 77 is not in the registry/);
   });
 });
