@@ -4,6 +4,7 @@
  * is retried within the same budget (a proxy may have garbled it once), then the caller records
  * it with its reason and goes on (ingest.ts).
  */
+import { setImmediate } from "node:timers/promises";
 import { ContentError } from "../lib/errors";
 import { retry, RetryableError, type RetryPolicy } from "../lib/retry";
 import { apiPageSchema, zodReason } from "./source-record";
@@ -107,7 +108,7 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
         throw new RetryableError(`GET ${url}: reading the body: ${(e as Error).message}`);
       }
       // let a pending reply (the current page's transaction) run before the parse of the page (~15 ms)
-      await new Promise<void>((r) => setImmediate(r));
+      await setImmediate();
       let body: unknown;
       try {
         body = JSON.parse(text);

@@ -11,6 +11,7 @@ import { migrate } from "../lib/pg-schema";
 import { classify, describe } from "../lib/errors";
 import { backoffDelay, untilAvailable } from "../lib/retry";
 import { markFailing, markHealthy } from "../lib/health";
+import { setImmediate } from "node:timers/promises";
 import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
@@ -20,8 +21,6 @@ import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBa
 /** A page, or the reason it was given up. */
 type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
 
-/** Lets pending I/O callbacks (a PostgreSQL reply) run before the next synchronous piece of work. */
-const yieldToIo = () => new Promise<void>((r) => setImmediate(r));
 
 /** The longest pause between two rounds of fetching a page the API keeps refusing. */
 const PAGE_BACKOFF_MAX_MS = 60_000;
@@ -124,9 +123,9 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
         // Between the synchronous pieces (parse, validation, parameters: 5-15 ms each a page), the
         // event loop is let go once: the current page's transaction is a chain of round trips, and
         // a reply that waits behind a whole page's work holds PostgreSQL idle meanwhile.
-        await yieldToIo();
+        await setImmediate(); // pending I/O (a PostgreSQL reply) runs first
         const split = splitRecords(f.results, f.fetchedAt);
-        await yieldToIo();
+        await setImmediate(); // pending I/O (a PostgreSQL reply) runs first
         // the upsert's parameters too: built here, during the previous page's transaction
         const prepared = prepareUsers(split.users);
         if (round > 0) {
