@@ -278,7 +278,10 @@ describe("workers against the real services", function () {
 
     const expected = expectedUsers(seed, pages, perPage);
     const ids = [...expected.keys()];
-    await waitFor("outbox drained", async () => (await pgState(ids)).published === ids.length, 180_000, 250);
+    // a relay that stops publishing: its own account of why is the failure's message
+    await waitFor("outbox drained", async () => (await pgState(ids)).published === ids.length, 180_000, 250).catch((e: Error) => {
+      throw new Error(`${e.message}\nrelay 2:\n${relay2.output().slice(-3000)}\ningest 2:\n${ingest2.output().slice(-1500)}`);
+    });
     relay2.proc.kill("SIGTERM");
     assert.equal((await relay2.exited).code, 0);
     await runWorker(["processor", "--once"], base);
