@@ -1,0 +1,86 @@
+/**
+ * The relay's claim against the real PostgreSQL, in a scratch schema whose statistics are stale
+ * on purpose: the outbox was analyzed while every row was pending, then nearly all were published.
+ * That is the outbox right after a burst (autoanalyze has not run yet), where a claim that walked
+ * the primary key past the published rows took 5-6 s a round and stalled the relay (CI, 2026-11-26).
+ */
+import assert from "node:assert/strict";
+import { Pool } from "pg";
+import { CLAIM_SQL, claimRows } from "../../../runtime/relay/claim";
+import { PG_SCHEMA_SQL } from "../../../runtime/lib/pg-schema";
+import { servicesEnv, uniq } from "../workers/harness";
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Actual Rows"?: number;
+  "Actual Loops"?: number;
+  "Rows Removed by Filter"?: number;
+  Plans?: PlanNode[];
+}
+
+/** Rows the plan's scans of `relation` read: returned plus filtered out, over all loops. */
+export function rowsRead(n: PlanNode, relation: string): number {
+  const own = n["Relation Name"] === relation ? ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) * (n["Actual Loops"] ?? 1) : 0;
+  return own + (n.Plans ?? []).reduce((a, p) => a + rowsRead(p, relation), 0);
+}
+
+describe("relay: the claim (real PostgreSQL, stale statistics)", function () {
+  this.timeout(120_000);
+  const schema = uniq("it_claim").replace(/-/g, "_");
+  const published = 100_000;
+  const pendingPerBucket = 300;
+  let admin: Pool;
+  let pg: Pool;
+
+  before(async () => {
+    const e = servicesEnv();
+    const conf = { host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD };
+    admin = new Pool({ ...conf, max: 1 });
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    pg = new Pool({ ...conf, max: 2, options: `-c search_path=${schema}` });
+    await pg.query(PG_SCHEMA_SQL);
+    await pg.query("ALTER TABLE outbox SET (autovacuum_enabled = false)");
+    const insert = (n: number) =>
+      pg.query(
+        `INSERT INTO outbox (user_id, bucket, payload)
+         SELECT gen_random_uuid(), (g % 64)::smallint, jsonb_build_object('n', g, 'pad', repeat('x', 300)) FROM generate_series(1, $1::int) g`,
+        [n],
+      );
+    await insert(published);
+    await pg.query("ANALYZE outbox");
+    await pg.query("UPDATE outbox SET published_at = now()");
+    await insert(64 * pendingPerBucket);
+  });
+
+  after(async () => {
+    await pg?.end();
+    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin?.end();
+  });
+
+  it("reads about the rows it claims, not the published rows before them, and returns each bucket's oldest in id order", async () => {
+    const buckets = [3, 17, 40, 63];
+    const limit = 200;
+    const c = await pg.connect();
+    try {
+      await c.query("BEGIN");
+      const plan = (await c.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM_SQL}`, [buckets, limit])).rows[0]["QUERY PLAN"][0].Plan;
+      await c.query("ROLLBACK");
+      const read = rowsRead(plan, "outbox");
+      // at most each bucket's `limit` oldest through the index, then the claimed rows by key
+      assert.ok(read <= buckets.length * limit + limit, `the claim read ${read} outbox rows for ${limit} (${published} published rows before them)`);
+
+      await c.query("BEGIN");
+      const rows = await claimRows(c, buckets, limit);
+      await c.query("ROLLBACK");
+      const expected = await pg.query<{ id: string }>(
+        "SELECT id::text FROM outbox WHERE published_at IS NULL AND bucket = ANY($1::smallint[]) ORDER BY id LIMIT $2",
+        [buckets, limit],
+      );
+      assert.deepEqual(rows.map((r) => r.id), expected.rows.map((r) => r.id));
+    } finally {
+      c.release();
+    }
+  });
+});
