@@ -277,14 +277,18 @@ export function startRelay(o: RelayOptions): RelayHandle {
             log.debug({ published: r.published, parked: r.parked }, "round done");
             continue;
           }
-          let pending = -1;
-          try {
-            pending = await timedPendingCount();
-            m.outboxPending.set(pending);
-          } catch (e) {
-            if (classify(e) === "programming") throw e;
+          // an empty round: the background count keeps the gauge; only a relay that stops when the
+          // outbox is drained needs a count of its own, now
+          if (o.untilDrained) {
+            let pending = -1;
+            try {
+              pending = await timedPendingCount();
+              m.outboxPending.set(pending);
+            } catch (e) {
+              if (classify(e) === "programming") throw e;
+            }
+            if (pending === 0) break;
           }
-          if (o.untilDrained && pending === 0) break;
           await sleep(c.RELAY_POLL_MS, signal);
         }
         await producer?.disconnect().catch(() => undefined);
