@@ -7,8 +7,10 @@
  * twice, a different member each time), left down for DOWN_MS, and started again through
  * scripts/services (as a supervisor would). Asserted, per fault: 0 records lost (every staged id in
  * Cassandra once the group has read everything), no worker exited, and the stream (the processor's
- * records written) never stalled for more than MAX_STALL_S. It prints one table:
- * fault | times | records lost | worker exits | longest stall s | member back after s.
+ * records written) never stalled for more than MAX_STALL_S, nor did the relay's records published
+ * (the outbox backs up behind a relay that stands still, while the processor may still drain what
+ * Kafka holds). It prints one table:
+ * fault | times | records lost | worker exits | longest stall s | relay stood still s | member back after s.
  *
  * It touches only the replicated set (its own run dir, addresses and pids), never the shared
  * single-node services on 127.0.0.1.
@@ -54,6 +56,8 @@ interface Row {
   lost: number;
   exits: number;
   stalls: number[];
+  /** the relay's longest standstill in each kill's window */
+  relayStalls: number[];
   back: number[];
   notes: string[];
 }
@@ -295,7 +299,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   async function kill(service: Service, i: number): Promise<void> {
     const name = `${service} member kill -9`;
     let r = rows.find((x) => x.fault === name);
-    if (!r) rows.push((r = { fault: name, times: 0, lost: 0, exits: 0, stalls: [], back: [], notes: [] }));
+    if (!r) rows.push((r = { fault: name, times: 0, lost: 0, exits: 0, stalls: [], relayStalls: [], back: [], notes: [] }));
     current = r;
     r.times++;
     await waitFor("the stream flowing", async () => Date.now() - written.lastMove < 2000 && written.value > 0, 120_000, 200);
@@ -313,6 +317,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     await sleep(10_000);
     const st = written.longest();
     r.stalls.push(st.s);
+    r.relayStalls.push(published.longest().s);
     const role = coordinator === undefined ? "" : coordinator === i ? ", the group's coordinator" : `, not the group's coordinator (broker ${coordinator} was)`;
     const detail = service === "kafka" ? `; relay stood still ${published.longest().s.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}` : "";
     r.notes.push(`${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
@@ -363,9 +368,9 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   function printTable(): void {
     const range = (xs: number[]) => (xs.length === 0 ? "-" : xs.length === 1 ? xs[0].toFixed(1) : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`);
     const lines = [
-      "| fault | times | records lost | worker exits | longest stall s | member back after s |",
-      "|---|---|---|---|---|---|",
-      ...rows.map((r) => `| ${r.fault} | ${r.times} | ${r.lost} | ${r.exits} | ${range(r.stalls)} | ${range(r.back)} |`),
+      "| fault | times | records lost | worker exits | longest stall s | relay stood still s | member back after s |",
+      "|---|---|---|---|---|---|---|",
+      ...rows.map((r) => `| ${r.fault} | ${r.times} | ${r.lost} | ${r.exits} | ${range(r.stalls)} | ${range(r.relayStalls)} | ${range(r.back)} |`),
     ];
     console.log(`\n${lines.join("\n")}\n`);
     for (const r of rows) console.log(`  ${r.fault}:\n    ${r.notes.join("\n    ")}`);
@@ -449,6 +454,7 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
       const r = rows.find((x) => x.fault.startsWith(service))!;
       assert.equal(r.exits, 0, `${service}: workers exited:\n${sup.exitLog.join("\n")}`);
       for (const s of r.stalls) assert.ok(s <= MAX_STALL_S, `${service}: the stream stood still ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
+      for (const s of r.relayStalls) assert.ok(s <= MAX_STALL_S, `${service}: the relay published nothing for ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
       if (service === "kafka") assertCoordinatorKilled(coordinatorAtKill);
     });
   }
