@@ -5,10 +5,9 @@
  * the primary key past the published rows took 5-6 s a round and stalled the relay (CI, 2026-11-26).
  */
 import assert from "node:assert/strict";
-import { Pool } from "pg";
+import type { Pool } from "pg";
 import { CLAIM_SQL, claimRows } from "../../../runtime/relay/claim";
-import { PG_SCHEMA_SQL } from "../../../runtime/lib/pg-schema";
-import { servicesEnv, uniq } from "../workers/harness";
+import { scratchSchema } from "../workers/harness";
 
 interface PlanNode {
   "Node Type": string;
@@ -27,19 +26,14 @@ export function rowsRead(n: PlanNode, relation: string): number {
 
 describe("relay: the claim (real PostgreSQL, stale statistics)", function () {
   this.timeout(120_000);
-  const schema = uniq("it_claim").replace(/-/g, "_");
   const published = 100_000;
   const pendingPerBucket = 300;
-  let admin: Pool;
+  let scratch: Awaited<ReturnType<typeof scratchSchema>> | undefined;
   let pg: Pool;
 
   before(async () => {
-    const e = servicesEnv();
-    const conf = { host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD };
-    admin = new Pool({ ...conf, max: 1 });
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    pg = new Pool({ ...conf, max: 2, options: `-c search_path=${schema}` });
-    await pg.query(PG_SCHEMA_SQL);
+    scratch = await scratchSchema("it_claim", 2);
+    pg = scratch.pg;
     await pg.query("ALTER TABLE outbox SET (autovacuum_enabled = false)");
     const insert = (n: number) =>
       pg.query(
@@ -54,9 +48,7 @@ describe("relay: the claim (real PostgreSQL, stale statistics)", function () {
   });
 
   after(async () => {
-    await pg?.end();
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await scratch?.drop();
   });
 
   const buckets = [3, 17, 40, 63];

@@ -13,6 +13,7 @@ import { generatePage } from "../../../runtime/api/generate";
 import { normalizeUser } from "../../../runtime/ingest/normalize";
 import type { UserCreated } from "../../../runtime/contracts/user-created";
 import { USERS_TOPIC } from "../../../runtime/contracts/names";
+import { PG_SCHEMA_SQL } from "../../../runtime/lib/pg-schema";
 import { createCassandraClient } from "../../../runtime/lib/cassandra";
 import { loadServicesEnv } from "../../support/services";
 
@@ -177,6 +178,29 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 export function pgPool(): Pool {
   const e = servicesEnv();
   return new Pool({ host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD, max: 3 });
+}
+
+/**
+ * A PostgreSQL schema of its own, with the workers' tables (search_path): `pg` works in it, `drop()`
+ * removes it. Tests that count rows need no other relay or ingest on these services in their way.
+ */
+export async function scratchSchema(prefix: string, max = 4): Promise<{ schema: string; pg: Pool; drop: () => Promise<void> }> {
+  const e = servicesEnv();
+  const conf = { host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD };
+  const schema = uniq(prefix).replace(/-/g, "_");
+  const admin = new Pool({ ...conf, max: 1 });
+  await admin.query(`CREATE SCHEMA ${schema}`);
+  const pg = new Pool({ ...conf, max, options: `-c search_path=${schema}` });
+  await pg.query(PG_SCHEMA_SQL);
+  return {
+    schema,
+    pg,
+    drop: async () => {
+      await pg.end();
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await admin.end();
+    },
+  };
 }
 
 export function cassandra(): CassandraClient {

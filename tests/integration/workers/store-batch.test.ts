@@ -3,18 +3,16 @@
  * moved in the page's transaction, so a page is stored once, in order, whoever else tries it.
  */
 import assert from "node:assert/strict";
-import { Pool } from "pg";
+import type { Pool } from "pg";
 import { generatePage } from "../../../runtime/api/generate";
 import { normalizeUser } from "../../../runtime/ingest/normalize";
 import { storeBatch } from "../../../runtime/ingest/store-batch";
 import type { UserCreated } from "../../../runtime/contracts/user-created";
-import { PG_SCHEMA_SQL } from "../../../runtime/lib/pg-schema";
-import { servicesEnv, uniq } from "./harness";
+import { scratchSchema, uniq } from "./harness";
 
 describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function () {
   this.timeout(120_000);
-  const schema = uniq("it_store").replace(/-/g, "_");
-  let admin: Pool;
+  let scratch: Awaited<ReturnType<typeof scratchSchema>> | undefined;
   let pg: Pool;
   const seed = uniq("store-seed");
   const usersOf = (page: number): UserCreated[] =>
@@ -25,18 +23,12 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
   const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql, sql.includes("$1") ? [seed] : [])).rows[0].n);
 
   before(async () => {
-    const e = servicesEnv();
-    const conf = { host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD };
-    admin = new Pool({ ...conf, max: 1 });
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    pg = new Pool({ ...conf, max: 4, options: `-c search_path=${schema}` });
-    await pg.query(PG_SCHEMA_SQL);
+    scratch = await scratchSchema("it_store");
+    pg = scratch.pg;
   });
 
   after(async () => {
-    await pg?.end();
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await scratch?.drop();
   });
 
   it("a new seed's first page makes its cursor; a page that is not the cursor's is not stored and writes nothing", async () => {
