@@ -2,6 +2,7 @@
  * The ingest worker: page after page of users from the API into PostgreSQL (users + outbox),
  * remembering the next page per seed in ingest_cursor so a re-run continues where it stopped.
  */
+import { setImmediate } from "node:timers/promises";
 import type { Pool } from "pg";
 import type { IngestConfig } from "../lib/config";
 import { createLogger, type Logger } from "../lib/logger";
@@ -11,7 +12,6 @@ import { migrate } from "../lib/pg-schema";
 import { classify, describe } from "../lib/errors";
 import { backoffDelay, untilAvailable } from "../lib/retry";
 import { markFailing, markHealthy } from "../lib/health";
-import { setImmediate } from "node:timers/promises";
 import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
@@ -20,7 +20,6 @@ import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBa
 
 /** A page, or the reason it was given up. */
 type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
-
 
 /** The longest pause between two rounds of fetching a page the API keeps refusing. */
 const PAGE_BACKOFF_MAX_MS = 60_000;
@@ -123,9 +122,9 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
         // Between the synchronous pieces (parse, validation, parameters: 5-15 ms each a page), the
         // event loop is let go once: the current page's transaction is a chain of round trips, and
         // a reply that waits behind a whole page's work holds PostgreSQL idle meanwhile.
-        await setImmediate(); // pending I/O (a PostgreSQL reply) runs first
+        await setImmediate();
         const split = splitRecords(f.results, f.fetchedAt);
-        await setImmediate(); // pending I/O (a PostgreSQL reply) runs first
+        await setImmediate();
         // the upsert's parameters too: built here, during the previous page's transaction
         const prepared = prepareUsers(split.users);
         if (round > 0) {

@@ -87,16 +87,19 @@ export class FrameDecoder {
         if (latest === undefined) {
           throw new InfrastructureError(`schema registry does not know ${this.subject} (restarted empty or still loading): schema ${id} cannot be fetched`);
         }
-        const first = this.firstUnknown.get(id) ?? Date.now();
-        this.firstUnknown.set(id, first);
-        if (id > latest && Date.now() - first < this.unknownGraceMs) {
-          throw new InfrastructureError(`schema registry does not know schema ${id} (its latest for ${this.subject} is ${latest}: still loading?); waiting up to ${this.unknownGraceMs} ms before it is a reason`);
+        if (id > latest) {
+          const first = this.firstUnknown.get(id) ?? Date.now();
+          this.firstUnknown.set(id, first);
+          if (Date.now() - first < this.unknownGraceMs) {
+            throw new InfrastructureError(`schema registry does not know schema ${id} (its latest for ${this.subject} is ${latest}: still loading?); waiting up to ${this.unknownGraceMs} ms before it is a reason`);
+          }
         }
         this.resolvers.set(id, { error: `decode: schema id ${id} is not in the registry`, until: Date.now() + UNKNOWN_ID_TTL_MS });
         return;
       }
       throw new InfrastructureError(`schema registry: schema ${id}: ${describe(e)}`, { cause: e });
     }
+    this.firstUnknown.delete(id);
     try {
       this.resolvers.set(id, { resolver: this.reader.createResolver(writer) });
     } catch (e) {

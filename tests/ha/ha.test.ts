@@ -317,9 +317,10 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     await sleep(10_000);
     const st = written.longest();
     r.stalls.push(st.s);
-    r.relayStalls.push(published.longest().s);
+    const relayStall = published.longest().s;
+    r.relayStalls.push(relayStall);
     const role = coordinator === undefined ? "" : coordinator === i ? ", the group's coordinator" : `, not the group's coordinator (broker ${coordinator} was)`;
-    const detail = service === "kafka" ? `; relay stood still ${published.longest().s.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}` : "";
+    const detail = service === "kafka" ? `; relay stood still ${relayStall.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}` : "";
     r.notes.push(`${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
     // ingest's pages stored meanwhile: their ids are this fault's, in the accounting at the end
     windows.push({ row: r, toPage: (await cursor()) - 1 });

@@ -19,7 +19,7 @@ interface PlanNode {
 }
 
 /** Rows the plan's scans of `relation` read: returned plus filtered out, over all loops. */
-export function rowsRead(n: PlanNode, relation: string): number {
+function rowsRead(n: PlanNode, relation: string): number {
   const own = n["Relation Name"] === relation ? ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) * (n["Actual Loops"] ?? 1) : 0;
   return own + (n.Plans ?? []).reduce((a, p) => a + rowsRead(p, relation), 0);
 }
