@@ -35,11 +35,13 @@ export type UserCreated = z.infer<typeof userCreatedSchema>;
 const isMs = (v: unknown) => Number.isInteger(v) && (v as number) >= -62_135_596_800_000 && (v as number) <= 253_402_300_799_999;
 
 /**
- * userCreatedSchema as plain code, for the hot path (ingest builds a value per record): at
- * least as strict as the schema (a unit test holds them together); on false, ask the schema why.
+ * userCreatedSchema as plain code, for the hot paths (ingest builds a value per record, the
+ * processor checks each one it decodes): at least as strict as the schema on a value's own
+ * fields (a unit test holds them together); on false, ask the schema why.
  */
 export function isUserCreated(v: Record<string, unknown>): v is UserCreated {
-  for (const k in v) if (!(USER_CREATED_FIELDS as readonly string[]).includes(k)) return false;
+  // own keys only: avsc's record instances carry enumerable helpers on their prototype
+  for (const k of Object.keys(v)) if (!(USER_CREATED_FIELDS as readonly string[]).includes(k)) return false;
   const s = (k: string) => typeof v[k] === "string";
   const full = (k: string) => typeof v[k] === "string" && (v[k] as string).length > 0;
   return (

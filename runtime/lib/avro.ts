@@ -107,19 +107,40 @@ export class FrameDecoder {
     }
   }
 
-  /** The value in the reader's shape; ContentError for bad bytes; InfrastructureError if the registry is away. */
-  async decode(frame: Buffer | null): Promise<unknown> {
+  /** The schema id of a frame in the wire format; ContentError when it is not one. */
+  private static schemaId(frame: Buffer | null): number {
     if (!frame || frame.length === 0) throw new ContentError("decode: empty value");
     if (frame.length < 6 || frame.readUInt8(0) !== 0) throw new ContentError("decode: not in the Confluent wire format (magic byte 0, schema id, Avro)");
-    const id = frame.readUInt32BE(1);
-    await this.load(id);
+    return frame.readUInt32BE(1);
+  }
+
+  /**
+   * Load the writer schemas of `frames` (each id once), so that decodeLoaded() can decode them
+   * without a wait per message. Frames that are not in the wire format are skipped here (their
+   * decodeLoaded() names why); an unreachable registry throws InfrastructureError.
+   */
+  async loadFor(frames: Iterable<Buffer | null>): Promise<void> {
+    const ids = new Set<number>();
+    for (const f of frames) if (f && f.length >= 6 && f.readUInt8(0) === 0) ids.add(f.readUInt32BE(1));
+    for (const id of ids) await this.load(id);
+  }
+
+  /** decode() of a frame whose schema id loadFor() or load() has already loaded: no wait. */
+  decodeLoaded(frame: Buffer | null): unknown {
+    const id = FrameDecoder.schemaId(frame);
     const r = this.resolvers.get(id);
     if (!r) throw new InfrastructureError(`schema ${id} not loaded`);
     if ("error" in r) throw new ContentError(r.error);
     try {
-      return this.reader.fromBuffer(frame.subarray(5), r.resolver);
+      return this.reader.fromBuffer(frame!.subarray(5), r.resolver);
     } catch (e) {
       throw new ContentError(`decode: ${(e as Error).message}`);
     }
+  }
+
+  /** The value in the reader's shape; ContentError for bad bytes; InfrastructureError if the registry is away. */
+  async decode(frame: Buffer | null): Promise<unknown> {
+    await this.load(FrameDecoder.schemaId(frame));
+    return this.decodeLoaded(frame);
   }
 }

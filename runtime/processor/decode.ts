@@ -3,7 +3,7 @@
  * Only content problems become reasons; a registry that cannot answer throws (the caller retries
  * and keeps the offset).
  */
-import { userCreatedSchema, type UserCreated } from "../contracts/user-created";
+import { isUserCreated, userCreatedSchema, type UserCreated } from "../contracts/user-created";
 import { zodReason } from "../ingest/source-record";
 import type { FrameDecoder } from "../lib/avro";
 import { ContentError } from "../lib/errors";
@@ -12,22 +12,38 @@ export type Decoded = { ok: true; user: UserCreated } | { ok: false; reason: str
 
 /** Check a decoded value against the contract, and that the message key is its id. */
 export function checkDecoded(decoded: unknown, key: Buffer | null): Decoded {
-  // avsc decodes to a record class instance whose prototype has enumerable helpers: copy own fields
-  const plain = decoded !== null && typeof decoded === "object" ? { ...(decoded as Record<string, unknown>) } : decoded;
-  const v = userCreatedSchema.safeParse(plain);
-  if (!v.success) return { ok: false, reason: `invalid: ${zodReason(v.error)}` };
-  if (key && key.toString() !== v.data.id) return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${v.data.id}` };
-  return { ok: true, user: v.data };
+  let user: UserCreated;
+  const rec = decoded as Record<string, unknown>;
+  if (decoded !== null && typeof decoded === "object" && isUserCreated(rec)) {
+    user = rec; // the hot path: the plain check passed, the schema is asked only why a value fails
+  } else {
+    // avsc decodes to a record class instance whose prototype has enumerable helpers: copy own fields
+    const plain = decoded !== null && typeof decoded === "object" ? { ...(decoded as Record<string, unknown>) } : decoded;
+    const v = userCreatedSchema.safeParse(plain);
+    if (!v.success) return { ok: false, reason: `invalid: ${zodReason(v.error)}` };
+    user = v.data;
+  }
+  if (key && key.toString() !== user.id) return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${user.id}` };
+  return { ok: true, user };
 }
 
-/** Throws InfrastructureError when the writer schema cannot be fetched (never a reason). */
-export async function decodeUser(decoder: FrameDecoder, value: Buffer | null, key: Buffer | null): Promise<Decoded> {
+/**
+ * A message whose writer schema is loaded (FrameDecoder.loadFor) → a checked user or a reason.
+ * Throws InfrastructureError when the schema is not loaded (never a reason).
+ */
+export function decodeUserLoaded(decoder: FrameDecoder, value: Buffer | null, key: Buffer | null): Decoded {
   let decoded: unknown;
   try {
-    decoded = await decoder.decode(value);
+    decoded = decoder.decodeLoaded(value);
   } catch (e) {
     if (e instanceof ContentError) return { ok: false, reason: e.reason };
     throw e;
   }
   return checkDecoded(decoded, key);
+}
+
+/** Throws InfrastructureError when the writer schema cannot be fetched (never a reason). */
+export async function decodeUser(decoder: FrameDecoder, value: Buffer | null, key: Buffer | null): Promise<Decoded> {
+  await decoder.loadFor([value]);
+  return decodeUserLoaded(decoder, value, key);
 }

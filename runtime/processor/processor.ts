@@ -26,7 +26,7 @@ import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { writeUsers, type UserWrite } from "./cassandra-writer";
 import { asRejoin, commitOrRejoin } from "./coordinator";
-import { decodeUser } from "./decode";
+import { decodeUserLoaded } from "./decode";
 import { dlqMessage } from "./dlq";
 import { writeTimeOf } from "./write-time";
 
@@ -103,9 +103,11 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       const good: UserWrite[] = [];
       const sentAt: number[] = [];
       const bad: ReturnType<typeof dlqMessage>[] = [];
+      // the chunk's writer schemas once (a registry away throws here: the chunk is retried), then no wait per message
+      await decoder.loadFor(msgs.map((msg) => msg.value));
       for (const msg of msgs) {
         const wt = writeTimeOf(msg.headers);
-        const d = wt.ok ? await decodeUser(decoder, msg.value, msg.key) : wt;
+        const d = wt.ok ? decodeUserLoaded(decoder, msg.value, msg.key) : wt;
         if (d.ok && wt.ok) {
           good.push({ user: d.user, writeTime: wt.micros });
           sentAt.push(Number(msg.timestamp));

@@ -4,7 +4,7 @@ import type { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { userCreatedAvsc } from "../../../runtime/contracts/user-created";
 import { avroType, encodeFrame, FrameDecoder } from "../../../runtime/lib/avro";
 import { InfrastructureError } from "../../../runtime/lib/errors";
-import { decodeUser } from "../../../runtime/processor/decode";
+import { decodeUser, decodeUserLoaded, type Decoded } from "../../../runtime/processor/decode";
 import { normalizeUser } from "../../../runtime/ingest/normalize";
 import { generateUser } from "../../../runtime/api/generate";
 
@@ -24,6 +24,9 @@ function registryOf(schemas: Map<number, avro.Type>, down: { now: boolean; empty
   } as unknown as SchemaRegistry;
 }
 
+/** A decode result with its user as a plain object (the hot path returns avsc's record instance). */
+const plain = (d: Decoded): Decoded => (d.ok ? { ok: true, user: { ...d.user } } : d);
+
 describe("processor: decoding with the reader schema", () => {
   const v1 = JSON.parse(userCreatedAvsc()) as { fields: object[] };
   const v2 = { ...v1, fields: [...v1.fields, { name: "nickname", type: ["null", "string"], default: null }] };
@@ -37,7 +40,7 @@ describe("processor: decoding with the reader schema", () => {
 
   it("a message written with a BACKWARD-compatible newer schema (a new field with a default) is stored, not dead-lettered", async () => {
     const d = await decodeUser(decoder, encodeFrame(2, t2, { ...u, nickname: "nick" }), Buffer.from(u.id));
-    assert.deepEqual(d, { ok: true, user: u });
+    assert.deepEqual(plain(d), { ok: true, user: u });
   });
 
   it("bad bytes and unknown schema ids are reasons; a registry that cannot answer is an infrastructure error, never a reason", async () => {
@@ -49,7 +52,7 @@ describe("processor: decoding with the reader schema", () => {
     try {
       await assert.rejects(decodeUser(decoder, encodeFrame(3, t1, u), null), (e: unknown) => e instanceof InfrastructureError);
       // a schema id fetched before the outage still decodes
-      assert.deepEqual(await decodeUser(decoder, encodeFrame(1, t1, u), Buffer.from(u.id)), { ok: true, user: u });
+      assert.deepEqual(plain(await decodeUser(decoder, encodeFrame(1, t1, u), Buffer.from(u.id))), { ok: true, user: u });
     } finally {
       down.now = false;
     }
@@ -63,7 +66,7 @@ describe("processor: decoding with the reader schema", () => {
     } finally {
       down.empty = false;
     }
-    assert.deepEqual(await decodeUser(fresh, encodeFrame(1, t1, u), Buffer.from(u.id)), { ok: true, user: u }, "decoded once it is back");
+    assert.deepEqual(plain(await decodeUser(fresh, encodeFrame(1, t1, u), Buffer.from(u.id))), { ok: true, user: u }, "decoded once it is back");
   });
 
   it("a registry still loading (it knows the subject at an older id) is an infrastructure error for a newer id, until the grace is out", async () => {
@@ -72,10 +75,30 @@ describe("processor: decoding with the reader schema", () => {
     // id 2 is above the subject's latest (1): waited for, never a reason within the grace
     await assert.rejects(decodeUser(loading, encodeFrame(2, t2, { ...u, nickname: null }), Buffer.from(u.id)), (e: unknown) => e instanceof InfrastructureError);
     loaded.set(2, t2);
-    assert.deepEqual(await decodeUser(loading, encodeFrame(2, t2, { ...u, nickname: null }), Buffer.from(u.id)), { ok: true, user: u }, "decoded once loaded");
+    assert.deepEqual(plain(await decodeUser(loading, encodeFrame(2, t2, { ...u, nickname: null }), Buffer.from(u.id))), { ok: true, user: u }, "decoded once loaded");
     // an id the registry never learns is a reason once the grace is out
     await assert.rejects(decodeUser(loading, encodeFrame(77, t1, u), null), (e: unknown) => e instanceof InfrastructureError);
     await new Promise((r) => setTimeout(r, 250));
     assert.match((await decodeUser(loading, encodeFrame(77, t1, u), null) as { reason: string }).reason, /^decode: schema id 77 is not in the registry/);
+  });
+
+  it("a chunk's schemas are fetched once each (loadFor), then decoded without a wait; an id not loaded is infrastructure, never a reason", async () => {
+    const schemas = new Map([[1, t1], [2, t2]]);
+    const reg = registryOf(schemas, { now: false });
+    let fetches = 0;
+    const getSchema = reg.getSchema.bind(reg);
+    reg.getSchema = (async (id: number) => {
+      fetches++;
+      return getSchema(id);
+    }) as typeof reg.getSchema;
+    const chunkDecoder = new FrameDecoder(reg, t1, "users_created-value", 0);
+    const frames = [encodeFrame(1, t1, u), encodeFrame(2, t2, { ...u, nickname: null }), encodeFrame(1, t1, u), Buffer.from("junk"), null];
+    assert.throws(() => decodeUserLoaded(chunkDecoder, frames[0], null), (e: unknown) => e instanceof InfrastructureError);
+    await chunkDecoder.loadFor(frames);
+    assert.equal(fetches, 2);
+    const out = frames.map((f) => plain(decodeUserLoaded(chunkDecoder, f, Buffer.from(u.id))));
+    assert.deepEqual(out.slice(0, 3), [{ ok: true, user: u }, { ok: true, user: u }, { ok: true, user: u }]);
+    assert.match((out[3] as { reason: string }).reason, /^decode: not in the Confluent wire format/);
+    assert.match((out[4] as { reason: string }).reason, /^decode: empty value/);
   });
 });
