@@ -38,14 +38,15 @@ export const SERVICES = ["postgres", "zookeeper", "kafka", "schema-registry", "c
 
 /**
  * CPU used so far by the services (their pid files under $PIPELINE_HOME/run/<name>/pid) and all
- * their descendants, plus what their reaped children used (cutime + cstime), in microseconds;
- * `pids`: the services' pids, to tell whether one was restarted between two readings.
+ * their descendants, plus what their reaped children used (cutime + cstime), in microseconds: in
+ * all (`us`) and per service (`byName`); `pids`: the services' pids, to tell whether one was
+ * restarted between two readings.
  */
-export function servicesCpuUs(home: string, names: string[] = SERVICES): { us: number; pids: string } {
-  const roots = new Set<number>();
+export function servicesCpuUs(home: string, names: string[] = SERVICES): { us: number; pids: string; byName: Record<string, number> } {
+  const roots = new Map<number, string>();
   for (const n of names) {
     try {
-      roots.add(Number(readFileSync(join(home, "run", n, "pid"), "utf8").trim()));
+      roots.set(Number(readFileSync(join(home, "run", n, "pid"), "utf8").trim()), n);
     } catch {
       /* not running here */
     }
@@ -60,14 +61,17 @@ export function servicesCpuUs(home: string, names: string[] = SERVICES): { us: n
     parent.set(pid, Number(f[1]));
     cpu.set(pid, ticksUs(Number(f[11]) + Number(f[12]) + (roots.has(pid) ? Number(f[13]) + Number(f[14]) : 0)));
   }
+  const byName: Record<string, number> = Object.fromEntries([...roots.values()].map((n) => [n, 0]));
   let total = 0;
   for (const [pid, us] of cpu) {
     for (let p: number | undefined = pid, hops = 0; p !== undefined && p > 1 && hops < 64; p = parent.get(p), hops++) {
-      if (roots.has(p)) {
+      const name = roots.get(p);
+      if (name !== undefined) {
         total += us;
+        byName[name] += us;
         break;
       }
     }
   }
-  return { us: total, pids: [...roots].join(",") };
+  return { us: total, pids: [...roots.keys()].join(","), byName };
 }

@@ -4,14 +4,15 @@
  * Cassandra keyspace bench_ref_<id>) so the pipeline's tables stay clean; all removed by
  * cleanupReferences().
  */
-import { CompressionTypes, Partitioners, type Kafka } from "kafkajs";
+import { CompressionTypes, Partitioners, type Kafka, type KafkaMessage } from "kafkajs";
 import type { Pool } from "pg";
 import { concurrent, type Client as CassandraClient } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../runtime/contracts/names";
 import type { UserCreated } from "../runtime/contracts/user-created";
 import { keyBucket } from "../runtime/lib/key-bucket";
 import { USERS_TABLE_CQL } from "../runtime/lib/cassandra";
-import { INSERT_USER_CQL, userParams } from "../runtime/processor/cassandra-writer";
+import { userWrite } from "../runtime/processor/cassandra-writer";
+import { OUTBOX_WRITETIME_BASE, writeTimeOf } from "../runtime/processor/write-time";
 import { encodeFrame, type AvroType } from "../runtime/lib/avro";
 import { recorder, type RunFigures } from "./stats";
 
@@ -208,43 +209,56 @@ export async function relayReference(
   }
 }
 
+/** The processor's write of `user` at `writeTime` (USING TIMESTAMP, as every relayed record), into <REF>.created_users. */
+function refWrite(user: UserCreated, writeTime: bigint | undefined): { query: string; params: unknown[] } {
+  const w = userWrite({ user, writeTime });
+  return { query: w.query.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`), params: w.params };
+}
+
 /**
- * Cassandra: the same rows, the same prepared INSERT, `concurrency` requests in flight through
+ * Cassandra: the same rows, the processor's prepared INSERT (with a write time, USING TIMESTAMP,
+ * as the processor writes every relayed record), `concurrency` requests in flight through
  * cassandra-driver (what its executeConcurrent does, with a tick every 1000 rows for the steady
  * rate), into a fresh <REF>.created_users. Figures per concurrency level.
  */
-export async function cassandraReference(client: CassandraClient, users: UserCreated[], concurrencyLevels: number[]): Promise<Map<number, RunFigures>> {
+export async function cassandraReference(
+  client: CassandraClient,
+  users: UserCreated[],
+  concurrencyLevels: number[],
+  /** run after each level's writes, before its table is dropped (the bench flushes them: cassandra-settle.ts) */
+  afterEach: () => Promise<unknown> = async () => undefined,
+): Promise<Map<number, RunFigures>> {
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
   const out = new Map<number, RunFigures>();
   for (const concurrencyLevel of concurrencyLevels) {
     // a fresh table each time: the same inserts, not overwrites of the previous level's rows
     await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
     await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
-    const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
-    await client.execute(cql, userParams(users[0]), { prepare: true }); // prepared before the clock starts
-    const params = users.map(userParams);
+    const writes = users.map((u, i) => refWrite(u, OUTBOX_WRITETIME_BASE + BigInt(i + 1)));
+    await client.execute(writes[0].query, writes[0].params, { prepare: true }); // prepared before the clock starts
     const rec = recorder();
     let next = 0;
     let done = 0;
     await Promise.all(
-      Array.from({ length: Math.min(concurrencyLevel, params.length) }, async () => {
-        while (next < params.length) {
-          const row = params[next++];
+      Array.from({ length: Math.min(concurrencyLevel, writes.length) }, async () => {
+        while (next < writes.length) {
+          const w = writes[next++];
           // a write timed out on a loaded machine is written again, as the processor would
           for (let attempt = 1; ; attempt++) {
             try {
-              await client.execute(cql, row, { prepare: true });
+              await client.execute(w.query, w.params, { prepare: true });
               break;
             } catch (e) {
               if (attempt >= 5) throw e;
               await new Promise((r) => setTimeout(r, 100 * attempt));
             }
           }
-          if (++done % 1000 === 0 || done === params.length) rec.tick(done);
+          if (++done % 1000 === 0 || done === writes.length) rec.tick(done);
         }
       }),
     );
     out.set(concurrencyLevel, rec.figures());
+    await afterEach();
   }
   return out;
 }
@@ -307,8 +321,9 @@ export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId
  * with these clients, bare. A kafkajs consumer group (the processor's fetch settings) reads the
  * same `n` messages; each batch is Avro-decoded with avsc (the reader type, no registry, no
  * validation) and upserted with cassandra-driver's executeConcurrent at `concurrency` in flight
- * (the same prepared INSERT into <REF>.created_users), then its end offset committed. No checks,
- * no dead letters, no metrics, no write time, no retries. The group must already be at the
+ * (the processor's prepared INSERT with the write time of the outbox_id header, into
+ * <REF>.created_users), then its end offset committed. No checks, no dead letters, no metrics,
+ * no retries. The group must already be at the
  * messages' start.
  */
 export async function readAndInsertReference(
@@ -324,13 +339,16 @@ export async function readAndInsertReference(
   await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
   await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
   await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
-  const cql = INSERT_USER_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`);
   const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let rec: ReturnType<typeof recorder> | undefined;
   let done = 0;
   let prepared = false;
+  const write = (m: KafkaMessage) => {
+    const wt = writeTimeOf(m.headers);
+    return refWrite(type.fromBuffer(m.value!.subarray(5)) as UserCreated, wt.ok ? wt.micros : undefined);
+  };
   let finish: (e?: unknown) => void = () => undefined;
   const finished = new Promise<void>((res, rej) => (finish = (e) => (e ? rej(e) : res())));
   await consumer.run({
@@ -341,10 +359,11 @@ export async function readAndInsertReference(
       try {
         if (!prepared) {
           prepared = true;
-          await client.execute(cql, userParams(type.fromBuffer(batch.messages[0].value!.subarray(5)) as UserCreated), { prepare: true });
+          const first = write(batch.messages[0]);
+          await client.execute(first.query, first.params, { prepare: true });
         }
         rec ??= recorder();
-        const queries = batch.messages.map((m) => ({ query: cql, params: userParams(type.fromBuffer(m.value!.subarray(5)) as UserCreated) }));
+        const queries = batch.messages.map(write);
         await concurrent.executeConcurrent(client, queries, { concurrencyLevel: concurrency });
         const last = batch.lastOffset();
         resolveOffset(last);

@@ -55,6 +55,7 @@ import { createRegistry, registerUserCreated } from "../runtime/lib/schema-regis
 import { groupLag } from "../runtime/index";
 import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
+import { settleCassandra } from "./cassandra-settle";
 import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, readAndInsertReference, relayReference, REF, type KafkaMsg } from "./references";
 import { procCpuUs, servicesCpuUs } from "./cpu";
 import { describeSnapshots, logAutovacuum, pgSnapshot, watchPg } from "./pg-watch";
@@ -526,13 +527,18 @@ async function main(): Promise<void> {
     const limits = (w: string) => timed(w) || only === "e2e";
     const home = pipelineHome();
     /** f's result and the services' CPU per record while it ran (runs: passes over the n records) */
-    const svcCpu = async <T>(runs: number, f: () => Promise<T>): Promise<[T, number]> => {
+    /** Per label: each service's CPU per record while that label's run went on (the processor's section prints them). */
+    const svcBy: Record<string, Record<string, number | null>> = {};
+    const svcCpu = async <T>(runs: number, f: () => Promise<T>, label?: string): Promise<[T, number]> => {
       const a = servicesCpuUs(home);
       const r = await f();
       const b = servicesCpuUs(home);
       // a service restarted meanwhile (someone's fault test): its CPU is not comparable
-      return [r, a.pids === b.pids ? (b.us - a.us) / (n * runs) : NaN];
+      if (a.pids !== b.pids) return [r, NaN];
+      if (label) svcBy[label] = Object.fromEntries(Object.keys(b.byName).map((k) => [k, round2((b.byName[k] - (a.byName[k] ?? 0)) / (n * runs))]));
+      return [r, (b.us - a.us) / (n * runs)];
     };
+    const svcSay = (label: string) => (svcBy[label] ? Object.entries(svcBy[label]).map(([k, v]) => `${k} ${v === null ? "n/a" : v.toFixed(1)}`).join(", ") : "n/a");
     const nan: RunFigures = { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
     const svc = { ingest: NaN, pgLimit: NaN, relay: NaN, relayLimit: NaN, processor: NaN, cassLimit: NaN, e2e: NaN };
     say(`\n[1/3] ${only === "e2e" ? "the three limits" : "each worker alone on a backlog of " + fmt(n) + " records; its limit measured just before and just after it (mean)"}`);
@@ -612,18 +618,24 @@ async function main(): Promise<void> {
     let cassLimit = nan;
     let best = CONCURRENCY;
     {
-      const [c1, s1] = await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels));
+      // each Cassandra phase starts settled and pays for flushing its own rows (cassandra-settle.ts)
+      const settle = () => settleCassandra(cass, home);
+      say(`  (Cassandra settled before the limit: ${fmt(await settle())} ms)`);
+      const [c1, s1] = await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels, settle), "limit_before");
       if (only !== "e2e") {
         const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" }, prof("processor"));
         const wp = watch(proc);
-        const [, sp] = await svcCpu(1, () => mustSucceed(proc));
+        const [, sp] = await svcCpu(1, async () => {
+          await mustSucceed(proc);
+          await settle();
+        }, "processor");
         svc.processor = sp;
         procF = runFigures(wp.stop());
         const inCass = await countRows(cass, idsA);
         say(`  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
         if (inCass < n) say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
       }
-      const [c2, s2] = only === "e2e" ? [c1, s1] : await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels));
+      const [c2, s2] = only === "e2e" ? [c1, s1] : await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels, settle), "limit_after");
       svc.cassLimit = (s1 + s2) / 2;
       const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
       best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
@@ -640,15 +652,21 @@ async function main(): Promise<void> {
       // the processor's floor with these clients: what it cannot avoid (read, Avro decode, insert), bare
       // as many writes in flight in all as the limit's best level: split over the partitions read at once
       const perBatch = Math.max(1, Math.round(best / partsAtOnce));
-      const [fi, svi] = await svcCpu(1, () => readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, perBatch, type));
+      const [fi, svi] = await svcCpu(1, async () => {
+        const f = await readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, perBatch, type);
+        await settleCassandra(cass, home);
+        return f;
+      }, "floor");
       readInsert = { figures: fi, svc: svi };
       say(`  (floor: bare kafkajs read + avsc decode + cassandra-driver insert of the same ${fmt(n)} messages, x${perBatch} in flight per batch, ${partsAtOnce} partitions at once, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`);
     }
+    if (timed("processor")) say(`  (services' CPU-µs per record: processor: ${svcSay("processor")}; limit before: ${svcSay("limit_before")}; after: ${svcSay("limit_after")}; floor: ${svcSay("floor")})`);
     const procJ: Judged = { worker: procF, limit: cassLimit };
     /** The processor's diagnostics in the BENCH line: the read alone, and its floor (read + decode + insert, bare). */
     const procDiag = (): Record<string, unknown> => ({
       ...(readOnly ? { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } } : {}),
       ...(readInsert ? { floor: { rate: r0(readInsert.figures.steady), cpu_us: round2(readInsert.figures.cpuUsPerRecord), svc_cpu_us: round2(readInsert.svc), ratio: round2(procF.steady / readInsert.figures.steady) } } : {}),
+      svc_cpu_us_by_service: svcBy,
     });
     if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
     if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit, { ...procDiag() });

@@ -20,6 +20,13 @@ export function userParams(u: UserCreated): unknown[] {
   ];
 }
 
+/** The statement and parameters of one write: with its write time when it has one. */
+export function userWrite(w: UserWrite): { query: string; params: unknown[] } {
+  return w.writeTime === undefined
+    ? { query: INSERT_USER_CQL, params: userParams(w.user) }
+    : { query: INSERT_USER_AT_CQL, params: [...userParams(w.user), types.Long.fromString(w.writeTime.toString())] };
+}
+
 /** Upsert all; resolves only when Cassandra acknowledged every row; rejects on the first failure. */
 export async function writeUsers(client: Client, writes: UserWrite[], concurrencyLevel: number): Promise<void> {
   if (writes.length === 0) return;
@@ -30,10 +37,6 @@ export async function writeUsers(client: Client, writes: UserWrite[], concurrenc
     const prev = last.get(w.user.id);
     if (!prev || prev.writeTime === undefined || (w.writeTime !== undefined && w.writeTime >= prev.writeTime)) last.set(w.user.id, w);
   }
-  const queries = [...last.values()].map((w) =>
-    w.writeTime === undefined
-      ? { query: INSERT_USER_CQL, params: userParams(w.user) }
-      : { query: INSERT_USER_AT_CQL, params: [...userParams(w.user), types.Long.fromString(w.writeTime.toString())] },
-  );
+  const queries = [...last.values()].map(userWrite);
   await concurrent.executeConcurrent(client, queries, { concurrencyLevel } /* always prepared */);
 }
