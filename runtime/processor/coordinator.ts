@@ -22,7 +22,7 @@
  *    eachBatch is ours: it turns a lost coordinator into that error. The new coordinator knows the
  *    member, so the rejoin is one round trip, not a session's wait.
  */
-import { KafkaJSError } from "kafkajs";
+import { KafkaJSError, type Consumer } from "kafkajs";
 
 /** kafkajs errors that mean the coordinator cannot be reached or is not (or not yet) the coordinator. */
 const LOST_NAMES = new Set([
@@ -69,23 +69,22 @@ export function asRejoin(err: unknown): unknown {
 }
 
 /**
- * Commit, but do not wait on a dead coordinator: kafkajs retries a commit for the consumer's whole
- * retry budget against the broker it had (see above). While the commit is under way the member's
+ * Commit, but do not wait on a dead coordinator. While the commit is under way the member's
  * heartbeat is tried every `probeMs` (kafkajs sends one only when its interval has passed since the
  * last answered one, so a live coordinator sees no extra traffic): a heartbeat that fails ends the
  * wait (CoordinatorLost when the coordinator is lost, else its own error, e.g. a rebalance), and so
- * does a commit not done in `deadlineMs`. The abandoned commit may still land later: harmless, it
- * names records already in Cassandra.
+ * does a commit not done in `deadlineMs` (its own timer: a heartbeat that hangs does not delay
+ * it). The abandoned commit may still land later: harmless, it names records already in Cassandra.
  */
 export async function commitOrRejoin(commit: () => Promise<void>, heartbeat: () => Promise<void>, probeMs: number, deadlineMs: number): Promise<void> {
   let done = false;
   let timer: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
   const committed = commit().finally(() => (done = true));
   const watch = new Promise<never>((_resolve, reject) => {
-    const t0 = Date.now();
+    deadline = setTimeout(() => reject(new CoordinatorLost(new Error(`offset commit not answered in ${deadlineMs} ms`))), deadlineMs);
     const tick = async (): Promise<void> => {
       if (done) return;
-      if (Date.now() - t0 >= deadlineMs) return reject(new CoordinatorLost(new Error(`offset commit not answered in ${deadlineMs} ms`)));
       try {
         await heartbeat();
       } catch (e) {
@@ -102,7 +101,50 @@ export async function commitOrRejoin(commit: () => Promise<void>, heartbeat: () 
   } finally {
     done = true;
     clearTimeout(timer);
+    clearTimeout(deadline);
     committed.catch(() => undefined);
     watch.catch(() => undefined);
   }
+}
+
+/**
+ * The rejoin when no batch runs. kafkajs's runner rejoins under its member id only when a fetch
+ * round ends in a rebalancing error (runner.js scheduleFetchManager). With nothing to hand to
+ * eachBatch (a caught-up stream while the relay stands still) every round ends in the dead
+ * broker's ECONNREFUSED instead (a fetch, or the heartbeat after an empty fetch), and it is retried
+ * until the new coordinator has loaded the group and expired the member: a kill run measured 9 s
+ * without a heartbeat to the new coordinator, then a join under a new member id (stall 11.4 s).
+ *
+ * A FETCH_START listener runs synchronously in runner.fetch before any request (kafkajs 2.2.4:
+ * consumer/index.js `on` calls it inside Promise.resolve(listener(event)), so a synchronous throw
+ * escapes), so CoordinatorLost thrown there ends the round with a rejoin under the same member id.
+ * tests/integration/processor/coordinator-watch.test.ts holds kafkajs to that. Thrown when:
+ *  - no heartbeat was answered for a whole session: the coordinator is gone or has already
+ *    expired us, so the rejoin costs nothing more;
+ *  - a rejoin began (REBALANCING) and no GROUP_JOIN followed: joinAndSync gives up on "the
+ *    coordinator is loading" (consumerGroup.js retries only rebalancing errors and
+ *    UNKNOWN_MEMBER_ID) and the runner fetches on, heartbeating the new coordinator but committing
+ *    to the old one (a kill run: a commit unanswered 3 s, then a second rejoin; stall 18.5 s);
+ *  - a batch already found the coordinator lost (`lost()`): the other partitions' batches stop
+ *    at their next chunk (`check()`) instead of writing and waiting on a commit of their own.
+ */
+export function watchCoordinator(consumer: Consumer, sessionMs: number): { check(): void; lost(): void } {
+  let answeredAt = Date.now();
+  let rejoining = false;
+  let lostByBatch = false;
+  const check = (): void => {
+    const silent = Date.now() - answeredAt;
+    if (!lostByBatch && !rejoining && silent < sessionMs) return;
+    const why = lostByBatch ? "a batch found it lost" : rejoining ? "the last rejoin did not complete" : `no heartbeat answered in ${silent} ms`;
+    throw new CoordinatorLost(new Error(why));
+  };
+  consumer.on(consumer.events.GROUP_JOIN, () => {
+    answeredAt = Date.now();
+    rejoining = false;
+    lostByBatch = false;
+  });
+  consumer.on(consumer.events.HEARTBEAT, () => (answeredAt = Date.now()));
+  consumer.on(consumer.events.REBALANCING, () => (rejoining = true));
+  consumer.on(consumer.events.FETCH_START, check);
+  return { check, lost: () => (lostByBatch = true) };
 }

@@ -25,7 +25,7 @@ import { createRegistry } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { writeUsers, type UserWrite } from "./cassandra-writer";
-import { asRejoin, commitOrRejoin } from "./coordinator";
+import { asRejoin, commitOrRejoin, CoordinatorLost, watchCoordinator } from "./coordinator";
 import { decodeUserLoaded } from "./decode";
 import { dlqMessage } from "./dlq";
 import { writeTimeOf } from "./write-time";
@@ -180,6 +180,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           else log.warn({ err: describe(e.payload.error) }, "consumer crashed; kafkajs restarts it");
         });
         consumer.on(consumer.events.GROUP_JOIN, () => markHealthy(HEALTH));
+        const coordinator = watchCoordinator(consumer, c.PROCESSOR_SESSION_TIMEOUT_MS);
         try {
           await untilAvailable("kafka: consumer start", async () => {
             await consumer.connect();
@@ -189,65 +190,74 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
             autoCommit: false,
             eachBatchAutoResolve: false,
             partitionsConsumedConcurrently: c.PROCESSOR_PARTITIONS_CONCURRENCY,
-            eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-              const end = m.batchSeconds.startTimer({ worker: "processor" });
-              const msgs = batch.messages;
-              m.recordsIn.inc({ worker: "processor" }, msgs.length);
-              for (let i = 0; i < msgs.length; i += c.PROCESSOR_CHUNK_SIZE) {
-                if (!isRunning() || isStale()) break; // the rest is given back: not committed
-                const chunk = msgs.slice(i, i + c.PROCESSOR_CHUNK_SIZE);
-                let r: Awaited<ReturnType<typeof handleChunk>> | undefined;
-                for (let attempt = 0; !r; attempt++) {
-                  // a chunk's writes can outlast the session on a loaded host: keep heartbeating meanwhile,
-                  // or the group evicts us mid-chunk and every commit after it fails. Errors (a rebalance)
-                  // surface at the heartbeat after the chunk, where kafkajs expects them.
-                  const beating = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs);
-                  try {
-                    r = await handleChunk(chunk, batch.partition);
-                  } catch (e) {
-                    if (classify(e) !== "infrastructure") throw e;
-                    markFailing(HEALTH, `partition ${batch.partition}: ${describe(e)}`);
-                    m.retries.inc({ worker: "processor" });
-                    const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
-                    log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
-                    await sleep(delay, signal);
-                    // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
-                    // (a lost coordinator: a rejoin under the same member id, coordinator.ts)
-                    await heartbeat().catch((e: unknown) => {
-                      throw asRejoin(e);
-                    });
-                    if (!isRunning() || isStale() || signal.aborted) return;
-                  } finally {
-                    clearInterval(beating);
+            eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+              try {
+                const end = m.batchSeconds.startTimer({ worker: "processor" });
+                const msgs = batch.messages;
+                m.recordsIn.inc({ worker: "processor" }, msgs.length);
+                for (let i = 0; i < msgs.length; i += c.PROCESSOR_CHUNK_SIZE) {
+                  if (!isRunning() || isStale()) break; // the rest is given back: not committed
+                  coordinator.check(); // another partition's batch found the coordinator lost: no write, no wait
+                  const chunk = msgs.slice(i, i + c.PROCESSOR_CHUNK_SIZE);
+                  let r: Awaited<ReturnType<typeof handleChunk>> | undefined;
+                  for (let attempt = 0; !r; attempt++) {
+                    // a chunk's writes can outlast the session on a loaded host: keep heartbeating meanwhile,
+                    // or the group evicts us mid-chunk and every commit after it fails. Errors (a rebalance)
+                    // surface at the heartbeat after the chunk, where kafkajs expects them.
+                    const beating = setInterval(() => void heartbeat().catch(() => undefined), heartbeatMs);
+                    try {
+                      r = await handleChunk(chunk, batch.partition);
+                    } catch (e) {
+                      if (classify(e) !== "infrastructure") throw e;
+                      markFailing(HEALTH, `partition ${batch.partition}: ${describe(e)}`);
+                      m.retries.inc({ worker: "processor" });
+                      const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
+                      log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
+                      await sleep(delay, signal);
+                      // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
+                      // (a lost coordinator: a rejoin under the same member id, coordinator.ts)
+                      await heartbeat().catch((e: unknown) => {
+                        throw asRejoin(e);
+                      });
+                      if (!isRunning() || isStale() || signal.aborted) return;
+                    } finally {
+                      clearInterval(beating);
+                    }
                   }
+                  for (const b of r.bad) log.warn({ partition: batch.partition, offset: b.headers.source_offset, reason: b.headers.error_reason }, "message dead-lettered");
+                  const last = chunk[chunk.length - 1].offset;
+                  resolveOffset(last);
+                  // a commit to a dead or moved coordinator ends the batch at once with a rejoin under
+                  // the same member id (coordinator.ts), not after kafkajs's retries and a crash
+                  await commitOrRejoin(
+                    // the payload's commit is kafkajs's consumerGroup.commitOffsets itself, without the retrier
+                    // of consumer.commitOffsets: a stale coordinator ("Broker N not found", ECONNREFUSED)
+                    // answers in one round trip and becomes a rejoin
+                    () => commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset(last) }] }] }),
+                    heartbeat,
+                    COMMIT_PROBE_MS,
+                    c.PROCESSOR_SESSION_TIMEOUT_MS,
+                  );
+                  s.stored += r.good;
+                  s.deadLettered += r.bad.length;
+                  m.recordsOut.inc({ worker: "processor" }, r.good);
+                  for (const b of r.bad) m.recordsFailed.inc({ worker: "processor", reason: b.headers.error_reason.split(":")[0] });
+                  m.consumerLag.set(
+                    { topic: batch.topic, partition: String(batch.partition), group: c.PROCESSOR_GROUP_ID },
+                    Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
+                  );
+                  lastActivity = Date.now();
+                  markHealthy(HEALTH);
+                  await heartbeat().catch((e: unknown) => {
+                    throw asRejoin(e);
+                  });
                 }
-                for (const b of r.bad) log.warn({ partition: batch.partition, offset: b.headers.source_offset, reason: b.headers.error_reason }, "message dead-lettered");
-                const last = chunk[chunk.length - 1].offset;
-                resolveOffset(last);
-                // a commit to a dead or moved coordinator ends the batch at once with a rejoin under
-                // the same member id (coordinator.ts), not after kafkajs's retries and a crash
-                await commitOrRejoin(
-                  () => consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: nextOffset(last) }]),
-                  heartbeat,
-                  COMMIT_PROBE_MS,
-                  c.PROCESSOR_SESSION_TIMEOUT_MS,
-                );
-                s.stored += r.good;
-                s.deadLettered += r.bad.length;
-                m.recordsOut.inc({ worker: "processor" }, r.good);
-                for (const b of r.bad) m.recordsFailed.inc({ worker: "processor", reason: b.headers.error_reason.split(":")[0] });
-                m.consumerLag.set(
-                  { topic: batch.topic, partition: String(batch.partition), group: c.PROCESSOR_GROUP_ID },
-                  Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
-                );
-                lastActivity = Date.now();
-                markHealthy(HEALTH);
-                await heartbeat().catch((e: unknown) => {
-                  throw asRejoin(e);
-                });
+                s.batches++;
+                end();
+              } catch (e) {
+                if (e instanceof CoordinatorLost) coordinator.lost();
+                throw e;
               }
-              s.batches++;
-              end();
             },
           });
           log.info({ group: c.PROCESSOR_GROUP_ID, run: consumerRuns }, "processor started");

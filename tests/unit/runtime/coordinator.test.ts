@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSBrokerNotFound } from "kafkajs";
-import { asRejoin, commitOrRejoin, coordinatorLost, CoordinatorLost } from "../../../runtime/processor/coordinator";
+import { EventEmitter } from "node:events";
+import type { Consumer } from "kafkajs";
+import { asRejoin, commitOrRejoin, coordinatorLost, CoordinatorLost, watchCoordinator } from "../../../runtime/processor/coordinator";
 
 // kafkajs's own test of "rejoin, keeping the member id" (consumer/runner.js scheduleFetchManager)
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -51,5 +53,54 @@ describe("the processor's rejoin on a lost group coordinator (runtime/processor/
 
   it("a commit not answered within the deadline, heartbeats answered (a coordinator moved, the commit still aimed at the old one): CoordinatorLost", async () => {
     await assert.rejects(commitOrRejoin(never, async () => undefined, 20, 150), /offset commit not answered in 150 ms/);
+  });
+
+  it("a commit whose heartbeat hangs still ends at the deadline", async () => {
+    await assert.rejects(commitOrRejoin(never, never, 20, 150), /offset commit not answered in 150 ms/);
+  });
+
+  describe("the watch outside eachBatch (watchCoordinator)", () => {
+    /** The consumer's events, as kafkajs names them, on a plain emitter. */
+    function fakeConsumer(): { consumer: Consumer; emit: (e: string) => void } {
+      const em = new EventEmitter();
+      const events = { GROUP_JOIN: "consumer.group_join", HEARTBEAT: "consumer.heartbeat", REBALANCING: "consumer.rebalancing", FETCH_START: "consumer.fetch_start" };
+      const consumer = { events, on: (e: string, l: () => void) => em.on(e, l) } as unknown as Consumer;
+      return { consumer, emit: (e) => em.emit(events[e as keyof typeof events], {}) };
+    }
+
+    it("a fetch round starts as usual while heartbeats are answered", async () => {
+      const { consumer, emit } = fakeConsumer();
+      watchCoordinator(consumer, 100);
+      emit("GROUP_JOIN");
+      for (let i = 0; i < 4; i++) {
+        await new Promise((r) => setTimeout(r, 40));
+        emit("HEARTBEAT");
+        assert.doesNotThrow(() => emit("FETCH_START"));
+      }
+    });
+
+    it("a session without an answered heartbeat ends the next fetch round with CoordinatorLost", async () => {
+      const { consumer, emit } = fakeConsumer();
+      watchCoordinator(consumer, 100);
+      emit("GROUP_JOIN");
+      await new Promise((r) => setTimeout(r, 120));
+      assert.throws(() => emit("FETCH_START"), (e: unknown) => e instanceof CoordinatorLost && isRebalancing(e) && /no heartbeat answered/.test((e as Error).message));
+      emit("GROUP_JOIN");
+      assert.doesNotThrow(() => emit("FETCH_START"), "a join clears it");
+    });
+
+    it("a rejoin that did not complete, or a batch that found the coordinator lost, ends the next fetch round too", () => {
+      const { consumer, emit } = fakeConsumer();
+      const w = watchCoordinator(consumer, 60_000);
+      emit("GROUP_JOIN");
+      emit("REBALANCING");
+      emit("HEARTBEAT"); // the new coordinator answers heartbeats, but commits still go to the old one
+      assert.throws(() => emit("FETCH_START"), /the last rejoin did not complete/);
+      emit("GROUP_JOIN");
+      w.lost();
+      assert.throws(() => w.check(), /a batch found it lost/);
+      emit("GROUP_JOIN");
+      assert.doesNotThrow(() => w.check());
+    });
   });
 });
