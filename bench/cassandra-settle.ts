@@ -31,16 +31,34 @@ function cassandraLib(home: string): string {
   return join(root, versions.sort().at(-1)!, "lib");
 }
 
-/** nodetool flush: every memtable written to disk (keyspace and tables, or all when not given). */
-export function flushCassandra(home: string, keyspace?: string, ...tables: string[]): void {
+/** nodetool <args> against the local node; throws with its last lines when it fails. */
+export function nodetool(home: string, ...args: string[]): void {
   const toolHome = join(home, "run", "bench", "nodetool-home"); // NodeTool writes its history under user.home
   mkdirSync(toolHome, { recursive: true });
-  const args = [`-Duser.home=${toolHome}`, ...JVM_OPENS, "-cp", `${cassandraLib(home)}/*`, "org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1", "-p", String(JMX_PORT), "flush", ...(keyspace ? [keyspace, ...tables] : [])];
-  const r = spawnSync("java", args, { encoding: "utf8", timeout: 120_000 });
+  const argv = [`-Duser.home=${toolHome}`, ...JVM_OPENS, "-cp", `${cassandraLib(home)}/*`, "org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1", "-p", String(JMX_PORT), ...args];
+  const r = spawnSync("java", argv, { encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) {
     const why = (r.stderr || r.stdout || String(r.error ?? "")).split("\n").filter((l) => !/ DEBUG |^\s+at /.test(l)).slice(-5).join("\n");
-    throw new Error(`nodetool flush failed (exit ${r.status}): ${why}`);
+    throw new Error(`nodetool ${args[0]} failed (exit ${r.status}): ${why}`);
   }
+}
+
+/** nodetool flush: every memtable written to disk. */
+export function flushCassandra(home: string): void {
+  nodetool(home, "flush");
+}
+
+/**
+ * The sink table's automatic compaction paused for the bench (resumed by the returned function;
+ * a Cassandra restart resumes it too: the pause is not kept in the schema). The limit writes a
+ * fresh table per level, dropped before it ever compacts; the sink, written by every test and
+ * bench on this machine, compacts its small SSTables now and then, and which phase paid for that
+ * was chance (a 54 MB compaction in the processor's run mwxsz7d0). With it paused, every phase pays
+ * for writing and flushing its rows, and none for compaction.
+ */
+export function pauseCompaction(home: string, keyspace: string, table: string): () => void {
+  nodetool(home, "disableautocompaction", keyspace, table);
+  return () => nodetool(home, "enableautocompaction", keyspace, table);
 }
 
 /** Wait until no flush or compaction is active or pending (at most `timeoutMs`); the ms waited. */
