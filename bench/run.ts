@@ -530,9 +530,9 @@ async function main(): Promise<void> {
     // the sink's compaction paused until the end (cassandra-settle.ts): no phase pays for it by chance
     await ensureCassandraSchema(cass, Number(senv.CASSANDRA_REPLICATION_FACTOR ?? 1), senv.CASSANDRA_LOCAL_DC); // the table exists on a first run
     resumeCompaction = pauseCompaction(home, KEYSPACE, USERS_TABLE);
-    /** f's result and the services' CPU per record while it ran (runs: passes over the n records) */
     /** Per label: each service's CPU per record while that label's run went on (the processor's section prints them). */
     const svcBy: Record<string, Record<string, number | null>> = {};
+    /** f's result and the services' CPU per record while it ran (runs: passes over the n records); per service under `label` */
     const svcCpu = async <T>(runs: number, f: () => Promise<T>, label?: string): Promise<[T, number]> => {
       const a = servicesCpuUs(home);
       const r = await f();
