@@ -644,7 +644,7 @@ async function main(): Promise<void> {
       const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
       best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
       cassLimit = cl.get(best)!;
-      say(`  cassandra limit: ${rates(cassLimit)} (same rows, same prepared INSERT, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
+      say(`  cassandra limit: ${rates(cassLimit)} (same rows, the processor's prepared INSERT with its write time, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
     }
     let readOnly: { figures: RunFigures; svc: number } | undefined;
     let readInsert: { figures: RunFigures; svc: number } | undefined;
