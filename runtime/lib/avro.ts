@@ -125,7 +125,11 @@ export class FrameDecoder {
     for (const id of ids) await this.load(id);
   }
 
-  /** decode() of a frame whose schema id loadFor() or load() has already loaded: no wait. */
+  /**
+   * The value of a frame whose schema id loadFor() or load() has already loaded, in the reader's
+   * shape, without a wait; ContentError for bad bytes or an id known to be bad, InfrastructureError
+   * for an id not loaded.
+   */
   decodeLoaded(frame: Buffer | null): unknown {
     const id = FrameDecoder.schemaId(frame);
     const r = this.resolvers.get(id);
@@ -136,11 +140,5 @@ export class FrameDecoder {
     } catch (e) {
       throw new ContentError(`decode: ${(e as Error).message}`);
     }
-  }
-
-  /** The value in the reader's shape; ContentError for bad bytes; InfrastructureError if the registry is away. */
-  async decode(frame: Buffer | null): Promise<unknown> {
-    await this.load(FrameDecoder.schemaId(frame));
-    return this.decodeLoaded(frame);
   }
 }
