@@ -43,11 +43,6 @@ export function nodetool(home: string, ...args: string[]): void {
   }
 }
 
-/** nodetool flush: every memtable written to disk. */
-export function flushCassandra(home: string): void {
-  nodetool(home, "flush");
-}
-
 /**
  * The sink table's automatic compaction paused for the bench (resumed by the returned function;
  * a Cassandra restart resumes it too: the pause is not kept in the schema). The limit writes a
@@ -76,7 +71,7 @@ export async function cassandraQuiet(client: Client, timeoutMs = 120_000): Promi
 /** Flush, then wait for quiet: what a phase leaves behind is paid inside that phase. */
 export async function settleCassandra(client: Client, home: string): Promise<number> {
   const t0 = Date.now();
-  flushCassandra(home);
+  nodetool(home, "flush"); // every memtable written to disk
   await cassandraQuiet(client);
   return Date.now() - t0;
 }

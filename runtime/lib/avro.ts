@@ -107,11 +107,17 @@ export class FrameDecoder {
     }
   }
 
+  /** The schema id of a frame in the wire format, or undefined when it is not one. */
+  private static idOf(frame: Buffer | null): number | undefined {
+    return frame && frame.length >= 6 && frame.readUInt8(0) === 0 ? frame.readUInt32BE(1) : undefined;
+  }
+
   /** The schema id of a frame in the wire format; ContentError when it is not one. */
   private static schemaId(frame: Buffer | null): number {
     if (!frame || frame.length === 0) throw new ContentError("decode: empty value");
-    if (frame.length < 6 || frame.readUInt8(0) !== 0) throw new ContentError("decode: not in the Confluent wire format (magic byte 0, schema id, Avro)");
-    return frame.readUInt32BE(1);
+    const id = FrameDecoder.idOf(frame);
+    if (id === undefined) throw new ContentError("decode: not in the Confluent wire format (magic byte 0, schema id, Avro)");
+    return id;
   }
 
   /**
@@ -121,7 +127,10 @@ export class FrameDecoder {
    */
   async loadFor(frames: Iterable<Buffer | null>): Promise<void> {
     const ids = new Set<number>();
-    for (const f of frames) if (f && f.length >= 6 && f.readUInt8(0) === 0) ids.add(f.readUInt32BE(1));
+    for (const f of frames) {
+      const id = FrameDecoder.idOf(f);
+      if (id !== undefined) ids.add(id);
+    }
     for (const id of ids) await this.load(id);
   }
 

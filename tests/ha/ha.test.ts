@@ -114,7 +114,8 @@ async function groupCoordinatedBy(admin: Admin, run: string, broker: number, nex
     if (p.replicas[0] === broker) preferred ??= name;
     fallback ??= name;
   }
-  if (preferred ?? fallback) return (preferred ?? fallback)!;
+  const found = preferred ?? fallback;
+  if (found) return found;
   throw new Error(`no group name coordinated by broker ${broker} in 1000 tries: it leads no __consumer_offsets partition (leaders: ${[...byPartition.values()].map((p) => p.leader).join(",")})`);
 }
 
