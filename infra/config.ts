@@ -96,6 +96,12 @@ export const DEFAULT_PORTS = {
   cassandra: 9042,
 } as const;
 
+/** The stack's logical volumes (one claim each on a cluster; per member for a cluster's members). */
+export const VOLUMES = ["postgres-data", "zookeeper-data", "zookeeper-log", "kafka-data", "cassandra-data", "airflow-logs", "spark-checkpoints"] as const;
+export type Volume = (typeof VOLUMES)[number];
+export const DEFAULT_CLAIM_SIZE = "10Gi";
+const quantity = z.string().regex(/^[1-9][0-9]*(Mi|Gi|Ti)$/, "must be a size such as 512Mi, 10Gi or 1Ti");
+
 const CRON_FIELD = /^[0-9*/,\-A-Za-z?]+$/;
 const schedule = z
   .string()
@@ -166,6 +172,26 @@ export const stageConfigSchema = z
      * checkpoints: ReadWriteMany). Default: storageClass. Most default classes are ReadWriteOnce only.
      */
     sharedStorageClass: z.string().min(1).optional(),
+    /**
+     * kubernetes target: size of each claim, by volume (a Kubernetes quantity such as 10Gi). A
+     * cluster member's claims (kafka-data, cassandra-data, zookeeper-*) are made from its
+     * StatefulSet's template: a new size applies to members made after it (operating docs: "Grow a
+     * claim"); the stack's own claims (postgres-data and the shared ones) are resized in place
+     * where the storage class allows expansion.
+     */
+    claimSizes: z
+      .object(Object.fromEntries(VOLUMES.map((v) => [v, quantity.default(DEFAULT_CLAIM_SIZE)])) as { [K in Volume]: z.ZodDefault<typeof quantity> })
+      .strict()
+      .default({}),
+    /**
+     * kubernetes target: the stack's own claims are protected (Pulumi `protect`): a change that
+     * would replace one (a storage class, an access mode) and `destroy` are refused before
+     * anything is deleted. A cluster member's claims are always kept when its StatefulSet goes.
+     * Set false only to let destroy remove the data.
+     */
+    protectData: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    /** kubernetes target: labels a node must have to run the stack's pods (a node pool). */
+    nodeSelector: z.record(z.string().min(1), z.string()).default({}),
     /** kubernetes target: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and the context in it to deploy to. */
     kubeconfig: z.string().min(1).optional(),
     kubeContext: z.string().min(1).optional(),
@@ -284,6 +310,8 @@ const FIX_EXAMPLE: Record<string, string> = {
   registry: "ghcr.io/<org>",
   kubeContext: "<context>",
   createNamespace: "false",
+  protectData: "false",
+  nodeSelector: "'{\"kubernetes.io/hostname\": \"<node>\"}'",
   imagePlatform: "linux/amd64",
   schemaRegistry: "karapace",
   controlCenter: "false",
@@ -301,6 +329,7 @@ function nestedDefault(path: (string | number)[]): string | number | undefined {
   if (group === "memory") return DEFAULT_MEMORY[key as MemoryKey];
   if (group === "ports") return DEFAULT_PORTS[key as keyof typeof DEFAULT_PORTS];
   if (group === "cpu") return DEFAULT_CPU[key as CpuKey];
+  if (group === "claimSizes") return DEFAULT_CLAIM_SIZE;
   return undefined;
 }
 

@@ -34,6 +34,9 @@ function makeTarget(config: StageConfig, prefix: string): Target {
       imagePullSecrets: config.imagePullSecrets,
       imagePlatform: config.imagePlatform,
       antiAffinity: config.antiAffinity,
+      claimSizes: config.claimSizes,
+      protectData: config.protectData,
+      nodeSelector: config.nodeSelector,
     });
   }
   return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress, advertisedHost: config.advertisedHost });

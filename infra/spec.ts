@@ -122,7 +122,34 @@ export interface ServiceSpec extends ProcessSpec {
    * when there is one (Spark workers have always been spark-worker-1..N).
    */
   numbered?: boolean;
+  /** Ready to serve: what clients and dependents wait for (in a cluster: in the quorum, in sync). */
   healthCheck: HealthCheck;
+  /**
+   * The process itself is alive, whatever its peers do: a target restarts the service when it
+   * fails (after its start budget). Absent: only when the process exits. Never "in the cluster":
+   * losing two of three members must not restart the third.
+   */
+  aliveCheck?: HealthCheck;
+  /**
+   * At most one copy runs at any time, during a change too (the relay's outbox claims, a Spark
+   * driver's checkpoint): the old one has stopped before the new one starts.
+   */
+  exclusive?: boolean;
+  /**
+   * Peers dial this process's own address, on ports that are not all declared (a Spark driver and
+   * master bind and advertise their own name): the name resolves to the process, not to a
+   * load-balanced address. Stateful services always are.
+   */
+  selfAddressed?: boolean;
+  /** How it stops: a command run first (a Cassandra drain), then SIGTERM and graceSeconds to exit. */
+  stop?: StopSpec;
+}
+
+export interface StopSpec {
+  /** Run inside the container before the signal; the grace period covers it. */
+  command?: string[];
+  /** From the stop request until the process is killed. */
+  graceSeconds: number;
 }
 
 /** Runs once to completion (migrations, users, topics); done when it exits 0, failed otherwise. */

@@ -118,6 +118,10 @@ export class Cassandra extends pulumi.ComponentResource {
           nodes === 1
             ? { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 60, startPeriodSeconds: 60 }
             : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
+        // CQL is served by this node, whatever the ring says; the startup probe covers a bootstrap.
+        aliveCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        // A drain first: memtables flushed, the commitlog closed, clients told; the restart replays nothing.
+        stop: { command: ["bash", "-c", "nodetool drain || true"], graceSeconds: 120 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         memory: config.memory.cassandra,
         cpu: config.cpu.cassandra,

@@ -41,6 +41,8 @@ const retried = (command: string) =>
   `for attempt in $(seq 1 ${TOPICS_ATTEMPTS}); do ${command} && exit 0; ` +
   `echo "kafka-topics: attempt $attempt of ${TOPICS_ATTEMPTS} failed (the broker may still be starting); again in ${TOPICS_RETRY_SECONDS} s" >&2; ` +
   `sleep ${TOPICS_RETRY_SECONDS}; done; exit 1`;
+/** The ZooKeeper process answers (`ruok`), in a quorum or not. */
+const ZK_ALIVE = `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`;
 /** A ZooKeeper member is in the quorum: `srvr` says leader or follower (`ruok` answers imok outside one). */
 const ZK_IN_QUORUM = `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo srvr >&3 && grep -Eq '^Mode: (leader|follower)' <&3`;
 /** Karapace's own probe of a usable registry: GET /subjects answers before writes work. */
@@ -97,7 +99,10 @@ export class Kafka extends pulumi.ComponentResource {
         },
         // ZooKeeper's own four-letter words (whitelisted in the shared settings), over bash: no nc
         // or cub needed. A member of an ensemble is ready once it is in the quorum.
-        healthCheck: { test: ["CMD", "bash", "-c", ensemble ? ZK_IN_QUORUM : `exec 3<>/dev/tcp/127.0.0.1/${PORTS.zookeeper} && echo ruok >&3 && grep -q imok <&3`] },
+        healthCheck: { test: ["CMD", "bash", "-c", ensemble ? ZK_IN_QUORUM : ZK_ALIVE] },
+        // ruok answers imok outside a quorum too: a member whose peers are gone is not restarted.
+        aliveCheck: { test: ["CMD", "bash", "-c", ZK_ALIVE], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        stop: { graceSeconds: 30 },
         volumes: [
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
@@ -154,6 +159,11 @@ export class Kafka extends pulumi.ComponentResource {
         healthCheck: cluster
           ? { test: ["CMD", "bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 30 }
           : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
+        // The listener accepts: the broker process serves, whatever its peers and ISR say.
+        aliveCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        // SIGTERM starts a controlled shutdown: leadership moves to the other brokers and the log
+        // is closed cleanly (no recovery at the next start). It needs time on a loaded node.
+        stop: { graceSeconds: 120 },
         volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],

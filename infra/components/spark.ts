@@ -60,6 +60,8 @@ export class Spark extends pulumi.ComponentResource {
       {
         name: "spark-master",
         state: "stateless",
+        // It binds and advertises its own name.
+        selfAddressed: true,
         image,
         args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.host("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
         env: DAEMON,
@@ -96,6 +98,9 @@ export class Spark extends pulumi.ComponentResource {
       {
         name: "spark-driver",
         state: "stateless",
+        // Executors dial it back on ports it picks; one driver per checkpoint, also during a change.
+        selfAddressed: true,
+        exclusive: true,
         image,
         // images/spark/submit.sh: spark-submit --master $SPARK_MASTER_URL (client mode) of the job.
         args: ["/opt/pipeline/submit.sh"],

@@ -73,8 +73,9 @@ export class Workers extends pulumi.ComponentResource {
     const mem = config.memory.worker;
     const cpu = config.cpu.worker;
     this.workers = {
-      // Relays claim outbox rows side by side; processors share the consumer group's partitions.
-      relay: target.service({ ...base("relay", "relay", mem, cpu), replicas: config.relayReplicas, ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
+      // Relays claim outbox rows side by side, and a change stops the old ones before new ones
+      // start (per-key order); processors share the consumer group's partitions.
+      relay: target.service({ ...base("relay", "relay", mem, cpu), exclusive: true, replicas: config.relayReplicas, ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
       processor: target.service({ ...base("processor", "processor", mem, cpu), replicas: config.replication.processorReplicas, ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
     };
     this.registerOutputs({ image: this.image, apiBaseUrl: this.apiBaseUrl });

@@ -98,6 +98,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       },
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",
+      // A broker's controlled shutdown, a Cassandra node's flush: time before Docker's SIGKILL.
+      ...(spec.stop ? { stopTimeout: spec.stop.graceSeconds } : {}),
       wait: true,
       // The provider polls until the check passes (an "unhealthy" on the way is no failure),
       // so wait at least as long as Docker keeps trying, and 10 minutes: a fixed 300 s gave up on

@@ -1,9 +1,12 @@
 /**
- * The Kubernetes target: the same specs become a headless Service per process (so its name
- * resolves to its pods, as on the Docker network), and a StatefulSet for a stateful service, a
- * Deployment for a stateless one, a Job for a job. Start order by health comes from Pulumi's
- * await logic: a StatefulSet or Deployment is created once its pods are ready (the readiness probe
- * is the spec's health check), a Job once it completed.
+ * The Kubernetes target: the same specs become a StatefulSet for a stateful service, a Deployment
+ * for a stateless one, a Job for a job, and a Service per process: headless where peers dial the
+ * pods themselves (members, self-addressed processes), a ClusterIP over the ready pods otherwise.
+ * Start order by health comes from Pulumi's await logic: a StatefulSet or Deployment is created
+ * once its pods are ready (the readiness probe is the spec's health check), a Job once complete.
+ *
+ * Day-2 changes keep data: a StatefulSet that must be replaced (a new claim template) leaves its
+ * members' claims, and the new set binds them again; the stack's own claims are protected.
  */
 import * as docker from "@pulumi/docker";
 import * as k8s from "@pulumi/kubernetes";
@@ -46,6 +49,12 @@ export interface KubernetesTargetArgs {
   imagePlatform: string;
   /** How a replicated workload's pods are spread over nodes (see the stage config). */
   antiAffinity: "preferred" | "required";
+  /** Size of each volume's claims (a Kubernetes quantity). */
+  claimSizes: Record<string, string>;
+  /** The stack's own claims refuse replacement and deletion (Pulumi `protect`). */
+  protectData: boolean;
+  /** Labels of the nodes the pods run on. */
+  nodeSelector: Record<string, string>;
 }
 
 /** Exec form as it is; shell form through sh, as Docker runs it. */
@@ -53,14 +62,46 @@ function probeCommand(test: string[]): string[] {
   return test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", test.slice(1).join(" ")] : test.slice(1);
 }
 
-function probe(hc: HealthCheck, failures: number): k8s.types.input.core.v1.Probe {
+function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds ?? 20): k8s.types.input.core.v1.Probe {
   return {
     exec: { command: probeCommand(hc.test) },
-    initialDelaySeconds: hc.startPeriodSeconds ?? 20,
+    initialDelaySeconds: delay,
     periodSeconds: hc.intervalSeconds ?? 10,
     timeoutSeconds: hc.timeoutSeconds ?? 5,
     failureThreshold: failures,
   };
+}
+
+/** Seconds a check may take to pass the first time: its start period and every retry. */
+export function startBudgetSeconds(hc: HealthCheck): number {
+  return (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5));
+}
+
+/**
+ * Readiness is the health check (ready to serve). Liveness is the alive check only, after a
+ * startup probe of the same check that allows the whole start budget: a member whose peers are
+ * down stays up, and a slow first start (a Cassandra bootstrap) is not a failure.
+ */
+function containerProbes(spec: ServiceSpec): Partial<k8s.types.input.core.v1.Container> {
+  const ready = probe(spec.healthCheck, spec.healthCheck.retries ?? 10);
+  const alive = spec.aliveCheck;
+  if (!alive) return { readinessProbe: ready };
+  const period = alive.intervalSeconds ?? 10;
+  return {
+    readinessProbe: ready,
+    startupProbe: probe(alive, Math.ceil(startBudgetSeconds(spec.healthCheck) / period), 0),
+    livenessProbe: probe(alive, alive.retries ?? 6, 0),
+  };
+}
+
+/**
+ * How long Pulumi waits for a workload: every member's start budget when they start one by one,
+ * one budget when together; at least 10 minutes (a loaded small cluster pulls images first).
+ */
+export function awaitMinutes(spec: ServiceSpec, replicas: number): number {
+  const one = startBudgetSeconds(spec.healthCheck) + (spec.stop?.graceSeconds ?? 30);
+  const members = spec.cluster?.start === "one-by-one" ? replicas : 1;
+  return Math.max(10, Math.ceil((members * one) / 60));
 }
 
 interface Pod {
@@ -110,20 +151,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
 
   service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
     const replicas = checkService(spec);
-    const hc = spec.healthCheck;
-    const pod = this.pod(spec, parent, {
-      readinessProbe: probe(hc, hc.retries ?? 10),
-      livenessProbe: probe(hc, 3 * (hc.retries ?? 10)),
-    });
+    const pod = this.pod(spec, parent, containerProbes(spec));
     const selector = { matchLabels: pod.labels };
     const clustered = spec.state === "stateful" && spec.cluster !== undefined && replicas > 1;
     const podSpec = replicas > 1 ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") } : pod.spec;
     const template = { metadata: { labels: pod.labels }, spec: podSpec };
+    const wait = `${awaitMinutes(spec, replicas)}m`;
+    const opts = { ...pod.opts, customTimeouts: { create: wait, update: wait } };
     let resource: pulumi.Resource;
     if (spec.state === "stateless") {
-      resource = new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template } }, pod.opts);
+      // Recreate: the old pods are gone before new ones start (never two relays or two drivers).
+      const strategy = spec.exclusive ? { type: "Recreate" } : { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+      resource = new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template, strategy } }, opts);
     } else if (!clustered) {
-      resource = new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, pod.opts);
+      resource = new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, opts);
     } else {
       resource = new k8s.apps.v1.StatefulSet(
         `${this.prefix}-${spec.name}`,
@@ -138,16 +179,16 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             // One pod at a time, highest ordinal first, each Ready (in the cluster) before the
             // next goes: a rolling update never takes a second member of a quorum down.
             updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 0 } },
-            // Each member's own volumes (kafka-data-kafka-0, ...), kept when a pod moves or the set
-            // shrinks, removed with the set: the stack owns them as it owns its other claims.
-            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Delete", whenScaled: "Retain" },
+            // Each member's own volumes (kafka-data-kafka-0, ...) outlive the set: a set replaced
+            // for a new claim template binds them again, a shrunk set finds them when it grows.
+            persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
             volumeClaimTemplates: (spec.volumes ?? []).map((v) => ({
               metadata: { name: v.volume },
-              spec: { accessModes: ["ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: "10Gi" } } },
+              spec: { accessModes: ["ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: this.claimSize(v.volume) } } },
             })),
           },
         },
-        pod.opts,
+        opts,
       );
       // Drains (node upgrades, autoscaler) evict one member at a time, and only while the others are Ready.
       new k8s.policy.v1.PodDisruptionBudget(
@@ -208,10 +249,14 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         : undefined;
 
     const ports = Object.entries(spec.ports).map(([role, p]) => ({ name: role, port: p.container }));
+    const service = spec as Partial<ServiceSpec>;
     if (ports.length > 0) {
-      // Headless: the name resolves to the pods themselves (Cassandra's seeds, Kafka's advertised listener).
-      // Not-ready pods are published too: Cassandra resolves its seed (itself) before it is ready.
-      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent, provider: this.provider });
+      const selfAddressed = service.state === "stateful" || service.selfAddressed === true;
+      // Headless where peers dial the pods themselves (Cassandra's seeds, Kafka's advertised
+      // listener, Spark's driver), not-ready pods included: Cassandra resolves its seed (itself)
+      // before it is ready. A ClusterIP over the ready pods for everyone else's clients.
+      const svc = selfAddressed ? { clusterIP: "None", publishNotReadyAddresses: true } : { type: "ClusterIP" };
+      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { ...svc, selector: labels, ports } }, { parent, provider: this.provider });
     }
 
     const mem = `${memoryMiB(spec.memory)}Mi`;
@@ -231,6 +276,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
       ],
       ...probes,
+      ...(service.stop?.command ? { lifecycle: { preStop: { exec: { command: service.stop.command } } } } : {}),
     };
     // A cluster's members have their own volumes (the StatefulSet's claim templates); others share the target's claims.
     const perMember = spec.cluster !== undefined && (spec.replicas ?? 1) > 1;
@@ -242,6 +288,8 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     // Confluent images read as their own (deprecated) setting and refuse to start.
     const podSpec: k8s.types.input.core.v1.PodSpec = {
       enableServiceLinks: false,
+      ...(service.stop ? { terminationGracePeriodSeconds: service.stop.graceSeconds } : {}),
+      ...(Object.keys(this.args.nodeSelector).length > 0 ? { nodeSelector: this.args.nodeSelector } : {}),
       containers: [container],
       volumes,
       ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),
@@ -261,14 +309,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
           spec: {
             accessModes: [shared ? "ReadWriteMany" : "ReadWriteOnce"],
             storageClassName: shared ? (this.args.sharedStorageClass ?? this.args.storageClass) : this.args.storageClass,
-            resources: { requests: { storage: "10Gi" } },
+            resources: { requests: { storage: this.claimSize(volume) } },
           },
         },
-        { parent: this, provider: this.provider },
+        { parent: this, provider: this.provider, protect: this.args.protectData },
       );
       this.claims.set(volume, c);
     }
     return c;
+  }
+
+  private claimSize(volume: string): string {
+    const size = this.args.claimSizes[volume];
+    if (size === undefined) throw new Error(`${volume}: no claim size (the stage config's claimSizes lists every volume)`);
+    return size;
   }
 
   private fileMode(files: FileSpec[]): number {

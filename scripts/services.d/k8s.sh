@@ -49,6 +49,8 @@ k8s_timeout() { echo 120; }
 
 k8s_stop() {
   _k8s_env
+  # A node without its control plane would evict nothing and answer no one: it goes first.
+  if k8s_node_running; then k8s_node_stop; fi
   "$K8S_BIN/stop-cluster.sh" --wipe >>"$(svc_log k8s)" 2>&1 || true
   rm -rf "$K8S_RUN/pv"
 }

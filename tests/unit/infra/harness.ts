@@ -28,6 +28,8 @@ export interface Run {
   dependsOn: Map<string, string[]>;
   /** Resource name → name of the provider resource it was given explicitly. */
   providers: Map<string, string>;
+  /** Resource name → the options that change how the engine treats it. */
+  options: Map<string, Pick<pulumi.CustomResourceOptions, "protect" | "customTimeouts" | "retainOnDelete">>;
   outputs?: PipelineOutputs;
   error?: Error;
   /** Every value the random provider generated in this run. */
@@ -111,7 +113,7 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
     false,
   );
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
-  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map(), providers: new Map() };
+  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map(), providers: new Map(), options: new Map() };
   // Pulumi records a stack trace for every promise it makes; under tsx's source maps that is most
   // of a run's time. Traces are of no use here, so skip them while the program runs.
   const traceLimit = Error.stackTraceLimit;
@@ -126,6 +128,8 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
         run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
         const provider = t.opts.provider as { __name?: string } | undefined;
         if (provider) run.providers.set(t.name, provider.__name ?? "?");
+        const o = t.opts as pulumi.CustomResourceOptions;
+        run.options.set(t.name, { protect: o.protect, customTimeouts: o.customTimeouts, retainOnDelete: o.retainOnDelete });
         return undefined;
       });
       try {
