@@ -173,6 +173,12 @@ export const stageConfigSchema = z
      */
     sharedStorageClass: z.string().min(1).optional(),
     /**
+     * What every resource's name starts with (Pulumi's and the platform's): default
+     * <project>-<stack>. Set it to the current value before `pulumi stack rename`, and the renamed
+     * stack keeps every resource (operating docs: "Rename a stack").
+     */
+    namePrefix: z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/, "must be a lower-case DNS label of at most 40 characters such as realtime-pipeline-staging").optional(),
+    /**
      * kubernetes target: size of each claim, by volume (a Kubernetes quantity such as 10Gi). A
      * cluster member's claims (kafka-data, cassandra-data, zookeeper-*) are made from its
      * StatefulSet's template: a new size applies to members made after it (operating docs: "Grow a
@@ -311,6 +317,7 @@ const FIX_EXAMPLE: Record<string, string> = {
   kubeContext: "<context>",
   createNamespace: "false",
   protectData: "false",
+  namePrefix: "realtime-pipeline-<old stack>",
   nodeSelector: "'{\"kubernetes.io/hostname\": \"<node>\"}'",
   imagePlatform: "linux/amd64",
   schemaRegistry: "karapace",

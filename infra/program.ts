@@ -43,7 +43,8 @@ function makeTarget(config: StageConfig, prefix: string): Target {
 }
 
 export function deployPipeline(config: StageConfig): PipelineOutputs {
-  const prefix = `${pulumi.getProject()}-${pulumi.getStack()}`;
+  // Every resource's name derives from it: pinning it keeps the names through a stack rename.
+  const prefix = config.namePrefix ?? `${pulumi.getProject()}-${pulumi.getStack()}`;
   const target = makeTarget(config, prefix);
   const secrets = new PipelineSecrets(`${prefix}-secrets`, { prefix });
 

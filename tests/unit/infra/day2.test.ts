@@ -127,3 +127,18 @@ describe("infra: day-2 changes on a Kubernetes stage keep data and order", () =>
     assert.equal(specOf(workload(run, "kafka")).template.spec.nodeSelector, undefined);
   });
 });
+
+describe("infra: a stack rename keeps every resource when namePrefix pins the old prefix", () => {
+  it("the renamed stack declares the same names; without the pin every name changes", async () => {
+    // The stack resource itself is Pulumi's own, renamed by `pulumi stack rename`.
+    const names = (r: Run) => r.resources.filter((x) => x.type !== "pulumi:pulumi:Stack").map((x) => `${x.type} ${x.name}`).sort();
+    const old = await runProgram(STAGING, "staging");
+    const pinned = await runProgram({ ...STAGING, namePrefix: "realtime-pipeline-staging" }, "staging-eu");
+    const unpinned = await runProgram(STAGING, "staging-eu");
+    assert.equal(pinned.error, undefined, String(pinned.error));
+    assert.deepEqual(names(pinned), names(old));
+    assert.equal(names(unpinned).filter((n) => names(old).includes(n)).length, 0);
+    const bad = await runProgram({ ...STAGING, namePrefix: "Staging_EU" }, "staging");
+    assert.match(String(bad.error), /realtime-pipeline:namePrefix: must be a lower-case DNS label/);
+  });
+});
