@@ -70,6 +70,9 @@ _airflow_load_env() { set -a; . "$(_airflow_envfile)"; set +a; }
 
 airflow_start() {
   postgres_healthy 2>/dev/null || die "airflow: PostgreSQL is not up (scripts/services up postgres)"
+  # Not running as a whole: what is left of it (one part, a webserver's gunicorn) goes first.
+  stop_pid airflow-web; stop_pid airflow
+  port_open "$AIRFLOW_WEB_PORT" && die "port $AIRFLOW_WEB_PORT is taken by another process (not ours)"
   _airflow_write_env
   _airflow_load_env
   local af t0; af="$(_airflow_bin)"; t0=$(date +%s)
@@ -92,14 +95,15 @@ airflow_healthy() {
 
 airflow_timeout() { echo 240; }
 
-# The webserver (gunicorn) and the scheduler (LocalExecutor) each lead a process group.
+# The webserver's gunicorn master and workers, and the scheduler's executor and task runners, live
+# in the sessions spawn started: SIGTERM to all of both at once (the webserver alone waits 30 s for
+# gunicorn and may leave it), then stop_pid of each ends what is left.
 airflow_stop() {
-  local n pid
-  for n in airflow-web airflow; do
-    pid="$(cat "$(svc_pidfile "$n")" 2>/dev/null || true)"
-    [ -n "$pid" ] && kill -TERM -- "-$pid" 2>/dev/null || true
-    stop_pid "$n"
-  done
+  local n left=""
+  for n in airflow-web airflow; do left+=" $(svc_procs "$n" | paste -sd' ' -)"; done
+  # shellcheck disable=SC2086
+  [ -z "${left// /}" ] || kill -TERM $left 2>/dev/null || true
+  for n in airflow-web airflow; do stop_pid "$n"; done
 }
 
 airflow_env() {

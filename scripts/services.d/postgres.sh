@@ -69,9 +69,11 @@ postgres_healthy() { "$PG_BIN/pg_isready" -q -h "$SVC_HOST" -p "$PG_PORT"; }
 
 postgres_stop() {
   # SIGINT: fast shutdown (SIGTERM would wait for every client to disconnect).
-  local pid; pid="$(cat "$(svc_pidfile postgres)")"
-  kill -INT "$pid" 2>/dev/null || true
-  local i; for i in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  # Only a live postmaster of ours: a recycled pid is another process. stop_pid ends what is left.
+  if pid_alive postgres; then
+    kill -INT "$(cat "$(svc_pidfile postgres)")" 2>/dev/null || true
+    local i; for i in $(seq 1 120); do pid_alive postgres || break; sleep 0.5; done
+  fi
   stop_pid postgres
 }
 
