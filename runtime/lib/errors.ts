@@ -83,11 +83,31 @@ type Shape = {
   severity?: string;
 };
 
-function classifyPg(code: string): Fault {
+/**
+ * SQLSTATEs of a server that is restarting, failing over, overloaded or short of a resource: the
+ * same statement succeeds later (often on the new primary). By class (two characters) or code.
+ */
+const PG_INFRA_CLASSES = new Set([
+  "08", // connection exception
+  "40", // transaction rollback: serialization failure, deadlock, statement completion unknown
+  "53", // insufficient resources: disk full, out of memory, too many connections
+  "57", // operator intervention: admin/crash shutdown, cannot connect now, statement timeout
+  "58", // system error (I/O)
+  "F0", // the server's configuration file
+  "XX", // internal error, data corrupted
+]);
+const PG_INFRA_CODES = new Set([
+  "25006", // read_only_sql_transaction: a standby, or a primary demoted by a failover
+  "25P03", // idle_in_transaction_session_timeout
+  "25P04", // transaction_timeout
+  "55P03", // lock_not_available
+  "55006", // object_in_use
+  "72000", // snapshot_too_old
+]);
+
+export function classifyPg(code: string): Fault {
   const cls = code.slice(0, 2);
-  // 08 connection, 53 resources, 57 operator intervention (shutdown, cannot connect now,
-  // statement timeout 57014), 58 system, 40 rollback (serialization, deadlock), 25P03 idle timeout
-  if (["08", "53", "57", "58", "40", "XX"].includes(cls) || code === "25P03" || code === "55P03") return "infrastructure";
+  if (PG_INFRA_CLASSES.has(cls) || PG_INFRA_CODES.has(code)) return "infrastructure";
   // 22 data exceptions (NUL in text, out of range), 23 constraint violations: the row is bad
   if (cls === "22" || cls === "23") return "content";
   return "programming";

@@ -16,7 +16,7 @@ import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
 import { chunkByBytes } from "../lib/chunk";
 import type { ProcessorConfig } from "../lib/config";
 import { classify, describe, ProgrammingError } from "../lib/errors";
-import { markFailing, markHealthy } from "../lib/health";
+import { keepPartitions, markFailing, markHealthy, partitionKey } from "../lib/health";
 import { CONSUMER_RETRY, createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
@@ -179,7 +179,11 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           if (!e.payload.restart) resolveCrash(e.payload.error); // kafkajs gave up on it: we start a new one
           else log.warn({ err: describe(e.payload.error) }, "consumer crashed; kafkajs restarts it");
         });
-        consumer.on(consumer.events.GROUP_JOIN, () => markHealthy(HEALTH));
+        consumer.on(consumer.events.GROUP_JOIN, (e) => {
+          markHealthy(HEALTH);
+          // a partition moved to another member is its health now; ours that stay, stay failing
+          keepPartitions(HEALTH, e.payload.memberAssignment[USERS_TOPIC] ?? []);
+        });
         const coordinator = watchCoordinator(consumer, c.PROCESSOR_SESSION_TIMEOUT_MS);
         try {
           await untilAvailable("kafka: consumer start", async () => {
@@ -209,7 +213,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                       r = await handleChunk(chunk, batch.partition);
                     } catch (e) {
                       if (classify(e) !== "infrastructure") throw e;
-                      markFailing(HEALTH, `partition ${batch.partition}: ${describe(e)}`);
+                      markFailing(partitionKey(HEALTH, batch.partition), describe(e));
                       m.retries.inc({ worker: "processor" });
                       const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
                       log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
@@ -247,7 +251,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                     Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(nextOffset(last)))),
                   );
                   lastActivity = Date.now();
-                  markHealthy(HEALTH);
+                  // this partition's only: another partition's chunk may still be failing
+                  markHealthy(partitionKey(HEALTH, batch.partition));
                   await heartbeat().catch((e: unknown) => {
                     throw asRejoin(e);
                   });
@@ -295,6 +300,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
         }
       }
     } finally {
+      keepPartitions(HEALTH, []); // stopped: no partition of ours is retried any more
       await Promise.all([dlq.disconnect().catch(() => undefined), admin.disconnect().catch(() => undefined)]);
       await cass.shutdown().catch(() => undefined);
     }

@@ -21,6 +21,19 @@ describe("errors: classified once, by whose fault", () => {
     assert.equal(classify(pgError("42601", "syntax error")), "programming");
   });
 
+  it("PostgreSQL after a failover, overloaded or short of a resource: infrastructure (retry, keep the offset)", () => {
+    const infra = [
+      "25006", // read-only: the old primary, demoted, or a standby
+      "57P01", "57P02", "57P03", "57P05", "08000", "08001", "08003", "08006", "08P01",
+      "53000", "53100", "53200", "53300", "53400", "40001", "40P01", "40003", "58000", "58030",
+      "25P03", "25P04", "55P03", "55006", "72000", "F0000", "XX000",
+    ];
+    for (const code of infra) assert.equal(classify(pgError(code)), "infrastructure", code);
+    // our SQL, our schema or our credentials stay programming errors; bad data stays content
+    for (const code of ["42601", "42P01", "42703", "28P01", "3D000", "0A000", "25P02"]) assert.equal(classify(pgError(code)), "programming", code);
+    for (const code of ["22P05", "22021", "23502"]) assert.equal(classify(pgError(code)), "content", code);
+  });
+
   it("Kafka: connection and exhausted retries are infrastructure; a too-large message is content", () => {
     assert.equal(classify(new KafkaJSConnectionError("Connection error: connect ECONNREFUSED")), "infrastructure");
     assert.equal(classify(new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError("x"), { retryCount: 5, retryTime: 1 })), "infrastructure");
