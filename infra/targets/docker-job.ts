@@ -24,6 +24,32 @@ interface JobRunState {
   name: string;
   containerId: string;
   exitCode: number;
+  /** The docker provider's own settings as the DOCKER_* variables they stand for (see dockerSettings). */
+  engine?: Record<string, string>;
+}
+
+/**
+ * The docker provider prefers its stack config (`pulumi config set docker:host ssh://…`) to DOCKER_*;
+ * the dynamic provider's process sees only the environment, so the run carries them, or it would look
+ * for the container on another engine. Secret when they hold TLS material.
+ */
+function dockerSettings(): pulumi.Output<Record<string, string>> | undefined {
+  const c = new pulumi.Config("docker");
+  const plain: Record<string, string> = {};
+  const host = c.get("host");
+  const certPath = c.get("certPath");
+  const sshOpts = c.getObject<string[]>("sshOpts");
+  if (host) plain.DOCKER_HOST = host;
+  if (certPath) plain.DOCKER_CERT_PATH = certPath;
+  if (sshOpts?.length) plain.DOCKER_SSH_OPTS = sshOpts.join(" ");
+  const material = [
+    ["DOCKER_CA_MATERIAL", "caMaterial"],
+    ["DOCKER_CERT_MATERIAL", "certMaterial"],
+    ["DOCKER_KEY_MATERIAL", "keyMaterial"],
+  ].filter(([, key]) => c.getSecret(key) !== undefined);
+  if (material.length === 0) return Object.keys(plain).length ? pulumi.output(plain) : undefined;
+  const values = pulumi.all(material.map(([, key]) => c.requireSecret(key)));
+  return values.apply((v) => ({ ...plain, ...Object.fromEntries(material.map(([e], i) => [e, v[i]])) }));
 }
 
 /**
@@ -270,7 +296,7 @@ export async function runContainer(name: string, id: string, env: NodeJS.Process
 
 const jobRunProvider: pulumi.dynamic.ResourceProvider = {
   async create(inputs: JobRunState) {
-    const exitCode = await runContainer(inputs.name, inputs.containerId);
+    const exitCode = await runContainer(inputs.name, inputs.containerId, { ...process.env, ...inputs.engine });
     return { id: `${inputs.containerId}`, outs: { name: inputs.name, containerId: inputs.containerId, exitCode } };
   },
   async diff(_id: string, olds: JobRunState, news: JobRunState) {
@@ -288,6 +314,7 @@ export class JobRun extends pulumi.dynamic.Resource {
   declare readonly exitCode: pulumi.Output<number>;
 
   constructor(name: string, args: JobRunInputs, opts?: pulumi.CustomResourceOptions) {
-    super(jobRunProvider, name, { ...args, exitCode: undefined }, opts, "realtime-pipeline", "JobRun");
+    const inputs = { ...args, engine: dockerSettings(), exitCode: undefined };
+    super(jobRunProvider, name, inputs, opts, "realtime-pipeline", "JobRun");
   }
 }

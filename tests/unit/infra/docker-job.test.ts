@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { runContainer } from "../../../infra/targets/docker-job";
+import { JobRun, runContainer } from "../../../infra/targets/docker-job";
 
 interface Engine {
   version: string;
@@ -346,14 +346,70 @@ engine.on("close", () => process.exit(0));
     });
   });
 
+  /** Declares one JobRun under mocks with the given stack config; answers the inputs it registered with. */
+  const declared = async (config: Record<string, string>, secretKeys: string[] = []) => {
+    const inputs: Record<string, unknown>[] = [];
+    await pulumi.runtime.setMocks(
+      {
+        newResource: (args) => {
+          if (args.type.endsWith(":JobRun")) inputs.push(args.inputs);
+          return { id: `${args.name}-id`, state: args.inputs };
+        },
+        call: (args) => args.inputs,
+      },
+      "realtime-pipeline",
+      "dev",
+      false,
+    );
+    pulumi.runtime.setAllConfig(config, secretKeys);
+    try {
+      const run = new JobRun("kafka-topics-run", { name: "kafka-topics", containerId: "ok" });
+      await new Promise((resolve) => run.urn.apply(resolve));
+    } finally {
+      pulumi.runtime.setAllConfig({});
+    }
+    assert.equal(inputs.length, 1);
+    return inputs[0] as { __provider: string; engine?: unknown };
+  };
+  const load = (text: string, file: string) => {
+    fs.writeFileSync(path.join(dir, file), text);
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(path.join(dir, file)) as Record<string, () => unknown>;
+  };
+
+  it("takes the docker provider's stack config (docker:host) over DOCKER_HOST, as the provider does", async () => {
+    const inputs = await declared({ "docker:host": `unix://${socket}`, "docker:sshOpts": '["-i","/tmp/k"]' });
+    assert.deepEqual(inputs.engine, { DOCKER_HOST: `unix://${socket}`, DOCKER_SSH_OPTS: "-i /tmp/k" });
+    // The provider as the dynamic-provider process loads it, in an environment that points elsewhere.
+    const provider = load(inputs.__provider, "jobrun-provider.js").handler() as pulumi.dynamic.ResourceProvider;
+    const saved = process.env.DOCKER_HOST;
+    process.env.DOCKER_HOST = `unix://${path.join(dir, "elsewhere.sock")}`;
+    try {
+      const made = await provider.create!({ name: "kafka-topics", containerId: "ok", engine: inputs.engine });
+      assert.equal(made.outs.exitCode, 0);
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved;
+    }
+    assert.deepEqual(seen, ["GET /version", "POST /v1.47/containers/ok/start", "POST /v1.47/containers/ok/wait"]);
+    assert.equal((await declared({})).engine, undefined, "no docker config: nothing carried, DOCKER_* apply");
+  });
+
+  it("keeps the provider's TLS material secret in the run's inputs", async () => {
+    const host = "tcp://127.0.0.1:2376";
+    // Not marked secret in the stack config: the key still must not land in the state in plain text.
+    const inputs = await declared({ "docker:host": host, "docker:certMaterial": "CERT", "docker:keyMaterial": "KEY" });
+    const wrapped = inputs.engine as Record<string, unknown>;
+    // Pulumi's wire form of a secret (sdk/nodejs/runtime/rpc.ts).
+    assert.equal(wrapped["4dabf18193072939515e22adb298388d"], "1b47061264138c4ac30d75fd1eb44270");
+    assert.deepEqual(wrapped.value, { DOCKER_HOST: host, DOCKER_CERT_MATERIAL: "CERT", DOCKER_KEY_MATERIAL: "KEY" });
+  });
+
   it("still works once Pulumi serialized it for the dynamic provider's process (all required inside)", async () => {
     // As the dynamic provider does (serializeFunction(() => provider)), the function alone, not this module.
     const runner = runContainer;
     const sf = await pulumi.runtime.serializeFunction(() => runner);
-    const file = path.join(dir, "provider.js");
-    fs.writeFileSync(file, sf.text);
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const serialized = (require(file) as Record<string, () => typeof runContainer>)[sf.exportName]();
+    const serialized = load(sf.text, "runner.js")[sf.exportName]() as typeof runContainer;
     assert.notEqual(serialized, runner);
     const code = await serialized("kafka-topics", "ok", cleanEnv({ DOCKER_HOST: `unix://${socket}` }));
     assert.equal(code, 0);
