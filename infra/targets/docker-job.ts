@@ -8,8 +8,8 @@
  * container (new image, env or arguments) is a new run. Dependents wait on this resource.
  *
  * The provider runs in Pulumi's dynamic-provider process: everything it uses is required inside
- * the functions (they are serialized), and the engine comes from DOCKER_HOST, as for the docker
- * provider itself.
+ * the functions (they are serialized). The engine is the docker provider's: its stack config
+ * (docker:host …) or else DOCKER_HOST and its companions, at an API version both sides speak.
  */
 import * as pulumi from "@pulumi/pulumi";
 
