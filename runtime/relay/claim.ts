@@ -17,7 +17,14 @@ export interface OutboxRow {
   payload: Record<string, unknown>;
 }
 
-/** Inside an open transaction: lock up to maxBuckets pending buckets, return their ids. */
+/**
+ * Inside an open transaction: lock up to maxBuckets pending buckets, return their ids.
+ * The first statement checks relay_inflight in its snapshot, taken before it locks: a round that
+ * held a bucket then, recorded its send and rolled back before our pg_try_advisory_xact_lock,
+ * left an in-flight record that snapshot cannot see. So the locked buckets are checked again in
+ * a second statement, whose snapshot follows the locks; one with a record is kept locked (a
+ * transaction lock cannot be given back) but not claimed: the next round reconciles it first.
+ */
 export async function lockPendingBuckets(c: PoolClient, maxBuckets: number): Promise<number[]> {
   const r = await c.query<{ b: number }>(
     `SELECT b FROM (SELECT b FROM generate_series(0, $1::int - 1) AS b ORDER BY random()) s
@@ -28,7 +35,13 @@ export async function lockPendingBuckets(c: PoolClient, maxBuckets: number): Pro
       LIMIT $3`,
     [KEY_BUCKETS, BUCKET_LOCK_CLASS, maxBuckets],
   );
-  return r.rows.map((x) => x.b);
+  if (r.rows.length === 0) return [];
+  const free = await c.query<{ b: number }>(
+    `SELECT b FROM unnest($1::int[]) WITH ORDINALITY AS l(b, n)
+      WHERE NOT EXISTS (SELECT 1 FROM relay_inflight i WHERE l.b = ANY(i.buckets)) ORDER BY n`,
+    [r.rows.map((x) => x.b)],
+  );
+  return free.rows.map((x) => x.b);
 }
 
 /**
