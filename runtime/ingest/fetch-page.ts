@@ -1,11 +1,18 @@
 /**
- * GET one page of users; 429, 5xx and time-outs are retried with backoff and jitter. A page that
- * is not a randomuser page (not JSON, wrongly shaped, larger than the cap) is a BadPageError: it
- * is retried within the same budget (a proxy may have garbled it once), then the caller records
- * it with its reason and goes on (ingest.ts).
+ * GET one page of users. Whose fault each answer is (classifyStatus):
+ *  - 408, 425, 429, 5xx, time-outs, connection errors: infrastructure, retried with backoff and
+ *    jitter (Retry-After honoured);
+ *  - a page that is not a randomuser page (not JSON, wrongly shaped, larger than the cap) is a
+ *    BadPageError: retried within the same budget (a proxy may have garbled it once), then the
+ *    caller records it with its reason and goes on (ingest.ts); 410 Gone and 451 say at once
+ *    that this page will never be given: a BadPageError not retried;
+ *  - any other 4xx refuses the request itself (randomuser serves every page: a wrong base URL,
+ *    batch size or seed, or no access): an ApiRequestRefused, a configuration error (exit 2).
  */
 import { setImmediate } from "node:timers/promises";
+import { ConfigError } from "../lib/config";
 import { ContentError } from "../lib/errors";
+import { pgTextCut } from "../lib/pg-text";
 import { retry, RetryableError, type RetryPolicy } from "../lib/retry";
 import { apiPageSchema, zodReason } from "./source-record";
 
@@ -30,9 +37,21 @@ export interface FetchedPage {
 
 /** The API's page itself is bad (content): recorded with this reason, never a crash. */
 export class BadPageError extends ContentError {
-  constructor(reason: string) {
+  /** final: the API said it will never give this page (410, 451): not retried. */
+  constructor(reason: string, readonly final = false) {
     super(reason);
     this.name = "BadPageError";
+  }
+}
+
+/** The API refuses our request whatever the page: our configuration (or access) is wrong. */
+export class ApiRequestRefused extends ConfigError {
+  constructor(readonly reason: string, readonly status: number) {
+    super([
+      `${reason}: the API refuses the request itself (HTTP ${status}), not one page: check API_BASE_URL (the API's base, ` +
+        "without /api/), INGEST_BATCH_SIZE, INGEST_SEED and the API's access",
+    ]);
+    this.name = "ApiRequestRefused";
   }
 }
 
@@ -63,7 +82,17 @@ export async function readCapped(res: Response, maxBytes: number, what: string):
 }
 
 export function isRetryableStatus(status: number): boolean {
-  return status === 429 || status === 408 || status >= 500;
+  return status === 429 || status === 408 || status === 425 || status >= 500;
+}
+
+/**
+ * What a status other than 2xx means for the page: retry (infrastructure), gone (the page, never
+ * to be given: skipped with its reason), refused (our request: a configuration error).
+ */
+export function classifyStatus(status: number): "retry" | "gone" | "refused" {
+  if (isRetryableStatus(status)) return "retry";
+  if (status === 410 || status === 451) return "gone";
+  return "refused";
 }
 
 /** Retry-After in either form (RFC 9110): delay-seconds, or an HTTP-date. */
@@ -94,11 +123,12 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
       }
       if (!res.ok) {
         const text = await res.text().catch(() => "");
-        const msg = `GET ${url}: HTTP ${res.status} ${text.slice(0, 200)}`;
-        if (isRetryableStatus(res.status)) {
-          throw new RetryableError(msg, retryAfterMs(res.headers.get("retry-after")));
-        }
-        throw new Error(msg);
+        // the body's first characters, a NUL or half a surrogate pair escaped: the reason is stored
+        const msg = `GET ${url}: HTTP ${res.status} ${pgTextCut(text, 200)}`;
+        const kind = classifyStatus(res.status);
+        if (kind === "retry") throw new RetryableError(msg, retryAfterMs(res.headers.get("retry-after")));
+        if (kind === "gone") throw new BadPageError(msg, true);
+        throw new ApiRequestRefused(msg, res.status);
       }
       let text: string;
       try {
@@ -113,7 +143,8 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
       try {
         body = JSON.parse(text);
       } catch (e) {
-        throw new BadPageError(`GET ${url}: body is not JSON: ${(e as Error).message}`);
+        // V8's message quotes the body around the error, bad bytes included: escaped
+        throw new BadPageError(pgTextCut(`GET ${url}: body is not JSON: ${(e as Error).message}`, 2000));
       }
       const page = apiPageSchema.safeParse(body);
       if (!page.success) throw new BadPageError(`GET ${url}: not a randomuser page: ${zodReason(page.error)}`);
@@ -121,7 +152,7 @@ export async function fetchPage(a: FetchPageArgs): Promise<FetchedPage> {
     },
     {
       ...a.policy,
-      isRetryable: (e) => e instanceof RetryableError || e instanceof BadPageError,
+      isRetryable: (e) => e instanceof RetryableError || (e instanceof BadPageError && !e.final),
       signal: a.signal,
       onRetry: (err, attempt, delay) => {
         retries++;

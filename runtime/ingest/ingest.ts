@@ -14,7 +14,7 @@ import { backoffDelay, untilAvailable } from "../lib/retry";
 import { markFailing, markHealthy } from "../lib/health";
 import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
-import { BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
+import { ApiRequestRefused, BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
 import { normalizeUser } from "./normalize";
 import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBatch, type PreparedUsers, type Rejected } from "./store-batch";
 
@@ -135,8 +135,16 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       } catch (e) {
         if (o.signal?.aborted) throw e;
         if (e instanceof BadPageError) {
-          log.warn({ page, attempts: tries, reason: e.reason }, "bad page: recorded in ingest_page_failures and skipped");
-          return { failed: { reason: e.reason, attempts: tries } };
+          const attempts = e.final ? 1 : tries;
+          log.warn({ page, attempts, reason: e.reason }, "bad page: recorded in ingest_page_failures and skipped");
+          return { failed: { reason: e.reason, attempts } };
+        }
+        if (e instanceof ApiRequestRefused) {
+          // our configuration: skipping would skip every page. Recorded (not skipped), then exit 2
+          markFailing("ingest", `page ${page}: ${e.reason}`);
+          await untilAvailable("postgres: record page failure", () => recordPageFailure(pool, c.INGEST_SEED, page, e.reason, 1, false), wait);
+          log.error({ page, status: e.status, reason: e.reason }, "the API refuses ingest's request: a configuration error; stopping");
+          throw e;
         }
         if (classify(e) !== "infrastructure") throw e;
         const reason = describe(e);

@@ -4,13 +4,18 @@
  * fails one of them, to decide and say why.
  */
 import { isUserCreated, userCreatedSchema, type UserCreated } from "../contracts/user-created";
-import { hasNul, isSourceUser, nulPath, sourceUserSchema, zodReason, type SourceUser } from "./source-record";
+import { isPgStorableJson, unstorablePath } from "../lib/pg-text";
+import { isSourceUser, sourceUserSchema, zodReason, type SourceUser } from "./source-record";
 
 export type Normalized = { ok: true; user: UserCreated } | { ok: false; reason: string };
 
 export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
-  // one NUL would fail the whole page's transaction (PostgreSQL text), forever: reject the record
-  if (hasNul(raw)) return { ok: false, reason: `${nulPath(raw)}: contains a NUL character` };
+  // a NUL fails the page's transaction (PostgreSQL text), forever; a lone surrogate would be stored
+  // as U+FFFD, another value than the API's: the record is rejected, in a value or a key alike
+  if (!isPgStorableJson(raw)) {
+    const bad = unstorablePath(raw);
+    return { ok: false, reason: `${bad?.path ?? "(record)"}: contains ${bad?.what ?? "a character PostgreSQL cannot store"}` };
+  }
   let u: SourceUser;
   if (isSourceUser(raw)) u = raw;
   else {

@@ -66,28 +66,6 @@ export function isSourceUser(v: unknown): v is SourceUser {
   return isIso(v.dob) && isIso(v.registered) && isObj(picture) && isStr(picture.medium);
 }
 
-/** Whether any string in v holds a NUL character; no allocation (nulPath names it, when one does). */
-export function hasNul(v: unknown): boolean {
-  if (typeof v === "string") return v.includes("\u0000");
-  if (v !== null && typeof v === "object") {
-    if (Array.isArray(v)) return v.some(hasNul);
-    for (const k in v) if (hasNul((v as Record<string, unknown>)[k])) return true;
-  }
-  return false;
-}
-
-/** The first path holding a NUL character (PostgreSQL text cannot store one), or undefined. */
-export function nulPath(v: unknown, path: string[] = []): string | undefined {
-  if (typeof v === "string") return v.includes("\u0000") ? path.join(".") || "(record)" : undefined;
-  if (v !== null && typeof v === "object") {
-    for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
-      const p = nulPath(x, [...path, k]);
-      if (p !== undefined) return p;
-    }
-  }
-  return undefined;
-}
-
 /** A readable reason from a zod error: "login.uuid: Invalid uuid; email: Invalid email". */
 export function zodReason(e: z.ZodError): string {
   return e.issues.map((i) => `${i.path.join(".") || "(record)"}: ${i.message}`).join("; ");

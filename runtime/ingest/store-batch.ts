@@ -6,6 +6,7 @@
 import type { Pool } from "pg";
 import type { UserCreated } from "../contracts/user-created";
 import { keyBucket } from "../lib/key-bucket";
+import { pgJson, pgText, pgTextCut } from "../lib/pg-text";
 
 export interface Rejected {
   idx: number;
@@ -151,11 +152,16 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
       outboxed = r.rowCount ?? 0;
     }
     if (a.rejected.length > 0) {
+      // a NUL or a lone surrogate in a record (or its reason) must not fail the page: escaped, the original kept
+      const raws = a.rejected.map((r) => pgJson(r.raw));
       await c.query(
-        `INSERT INTO rejected_records (seed, page, idx, raw, reason)
-         SELECT $1::text, $2::int, * FROM unnest($3::int[], $4::jsonb[], $5::text[])
-         ON CONFLICT (seed, page, idx) DO UPDATE SET raw = excluded.raw, reason = excluded.reason`,
-        [a.seed, a.page, a.rejected.map((r) => r.idx), a.rejected.map((r) => JSON.stringify(r.raw ?? null)), a.rejected.map((r) => r.reason)],
+        `INSERT INTO rejected_records (seed, page, idx, raw, raw_json, reason)
+         SELECT $1::text, $2::int, * FROM unnest($3::int[], $4::jsonb[], $5::text[], $6::text[])
+         ON CONFLICT (seed, page, idx) DO UPDATE SET raw = excluded.raw, raw_json = excluded.raw_json, reason = excluded.reason`,
+        [
+          a.seed, a.page, a.rejected.map((r) => r.idx), raws.map((r) => r.json), raws.map((r) => r.original ?? null),
+          a.rejected.map((r) => pgText(r.reason)),
+        ],
       );
     }
     if (a.failed) await recordPageFailure(c, a.seed, a.page, a.failed.reason, a.failed.attempts, true);
@@ -180,7 +186,8 @@ export async function recordPageFailure(c: { query: Pool["query"] }, seed: strin
     `INSERT INTO ingest_page_failures (seed, page, reason, attempts, skipped) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (seed, page) DO UPDATE SET reason = excluded.reason, attempts = ingest_page_failures.attempts + excluded.attempts,
        skipped = excluded.skipped, last_failed_at = now(), recovered_at = NULL`,
-    [seed, page, reason.slice(0, 2000), attempts, skipped],
+    // the reason may quote the API's body or a parse error's excerpt of it: made storable
+    [seed, page, pgTextCut(reason, 2000), attempts, skipped],
   );
 }
 

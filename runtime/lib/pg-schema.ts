@@ -55,6 +55,9 @@ CREATE TABLE IF NOT EXISTS rejected_records (
   created_at  timestamptz NOT NULL DEFAULT now(),
   UNIQUE (seed, page, idx)
 );
+-- raw holds the record with each NUL character and lone surrogate (jsonb refuses them) written as
+-- its JSON escape text; raw_json, set only then, is the record's exact JSON text (JSON.parse gives it back)
+ALTER TABLE rejected_records ADD COLUMN IF NOT EXISTS raw_json text;
 -- a page the API could not give: wrongly shaped, not JSON, over the size cap (skipped = true: the
 -- cursor went past it, its records were never fetched; re-fetch by hand), or a storm longer than
 -- the retry budget (skipped = false: fetched again after a backoff; recovered_at once it came)

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { startApiServer, type ApiServer } from "../../../runtime/api/server";
-import { fetchPage, isRetryableStatus, pageUrl, retryAfterMs } from "../../../runtime/ingest/fetch-page";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { ConfigError } from "../../../runtime/lib/config";
+import { classify } from "../../../runtime/lib/errors";
+import { isPgStorable } from "../../../runtime/lib/pg-text";
+import { ApiRequestRefused, BadPageError, classifyStatus, fetchPage, isRetryableStatus, pageUrl, retryAfterMs } from "../../../runtime/ingest/fetch-page";
 
 describe("ingest: fetching a page", () => {
   let api: ApiServer;
@@ -8,7 +13,7 @@ describe("ingest: fetching a page", () => {
     api = await startApiServer({ port: 0 });
   });
   after(() => api.close());
-  afterEach(() => api.setFaults({ errorRate: 0, failNext: 0, latencyMs: 0, malformedRate: 0 }));
+  afterEach(() => api.setFaults({ errorRate: 0, failNext: 0, latencyMs: 0, malformedRate: 0, errorStatuses: [429, 500] }));
 
   const policy = { retries: 6, baseMs: 5, maxMs: 20 };
 
@@ -43,13 +48,74 @@ describe("ingest: fetching a page", () => {
     await assert.rejects(fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 1, timeoutMs: 1000, policy: { retries: 2, baseMs: 1, maxMs: 2 } }), /HTTP (429|500)/);
   });
 
-  it("does not retry a 400", async () => {
+  it("does not retry a 400: the request itself is refused, a configuration error (exit 2), not a programming one", async () => {
     let retries = 0;
-    await assert.rejects(
-      fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 6000, timeoutMs: 1000, policy, onRetry: () => retries++ }),
-      /HTTP 400/,
+    const e = await fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 6000, timeoutMs: 1000, policy, onRetry: () => retries++ }).then(
+      () => assert.fail("a page"),
+      (x: unknown) => x,
     );
+    assert.ok(e instanceof ApiRequestRefused && e instanceof ConfigError, String(e));
+    assert.match(e.message, /HTTP 400.*API_BASE_URL/s);
     assert.equal(retries, 0);
+  });
+
+  it("classifies every 4xx: 408/425/429 retried, 410/451 the page gone, any other the request refused", () => {
+    assert.deepEqual([408, 425, 429, 500, 503].map(classifyStatus), ["retry", "retry", "retry", "retry", "retry"]);
+    assert.deepEqual([410, 451].map(classifyStatus), ["gone", "gone"]);
+    assert.deepEqual([400, 401, 403, 404, 405, 413, 414, 422, 431, 499].map(classifyStatus), Array(10).fill("refused"));
+  });
+
+  for (const [status, expect] of [[404, "refused"], [422, "refused"], [401, "refused"], [410, "gone"], [451, "gone"], [408, "retry"], [425, "retry"]] as const) {
+    it(`HTTP ${status} from the API: ${expect}`, async () => {
+      api.setFaults({ failNext: expect === "retry" ? 2 : 1, errorStatuses: [status] });
+      let retries = 0;
+      const run = fetchPage({ baseUrl: api.url, seed: "s", page: 1, results: 3, timeoutMs: 1000, policy, onRetry: () => retries++ });
+      if (expect === "retry") {
+        assert.equal((await run).results.length, 3);
+        assert.equal(retries, 2);
+        return;
+      }
+      const e = await run.then(() => assert.fail("a page"), (x: unknown) => x);
+      assert.equal(retries, 0, "not retried");
+      if (expect === "gone") {
+        assert.ok(e instanceof BadPageError && e.final, String(e));
+        assert.equal(classify(e), "content");
+      } else assert.ok(e instanceof ApiRequestRefused, String(e));
+    });
+  }
+});
+
+describe("ingest: bad bytes in what the API answers make storable reasons", () => {
+  let body = "";
+  let status = 200;
+  const server = http.createServer((_req, res) => {
+    res.writeHead(status, { "content-type": "application/json" });
+    res.end(body);
+  });
+  let url = "";
+  before(async () => {
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+  const policy = { retries: 1, baseMs: 1, maxMs: 2 };
+
+  it("a body that is not JSON because of a NUL: a BadPageError whose reason (V8 quotes the body) PostgreSQL can store", async () => {
+    status = 200;
+    body = '{"results": [\u0000], "x": "\ud800"}';
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 1000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    assert.ok(e instanceof BadPageError, String(e));
+    assert.match(e.reason, /not JSON/);
+    assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
+  });
+
+  it("an error status whose body holds a NUL and half a surrogate pair at the cut: a storable reason", async () => {
+    status = 410;
+    body = "gone\u0000" + "x".repeat(194) + "😀";
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 1000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    assert.ok(e instanceof BadPageError, String(e));
+    assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
+    assert.match(e.reason, /gone\\u0000x+\\ud83d$/);
   });
 });
 

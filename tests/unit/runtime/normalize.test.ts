@@ -5,6 +5,7 @@ import { splitRecords } from "../../../runtime/ingest/ingest";
 import { dedupeById } from "../../../runtime/ingest/store-batch";
 import { isUserCreated, userCreatedSchema } from "../../../runtime/contracts/user-created";
 import { isSourceUser, sourceUserSchema } from "../../../runtime/ingest/source-record";
+import { isPgStorable } from "../../../runtime/lib/pg-text";
 
 const AT = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
 
@@ -108,6 +109,21 @@ describe("ingest: records real sources send", () => {
     src.location.city = "Ber\u0000lin";
     const n = normalizeUser(src, AT);
     assert.deepEqual(n, { ok: false, reason: "location.city: contains a NUL character" });
+  });
+
+  it("rejects a record with a NUL in a key, or a lone surrogate in a value or a key, with a reason PostgreSQL can store", () => {
+    const cases: [(r: Record<string, unknown>) => void, string][] = [
+      [(r) => (r["extra\u0000"] = 1), "extra\\u0000: contains a NUL character in a key"],
+      [(r) => ((r.name as Record<string, unknown>).first = "Ann\ud800"), "name.first: contains a lone surrogate (U+D800)"],
+      [(r) => ((r.location as Record<string, unknown>)["\udc00"] = "x"), "location.\\udc00: contains a lone surrogate (U+DC00) in a key"],
+    ];
+    for (const [mutate, reason] of cases) {
+      const src = generateUser("nul", 1, 0) as unknown as Record<string, unknown>;
+      mutate(src);
+      const n = normalizeUser(src, AT);
+      assert.deepEqual(n, { ok: false, reason });
+      assert.ok(!n.ok && isPgStorable(n.reason));
+    }
   });
 
   it("a duplicate id in a page: the last is kept, the earlier one rejected with a reason", () => {
