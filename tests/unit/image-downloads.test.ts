@@ -157,8 +157,9 @@ export function lintDownloads(dockerfile: string, name = "Dockerfile"): string[]
           if (loopAt < 0 || done < 0 || before.slice(loopAt).includes(" done")) {
             problems.push(`${where} is not inside a retry loop (for try in ...; do ...; done)`);
           } else {
-            if (!/\btimeout \d+ $/.test(before)) {
-              problems.push(`${where}: a try is not bounded (timeout N ${rule.tool})`);
+            // -k: npm, its requests failed, can linger on stalled sockets and past a SIGTERM.
+            if (!/\btimeout -k \d+ \d+ $/.test(before)) {
+              problems.push(`${where}: a try is not bounded (timeout -k N M ${rule.tool})`);
             }
             after = after.slice(done);
           }
@@ -207,7 +208,7 @@ describe("image builds: every download bounded, retried, and checked before its 
       "RUN pip install -r requirements.txt",
       "RUN curl -fsSLo x.tgz https://example.invalid/x.tgz",
       "ADD https://example.invalid/y.tgz /y.tgz",
-      "RUN for try in 1 2; do if timeout 900 npm ci --fetch-timeout=0 --fetch-retries=1 \\",
+      "RUN for try in 1 2; do if timeout -k 30 900 npm ci --fetch-timeout=0 --fetch-retries=1 \\",
       "  --fetch-retry-mintimeout=10 --fetch-retry-maxtimeout=100; then break; fi; done; \\",
       "  test -x node_modules/.bin/tsc",
     ].join("\n");
