@@ -52,8 +52,7 @@ async function main(): Promise<void> {
   try {
     const q = { consistency: 1 /* ONE: a single node */ };
     // Only when it differs: an ALTER KEYSPACE is a schema change on every node even when it
-    // changes nothing, and one run at a restarted node's `up` began a 27.7 s standstill of the
-    // processor's writes to the second (the kill suite, 2026-11-26, docs/replication.md).
+    // changes nothing, and run at a restarted node's `up` it can stall the processor's writes.
     if (authRf > 1 && !(await authReplicatedAs(client, authRf))) {
       await client.execute(`ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${localDataCenter}': ${authRf}}`, [], q);
     }
