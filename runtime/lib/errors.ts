@@ -105,9 +105,11 @@ const PG_INFRA_CODES = new Set([
   "72000", // snapshot_too_old
 ]);
 
-export function classifyPg(code: string): Fault {
+export function classifyPg(code: string, message = ""): Fault {
   const cls = code.slice(0, 2);
   if (PG_INFRA_CLASSES.has(cls) || PG_INFRA_CODES.has(code)) return "infrastructure";
+  // 55000 is also our misuse, but "recovery is in progress" is a standby answering as the primary
+  if (code === "55000" && /recovery is in progress/i.test(message)) return "infrastructure";
   // 22 data exceptions (NUL in text, out of range), 23 constraint violations: the row is bad
   if (cls === "22" || cls === "23") return "content";
   return "programming";
@@ -128,7 +130,7 @@ export function classify(err: unknown): Fault {
   if (name === "AbortError" || name === "TimeoutError") return "infrastructure";
 
   // pg: DatabaseError carries a SQLSTATE (5 characters) and a severity
-  if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined) return classifyPg(e.code);
+  if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined) return classifyPg(e.code, message);
   if (PG_CONNECTION_MESSAGES.some((re) => re.test(message))) return "infrastructure";
 
   // kafkajs: KafkaJS* errors; protocol errors carry `type`

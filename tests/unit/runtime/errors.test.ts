@@ -29,6 +29,9 @@ describe("errors: classified once, by whose fault", () => {
       "25P03", "25P04", "55P03", "55006", "72000", "F0000", "XX000",
     ];
     for (const code of infra) assert.equal(classify(pgError(code)), "infrastructure", code);
+    // a standby reached through the primary's address, before the failover finished
+    assert.equal(classify(pgError("55000", "recovery is in progress")), "infrastructure");
+    assert.equal(classify(pgError("55000", "cannot ALTER TABLE because it has pending trigger events")), "programming");
     // our SQL, our schema or our credentials stay programming errors; bad data stays content
     for (const code of ["42601", "42P01", "42703", "28P01", "3D000", "0A000", "25P02"]) assert.equal(classify(pgError(code)), "programming", code);
     for (const code of ["22P05", "22021", "23502"]) assert.equal(classify(pgError(code)), "content", code);
