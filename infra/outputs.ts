@@ -1,7 +1,7 @@
 /**
  * The stack-output contract: what other teams read with a StackReference. One typed place, built
  * from the handles the components hold (the addresses the target gave them), never re-derived
- * from config; README.md documents each name. Renaming or reshaping an output is a breaking change.
+ * from config; docs/reference.md documents each name, CHANGELOG.md each change of the contract.
  *
  * Two rules make it usable from another stack:
  * - a secret is an output of its own: an object holding one secret field becomes secret as a
@@ -19,6 +19,13 @@ import type { Spark } from "./components/spark";
 import type { PipelineSecrets } from "./secrets";
 import { Handle, StackNetwork } from "./spec";
 
+/**
+ * The contract's version, an output of its own: "<major>" or "<major>.<minor>". A new output or field
+ * is a minor change; removing, renaming or reshaping one, or changing which are secret, a major one.
+ * Readers refuse a major they do not know.
+ */
+export const CONTRACT_VERSION = "1";
+
 /** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
 export interface Endpoint {
   internal: string;
@@ -26,6 +33,8 @@ export interface Endpoint {
 }
 
 export interface PipelineOutputs {
+  /** CONTRACT_VERSION: what a reader checks before it reads anything else. */
+  contractVersion: string;
   /** Where `internal` addresses resolve: the Docker network to join, or the namespace they live in. */
   network: StackNetwork;
   kafkaBootstrapServers: Endpoint;
@@ -49,8 +58,9 @@ export interface PipelineOutputs {
   topics: { users: string; deadLetter: string };
 }
 
-/** Every output name, in documentation order (the tests compare it with README.md). */
+/** Every output name, in documentation order (the tests compare it with docs/reference.md). */
 export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
+  "contractVersion",
   "network",
   "kafkaBootstrapServers",
   "schemaRegistryUrl",
@@ -92,6 +102,7 @@ function published(h: Handle, port: string): string {
 export function pipelineOutputs(s: OutputSources): PipelineOutputs {
   const { kafka, cassandra, postgres, spark, airflow, secrets } = s;
   return {
+    contractVersion: CONTRACT_VERSION,
     network: s.network,
     kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
     schemaRegistryUrl: { internal: kafka.schemaRegistryUrl, host: `http://${published(kafka.schemaRegistry, "http")}` },

@@ -9,7 +9,7 @@ import { DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PORTS, VOLUMES, stageConfigSchema 
 
 const ROOT = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
-const DOCS = ["README.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];
+const DOCS = ["README.md", "CHANGELOG.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];
 
 describe("docs", () => {
   it("docs/reference.md names every config key, and every kind, port and volume of the nested ones", () => {

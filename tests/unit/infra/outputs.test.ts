@@ -1,6 +1,6 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
-import { OUTPUT_NAMES, SECRET_OUTPUTS } from "../../../infra/outputs";
+import { CONTRACT_VERSION, OUTPUT_NAMES, SECRET_OUTPUTS } from "../../../infra/outputs";
 import { DLQ_TOPIC, KEYSPACE, USERS_TOPIC } from "../../../runtime/contracts/names";
 import { containers, DEV_CONFIG, devRun, envOf, hostnameOf, resolve, Run, runProgram } from "./harness";
 
@@ -36,6 +36,13 @@ describe("infra: the stack-output contract", () => {
     assert.deepEqual(Object.keys(out).sort(), [...OUTPUT_NAMES].sort());
     const doc = fs.readFileSync("docs/reference.md", "utf8");
     for (const n of OUTPUT_NAMES) assert.match(doc, new RegExp("\\| `" + n + "` \\|"), `docs/reference.md has no row for ${n}`);
+  });
+
+  it("says its version, and CHANGELOG.md's newest entry is that version", () => {
+    assert.equal(out.contractVersion, CONTRACT_VERSION);
+    assert.match(CONTRACT_VERSION, /^[0-9]+(\.[0-9]+)?$/);
+    const newest = /^## (\S+)/m.exec(fs.readFileSync("CHANGELOG.md", "utf8"))?.[1];
+    assert.equal(newest, CONTRACT_VERSION, "CHANGELOG.md: the newest entry is not the contract's version");
   });
 
   it("keeps each secret in an output of its own: no object mixes secret and plain fields", () => {
