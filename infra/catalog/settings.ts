@@ -136,5 +136,13 @@ export function cassandraSettings(a: CassandraSettingsArgs) {
     commitlog_directory: `${a.dataDir}/commitlog`,
     saved_caches_directory: `${a.dataDir}/saved_caches`,
     hints_directory: `${a.dataDir}/hints`,
+    // A write is acknowledged only once its commitlog is fsynced: in periodic mode (5.0's default)
+    // the ack comes first, and a killed process loses what its sync thread had not marked yet
+    // (up to 100 ms; an OS crash up to the 10 s period). Group mode syncs every window's writes
+    // together, so the processor's offsets follow durable rows (runtime/README.md, guarantees).
+    commitlog_sync: "group",
+    commitlog_sync_group_window: "15ms",
+    // Cassandra refuses a period beside group mode; 0 clears the one a base cassandra.yaml sets.
+    commitlog_sync_period: "0ms",
   };
 }

@@ -2,6 +2,7 @@
 import { auth, Client, policies, types } from "cassandra-driver";
 import { KEYSPACE, USERS_TABLE } from "../contracts/names";
 import type { CassandraConsistency } from "./config";
+import { createLogger, type Logger } from "./logger";
 
 export interface CassandraConfig {
   CASSANDRA_CONTACT_POINTS: string[];
@@ -64,7 +65,35 @@ export const USERS_TABLE_CQL = `CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${USERS_T
   fetched_at timestamp
 )`;
 
-export async function ensureCassandraSchema(client: Client, replicationFactor: number, dataCenter: string): Promise<void> {
+/** The commitlog_sync of the node that answers (system_views, Cassandra 4.0+); undefined if unknown. */
+export async function commitlogSync(client: Client): Promise<string | undefined> {
+  try {
+    const r = await client.execute("SELECT value FROM system_views.settings WHERE name = 'commitlog_sync'");
+    return (r.first()?.value as string | undefined) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The keyspace and table, then a warning when the node acknowledges writes before its commitlog is
+ * on disk (periodic, Cassandra's default): an ack is then not durable, and offsets committed after
+ * it can point past rows a killed node never replays (cassandraSettings sets group mode).
+ */
+export async function ensureCassandraSchema(
+  client: Client,
+  replicationFactor: number,
+  dataCenter: string,
+  log?: Logger,
+): Promise<void> {
   await client.execute(keyspaceCql(replicationFactor, dataCenter));
   await client.execute(USERS_TABLE_CQL);
+  const sync = await commitlogSync(client);
+  if (sync === "periodic") {
+    const who = replicationFactor === 1 ? "its one replica loses" : "replicas that die together lose";
+    (log ?? createLogger("cassandra")).warn(
+      { commitlog_sync: sync, replicationFactor },
+      `Cassandra acks writes before its commitlog is synced: ${who} acknowledged rows; set commitlog_sync: group`,
+    );
+  }
 }

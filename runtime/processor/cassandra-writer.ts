@@ -27,7 +27,11 @@ export function userWrite(w: UserWrite): { query: string; params: unknown[] } {
     : { query: INSERT_USER_AT_CQL, params: [...userParams(w.user), types.Long.fromString(w.writeTime.toString())] };
 }
 
-/** Upsert all; resolves only when Cassandra acknowledged every row; rejects on the first failure. */
+/**
+ * Upsert all; resolves only when Cassandra acknowledged every row; rejects on the first failure.
+ * An ack is durable only where the commitlog is synced before it (group or batch commitlog_sync,
+ * cassandraSettings): the caller commits offsets after this, and counts the rows as stored.
+ */
 export async function writeUsers(client: Client, writes: UserWrite[], concurrencyLevel: number): Promise<void> {
   if (writes.length === 0) return;
   // the same id twice in one round: one write, the latest version (highest write time; else the
