@@ -72,6 +72,16 @@ function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds 
   };
 }
 
+/**
+ * Gives a group a volume's files, writable, unless the volume's root is that group's and
+ * group-writable already (a restart): a fresh hostPath root is root:root 0755, group 0 included.
+ */
+export function volumeGroupScript(group: number, paths: string[]): string {
+  return paths
+    .map((p) => `{ [ "$(stat -c %g:%A '${p}' | cut -c1-${String(group).length + 7})" = "${group}:drwxrw" ] || { chgrp -R ${group} '${p}' && chmod -R g+rwX '${p}'; }; }`)
+    .join(" && ");
+}
+
 /** Seconds a check may take to pass the first time: its start period and every retry. */
 export function startBudgetSeconds(hc: HealthCheck): number {
   return (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5));
@@ -284,12 +294,27 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(perMember ? [] : (spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } }))),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
     ];
+    // fsGroup makes most volumes writable for the image's group, but the kubelet applies it to no
+    // hostPath or local volume (what many on-premises classes give): the group is set once, as root.
+    const dataMounts = (spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path }));
+    const volumeOwner: k8s.types.input.core.v1.Container | undefined =
+      spec.volumeGroup === undefined || dataMounts.length === 0
+        ? undefined
+        : {
+            name: "volume-group",
+            image: spec.image,
+            command: ["sh", "-c", volumeGroupScript(spec.volumeGroup, dataMounts.map((m) => m.mountPath))],
+            securityContext: { runAsUser: 0 },
+            resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
+            volumeMounts: dataMounts,
+          };
     // No service links: a Service named kafka would put KAFKA_PORT=tcp://... into every pod, which
     // Confluent images read as their own (deprecated) setting and refuse to start.
     const podSpec: k8s.types.input.core.v1.PodSpec = {
       enableServiceLinks: false,
       ...(service.stop ? { terminationGracePeriodSeconds: service.stop.graceSeconds } : {}),
       ...(Object.keys(this.args.nodeSelector).length > 0 ? { nodeSelector: this.args.nodeSelector } : {}),
+      ...(volumeOwner ? { initContainers: [volumeOwner] } : {}),
       containers: [container],
       volumes,
       ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),

@@ -119,6 +119,18 @@ describe("infra: day-2 changes on a Kubernetes stage keep data and order", () =>
     }
   });
 
+  it("volumes of a non-root image get its group once, as root, before it starts (hostPath and local volumes ignore fsGroup)", () => {
+    type Init = { name: string; command: string[]; securityContext: { runAsUser: number }; volumeMounts: { mountPath: string }[] };
+    const init = (n: string) => (specOf(workload(run, n)).template.spec as PodSpec & { initContainers?: Init[] }).initContainers;
+    const kafka = init("kafka")![0];
+    assert.equal(kafka.securityContext.runAsUser, 0);
+    assert.match(kafka.command.join(" "), /chgrp -R 1000 '\/var\/lib\/kafka\/data'/);
+    assert.deepEqual(kafka.volumeMounts.map((m) => m.mountPath), ["/var/lib/kafka/data"]);
+    // Images that start as root and hand their volumes over themselves need none.
+    assert.equal(init("cassandra"), undefined);
+    assert.equal(init("postgres"), undefined);
+  });
+
   it("pods run on the nodes nodeSelector names", async () => {
     const pinned = await runProgram({ ...STAGING, nodeSelector: JSON.stringify({ pool: "pipeline" }) }, "staging");
     for (const w of [...of(pinned, "kubernetes:apps/v1:StatefulSet"), ...of(pinned, "kubernetes:apps/v1:Deployment"), ...of(pinned, "kubernetes:batch/v1:Job")]) {

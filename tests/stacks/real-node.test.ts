@@ -1,0 +1,463 @@
+/**
+ * The staging shape on a real Kubernetes node (scripts/services up k8s k8s-node image-registry):
+ * stack ci-k8s (Pulumi.ci-k8s.yaml: 3 ZooKeeper, 3 brokers RF 3, 3 Cassandra RF 3, 3 processors)
+ * brought up by the real engine; every pod Ready by its own probe, every Job complete. Then used
+ * as a user would, through `kubectl port-forward`: trigger the DAG with Airflow's REST API while
+ * one pod of each StatefulSet is force-deleted, and count what reaches Cassandra (kubectl exec
+ * cqlsh in a Cassandra pod). Then the day-2 changes, each with records written before it and
+ * counted after it; a second preview changes nothing; destroy.
+ *
+ * The upstream images (PostgreSQL, Confluent, Karapace, Cassandra) come from the local Docker
+ * engine (imgkit), imported into the node's containerd: this machine reaches no public registry.
+ * The project's own images go the way a user's do: built, pushed to the registry, pulled by the node.
+ */
+import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import * as net from "node:net";
+import { Stack } from "@pulumi/pulumi/automation";
+import { parseStageConfig } from "../../infra/config";
+import { upstreamImages } from "../../infra/catalog/images";
+import { AGGREGATES_TABLE, KEYSPACE, USERS_TABLE } from "../../runtime/contracts/names";
+import { generatePage } from "../../runtime/api/generate";
+import { normalizeUser } from "../../runtime/ingest/normalize";
+import { loadServicesEnv } from "../support/services";
+import { Operation, Project, Tools, buildCa, exists, kubectl, measured, report, tools } from "./harness";
+
+const STACK = "ci-k8s";
+const NS = "realtime-pipeline-ci-k8s";
+const SETS = ["zookeeper", "kafka", "cassandra"];
+const WORKERS = ["relay", "processor", "api"];
+/** The ring's table: one row per measured step (printed at the end, and in the note). */
+const table: string[][] = [];
+
+interface Pod {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: { nodeName?: string; containers: { name: string }[] };
+  status: {
+    phase: string;
+    conditions?: { type: string; status: string }[];
+    containerStatuses?: { name: string; ready: boolean; restartCount: number; image: string }[];
+  };
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+}
+
+function kc(t: Tools, args: string[], input?: string): string {
+  return execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, ...args], { encoding: "utf8", input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
+}
+
+const pods = (t: Tools) => kubectl<{ items: Pod[] }>(t, "get", "pods", "-n", NS).items;
+const ready = (p: Pod) => p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+const restarts = (t: Tools, app: string) =>
+  pods(t).filter((p) => p.metadata.labels["app.kubernetes.io/name"] === app).reduce((n, p) => n + (p.status.containerStatuses ?? []).reduce((m, c) => m + c.restartCount, 0), 0);
+
+/** The upstream images the stack runs, into the node's containerd unless it has them (one save: shared layers once). */
+function importUpstreamImages(t: Tools, containerd: string): number {
+  const c = parseStageConfig({ target: "kubernetes", registry: "x", kubeContext: "x", schemaRegistry: "karapace" });
+  const u = upstreamImages(c);
+  const wanted = [u.postgres, u.zookeeper, u.kafka, u.karapace, u.cassandra];
+  const have = execFileSync("ctr", ["--address", containerd, "-n", "k8s.io", "images", "ls", "-q"], { encoding: "utf8" });
+  const normal = (i: string) => (i.includes("/") && i.split("/")[0].includes(".") ? i : `docker.io/${i.includes("/") ? i : `library/${i}`}`);
+  const missing = wanted.filter((i) => !have.split("\n").includes(normal(i)));
+  if (missing.length === 0) return 0;
+  const t0 = Date.now();
+  execFileSync("bash", ["-o", "pipefail", "-c", `docker save ${missing.join(" ")} | ctr --address '${containerd}' -n k8s.io images import -`], {
+    env: { ...process.env, DOCKER_HOST: t.dockerHost },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  console.log(`      imported ${missing.length} upstream images into the node in ${((Date.now() - t0) / 1000).toFixed(0)} s: ${missing.join(", ")}`);
+  return missing.length;
+}
+
+/** `kubectl port-forward` on a free loopback port, as the README tells users; stopped by the caller. */
+async function portForward(t: Tools, target: string, port: number): Promise<{ local: number; stop: () => void }> {
+  const local = await new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child: ChildProcess = spawn(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "-n", NS, "port-forward", "--address", "127.0.0.1", target, `${local}:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  await waitFor(`port-forward ${target}`, 30_000, () =>
+    new Promise<true | undefined>((resolve) => {
+      const sock = net.connect(local, "127.0.0.1", () => {
+        sock.destroy();
+        resolve(true);
+      });
+      sock.on("error", () => resolve(undefined));
+    }),
+  );
+  return { local, stop: () => child.kill() };
+}
+
+/**
+ * The cluster's pool volumes are Retain (as a careful admin's are): a claim deleted with the
+ * namespace leaves its volume Released with the members' data. The test cluster takes them back:
+ * their folders emptied, then Available again (a next run must not find an old broker's logs).
+ */
+function recycleVolumes(t: Tools): number {
+  type Pv = { metadata: { name: string }; spec: { hostPath?: { path: string }; claimRef?: { namespace: string } }; status: { phase: string } };
+  const released = kubectl<{ items: Pv[] }>(t, "get", "pv").items.filter((v) => v.status.phase === "Released" && v.spec.claimRef?.namespace === NS && v.spec.hostPath);
+  for (const v of released) {
+    fs.rmSync(v.spec.hostPath!.path, { recursive: true, force: true });
+    kc(t, ["patch", "pv", v.metadata.name, "--type=json", "-p", '[{"op":"remove","path":"/spec/claimRef"}]']);
+  }
+  return released.length;
+}
+
+describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", function () {
+  this.timeout(90 * 60 * 1000);
+  let t: Tools;
+  let project: Project;
+  let stack: Stack;
+  let outputs: Record<string, { value: unknown }>;
+  let airflowForward: { local: number; stop: () => void } | undefined;
+
+  /** Airflow's REST API through the port-forward, with the admin the stack generated. */
+  const airflow = async (method: string, p: string, body?: unknown) => {
+    const authz = `Basic ${Buffer.from(`${outputs.airflowAdminUser.value}:${outputs.airflowAdminPassword.value}`).toString("base64")}`;
+    const r = await fetch(`http://127.0.0.1:${airflowForward!.local}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+    if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${await r.text()}`);
+    return (await r.json()) as Record<string, unknown>;
+  };
+  const runDag = async (seed: string, pages: number, batchSize: number) => {
+    await waitFor("the DAG user_automation to be parsed", 600_000, async () => ((await airflow("GET", "/dags/user_automation")).dag_id ? true : undefined));
+    const runId = `stacks_${seed}`;
+    await airflow("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf: { env: { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) } } });
+    return runId;
+  };
+  const dagState = async (runId: string) => String((await airflow("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
+
+  /**
+   * CQL inside a Cassandra pod (cqlsh; the password goes in on stdin, never in argv), at QUORUM.
+   * Only loopback and the cluster's own network carry it: the test never dials a pod address.
+   */
+  const cql = (statement: string, pod = "cassandra-0"): string => {
+    const rc = `[authentication]\nusername = ${String(outputs.cassandraUser.value)}\npassword = ${String(outputs.cassandraPassword.value)}\n`;
+    const script = `umask 077; d=$(mktemp -d); head -c ${Buffer.byteLength(rc)} > "$d/rc"; cat > "$d/q.cql"; cqlsh --cqlshrc "$d/rc" --request-timeout 60 127.0.0.1 -f "$d/q.cql"; rc=$?; rm -rf "$d"; exit $rc`;
+    return kc(t, ["exec", "-i", "-n", NS, pod, "-c", "cassandra", "--", "bash", "-c", script], `${rc}CONSISTENCY QUORUM;\n${statement}\n`);
+  };
+  const usersStored = (): number => {
+    const out = cql(`SELECT COUNT(*) FROM ${KEYSPACE}.${USERS_TABLE};`);
+    const m = /^\s*(\d+)\s*$/m.exec(out.split("count")[1] ?? "");
+    if (!m) throw new Error(`no count in: ${out}`);
+    return Number(m[1]);
+  };
+
+  before(async () => {
+    t = tools();
+    const env = loadServicesEnv([]);
+    assert.ok(env.K8S_NODE && env.K8S_NODE_CONTAINERD, "no real node in services.env: scripts/services up k8s k8s-node image-registry");
+    assert.ok(t.kubeconfig && t.registry && t.dockerHost, "services.env lacks the cluster, the registry or the Docker engine");
+    importUpstreamImages(t, env.K8S_NODE_CONTAINERD);
+    if (exists(t, "namespace", NS)) kc(t, ["delete", "namespace", NS, "--wait=true", "--timeout=300s"]);
+    project = await Project.create(t);
+    const ca = buildCa(project.root);
+    stack = await project.stack(STACK, {
+      ...(ca ? { buildCaCertificates: ca } : {}),
+      registry: t.registry!,
+      kubeconfig: t.kubeconfig!,
+      kubeContext: "local",
+      nodeSelector: JSON.stringify({ "kubernetes.io/hostname": env.K8S_NODE }),
+    });
+  });
+
+  let broken: string | undefined;
+  afterEach(function () {
+    if (this.currentTest?.state === "failed" && !broken) {
+      broken = this.currentTest.title;
+      try {
+        console.log(kc(t, ["get", "pods", "-n", NS, "-o", "wide"]));
+      } catch {
+        // the cluster may be gone; the failure says why
+      }
+    }
+  });
+  beforeEach(function () {
+    if (broken) {
+      console.log(`      skipped: "${broken}" failed`);
+      this.skip();
+    }
+  });
+
+  after(async () => {
+    airflowForward?.stop();
+    try {
+      if (stack && (await stack.exportStack()).deployment.resources?.length) await stack.destroy();
+    } catch (e) {
+      console.log(`      destroy in after(): ${String(e)}`);
+    } finally {
+      if (t && exists(t, "namespace", NS)) kc(t, ["delete", "namespace", NS, "--wait=true", "--timeout=300s"]);
+      // The members' claims outlive the stack (Retain); the namespace took them, the pool takes their volumes back.
+      if (t) console.log(`      volumes recycled: ${recycleVolumes(t)}`);
+      project?.remove();
+      if (table.length) {
+        const lines = table.map((r) => `    ${r.join(" | ")}`);
+        console.log(`\n  real node (${STACK}):\n${lines.join("\n")}\n`);
+        measured.push(...table.map((r) => `${STACK}: ${r.join(" | ")}`));
+      }
+    }
+  });
+
+  let up: Operation;
+  it("up: every pod Ready by its own probe on the real node, every Job complete", async () => {
+    up = await project.up(stack);
+    report(STACK, up);
+    assert.deepEqual(up.failed, []);
+    outputs = (await stack.outputs()) as Record<string, { value: unknown }>;
+    const all = pods(t);
+    const node = loadServicesEnv([]).K8S_NODE;
+    for (const p of all) {
+      assert.equal(p.spec.nodeName, node, `${p.metadata.name} is on ${p.spec.nodeName}`);
+      if (p.status.phase === "Succeeded") continue;
+      assert.ok(ready(p), `${p.metadata.name}: ${p.status.phase}, not Ready`);
+    }
+    for (const s of SETS) assert.equal(all.filter((p) => p.metadata.labels["app.kubernetes.io/name"] === s && ready(p)).length, 3, s);
+    assert.equal(all.filter((p) => p.metadata.labels["app.kubernetes.io/name"] === "processor" && ready(p)).length, 3, "processor");
+    const jobs = kubectl<{ items: { metadata: { name: string }; status: { succeeded?: number } }[] }>(t, "get", "jobs", "-n", NS).items;
+    for (const j of jobs) assert.equal(j.status.succeeded, 1, `job ${j.metadata.name}`);
+    // The project's images came from the registry, by digest.
+    const images = all.flatMap((p) => p.status.containerStatuses ?? []).map((c) => c.image).filter((i) => i.startsWith(`${t.registry}/`));
+    assert.ok(images.length >= 6, images.join(", "));
+    const total = Object.values(up.changes).reduce((a, b) => a + (b ?? 0), 0);
+    table.push(["up", `${total} resources`, `${up.seconds.toFixed(0)} s`, `${all.filter((p) => ready(p)).length} pods Ready`, `${jobs.length} jobs complete`]);
+  });
+
+  it("a DAG run through Airflow's REST API reaches created_users and users_by_country while one pod of each StatefulSet is force-deleted: 0 lost, no worker exit", async () => {
+    airflowForward = await portForward(t, "svc/airflow-webserver", 8080);
+    const seed = `k8s-${Date.now().toString(36)}`;
+    const pages = 4;
+    const batchSize = 250;
+    const n = pages * batchSize;
+    const before = usersStored();
+    const workerRestarts = Object.fromEntries(WORKERS.map((w) => [w, restarts(t, w)]));
+    const t0 = Date.now();
+    const runId = await runDag(seed, pages, batchSize);
+    // Once records flow (the first page is in), one member of each cluster goes at once, hard.
+    await waitFor("the first users in created_users", 600_000, () => (usersStored() > before ? true : undefined));
+    const killed = SETS.map((s) => `${s}-1`);
+    kc(t, ["delete", "pod", "-n", NS, ...killed, "--grace-period=0", "--force", "--wait=false"]);
+    assert.equal(await waitFor(`DAG run ${runId}`, 900_000, async () => {
+      const s = await dagState(runId);
+      return s === "success" || s === "failed" ? s : undefined;
+    }), "success");
+    const stored = await waitFor(`${n} users in created_users`, 900_000, () => {
+      const c = usersStored();
+      return c >= before + n ? c : undefined;
+    });
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(stored, before + n, "more users than the DAG fetched");
+    // Every field of a sample, as the offline API served it (deterministic per seed) and ingest normalized it.
+    const sample = generatePage(seed, 2, batchSize).results.slice(0, 5).map((r) => normalizeUser(r, 0)).map((u) => (u.ok ? u.user : assert.fail("sample")));
+    const rows = cql(`SELECT JSON id, email, first_name, last_name, country, gender FROM ${KEYSPACE}.${USERS_TABLE} WHERE id IN (${sample.map((u) => u.id).join(",")});`);
+    for (const u of sample) {
+      const line = rows.split("\n").find((l) => l.includes(u.id));
+      assert.ok(line, `${u.id} not in created_users`);
+      const got = JSON.parse(line!.trim()) as Record<string, string>;
+      for (const f of ["email", "first_name", "last_name", "country", "gender"] as const) assert.equal(got[f], String(u[f]), `${u.id}.${f}`);
+    }
+    // users_by_country: Spark's windows hold every user of this run (counted per country).
+    await waitFor("users_by_country to count the run", 600_000, () => {
+      const out = cql(`SELECT SUM(users) FROM ${KEYSPACE}.${AGGREGATES_TABLE};`);
+      const m = /^\s*(\d+)\s*$/m.exec(out.split("system.sum(users)")[1] ?? "");
+      return m && Number(m[1]) >= before + n ? true : undefined;
+    });
+    for (const s of SETS) await waitFor(`${s} all Ready again`, 900_000, () => (pods(t).filter((p) => p.metadata.labels["app.kubernetes.io/name"] === s && ready(p)).length === 3 ? true : undefined));
+    for (const w of WORKERS) assert.equal(restarts(t, w), workerRestarts[w], `${w} restarted`);
+    table.push(["DAG run, pods deleted", `${n} users in ${seconds.toFixed(0)} s`, `deleted ${killed.join(", ")}`, `lost ${before + n - stored}`, "worker exits 0"]);
+  });
+
+  it("a second preview changes nothing", async () => {
+    const again = await project.preview(stack, { expectNoChanges: true });
+    report(`${STACK} (again)`, again);
+    assert.deepEqual(Object.keys(again.changes).filter((k) => k !== "same"), [], JSON.stringify(again.changes));
+  });
+
+  // ---- day-2 changes: records written before, counted after, flowing during ------------------
+
+  /** Sum of the end offsets of users_created, read inside a broker (what the brokers' disks hold). */
+  const topicEnd = (): number => {
+    const out = kc(t, ["exec", "-n", NS, "kafka-0", "-c", "kafka", "--", "bash", "-c", "KAFKA_HEAP_OPTS=-Xmx96m KAFKA_OPTS= JMX_PORT= kafka-get-offsets --bootstrap-server 127.0.0.1:29092 --topic users_created"]);
+    return out.split("\n").filter((l) => l.includes(":")).reduce((n, l) => n + Number(l.split(":")[2] ?? 0), 0);
+  };
+  const podsOf = (app: string) => pods(t).filter((p) => p.metadata.labels["app.kubernetes.io/name"] === app);
+
+  /**
+   * Runs `change` while DAG runs of 100 users each are triggered every 10 s, then waits until
+   * every triggered user is in created_users. Stall: the longest time the count stood still while
+   * users were still due. Lost: triggered minus stored (the table holds nothing else).
+   */
+  const flowDuring = async (name: string, change: () => Promise<string>) => {
+    const before = usersStored();
+    const runs: string[] = [];
+    let changing = true;
+    const trigger = (async () => {
+      while (changing) {
+        runs.push(await runDag(`d2-${name.replace(/\W+/g, "-")}-${runs.length}-${Date.now().toString(36)}`, 1, 100));
+        await new Promise((r) => setTimeout(r, 10_000));
+      }
+    })();
+    let count = before;
+    let lastMove = Date.now();
+    let stall = 0;
+    const watch = setInterval(() => {
+      try {
+        const c = usersStored();
+        if (c > count) {
+          stall = Math.max(stall, (Date.now() - lastMove) / 1000);
+          count = c;
+          lastMove = Date.now();
+        }
+      } catch {
+        // Cassandra rolling: the next poll counts
+      }
+    }, 3000);
+    const t0 = Date.now();
+    let detail: string;
+    try {
+      detail = await change();
+    } finally {
+      changing = false;
+      await trigger;
+    }
+    const changeSeconds = (Date.now() - t0) / 1000;
+    const due = before + runs.length * 100;
+    const states = await waitFor(`${runs.length} DAG runs`, 1_200_000, async () => {
+      const s = await Promise.all(runs.map(dagState));
+      return s.every((x) => x === "success" || x === "failed") ? s : undefined;
+    });
+    assert.deepEqual(states.filter((x) => x !== "success"), [], "DAG runs failed");
+    const stored = await waitFor(`${due} users in created_users`, 900_000, () => {
+      const c = usersStored();
+      return c >= due ? c : undefined;
+    }).catch(() => usersStored());
+    clearInterval(watch);
+    stall = Math.max(stall, count < due ? (Date.now() - lastMove) / 1000 : 0);
+    table.push([name, `${changeSeconds.toFixed(0)} s`, detail, `${runs.length * 100} users during`, `stall ${stall.toFixed(0)} s`, `lost ${Math.max(0, due - stored)}`]);
+    assert.equal(stored, due, `${name}: ${due - stored} users lost`);
+  };
+  const set = async (config: Record<string, string>) => {
+    for (const [k, value] of Object.entries(config)) await stack.setConfig(k.includes(":") ? k : `realtime-pipeline:${k}`, { value });
+  };
+
+  it("liveness is the process, readiness the quorum: two of three ZooKeeper members frozen, the third not restarted", async () => {
+    const restartsOf = (pod: string) => podsOf("zookeeper").find((p) => p.metadata.name === pod)?.status.containerStatuses?.[0].restartCount ?? -1;
+    const before = restartsOf("zookeeper-0");
+    for (const m of ["zookeeper-1", "zookeeper-2"]) kc(t, ["exec", "-n", NS, m, "--", "bash", "-c", "kill -STOP 1"]);
+    try {
+      // Out of the quorum, zookeeper-0 stops being Ready; it stays up for longer than liveness allows.
+      await waitFor("zookeeper-0 not Ready without a quorum", 120_000, () => (ready(podsOf("zookeeper").find((p) => p.metadata.name === "zookeeper-0")!) ? undefined : true));
+      await new Promise((r) => setTimeout(r, 90_000));
+      assert.equal(restartsOf("zookeeper-0"), before, "the kubelet restarted a healthy member");
+    } finally {
+      for (const m of ["zookeeper-1", "zookeeper-2"]) {
+        try {
+          kc(t, ["exec", "-n", NS, m, "--", "bash", "-c", "kill -CONT 1"]);
+        } catch {
+          // restarted by its own liveness probe meanwhile: what it should do
+        }
+      }
+    }
+    await waitFor("3 ZooKeeper members Ready again", 600_000, () => (podsOf("zookeeper").filter(ready).length === 3 ? true : undefined));
+    table.push(["2 of 3 ZooKeeper frozen", `zookeeper-0 restarts ${restartsOf("zookeeper-0") - before}`]);
+  });
+
+  it("a change that would replace a protected claim is refused before anything is deleted", async () => {
+    await set({ protectData: "true" });
+    await project.up(stack);
+    await set({ sharedStorageClass: "another-class" });
+    const refused = await project.preview(stack).then(() => undefined, (e: unknown) => String(e));
+    assert.match(refused ?? "preview passed", /protect/i);
+    await stack.removeConfig("realtime-pipeline:sharedStorageClass");
+    await set({ protectData: "false" });
+    const back = await project.up(stack);
+    assert.deepEqual(back.failed, []);
+    const claims = kubectl<{ items: { metadata: { name: string } }[] }>(t, "get", "pvc", "-n", NS).items.map((c) => c.metadata.name);
+    for (const c of ["postgres-data", "airflow-logs", "spark-checkpoints"]) assert.ok(claims.includes(c), `${c} gone`);
+    table.push(["storage class of a protected claim", "refused by preview", "0 deleted"]);
+  });
+
+  it("a worker change never runs two relays or two Spark drivers at once", async () => {
+    let maxRelays = 0;
+    let maxDrivers = 0;
+    const running = (app: string) => podsOf(app).filter((p) => p.status.phase === "Running" || p.status.phase === "Pending").length;
+    await flowDuring("worker change (logLevel)", async () => {
+      await set({ logLevel: "debug" });
+      const watch = setInterval(() => {
+        try {
+          maxRelays = Math.max(maxRelays, running("relay"));
+          maxDrivers = Math.max(maxDrivers, running("spark-driver"));
+        } catch {
+          // the next poll
+        }
+      }, 500);
+      try {
+        const op = await project.up(stack);
+        assert.deepEqual(op.failed, []);
+      } finally {
+        clearInterval(watch);
+      }
+      return `relays at once ${maxRelays}, drivers at once ${maxDrivers}`;
+    });
+    assert.equal(maxRelays, 1);
+    assert.equal(maxDrivers, 1);
+  });
+
+  it("a heap change rolls every broker and Cassandra node one at a time, with controlled shutdowns and drains", async () => {
+    const end = topicEnd();
+    await flowDuring("heap change (kafka, cassandra)", async () => {
+      await stack.setConfig("realtime-pipeline:memory", { value: JSON.stringify({ cassandra: "1152m", sparkWorker: "1g", sparkDriver: "1g", airflowWebserver: "1g", kafka: "896m" }) });
+      const op = await project.up(stack);
+      assert.deepEqual(op.failed, []);
+      return `kafka and cassandra rolled (${op.seconds.toFixed(0)} s up)`;
+    });
+    assert.ok(topicEnd() >= end, "the topic lost records");
+  });
+
+  it("Cassandra grows from 3 to 4 nodes, the data stays", async () => {
+    const stored = usersStored();
+    await set({ cassandraNodes: "4" });
+    const op = await project.up(stack);
+    assert.deepEqual(op.failed, []);
+    const status = kc(t, ["exec", "-n", NS, "cassandra-0", "--", "nodetool", "status"]);
+    assert.equal((status.match(/^UN /gm) ?? []).length, 4, status);
+    assert.equal(usersStored(), stored);
+    table.push(["Cassandra 3 -> 4", `${op.seconds.toFixed(0)} s`, "4 UN", `lost ${stored - usersStored()}`]);
+  });
+
+  it("a claim-size change replaces the Kafka StatefulSet and keeps every broker's data", async () => {
+    const end = topicEnd();
+    await flowDuring("kafka-data claim 1Gi -> 2Gi", async () => {
+      await stack.setConfig("realtime-pipeline:claimSizes", { value: JSON.stringify({ "postgres-data": "1Gi", "zookeeper-data": "1Gi", "zookeeper-log": "1Gi", "kafka-data": "2Gi", "cassandra-data": "1Gi", "airflow-logs": "1Gi", "spark-checkpoints": "1Gi" }) });
+      const op = await project.up(stack);
+      assert.deepEqual(op.failed, []);
+      assert.ok(op.steps.some((s) => s.op === "replace" && s.name.endsWith("-kafka")), op.steps.map((s) => `${s.op} ${s.name}`).join(", "));
+      return "kafka StatefulSet replaced, claims kept";
+    });
+    assert.ok(topicEnd() >= end, "the topic lost records");
+  });
+
+  it("destroy removes the stack's resources", async () => {
+    airflowForward?.stop();
+    airflowForward = undefined;
+    const destroyed = await project.destroy(stack);
+    report(STACK, destroyed);
+    assert.deepEqual(destroyed.failed, []);
+    assert.deepEqual((await stack.exportStack()).deployment.resources ?? [], []);
+    table.push(["destroy", `${destroyed.seconds.toFixed(0)} s`]);
+  });
+});
