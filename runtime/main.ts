@@ -1,9 +1,10 @@
 /**
- * Worker entry point: `main <ingest|relay|processor|api> [--once]`.
+ * Worker entry point: `main <ingest|relay|processor|api> [--once]`, or `main audit ...`.
  *   ingest --once     INGEST_BATCHES pages, then prints a JSON summary; without: loop
  *   relay --once      publish until the outbox is drained; without: poll forever
  *   processor --once  consume until the group has no lag; without: forever
  *   api               the randomuser-compatible API on API_PORT
+ *   audit [--seed S | --since T [--until T]] [--redrive]   staged users against created_users
  * Exit codes: 0 done, 1 failure, 2 usage or configuration error.
  */
 import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
@@ -14,12 +15,15 @@ import { startApiServer } from "./api/server";
 import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
 import { startRelay } from "./relay/relay";
 import { startProcessor } from "./processor/processor";
+import { AUDIT_USAGE, auditCommand } from "./audit/command";
 
-const USAGE = "usage: main <ingest|relay|processor|api> [--once]";
-const COMMANDS = ["ingest", "relay", "processor", "api"] as const;
+const USAGE = `usage: main <ingest|relay|processor|api> [--once]\n${AUDIT_USAGE}`;
+const COMMANDS = ["ingest", "relay", "processor", "api", "audit"] as const;
 type Command = (typeof COMMANDS)[number];
 
-export function parseArgs(argv: string[]): { command: Command; once: boolean } | { error: string } {
+export function parseArgs(argv: string[]): { command: Command; once: boolean; rest?: string[] } | { error: string } {
+  // audit parses its own options (runtime/audit/audit.ts)
+  if (argv[0] === "audit") return { command: "audit", once: false, rest: argv.slice(1) };
   const args = argv.filter((a) => a !== "--once");
   const once = argv.includes("--once");
   if (args.length !== 1) return { error: args.length === 0 ? "no command given" : `unexpected arguments: ${args.slice(1).join(" ")}` };
@@ -47,7 +51,7 @@ async function serveMetricsWhile(
   }
 }
 
-async function run(command: Command, once: boolean): Promise<number> {
+async function run(command: Command, once: boolean, rest: string[] = []): Promise<number> {
   const log = createLogger(command);
   const { signal, dispose } = onShutdownSignal(log);
   try {
@@ -77,6 +81,8 @@ async function run(command: Command, once: boolean): Promise<number> {
         const c = loadConfig(processorSchema);
         return await serveMetricsWhile(c, log, () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done, once);
       }
+      case "audit":
+        return await auditCommand(rest, log);
     }
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -96,7 +102,7 @@ if (require.main === module) {
     process.stderr.write(`${parsed.error}\n${USAGE}\n`);
     process.exit(2);
   }
-  run(parsed.command, parsed.once).then(
+  run(parsed.command, parsed.once, parsed.rest).then(
     (code) => {
       // give pino a tick to flush, then leave even if a client left a handle open
       setTimeout(() => process.exit(code), 50).unref();
