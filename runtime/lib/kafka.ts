@@ -1,6 +1,7 @@
 /** kafkajs client with pino logging, and the topics of the pipeline ensured. */
-import { Kafka, logLevel as KafkaLogLevel, type Admin, type logCreator } from "kafkajs";
+import { ConfigResourceTypes, Kafka, logLevel as KafkaLogLevel, type Admin, type logCreator } from "kafkajs";
 import { DLQ_TOPIC, USERS_TOPIC } from "../contracts/names";
+import { InfrastructureError } from "./errors";
 import type { Logger } from "./logger";
 
 function pinoLogCreator(log: Logger): logCreator {
@@ -84,4 +85,40 @@ export async function ensureTopics(kafka: Kafka, partitions: number, replication
   } finally {
     await admin.disconnect();
   }
+}
+
+/** The largest record batch a topic takes, and where that figure comes from (for reasons and logs). */
+export interface MessageLimit {
+  bytes: number;
+  source: string;
+}
+
+/**
+ * The topic's max.message.bytes (the broker checks each record batch against it; unset, it is the
+ * broker's message.max.bytes), read from the cluster rather than assumed, and the brokers' own
+ * message.max.bytes when the topic's is not given.
+ */
+export async function topicMessageLimit(admin: Admin, topic: string): Promise<MessageLimit> {
+  const { brokers } = await admin.describeCluster();
+  const { resources } = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [
+      { type: ConfigResourceTypes.TOPIC, name: topic, configNames: ["max.message.bytes"] },
+      ...brokers.map((b) => ({
+        type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ["message.max.bytes"],
+      })),
+    ],
+  });
+  const value = (name: string, type: ConfigResourceTypes) =>
+    resources.filter((r) => r.resourceType === type)
+      .flatMap((r) => r.configEntries.filter((e) => e.configName === name).map((e) => Number(e.configValue)))
+      .filter((n) => Number.isFinite(n) && n > 0);
+  const ofTopic = value("max.message.bytes", ConfigResourceTypes.TOPIC);
+  if (ofTopic.length > 0) return { bytes: ofTopic[0], source: `max.message.bytes ${ofTopic[0]} of ${topic}` };
+  const ofBrokers = value("message.max.bytes", ConfigResourceTypes.BROKER);
+  if (ofBrokers.length > 0) {
+    const bytes = Math.min(...ofBrokers);
+    return { bytes, source: `message.max.bytes ${bytes} of the brokers` };
+  }
+  throw new InfrastructureError(`kafka: neither ${topic}'s max.message.bytes nor the brokers' message.max.bytes read`);
 }

@@ -9,12 +9,13 @@
  *    built: after bounded retries kafkajs rolls the partition's sequence numbers back, and the next
  *    send could put other rows on the same numbers, which the broker acks as duplicates without
  *    writing them. Each loop has its own producer, so one loop's failure never touches another's;
- *  - a row that cannot be published (does not fit the schema, larger than a Kafka message) is
- *    parked with its reason; the rest of the round goes on;
+ *  - a row that cannot be published (does not fit the schema, larger than the topic's
+ *    max.message.bytes as read from Kafka, or refused by Kafka when sent alone: MESSAGE_TOO_LARGE
+ *    and the like) is parked with its reason; the rest of the round goes on;
  *  - a send that may have landed before its commit failed is reconciled from the topic before its
  *    rows are claimed again (reconcile.ts): each row is on the topic once.
- * Sends are bounded by bytes (RELAY_MAX_SEND_BYTES), so a round of many rows on one partition
- * never makes a record batch larger than the broker accepts.
+ * Sends are bounded by bytes (RELAY_MAX_SEND_BYTES and the topic's limit), so a round of many rows
+ * on one partition never makes a record batch larger than the broker accepts.
  */
 import { CompressionTypes, Partitioners, type Admin, type Kafka, type Message, type Producer } from "kafkajs";
 import type { Pool } from "pg";
@@ -25,7 +26,7 @@ import { chunkByBytes } from "../lib/chunk";
 import type { RelayConfig } from "../lib/config";
 import { classify, ContentError, describe, InfrastructureError } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
-import { createKafka, ensureTopics } from "../lib/kafka";
+import { createKafka, ensureTopics, topicMessageLimit, type MessageLimit } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { createPgPool } from "../lib/pg";
@@ -52,34 +53,71 @@ export interface RelayOptions {
   pool?: Pool;
   /** Stop when no unpublished rows remain (after other relays' claims are done too). */
   untilDrained?: boolean;
+  /** The topic published to (users_created); a test's own topic can have its own limits. */
+  topic?: string;
 }
 
 /** `done` also settles when an untilDrained relay has drained the outbox. */
 export type RelayHandle = WorkerHandle<RelaySummary>;
 
-/** Kafka's limit for one record (message.max.bytes is 1 MiB; headers and batch overhead aside). */
-export const MAX_MESSAGE_BYTES = 1_000_000;
+/** Kafka's default message.max.bytes: only for callers that have not read the topic's limit. */
+export const DEFAULT_MESSAGE_LIMIT: MessageLimit = {
+  bytes: 1_048_588,
+  source: "Kafka's default message.max.bytes 1048588",
+};
+
+/** A record batch's fixed header: the broker compares the whole batch with max.message.bytes. */
+const BATCH_OVERHEAD = 61;
+
+/** An upper bound of one record's bytes in a batch (varints at their largest). */
+export function recordBytes(m: { key: string; value: Buffer; headers: Record<string, string> }): number {
+  let n = 31 + Buffer.byteLength(m.key) + m.value.length;
+  for (const [k, v] of Object.entries(m.headers)) n += 10 + Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
 
 export interface Encoded {
-  messages: (Message & { value: Buffer; id: string })[];
+  messages: (Message & { key: string; value: Buffer; headers: Record<string, string>; id: string })[];
   parked: { id: string; reason: string }[];
 }
 
-/** Encode rows; a row that cannot be encoded or is too large for Kafka is parked with why. */
-export function encodeRows(rows: OutboxRow[], schemaId: number, type: AvroType, maxMessageBytes = MAX_MESSAGE_BYTES): Encoded {
+/**
+ * Encode rows; a row that cannot be encoded, is larger than the topic takes (`limit`, read from
+ * Kafka), or that Kafka already refused (`refused`: id → reason) is parked with why.
+ */
+export function encodeRows(
+  rows: OutboxRow[],
+  schemaId: number,
+  type: AvroType,
+  limit: MessageLimit = DEFAULT_MESSAGE_LIMIT,
+  refused?: ReadonlyMap<string, string>,
+): Encoded {
   const out: Encoded = { messages: [], parked: [] };
   for (const r of rows) {
     try {
+      const why = refused?.get(r.id);
+      if (why !== undefined) throw new ContentError(why);
       const value = encodeFrame(schemaId, type, r.payload);
-      const size = value.length + r.user_id.length + 64;
-      if (size > maxMessageBytes) throw new ContentError(`too large: ${size} bytes encoded, Kafka takes at most ${maxMessageBytes}`);
-      out.messages.push({ id: r.id, key: r.user_id, value, headers: { outbox_id: r.id } });
+      const m = { id: r.id, key: r.user_id, value, headers: { outbox_id: r.id } };
+      const size = BATCH_OVERHEAD + recordBytes(m);
+      if (size > limit.bytes) {
+        throw new ContentError(`too large: ${size} bytes as a Kafka record batch, the topic takes ${limit.source}`);
+      }
+      out.messages.push(m);
     } catch (e) {
       if (!(e instanceof ContentError)) throw e;
       out.parked.push({ id: r.id, reason: e.reason });
     }
   }
   return out;
+}
+
+/** Kafka refused a send for what it holds (too large, invalid): its rows, and why. */
+export class SendRefused extends ContentError {
+  constructor(readonly ids: string[], reason: string, options?: { cause?: unknown }) {
+    super(reason, options);
+    this.name = "SendRefused";
+  }
 }
 
 export interface RoundContext {
@@ -93,6 +131,14 @@ export interface RoundContext {
   log: Logger;
   /** set when a send was attempted: the producer must be rebuilt if the round fails */
   sent?: boolean;
+  /** users_created unless a test says otherwise */
+  topic?: string;
+  /** the topic's max.message.bytes as last read from Kafka */
+  limit?: MessageLimit;
+  /** rows Kafka refused when sent alone: parked with that reason when claimed again */
+  refused?: ReadonlyMap<string, string>;
+  /** rows of a refused send: sent one per send until each is published or refused alone */
+  suspects?: ReadonlySet<string>;
 }
 
 /**
@@ -117,9 +163,17 @@ export function assertEveryPartitionAcked(keys: string[], partitions: number, ac
 /** A round slower than this is logged (warn) with the time of each of its steps. */
 export const SLOW_ROUND_MS = 1000;
 
+export interface RoundResult {
+  published: number;
+  parked: number;
+  /** the ids this round published or parked, when the loop has suspects or refused rows to forget */
+  settled?: string[];
+}
+
 /** One round: reconcile, claim, encode, publish, mark. Returns rows published and parked (0, 0: nothing claimable). */
-export async function relayRound(x: RoundContext): Promise<{ published: number; parked: number }> {
+export async function relayRound(x: RoundContext): Promise<RoundResult> {
   const c = x.config;
+  const topic = x.topic ?? USERS_TOPIC;
   // the time of each step, logged when the round is slow: where a stall was (PostgreSQL's claim,
   // Kafka's send, the commit), which the round's histogram alone cannot say
   const t0 = performance.now();
@@ -147,21 +201,35 @@ export async function relayRound(x: RoundContext): Promise<{ published: number; 
       step("commit");
       return { published: 0, parked: 0 };
     }
-    const { messages, parked } = encodeRows(rows, x.schemaId, x.type);
+    const limit = x.limit ?? DEFAULT_MESSAGE_LIMIT;
+    const { messages, parked } = encodeRows(rows, x.schemaId, x.type, limit, x.refused);
     step("encode");
     for (const p of parked) x.log.warn({ outboxId: p.id, reason: p.reason }, "outbox row parked");
     if (messages.length > 0) {
-      const inflight = await recordInflight(client, x.pool, x.admin, USERS_TOPIC, buckets);
+      const inflight = await recordInflight(client, x.pool, x.admin, topic, buckets);
       step("recordInflight");
       x.sent = true;
-      for (const group of chunkByBytes(messages, (m) => m.value.length + 100, c.RELAY_MAX_SEND_BYTES)) {
-        const acked = await x.producer.send({
-          topic: USERS_TOPIC,
-          acks: -1,
-          compression: CompressionTypes.None,
-          messages: group.map(({ key, value, headers }) => ({ key, value, headers })),
-        });
-        assertEveryPartitionAcked(group.map((m) => String(m.key)), inflight.partitions, acked);
+      // a suspect goes alone, so that a refusal names its row; the others in sends under the limit
+      const suspects = messages.filter((m) => x.suspects?.has(m.id));
+      const others = messages.filter((m) => !x.suspects?.has(m.id));
+      const maxSend = Math.min(c.RELAY_MAX_SEND_BYTES, limit.bytes - BATCH_OVERHEAD);
+      for (const group of [...suspects.map((m) => [m]), ...chunkByBytes(others, recordBytes, maxSend)]) {
+        let acked: Awaited<ReturnType<Producer["send"]>>;
+        try {
+          acked = await x.producer.send({
+            topic,
+            acks: -1,
+            compression: CompressionTypes.None,
+            messages: group.map(({ key, value, headers }) => ({ key, value, headers })),
+          });
+        } catch (e) {
+          if (classify(e) !== "content") throw e;
+          const ids = group.map((m) => m.id);
+          const bytes = group.reduce((n, m) => n + recordBytes(m), BATCH_OVERHEAD);
+          const why = `kafka refused the send: ${describe(e)} (${bytes} bytes, the topic takes ${limit.source})`;
+          throw new SendRefused(ids, why, { cause: e });
+        }
+        assertEveryPartitionAcked(group.map((m) => m.key), inflight.partitions, acked);
       }
       step("send");
       await clearInflight(client, inflight);
@@ -171,7 +239,9 @@ export async function relayRound(x: RoundContext): Promise<{ published: number; 
     step("mark");
     await client.query("COMMIT");
     step("commit");
-    return { published: messages.length, parked: parked.length };
+    const watched = (x.suspects?.size ?? 0) + (x.refused?.size ?? 0) > 0;
+    const settled = watched ? [...messages.map((m) => m.id), ...parked.map((p) => p.id)] : undefined;
+    return { published: messages.length, parked: parked.length, settled };
   } catch (e) {
     await client.query("ROLLBACK").catch(() => undefined);
     throw e;
@@ -206,8 +276,26 @@ export function startRelay(o: RelayOptions): RelayHandle {
       const registry = createRegistry(c.SCHEMA_REGISTRY_URL);
       let schemaId = await untilAvailable("schema registry: register", () => registerUserCreated(registry), wait);
       const type = avroType(userCreatedAvsc());
+      // the topic's limit, read again every minute and after Kafka refused a send as too large
+      const topic = o.topic ?? USERS_TOPIC;
+      const readLimit = () => topicMessageLimit(admin, topic);
+      let limit = await untilAvailable("kafka: the topic's max.message.bytes", readLimit, wait);
+      let limitAt = Date.now();
+      const refreshLimit = async (): Promise<void> => {
+        limitAt = Date.now();
+        try {
+          const now = await readLimit();
+          if (now.bytes !== limit.bytes) log.warn({ was: limit.source, now: now.source }, "topic size limit changed");
+          limit = now;
+        } catch (e) {
+          log.debug({ err: describe(e) }, "the topic's message size limit not read now; keeping the last");
+        }
+      };
+      // rows of a refused send, sent alone afterwards; a row refused alone, parked when claimed again
+      const suspects = new Set<string>();
+      const refused = new Map<string, string>();
       markHealthy("relay");
-      log.info({ schemaId, concurrency: c.RELAY_CONCURRENCY }, "relay started");
+      log.info({ schemaId, concurrency: c.RELAY_CONCURRENCY, limit: limit.source }, "relay started");
       // RELAY_CONCURRENCY round loops, each with its own PostgreSQL connection, bucket locks and
       // producer: while one waits for Kafka, another claims, encodes or commits. Per-key order
       // holds: a loop's bucket locks live until its commit, after the Kafka ack.
@@ -238,20 +326,33 @@ export function startRelay(o: RelayOptions): RelayHandle {
           }
           const end = m.batchSeconds.startTimer({ worker: "relay" });
           const ctx: Partial<RoundContext> = {};
-          let r: { published: number; parked: number };
+          let r: RoundResult;
           try {
+            if (Date.now() - limitAt >= 60_000) await refreshLimit();
             if (!producer) {
               producer = newProducer();
               producers[i] = producer;
               await producer.connect();
             }
-            Object.assign(ctx, { pool, kafka, admin, producer, schemaId, type, config: c, log } satisfies RoundContext);
+            const round: RoundContext = {
+              pool, kafka, admin, producer, schemaId, type, config: c, log, topic, limit, refused, suspects,
+            };
+            Object.assign(ctx, round);
             r = await relayRound(ctx as RoundContext);
             if (failures > 0) log.info({ loop: i, failures }, "relay round succeeded again");
             failures = 0;
             markHealthy(health);
           } catch (e) {
             if (classify(e) === "programming") throw e;
+            if (e instanceof SendRefused) {
+              // what Kafka will never take: the limit read again (the pre-check parks what is over it),
+              // and the send's rows tried alone, so that the one refused alone is parked with why
+              await refreshLimit();
+              if (e.ids.length === 1) refused.set(e.ids[0], e.reason);
+              else for (const id of e.ids) suspects.add(id);
+              // the round was rolled back: its sent part is reconciled, its rows claimed again
+              failures = 0;
+            }
             s.failedRounds++;
             markFailing(health, describe(e));
             m.retries.inc({ worker: "relay" });
@@ -267,6 +368,16 @@ export function startRelay(o: RelayOptions): RelayHandle {
             continue;
           }
           s.rounds++;
+          // settled rows (published or parked) leave the sets; a bound keeps the sets of rows that
+          // another relay settled from growing without end
+          for (const id of r.settled ?? []) {
+            suspects.delete(id);
+            refused.delete(id);
+          }
+          if (suspects.size + refused.size > 100_000) {
+            suspects.clear();
+            refused.clear();
+          }
           s.parked += r.parked;
           if (r.parked > 0) m.recordsFailed.inc({ worker: "relay", reason: "parked" }, r.parked);
           if (r.published + r.parked > 0) {
