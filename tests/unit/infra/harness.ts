@@ -83,7 +83,19 @@ async function settle(resources: Declared[]): Promise<void> {
   }
 }
 
-export async function runProgram(config: Record<string, string>, stack = "dev"): Promise<Run> {
+const runs = new Map<string, Promise<Run>>();
+/**
+ * The program's declarations for a config and stack. A run is read only and the same input declares
+ * the same resources, so one run serves every test file that asks for it (a run takes 100-300 ms).
+ */
+export function runProgram(config: Record<string, string>, stack = "dev"): Promise<Run> {
+  const key = JSON.stringify([stack, Object.entries(config).sort(([a], [b]) => a.localeCompare(b))]);
+  let run = runs.get(key);
+  if (!run) runs.set(key, (run = declare(config, stack)));
+  return run;
+}
+
+async function declare(config: Record<string, string>, stack: string): Promise<Run> {
   const resources: Declared[] = [];
   const generated: string[] = [];
   await pulumi.runtime.setMocks(
@@ -146,11 +158,9 @@ export async function runProgram(config: Record<string, string>, stack = "dev"):
   return run;
 }
 
-let dev: Promise<Run> | undefined;
-/** The dev stack, run once for all test files that only read it (a run takes about a second). */
+/** The dev stack, as Pulumi.dev.yaml sets it. */
 export function devRun(): Promise<Run> {
-  dev ??= runProgram(DEV_CONFIG);
-  return dev;
+  return runProgram(DEV_CONFIG);
 }
 
 export const containers = (r: Run) => r.resources.filter((x) => x.type === "docker:index/container:Container");

@@ -36,7 +36,10 @@ const env = (r: Run, n: string) => Object.fromEntries(container(r, n).env.map((e
 const raw = (c: Record<string, string>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.startsWith("{") || v.startsWith("[") ? JSON.parse(v) : v]));
 
 function bash(script: string, envs: Record<string, string> = {}): { code: number | null; out: string; err: string } {
-  const r = spawnSync("bash", ["-c", script], { env: { PATH: process.env.PATH, ...envs }, encoding: "utf8" });
+  // stdin closed, not a socket: Debian's bash sources ~/.bashrc when stdin is a socket and SHLVL is
+  // unset (it takes us for sshd), and a bashrc that runs `pyenv init` costs 150-400 ms per call.
+  const env = { PATH: process.env.PATH, ...envs };
+  const r = spawnSync("bash", ["-c", script], { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
