@@ -24,6 +24,18 @@ export class InfrastructureError extends Error {
   }
 }
 
+/**
+ * The registry no longer knows (or gives another schema for) the schema id our own relay wrote a
+ * record with: its _schemas were lost or rebuilt. The record is good; its partition stops (retried,
+ * offset kept) and alerts until the registry is repaired.
+ */
+export class SchemaLostError extends InfrastructureError {
+  constructor(readonly schemaId: number, message: string) {
+    super(message);
+    this.name = "SchemaLostError";
+  }
+}
+
 /** The record itself is bad: park it with this reason. */
 export class ContentError extends Error {
   readonly fault = "content" as const;

@@ -15,7 +15,8 @@ import { avroType, FrameDecoder } from "../lib/avro";
 import { createCassandraClient, ensureCassandraSchema } from "../lib/cassandra";
 import { chunkByBytes } from "../lib/chunk";
 import type { ProcessorConfig } from "../lib/config";
-import { classify, describe, ProgrammingError } from "../lib/errors";
+import { Gauge } from "prom-client";
+import { classify, describe, ProgrammingError, SchemaLostError } from "../lib/errors";
 import { keepPartitions, markFailing, markHealthy, partitionKey } from "../lib/health";
 import { CONSUMER_RETRY, createKafka, ensureTopics } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
@@ -95,6 +96,14 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
     const dlq = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
     const wait = { signal, log, health: HEALTH };
 
+    // 1 while a partition is stopped on a schema id the registry lost or reassigned (alert on it)
+    const lostBefore = m.registry.getSingleMetric("pipeline_schema_lost") as Gauge<"partition"> | undefined;
+    const schemaLost = lostBefore ?? new Gauge({
+      name: "pipeline_schema_lost",
+      help: "1 while the partition is stopped: the registry lost or reassigned the schema id of our relay's records",
+      labelNames: ["partition"],
+      registers: [m.registry],
+    });
     const toKafka = m.stageSeconds.labels("fetch_to_kafka");
     const toStore = m.stageSeconds.labels("kafka_to_store");
 
@@ -107,7 +116,8 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
       await decoder.loadFor(msgs.map((msg) => msg.value));
       for (const msg of msgs) {
         const wt = writeTimeOf(msg.headers);
-        const d = wt.ok ? decodeUserLoaded(decoder, msg.value, msg.key) : wt;
+        // a record of our relay (its outbox_id header) whose schema id is lost stops the partition
+        const d = wt.ok ? decodeUserLoaded(decoder, msg.value, msg.key, wt.micros !== undefined) : wt;
         if (d.ok && wt.ok) {
           good.push({ user: d.user, writeTime: wt.micros });
           sentAt.push(Number(msg.timestamp));
@@ -214,6 +224,11 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                     } catch (e) {
                       if (classify(e) !== "infrastructure") throw e;
                       markFailing(partitionKey(HEALTH, batch.partition), describe(e));
+                      if (e instanceof SchemaLostError) {
+                        schemaLost.set({ partition: String(batch.partition) }, 1);
+                        const at = { partition: batch.partition, schemaId: e.schemaId, err: describe(e) };
+                        log.error(at, "partition stopped: schema lost");
+                      }
                       m.retries.inc({ worker: "processor" });
                       const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
                       log.warn({ partition: batch.partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
@@ -253,6 +268,7 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
                   lastActivity = Date.now();
                   // this partition's only: another partition's chunk may still be failing
                   markHealthy(partitionKey(HEALTH, batch.partition));
+                  schemaLost.set({ partition: String(batch.partition) }, 0);
                   await heartbeat().catch((e: unknown) => {
                     throw asRejoin(e);
                   });
