@@ -10,9 +10,10 @@ describe("Cassandra acknowledges a write once its commitlog is on disk", () => {
     assert.equal(s.commitlog_sync_period, "0ms");
     const y = cassandraYaml("/state/run");
     assert.match(y, /^commitlog_sync: "group"$/m);
-    assert.match(y, /^commitlog_sync_group_window: "15ms"$/m);
+    assert.match(y, /^commitlog_sync_group_window: "10ms"$/m);
     // Cassandra refuses a period beside group mode: the base's is overridden
     assert.match(y, /^commitlog_sync_period: "0ms"$/m);
     assert.equal(y.match(/^commitlog_sync:/gm)?.length, 1);
+    assert.match(y, /^concurrent_writes: 128$/m);
   });
 });
