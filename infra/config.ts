@@ -360,7 +360,7 @@ export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
         i.code === "custom" && typeof i.params?.fix === "string"
           ? i.params.fix
           : i.code === "unrecognized_keys"
-          ? `remove it (see README.md for the known keys)`
+          ? `remove it (docs/reference.md lists the known keys)`
           : i.path.length > 1
             ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? p : `.${p}`)).join("")}' ${nestedDefault(i.path) ?? "<value>"}`
             : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
