@@ -5,6 +5,7 @@
  *   processor --once  consume until the group has no lag; without: forever
  *   api               the randomuser-compatible API on API_PORT
  *   audit [--seed S | --since T [--until T]] [--redrive]   staged users against created_users
+ *   dlq-replay [--reason REGEX] [--since ISO] [--until ISO] [--dry-run]   dead letters back to users_created
  * Exit codes: 0 done, 1 failure, 2 usage or configuration error.
  */
 import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
@@ -16,14 +17,16 @@ import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
 import { startRelay } from "./relay/relay";
 import { startProcessor } from "./processor/processor";
 import { AUDIT_USAGE, auditCommand } from "./audit/command";
+import { DLQ_REPLAY_USAGE, dlqReplayCommand } from "./processor/dlq-replay";
 
-const USAGE = `usage: main <ingest|relay|processor|api> [--once]\n${AUDIT_USAGE}`;
-const COMMANDS = ["ingest", "relay", "processor", "api", "audit"] as const;
+const USAGE = `usage: main <ingest|relay|processor|api> [--once]\n${AUDIT_USAGE}\n${DLQ_REPLAY_USAGE}`;
+const COMMANDS = ["ingest", "relay", "processor", "api", "audit", "dlq-replay"] as const;
 type Command = (typeof COMMANDS)[number];
 
 export function parseArgs(argv: string[]): { command: Command; once: boolean; rest?: string[] } | { error: string } {
   // audit parses its own options (runtime/audit/audit.ts)
   if (argv[0] === "audit") return { command: "audit", once: false, rest: argv.slice(1) };
+  if (argv[0] === "dlq-replay") return { command: "dlq-replay", once: false, rest: argv.slice(1) };
   const args = argv.filter((a) => a !== "--once");
   const once = argv.includes("--once");
   if (args.length !== 1) return { error: args.length === 0 ? "no command given" : `unexpected arguments: ${args.slice(1).join(" ")}` };
@@ -83,6 +86,8 @@ async function run(command: Command, once: boolean, rest: string[] = []): Promis
       }
       case "audit":
         return await auditCommand(rest, log);
+      case "dlq-replay":
+        return await dlqReplayCommand(rest, log);
     }
   } catch (e) {
     if (e instanceof ConfigError) {

@@ -11,6 +11,8 @@ export interface DlqSource {
   timestamp?: string;
   key: Buffer | null;
   value: Buffer | null;
+  /** the original headers (outbox_id: a replay must keep the record's write time) */
+  headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 }
 
 export interface DlqEnvelope {
@@ -21,6 +23,8 @@ export interface DlqEnvelope {
   value_base64: string | null;
   value_bytes?: number;
   value_sha256?: string;
+  /** the original headers, each value base64 (a replay sends them again) */
+  headers_base64?: Record<string, string>;
   failed_at: string;
 }
 
@@ -29,6 +33,15 @@ export interface DlqEnvelope {
  * message can always be parked (a DLQ send refused for size would stop the partition forever).
  */
 export const DLQ_MAX_VALUE_BYTES = 512 * 1024;
+
+function headersBase64(h: NonNullable<DlqSource["headers"]>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    const one = Array.isArray(v) ? v[0] : v;
+    if (one !== undefined) out[k] = Buffer.from(one).toString("base64");
+  }
+  return out;
+}
 
 export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(), maxValueBytes = DLQ_MAX_VALUE_BYTES) {
   const tooLarge = src.value !== null && src.value.length * 1.34 + 2048 > maxValueBytes;
@@ -39,6 +52,7 @@ export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(
     key_base64: key ? key.toString("base64") : null,
     value_base64: src.value && !tooLarge ? src.value.toString("base64") : null,
     ...(tooLarge && src.value ? { value_bytes: src.value.length, value_sha256: createHash("sha256").update(src.value).digest("hex") } : {}),
+    ...(src.headers ? { headers_base64: headersBase64(src.headers) } : {}),
     failed_at: now.toISOString(),
   };
   return {

@@ -122,7 +122,10 @@ export function startProcessor(o: ProcessorOptions): ProcessorHandle {
           good.push({ user: d.user, writeTime: wt.micros });
           sentAt.push(Number(msg.timestamp));
         }
-        else if (!d.ok) bad.push(dlqMessage({ topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp, key: msg.key, value: msg.value }, d.reason));
+        else if (!d.ok) {
+          const at = { topic: USERS_TOPIC, partition, offset: msg.offset, timestamp: msg.timestamp };
+          bad.push(dlqMessage({ ...at, key: msg.key, value: msg.value, headers: msg.headers }, d.reason));
+        }
       }
       await Promise.all([writeUsers(cass, good, c.PROCESSOR_CONCURRENCY), bad.length > 0 ? sendDlq(dlq, bad) : undefined]);
       // the latency a reader sees (WRITETIME is an outbox id now, not a time: write-time.ts)
