@@ -63,10 +63,18 @@ export function cassandraEnv(s: { cluster_name: string; seed_provider: { paramet
  * the entrypoint starts. Cassandra 5.0 writes `authenticator:` as a block with `class_name`, so
  * the block's next line goes with it.
  */
-export function cassandraAuthCommand(s: { authenticator: string; authorizer: string }): string[] {
+/** The cassandra.yaml keys the image's env cannot set and its start command writes. */
+const DURABILITY_KEYS = ["commitlog_sync", "commitlog_sync_group_window", "commitlog_sync_period", "concurrent_writes"] as const;
+type CassandraYamlKeys = { authenticator: string; authorizer: string } & Record<(typeof DURABILITY_KEYS)[number], string | number>;
+
+export function cassandraAuthCommand(s: CassandraYamlKeys): string[] {
   const yaml = "/etc/cassandra/cassandra.yaml";
+  // Durability keys: any line of the image's own removed, ours appended (one value per key).
+  const durable = DURABILITY_KEYS.map((k) => `${k}: ${s[k]}`).join("\\n");
   const script = [
     `sed -i -E -e '/^authenticator:/{s/.*/authenticator: ${s.authenticator}/;n;/^[[:space:]]+class_name/d}' -e '/^authorizer:/{s/.*/authorizer: ${s.authorizer}/;n;/^[[:space:]]+class_name/d}' ${yaml}`,
+    `sed -i -E '/^(${DURABILITY_KEYS.join("|")}):/d' ${yaml}`,
+    `printf '${durable}\\n' >> ${yaml}`,
     `exec docker-entrypoint.sh cassandra -f`,
   ].join(" && ");
   return ["bash", "-c", script];
