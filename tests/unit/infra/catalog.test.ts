@@ -35,15 +35,21 @@ describe("infra: image env conventions", () => {
     assert.ok(!("ZOOKEEPER_DATA_DIR" in env), "the image fixes its data dir");
   });
 
-  it("Cassandra: the start command turns on password auth in both yaml forms, then runs the entrypoint", () => {
-    const [, , script] = cassandraAuthCommand({ authenticator: "PasswordAuthenticator", authorizer: "CassandraAuthorizer" });
+  it("Cassandra: the start command turns on password auth in both yaml forms and writes the durability keys once, then runs the entrypoint", () => {
+    const keys = { authenticator: "PasswordAuthenticator", authorizer: "CassandraAuthorizer", commitlog_sync: "group", commitlog_sync_group_window: "10ms", commitlog_sync_period: "0ms", concurrent_writes: 128 };
+    const [, , script] = cassandraAuthCommand(keys);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cass-"));
     const yaml = path.join(dir, "cassandra.yaml");
     // 5.0 writes the authenticator as a block; older files as one line.
-    fs.writeFileSync(yaml, "authenticator:\n  class_name : org.apache.cassandra.auth.AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\nrole_manager: CassandraRoleManager\n");
-    const sed = script.split(" && ")[0].replace("/etc/cassandra/cassandra.yaml", yaml);
-    execFileSync("bash", ["-c", sed]);
-    assert.equal(fs.readFileSync(yaml, "utf8"), "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\nrole_manager: CassandraRoleManager\n");
+    fs.writeFileSync(yaml, "authenticator:\n  class_name : org.apache.cassandra.auth.AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\nrole_manager: CassandraRoleManager\ncommitlog_sync: periodic\ncommitlog_sync_period: 10000ms\n# commitlog_sync_group_window: 1000ms\nconcurrent_writes: 32\n");
+    const edits = script.replace(/ && exec docker-entrypoint\.sh cassandra -f$/, "").replaceAll("/etc/cassandra/cassandra.yaml", yaml);
+    const want = "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\nrole_manager: CassandraRoleManager\n# commitlog_sync_group_window: 1000ms\n" +
+      "commitlog_sync: group\ncommitlog_sync_group_window: 10ms\ncommitlog_sync_period: 0ms\nconcurrent_writes: 128\n";
+    execFileSync("bash", ["-c", edits]);
+    assert.equal(fs.readFileSync(yaml, "utf8"), want);
+    // A restart runs it again on the same file: still one line per key.
+    execFileSync("bash", ["-c", edits]);
+    assert.equal(fs.readFileSync(yaml, "utf8"), want);
     fs.rmSync(dir, { recursive: true });
     assert.match(script, /exec docker-entrypoint\.sh cassandra -f$/);
   });
