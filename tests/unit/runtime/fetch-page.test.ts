@@ -50,7 +50,7 @@ describe("ingest: fetching a page", () => {
 
   it("does not retry a 400: the request itself is refused, a configuration error (exit 2), not a programming one", async () => {
     let retries = 0;
-    const e = await fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 6000, timeoutMs: 1000, policy, onRetry: () => retries++ }).then(
+    const e = await fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 6000, timeoutMs: 15_000, policy, onRetry: () => retries++ }).then(
       () => assert.fail("a page"),
       (x: unknown) => x,
     );
@@ -69,7 +69,8 @@ describe("ingest: fetching a page", () => {
     it(`HTTP ${status} from the API: ${expect}`, async () => {
       api.setFaults({ failNext: expect === "retry" ? 2 : 1, errorStatuses: [status] });
       let retries = 0;
-      const run = fetchPage({ baseUrl: api.url, seed: "s", page: 1, results: 3, timeoutMs: 1000, policy, onRetry: () => retries++ });
+      // A timeout far above any answer here: a loaded machine must not turn one answer into a retry.
+      const run = fetchPage({ baseUrl: api.url, seed: "s", page: 1, results: 3, timeoutMs: 15_000, policy, onRetry: () => retries++ });
       if (expect === "retry") {
         assert.equal((await run).results.length, 3);
         assert.equal(retries, 2);
@@ -103,7 +104,7 @@ describe("ingest: bad bytes in what the API answers make storable reasons", () =
   it("a body that is not JSON because of a NUL: a BadPageError whose reason (V8 quotes the body) PostgreSQL can store", async () => {
     status = 200;
     body = '{"results": [\u0000], "x": "\ud800"}';
-    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 1000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
     assert.ok(e instanceof BadPageError, String(e));
     assert.match(e.reason, /not JSON/);
     assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
@@ -112,7 +113,7 @@ describe("ingest: bad bytes in what the API answers make storable reasons", () =
   it("an error status whose body holds a NUL and half a surrogate pair at the cut: a storable reason", async () => {
     status = 410;
     body = "gone\u0000" + "x".repeat(194) + "😀";
-    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 1000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
     assert.ok(e instanceof BadPageError, String(e));
     assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
     assert.match(e.reason, /gone\\u0000x+\\ud83d$/);
