@@ -22,6 +22,7 @@ import { generateUser } from "../api/generate";
 import { KEYSPACE, USERS_TABLE } from "../contracts/names";
 import { cassandraShape, commonShape, int, pgShape } from "../lib/config";
 import { keyBucket } from "../lib/key-bucket";
+import { outboxPayloadSql } from "../ingest/store-batch";
 import { OUTBOX_WRITETIME_BASE } from "../processor/write-time";
 
 export const auditSchema = z.object({
@@ -154,14 +155,7 @@ async function newVersions(pg: Pool, ids: string[]): Promise<{ written: number; 
     const slice = ids.slice(i, i + SLICE);
     const r = await pg.query(
       `INSERT INTO outbox (user_id, bucket, payload)
-       SELECT u.id, t.bucket, jsonb_build_object(
-                'id', u.id::text, 'first_name', u.first_name, 'last_name', u.last_name, 'gender', u.gender,
-                'address', u.address, 'country', u.country, 'post_code', u.post_code, 'email', u.email,
-                'username', u.username,
-                'dob', (extract(epoch FROM u.dob) * 1000)::bigint,
-                'registered_date', (extract(epoch FROM u.registered_date) * 1000)::bigint,
-                'phone', u.phone, 'picture', u.picture,
-                'fetched_at', (extract(epoch FROM u.fetched_at) * 1000)::bigint)
+       SELECT u.id, t.bucket, ${outboxPayloadSql("u")}
          FROM unnest($1::uuid[], $2::smallint[]) AS t(id, bucket) JOIN users u ON u.id = t.id
           FOR UPDATE OF u SKIP LOCKED`,
       [slice, slice.map((id) => keyBucket(id))],

@@ -89,6 +89,21 @@ export function prepareUsers(all: UserCreated[]): PreparedUsers {
  * outbox payload (the UserCreated value, timestamps as epoch millis) is built by PostgreSQL from
  * the same values, for the users that were new or changed, in page order.
  */
+/**
+ * The outbox payload of a users row (alias `a`): the UserCreated contract's fields, times in epoch
+ * milliseconds. One definition for every writer of the outbox (ingest, the audit's re-drive).
+ */
+export function outboxPayloadSql(a: string): string {
+  return `jsonb_build_object(
+         'id', ${a}.id::text, 'first_name', ${a}.first_name, 'last_name', ${a}.last_name, 'gender', ${a}.gender,
+         'address', ${a}.address, 'country', ${a}.country, 'post_code', ${a}.post_code, 'email', ${a}.email,
+         'username', ${a}.username,
+         'dob', (extract(epoch FROM ${a}.dob) * 1000)::bigint,
+         'registered_date', (extract(epoch FROM ${a}.registered_date) * 1000)::bigint,
+         'phone', ${a}.phone, 'picture', ${a}.picture,
+         'fetched_at', (extract(epoch FROM ${a}.fetched_at) * 1000)::bigint)`;
+}
+
 const UPSERT_USERS_AND_OUTBOX = `
 WITH src AS (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -116,14 +131,7 @@ WITH src AS (
   RETURNING id
 )
 INSERT INTO outbox (user_id, bucket, payload)
-SELECT s.id, s.bucket, jsonb_build_object(
-         'id', s.id::text, 'first_name', s.first_name, 'last_name', s.last_name, 'gender', s.gender,
-         'address', s.address, 'country', s.country, 'post_code', s.post_code, 'email', s.email,
-         'username', s.username,
-         'dob', (extract(epoch FROM s.dob) * 1000)::bigint,
-         'registered_date', (extract(epoch FROM s.registered_date) * 1000)::bigint,
-         'phone', s.phone, 'picture', s.picture,
-         'fetched_at', (extract(epoch FROM s.fetched_at) * 1000)::bigint)
+SELECT s.id, s.bucket, ${outboxPayloadSql("s")}
   FROM src s JOIN up ON up.id = s.id
  ORDER BY s.n`;
 
