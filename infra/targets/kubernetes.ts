@@ -82,6 +82,8 @@ export function volumeGroupScript(group: number, paths: string[]): string {
     .join(" && ");
 }
 
+const READY_FAILURES = 3;
+
 /** Seconds a check may take to pass the first time: its start period and every retry. */
 export function startBudgetSeconds(hc: HealthCheck): number {
   return (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5));
@@ -93,7 +95,9 @@ export function startBudgetSeconds(hc: HealthCheck): number {
  * down stays up, and a slow first start (a Cassandra bootstrap) is not a failure.
  */
 function containerProbes(spec: ServiceSpec): Partial<k8s.types.input.core.v1.Container> {
-  const ready = probe(spec.healthCheck, spec.healthCheck.retries ?? 10);
+  // Not ready after 3 failed checks: clients and budgets see a member leave quickly. A failing
+  // readiness probe restarts nothing; the start budget is the startup probe's and Pulumi's wait.
+  const ready = probe(spec.healthCheck, READY_FAILURES);
   const alive = spec.aliveCheck;
   if (!alive) return { readinessProbe: ready };
   const period = alive.intervalSeconds ?? 10;
