@@ -19,7 +19,7 @@ import { loadServicesEnv, type ServicesEnv } from "../support/services";
 import { AIRFLOW_KEYS, airflow } from "../integration/airflow/airflow-env";
 import { startApi, type ApiChild } from "../integration/airflow/api-server";
 import { readRange, topicEnds } from "../integration/workers/harness";
-import { aggKey, cassandraClient, readAggregates, REPO, SPARK_KEYS, startSparkJob, waitFor, type SparkJob } from "../integration/spark/spark-job";
+import { aggKey, cassandraClient, jobCheckpoint, readAggregates, REPO, SPARK_KEYS, startSparkJob, waitFor, type SparkJob } from "../integration/spark/spark-job";
 
 /** A long-running worker (`tsx runtime/main.ts <worker>`) with the services' env, as a child process. */
 function startWorker(env: ServicesEnv, worker: string, extra: Record<string, string> = {}): { output: () => string; stop: () => Promise<void> } {
@@ -57,7 +57,7 @@ async function groupAtEnd(kafka: Kafka, groupId: string): Promise<void> {
 
 /** Where the Spark job started on the topic: its checkpoint's initial offsets (sources/0/0: a zero byte, "v1", JSON). */
 function sparkStartOffsets(ckpt: string): Map<number, string> {
-  const file = join(ckpt, "sources", "0", "0");
+  const file = join(jobCheckpoint(ckpt), "sources", "0", "0");
   const text = readFileSync(file, "utf8");
   const json = JSON.parse(text.slice(text.indexOf("{"))) as Record<string, Record<string, number>>;
   const offs = json[USERS_TOPIC];
@@ -110,7 +110,7 @@ describe("end to end: Airflow DAG run -> PostgreSQL -> Kafka -> Cassandra (proce
     // The first trigger records the starting offsets in the checkpoint: from then on nothing is missed.
     await waitFor("the Spark job's starting offsets", 180_000, async () => {
       if (spark!.proc.exitCode !== null) throw new Error(`spark-submit exited\n${sparkOut()}`);
-      return existsSync(join(ckpt, "sources", "0", "0")) ? true : undefined;
+      return existsSync(join(jobCheckpoint(ckpt), "sources", "0", "0")) ? true : undefined;
     }, sparkOut);
 
     // 2. Relay (outbox -> Kafka) and processor (Kafka -> created_users) run as child processes;

@@ -4,7 +4,7 @@
  * integration test, the end-to-end test and bench/spark-vs-processor.ts.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { auth, Client, types } from "cassandra-driver";
@@ -14,6 +14,16 @@ import type { ServicesEnv } from "../../support/services";
 export const REPO = resolve(__dirname, "..", "..", "..");
 export const JOB = join(REPO, "images", "spark", "job", "users_by_country.py");
 export const AVSC = join(REPO, "runtime", "contracts", "user-created.avsc");
+
+/**
+ * Where the job keeps its progress inside SPARK_CHECKPOINT_DIR: a subdirectory named by the job's
+ * CHECKPOINT_LAYOUT (read from the job, so a new layout needs no change here).
+ */
+export function jobCheckpoint(checkpointDir: string): string {
+  const layout = /^CHECKPOINT_LAYOUT = "([^"]+)"/m.exec(readFileSync(JOB, "utf8"))?.[1];
+  if (!layout) throw new Error(`${JOB}: no CHECKPOINT_LAYOUT = "..." line; the tests read the checkpoint's layout from it`);
+  return join(checkpointDir, layout);
+}
 
 /** services.env keys the Spark job needs. */
 export const SPARK_KEYS = [
