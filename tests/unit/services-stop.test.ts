@@ -110,3 +110,17 @@ describe("scripts/services down and status (a fake service whose children outliv
     assert.equal(state(), "stopped");
   });
 });
+
+describe("scripts/services order of the real services", () => {
+  it("lists (and so starts) the Kubernetes control plane before the real node that joins it; down reverses it", () => {
+    const home = mkdtempSync(join(tmpdir(), "pipeline-home-"));
+    try {
+      const out = execFileSync(SCRIPT, ["status"], { env: { ...process.env, PIPELINE_HOME: home }, encoding: "utf8" });
+      const names = out.trim().split("\n").map((l) => l.split(/\s+/)[0]);
+      assert.ok(names.indexOf("k8s") >= 0 && names.indexOf("k8s") < names.indexOf("k8s-node"), `order: ${names.join(" ")}`);
+      assert.ok(names.indexOf("docker") < names.indexOf("image-registry"), `order: ${names.join(" ")}`);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+});
