@@ -67,6 +67,10 @@ export function cassandraEnv(s: { cluster_name: string; seed_provider: { paramet
 const DURABILITY_KEYS = ["commitlog_sync", "commitlog_sync_group_window", "commitlog_sync_period", "concurrent_writes"] as const;
 type CassandraYamlKeys = { authenticator: string; authorizer: string } & Record<(typeof DURABILITY_KEYS)[number], string | number>;
 
+/** Until the first of CASSANDRA_SEEDS resolves, at most 120 s. */
+export const SEED_WAIT =
+  `timeout 120 bash -c 'until getent hosts "\${CASSANDRA_SEEDS%%,*}" >/dev/null; do sleep 1; done'`;
+
 export function cassandraAuthCommand(s: CassandraYamlKeys): string[] {
   const yaml = "/etc/cassandra/cassandra.yaml";
   // Durability keys: any line of the image's own removed, ours appended (one value per key).
@@ -75,6 +79,9 @@ export function cassandraAuthCommand(s: CassandraYamlKeys): string[] {
     `sed -i -E -e '/^authenticator:/{s/.*/authenticator: ${s.authenticator}/;n;/^[[:space:]]+class_name/d}' -e '/^authorizer:/{s/.*/authorizer: ${s.authorizer}/;n;/^[[:space:]]+class_name/d}' ${yaml}`,
     `sed -i -E '/^(${DURABILITY_KEYS.join("|")}):/d' ${yaml}`,
     `printf '${durable}\\n' >> ${yaml}`,
+    // Cassandra exits at once when no seed name resolves, and a StatefulSet member's own name
+    // appears in DNS a few seconds after its pod: wait for the first seed (bounded) instead.
+    `{ ${SEED_WAIT} || true; }`,
     `exec docker-entrypoint.sh cassandra -f`,
   ].join(" && ");
   return ["bash", "-c", script];

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cassandraAuthCommand, confluentEnv, zookeeperEnv } from "../../../infra/catalog/images";
+import { cassandraAuthCommand, confluentEnv, SEED_WAIT, zookeeperEnv } from "../../../infra/catalog/images";
 import { kafkaBrokerSettings, zookeeperSettings } from "../../../infra/catalog/settings";
 
 describe("infra: image env conventions", () => {
@@ -42,7 +42,7 @@ describe("infra: image env conventions", () => {
     const yaml = path.join(dir, "cassandra.yaml");
     // 5.0 writes the authenticator as a block; older files as one line.
     fs.writeFileSync(yaml, "authenticator:\n  class_name : org.apache.cassandra.auth.AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\nrole_manager: CassandraRoleManager\ncommitlog_sync: periodic\ncommitlog_sync_period: 10000ms\n# commitlog_sync_group_window: 1000ms\nconcurrent_writes: 32\n");
-    const edits = script.replace(/ && exec docker-entrypoint\.sh cassandra -f$/, "").replaceAll("/etc/cassandra/cassandra.yaml", yaml);
+    const edits = script.replace(/ && \{ timeout .* \|\| true; \} && exec docker-entrypoint\.sh cassandra -f$/, "").replaceAll("/etc/cassandra/cassandra.yaml", yaml);
     const want = "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\nrole_manager: CassandraRoleManager\n# commitlog_sync_group_window: 1000ms\n" +
       "commitlog_sync: group\ncommitlog_sync_group_window: 10ms\ncommitlog_sync_period: 0ms\nconcurrent_writes: 128\n";
     execFileSync("bash", ["-c", edits]);
@@ -52,5 +52,14 @@ describe("infra: image env conventions", () => {
     assert.equal(fs.readFileSync(yaml, "utf8"), want);
     fs.rmSync(dir, { recursive: true });
     assert.match(script, /exec docker-entrypoint\.sh cassandra -f$/);
+  });
+
+  it("Cassandra: the start command waits for the first seed's name to resolve (a member's DNS name lags its pod)", () => {
+    const run = (seeds: string) => execFileSync("bash", ["-c", SEED_WAIT.replace("timeout 120", "timeout 0.3") + "; echo $?"],
+      { env: { ...process.env, CASSANDRA_SEEDS: seeds }, encoding: "utf8" }).trim();
+    assert.equal(run("localhost,cassandra-1.invalid"), "0");
+    assert.equal(run("cassandra-0.invalid,localhost"), "124");
+    assert.ok(cassandraAuthCommand({ authenticator: "a", authorizer: "b", commitlog_sync: "group", commitlog_sync_group_window: "1ms",
+      commitlog_sync_period: "0ms", concurrent_writes: 1 })[2].includes(`{ ${SEED_WAIT} || true; } && exec`));
   });
 });
