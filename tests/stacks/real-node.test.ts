@@ -134,18 +134,41 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
   let outputs: Record<string, { value: unknown }>;
   let airflowForward: { local: number; stop: () => void } | undefined;
 
-  /** Airflow's REST API through the port-forward, with the admin the stack generated. */
-  const airflow = async (method: string, p: string, body?: unknown) => {
+  /**
+   * Airflow's REST API through the port-forward, with the admin the stack generated. A change
+   * that rolls the webserver takes the forwarded pod with it: forward again and retry, as a user
+   * would (network errors and 5xx only, 8 tries 5 s apart).
+   */
+  const airflow = async (method: string, p: string, body?: unknown): Promise<Record<string, unknown>> => {
     const authz = `Basic ${Buffer.from(`${outputs.airflowAdminUser.value}:${outputs.airflowAdminPassword.value}`).toString("base64")}`;
-    const r = await fetch(`http://127.0.0.1:${airflowForward!.local}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
-    if (!r.ok) throw new Error(`${method} ${p}: HTTP ${r.status} ${await r.text()}`);
-    return (await r.json()) as Record<string, unknown>;
+    for (let attempt = 1; ; attempt++) {
+      airflowForward ??= await portForward(t, "svc/airflow-webserver", 8080);
+      let failure: string;
+      try {
+        const r = await fetch(`http://127.0.0.1:${airflowForward.local}/api/v1${p}`, { method, headers: { authorization: authz, "content-type": "application/json" }, body: body ? JSON.stringify(body) : undefined });
+        if (r.ok) return (await r.json()) as Record<string, unknown>;
+        failure = `${method} ${p}: HTTP ${r.status} ${await r.text()}`;
+        if (r.status < 500) throw new Error(failure);
+      } catch (e) {
+        if (!(e instanceof TypeError)) throw e;
+        failure = `${method} ${p}: ${String((e as Error & { cause?: unknown }).cause ?? e)}`;
+      }
+      airflowForward.stop();
+      airflowForward = undefined;
+      if (attempt >= 8) throw new Error(`${failure} (after ${attempt} tries, forwarding again each time)`);
+      await new Promise((r) => setTimeout(r, 5000));
+    }
   };
   const runDag = async (seed: string, pages: number, batchSize: number) => {
-    airflowForward ??= await portForward(t, "svc/airflow-webserver", 8080);
     await waitFor("the DAG user_automation to be parsed", 600_000, async () => ((await airflow("GET", "/dags/user_automation")).dag_id ? true : undefined));
     const runId = `stacks_${seed}`;
-    await airflow("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf: { env: { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) } } });
+    const conf = { env: { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) } };
+    try {
+      await airflow("POST", "/dags/user_automation/dagRuns", { dag_run_id: runId, conf });
+    } catch (e) {
+      // A retried POST whose first try was taken (the answer lost with the forward): the run exists.
+      if (!/HTTP 409/.test(String(e))) throw e;
+    }
     return runId;
   };
   const dagState = async (runId: string) => String((await airflow("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
