@@ -1,0 +1,42 @@
+# promtool, for the unit ring's checks of the Prometheus rules (tests/unit/monitoring): the binary
+# alone, unpacked from Debian's `prometheus` package into $PIPELINE_HOME/tools/promtool. Only the
+# .deb is fetched (apt-get download) and unpacked with dpkg-deb: no Prometheus daemon, no system
+# user, none of its web assets are installed on the machine.
+# A tool, not a process: "running" means installed. Started only when named:
+#   scripts/services up promtool      (`npm run test:unit` does this first)
+# Sourced by scripts/services; see the convention at its top.
+
+promtool_opt_in() { :; }
+
+_promtool_dest() { printf '%s' "$PIPELINE_HOME/tools/promtool"; }
+_promtool_bin() { printf '%s' "$(_promtool_dest)/bin/promtool"; }
+
+promtool_install() {
+  [ -x "$(_promtool_bin)" ] && return 0
+  local work="$DOWNLOADS/promtool"
+  rm -rf "$work" && mkdir -p "$work"
+  log "promtool: apt-get update, then apt-get download prometheus (about 20 MB)"
+  _apt_retry apt-get update -q
+  (cd "$work" && _apt_retry apt-get download prometheus)
+  dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
+  mkdir -p "$(_promtool_dest)/bin"
+  install -m 755 "$work/root/usr/bin/promtool" "$(_promtool_bin).tmp"
+  mv "$(_promtool_bin).tmp" "$(_promtool_bin)"
+  rm -rf "$work"
+}
+
+promtool_start() { :; }
+promtool_stop() { :; }
+promtool_running() { [ -x "$(_promtool_bin)" ]; }
+promtool_healthy() { "$(_promtool_bin)" --version >/dev/null 2>&1; }
+
+promtool_where() {
+  if promtool_running; then
+    printf '%s (%s)' "$(_promtool_bin)" "$("$(_promtool_bin)" --version 2>&1 | head -1)"
+  else
+    printf 'not installed'
+  fi
+}
+
+# Read by tests/unit/monitoring (PROMTOOL, else this path under PIPELINE_HOME, else PATH).
+promtool_env() { printf 'PROMTOOL=%s\n' "$(_promtool_bin)"; }
