@@ -15,9 +15,14 @@ promtool_install() {
   [ -x "$(_promtool_bin)" ] && return 0
   local work="$DOWNLOADS/promtool"
   rm -rf "$work" && mkdir -p "$work"
-  log "promtool: apt-get update, then apt-get download prometheus (about 20 MB)"
-  _apt_retry apt-get update -q
-  (cd "$work" && _apt_retry apt-get download prometheus)
+  log "promtool: apt-get download prometheus (about 20 MB)"
+  if ! (cd "$work" && apt-get download -q prometheus >/dev/null 2>&1); then
+    # no package lists yet (a fresh machine): update them; as root, or with sudo where there is one
+    # (a CI runner's user); apt-get download itself needs no root
+    local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
+    _apt_retry $sudo apt-get update -q || die "promtool: apt-get update failed (run as root, or install promtool and set PROMTOOL)"
+    (cd "$work" && _apt_retry apt-get download prometheus)
+  fi
   dpkg-deb -x "$work"/prometheus_*.deb "$work/root"
   mkdir -p "$(_promtool_dest)/bin"
   install -m 755 "$work/root/usr/bin/promtool" "$(_promtool_bin).tmp"
