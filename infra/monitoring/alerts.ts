@@ -27,14 +27,16 @@ function recordsStop(s: MonitoringSettings): AlertRule[] {
   const pending = `pipeline_outbox_pending{job="${JOBS.relay}"}`;
   // kafka_exporter (danielqsj/kafka_exporter): kafka_consumergroup_lag{consumergroup, topic, partition}
   const lag = `kafka_consumergroup_lag{job="${JOBS.kafkaExporter}"}`;
-  const out = (worker: string) => `sum(rate(pipeline_records_out_total{job="${worker}",worker="${worker}"}[${s.backlogWindow}]))`;
+  const out = (worker: string) =>
+    `sum(rate(pipeline_records_out_total{job="${worker}",worker="${worker}"}[${s.backlogWindow}]))`;
   return [
     alert("OutboxBacklogGrowing", "warning",
       `min_over_time(${pending}[${s.backlogWindow}]) > 0 and delta(${pending}[${s.backlogWindow}]) > 0`,
       s.backlogFor, "The outbox backlog never emptied and grew for {{ $labels.instance }}: the relay does not keep up"),
     alert("OutboxOldestRowTooOld", "critical",
       `pipeline_outbox_oldest_pending_seconds{job="${JOBS.relay}"} > ${s.oldestPendingMaxSeconds}`,
-      s.oldestPendingFor, `An outbox row on {{ $labels.instance }} waits longer than ${s.oldestPendingMaxSeconds} s: records stopped before Kafka`),
+      s.oldestPendingFor,
+      `An outbox row on {{ $labels.instance }} waits over ${s.oldestPendingMaxSeconds} s: records stopped`),
     alert("RelayCannotReadOutbox", "critical", `${pending} < 0`, s.oldestPendingFor,
       "The relay cannot count the outbox (PostgreSQL unreachable from {{ $labels.instance }})"),
     alert("ConsumerLagGrowing", "warning",
@@ -47,7 +49,8 @@ function recordsStop(s: MonitoringSettings): AlertRule[] {
 }
 
 function setAside(s: MonitoringSettings): AlertRule[] {
-  const failed = (worker: string) => counterGrowth(`pipeline_records_failed_total{job="${worker}",worker="${worker}"}`, s.setAsideWindow);
+  const failed = (worker: string) =>
+    counterGrowth(`pipeline_records_failed_total{job="${worker}",worker="${worker}"}`, s.setAsideWindow);
   return [
     alert("DeadLettersWritten", "warning", `sum by (reason) (${failed(JOBS.processor)}) > 0`, s.setAsideFor,
       "The processor dead-lettered records ({{ $labels.reason }}) to users_created.dlq"),
@@ -58,9 +61,11 @@ function setAside(s: MonitoringSettings): AlertRule[] {
 
 function members(s: MonitoringSettings): AlertRule[] {
   return [
-    alert("TargetDown", "critical", "up == 0", s.targetDownFor, "{{ $labels.job }} {{ $labels.instance }} does not answer its scrape"),
+    alert("TargetDown", "critical", "up == 0", s.targetDownFor,
+      "{{ $labels.job }} {{ $labels.instance }} does not answer its scrape"),
     // postgres_exporter: pg_up is 0 while the exporter cannot connect to PostgreSQL
-    alert("PostgresDown", "critical", `pg_up{job="${JOBS.postgres}"} == 0`, s.postgresDownFor, "PostgreSQL does not accept connections"),
+    alert("PostgresDown", "critical", `pg_up{job="${JOBS.postgres}"} == 0`, s.postgresDownFor,
+      "PostgreSQL does not accept connections"),
     // JMX exporter, example_configs/kafka-2_0_0.yml: kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions>
     alert("KafkaUnderReplicatedPartitions", "warning",
       `sum by (job) (kafka_server_replicamanager_underreplicatedpartitions{job="${JOBS.kafka}"}) > 0`,
@@ -83,7 +88,8 @@ function dag(s: MonitoringSettings): AlertRule[] {
   const sel = `{job="${JOBS.airflow}",dag_id="${s.dagId}"}`;
   const ok = `airflow_dagrun_duration_count${sel}`;
   return [
-    alert("DagRunFailed", "warning", `sum by (dag_id) (${counterGrowth(`airflow_dagrun_failed_count${sel}`, s.dagFailureWindow)}) > 0`,
+    alert("DagRunFailed", "warning",
+      `sum by (dag_id) (${counterGrowth(`airflow_dagrun_failed_count${sel}`, s.dagFailureWindow)}) > 0`,
       s.dagFor, "A run of the DAG {{ $labels.dag_id }} failed"),
     alert("DagNoSuccessfulRun", "critical",
       `sum by (dag_id) (increase(${ok}[${s.dagSuccessWindow}])) == 0 or absent_over_time(${ok}[${s.dagSuccessWindow}])`,

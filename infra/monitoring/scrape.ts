@@ -28,7 +28,9 @@ function scrapeJob(name: string, job: string[] | ScrapeJob): Record<string, Yaml
   if (j.targets.length === 0) throw new Error(`scrape job ${name}: no targets`);
   for (const t of j.targets) {
     const port = Number(t.split(":").pop());
-    if (!HOST_PORT.test(t) || port < 1 || port > 65535) throw new Error(`scrape job ${name}: ${JSON.stringify(t)} is not host:port`);
+    if (!HOST_PORT.test(t) || port < 1 || port > 65535) {
+      throw new Error(`scrape job ${name}: ${JSON.stringify(t)} is not host:port`);
+    }
   }
   return {
     job_name: name,

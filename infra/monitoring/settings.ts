@@ -66,7 +66,8 @@ export type MonitoringSettings = z.output<typeof monitoringSettingsSchema>;
 export function monitoringSettings(overrides: z.input<typeof monitoringSettingsSchema> = {}): MonitoringSettings {
   const r = monitoringSettingsSchema.safeParse(overrides);
   if (!r.success) {
-    throw new Error(`invalid monitoring settings: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    const issues = r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new Error(`invalid monitoring settings: ${issues.join("; ")}`);
   }
   return r.data;
 }

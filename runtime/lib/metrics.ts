@@ -59,7 +59,8 @@ export function metrics(): WorkerMetrics {
     // records stopped shows here even when few rows wait: the alert OutboxOldestRowTooOld
     outboxOldestPendingSeconds: new Gauge({
       name: "pipeline_outbox_oldest_pending_seconds",
-      help: "Age of the oldest outbox row not yet published, 0 when none waits (seen by the relay, about once a second)",
+      help: "Age in seconds of the oldest outbox row not yet published, 0 when none waits (seen by the relay, "
+        + "about once a second)",
       registers: [registry],
     }),
   };

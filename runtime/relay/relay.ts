@@ -35,7 +35,9 @@ import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
-import { claimRows, lockPendingBuckets, markParked, markPublished, outboxBacklog, type OutboxBacklog, type OutboxRow } from "./claim";
+import {
+  claimRows, lockPendingBuckets, markParked, markPublished, outboxBacklog, type OutboxBacklog, type OutboxRow,
+} from "./claim";
 import { clearInflight, reconcileOrphans, recordInflight } from "./reconcile";
 
 export interface RelaySummary {

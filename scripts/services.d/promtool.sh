@@ -20,7 +20,8 @@ promtool_install() {
     # no package lists yet (a fresh machine): update them; as root, or with sudo where there is one
     # (a CI runner's user); apt-get download itself needs no root
     local sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-    _apt_retry $sudo apt-get update -q || die "promtool: apt-get update failed (run as root, or install promtool and set PROMTOOL)"
+    _apt_retry $sudo apt-get update -q \
+      || die "promtool: apt-get update failed (run as root, or install promtool and set PROMTOOL)"
     (cd "$work" && _apt_retry apt-get download prometheus)
   fi
   dpkg-deb -x "$work"/prometheus_*.deb "$work/root"

@@ -33,12 +33,14 @@ const sawtooth = Array.from({ length: 40 }, () => "500 0").join(" ");
 const RELAY = 'job="relay",instance="relay:9464"';
 const PROCESSOR = 'job="processor",instance="processor-0:9464"';
 const LAG = 'job="kafka-exporter",instance="kafka-exporter:9308",consumergroup="users-processor",topic="users_created"';
+const INGEST = 'job="ingest",instance="ingest:9464"';
 const DAG = 'job="airflow-statsd",instance="statsd:9102"';
 
 export function alertCases(c: MonitoringSettings): AlertCase[] {
   const W = minutes(c.backlogWindow);
   const dag = `${DAG},dag_id="${c.dagId}"`;
   const fs = 'job="node",instance="host:9100",device="/dev/sda1",mountpoint="/"';
+  const tmpfs = 'job="node",instance="host:9100",device="tmpfs",mountpoint="/run",fstype="tmpfs"';
   const pvc = 'job="kubelet",instance="node-1",namespace="rp",persistentvolumeclaim="kafka-data-kafka-0"';
   return [
     {
@@ -60,7 +62,10 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
     },
     {
       alert: "ConsumerLagGrowing", scenario: "partition 0's lag grows from minute 21, partition 1 keeps up",
-      failing: [s(`kafka_consumergroup_lag{${LAG},partition="0"}`, "0x20 5+5x60"), s(`kafka_consumergroup_lag{${LAG},partition="1"}`, "0x80")],
+      failing: [
+        s(`kafka_consumergroup_lag{${LAG},partition="0"}`, "0x20 5+5x60"),
+        s(`kafka_consumergroup_lag{${LAG},partition="1"}`, "0x80"),
+      ],
       onset: 21 + W, labels: { consumergroup: "users-processor", topic: "users_created" },
       healthy: [s(`kafka_consumergroup_lag{${LAG},partition="0"}`, `${sawtooth} 0`)],
     },
@@ -82,7 +87,7 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
       onset: 21, labels: { reason: "contract" },
       healthy: [
         s(`pipeline_records_failed_total{${PROCESSOR},worker="processor",reason="contract"}`, "3x80"),
-        s('pipeline_records_failed_total{job="ingest",instance="ingest:9464",worker="ingest",reason="invalid"}', "_x77 1x3"),
+        s(`pipeline_records_failed_total{${INGEST},worker="ingest",reason="invalid"}`, "_x77 1x3"),
       ],
     },
     {
@@ -109,19 +114,30 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
     ...dagCases(dag, minutes(c.dagSuccessWindow)),
     {
       alert: "FilesystemFilling", scenario: "/ drops to 5 % free at minute 21; a full tmpfs is no disk",
-      failing: [s(`node_filesystem_avail_bytes{${fs},fstype="ext4"}`, "50x20 5x60"), s(`node_filesystem_size_bytes{${fs},fstype="ext4"}`, "100x80")],
+      failing: [
+        s(`node_filesystem_avail_bytes{${fs},fstype="ext4"}`, "50x20 5x60"),
+        s(`node_filesystem_size_bytes{${fs},fstype="ext4"}`, "100x80"),
+      ],
       onset: 21, labels: { job: "node", instance: "host:9100", device: "/dev/sda1", mountpoint: "/", fstype: "ext4" },
       healthy: [
-        s(`node_filesystem_avail_bytes{${fs},fstype="ext4"}`, "50x80"), s(`node_filesystem_size_bytes{${fs},fstype="ext4"}`, "100x80"),
-        s('node_filesystem_avail_bytes{job="node",instance="host:9100",device="tmpfs",mountpoint="/run",fstype="tmpfs"}', "1x80"),
-        s('node_filesystem_size_bytes{job="node",instance="host:9100",device="tmpfs",mountpoint="/run",fstype="tmpfs"}', "100x80"),
+        s(`node_filesystem_avail_bytes{${fs},fstype="ext4"}`, "50x80"),
+        s(`node_filesystem_size_bytes{${fs},fstype="ext4"}`, "100x80"),
+        s(`node_filesystem_avail_bytes{${tmpfs}}`, "1x80"),
+        s(`node_filesystem_size_bytes{${tmpfs}}`, "100x80"),
       ],
     },
     {
       alert: "ClaimFilling", scenario: "Kafka's claim drops to 5 % free at minute 21",
-      failing: [s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x20 5x60"), s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80")],
-      onset: 21, labels: { job: "kubelet", instance: "node-1", namespace: "rp", persistentvolumeclaim: "kafka-data-kafka-0" },
-      healthy: [s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x80"), s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80")],
+      failing: [
+        s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x20 5x60"),
+        s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80"),
+      ],
+      onset: 21,
+      labels: { job: "kubelet", instance: "node-1", namespace: "rp", persistentvolumeclaim: "kafka-data-kafka-0" },
+      healthy: [
+        s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x80"),
+        s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80"),
+      ],
     },
   ];
 }
@@ -150,8 +166,14 @@ function dagCases(dag: string, successWindow: number): AlertCase[] {
   return [
     {
       alert: "DagRunFailed", scenario: "the DAG's first failure at minute 21 (a series born then)",
-      failing: [s(`airflow_dagrun_failed_count{${dag}}`, "_x21 1x59"), ok("0+1x80")], onset: 21, labels: { dag_id: dagId },
-      healthy: [s(`airflow_dagrun_failed_count{${dag}}`, "2x80"), ok("0+1x80"), s(`airflow_dagrun_failed_count{${DAG},dag_id="other"}`, "_x77 1x3")],
+      failing: [s(`airflow_dagrun_failed_count{${dag}}`, "_x21 1x59"), ok("0+1x80")],
+      onset: 21,
+      labels: { dag_id: dagId },
+      healthy: [
+        s(`airflow_dagrun_failed_count{${dag}}`, "2x80"),
+        ok("0+1x80"),
+        s(`airflow_dagrun_failed_count{${DAG},dag_id="other"}`, "_x77 1x3"),
+      ],
     },
     {
       alert: "DagNoSuccessfulRun", scenario: "the last success at minute 20",

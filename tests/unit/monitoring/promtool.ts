@@ -7,7 +7,9 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 
-const INSTALL_HINT = "promtool not found: run `scripts/services up promtool` (as root; `npm run test:unit` does it first), or set PROMTOOL";
+const INSTALL_HINT =
+  "promtool not found: run `scripts/services up promtool` (as root; `npm run test:unit` does it first), " +
+  "or set PROMTOOL";
 
 export function promtoolPath(env: NodeJS.ProcessEnv = process.env): string {
   if (env.PROMTOOL) {

@@ -23,6 +23,8 @@ function expandLabels(template: string, labels: Record<string, string>): string 
   return template.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, name: string) => String(labels[name]));
 }
 
+const series = (list: AlertCase["failing"]): Yaml => list.map((x) => ({ series: x.series, values: x.values }));
+
 function testFile(c: AlertCase): string {
   const rule = alerts.find((a) => a.alert === c.alert);
   if (!rule) throw new Error(`no alert ${c.alert} in the rules`);
@@ -36,8 +38,12 @@ function testFile(c: AlertCase): string {
     rule_files: [RULES_FILE],
     evaluation_interval: "1m",
     tests: [
-      { interval: "1m", input_series: c.failing as unknown as Yaml, alert_rule_test: [at(firesAt - 1, []), at(firesAt + 1, [expected])] },
-      { interval: "1m", input_series: c.healthy as unknown as Yaml, alert_rule_test: [at(HEALTHY_AT, [])] },
+      {
+        interval: "1m",
+        input_series: series(c.failing),
+        alert_rule_test: [at(firesAt - 1, []), at(firesAt + 1, [expected])],
+      },
+      { interval: "1m", input_series: series(c.healthy), alert_rule_test: [at(HEALTHY_AT, [])] },
     ],
   });
 }
@@ -50,7 +56,8 @@ function testAll(dir: string, files: string[]): (file: string) => boolean {
 
 describe("Prometheus rules (infra/monitoring), checked by promtool", function () {
   this.timeout(60_000);
-  const cases = alertCases(settings).map((c) => ({ c, file: `${c.alert}-${c.scenario.replace(/\W+/g, "-")}.test.yml` }));
+  const fileOf = (c: AlertCase) => `${c.alert}-${c.scenario.replace(/\W+/g, "-")}.test.yml`;
+  const cases = alertCases(settings).map((c) => ({ c, file: fileOf(c) }));
   let dir = "";
   let passed: (file: string) => boolean = () => false;
   before(() => {
@@ -72,14 +79,16 @@ describe("Prometheus rules (infra/monitoring), checked by promtool", function ()
     const runbook = readFileSync(resolve(__dirname, "../../../docs/operating.md"), "utf8");
     for (const a of alerts) {
       assert.ok(tested.has(a.alert), `${a.alert} has no case in alert-cases.ts`);
-      assert.match(runbook, new RegExp(`^\\| \`${a.alert}\` \\|`, "m"), `docs/operating.md has no runbook row for ${a.alert}`);
+      const row = new RegExp(`^\\| \`${a.alert}\` \\|`, "m");
+      assert.match(runbook, row, `docs/operating.md has no runbook row for ${a.alert}`);
     }
   });
 
   it("docs/reference.md names every monitoring setting with its default", () => {
     const ref = readFileSync(resolve(__dirname, "../../../docs/reference.md"), "utf8");
     for (const [key, value] of Object.entries(settings)) {
-      assert.match(ref, new RegExp(`^\\| \`${key}\` \\| \`${value}\` \\|`, "m"), `docs/reference.md: no row for ${key} (${value})`);
+      const row = new RegExp(`^\\| \`${key}\` \\| \`${value}\` \\|`, "m");
+      assert.match(ref, row, `docs/reference.md: no row for ${key} (${value})`);
     }
   });
 

@@ -40,7 +40,8 @@ describe("prometheus.yml (infra/monitoring/scrape.ts)", () => {
   });
 
   it("refuses a target that is not host:port, and a job without targets", () => {
-    assert.throws(() => renderScrapeConfig({ relay: ["http://relay:9464"] }), /relay: "http:\/\/relay:9464" is not host:port/);
+    const url = /relay: "http:\/\/relay:9464" is not host:port/;
+    assert.throws(() => renderScrapeConfig({ relay: ["http://relay:9464"] }), url);
     assert.throws(() => renderScrapeConfig({ relay: ["relay:99999"] }), /is not host:port/);
     assert.throws(() => renderScrapeConfig({ relay: [] }), /no targets/);
   });
