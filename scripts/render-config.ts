@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperEnsemble, zookeeperSettings } from "../infra/catalog/settings";
 import { replicationOf } from "../infra/config";
+import { toYaml, type Yaml } from "../infra/catalog/yaml";
 
 const LOOPBACK = "127.0.0.1";
 
@@ -40,46 +41,6 @@ export function toProperties(settings: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join("\n")
     .concat("\n");
-}
-
-type Yaml = string | number | boolean | null | Yaml[] | { [k: string]: Yaml };
-
-function yamlScalar(v: string | number | boolean | null): string {
-  if (v === null) return "null";
-  if (typeof v !== "string") return String(v);
-  return JSON.stringify(v); // a double-quoted JSON string is a valid YAML string
-}
-
-/** A small block-style YAML emitter: enough for cassandra.yaml (maps, lists, scalars). */
-export function toYaml(v: Yaml, indent = 0): string {
-  const pad = " ".repeat(indent);
-  if (Array.isArray(v)) {
-    if (v.length === 0) return `${pad}[]\n`;
-    return v
-      .map((item) => {
-        if (item !== null && typeof item === "object") {
-          const inner = toYaml(item, indent + 2);
-          return `${pad}- ${inner.slice(indent + 2)}`;
-        }
-        return `${pad}- ${yamlScalar(item)}\n`;
-      })
-      .join("");
-  }
-  if (v !== null && typeof v === "object") {
-    const entries = Object.entries(v);
-    if (entries.length === 0) return `${pad}{}\n`;
-    return entries
-      .map(([k, val]) => {
-        if (val !== null && typeof val === "object") {
-          const empty = Array.isArray(val) ? val.length === 0 : Object.keys(val).length === 0;
-          if (empty) return `${pad}${k}: ${Array.isArray(val) ? "[]" : "{}"}\n`;
-          return `${pad}${k}:\n${toYaml(val, indent + 2)}`;
-        }
-        return `${pad}${k}: ${yamlScalar(val)}\n`;
-      })
-      .join("");
-  }
-  return `${pad}${yamlScalar(v)}\n`;
 }
 
 export function zooCfg(run: string, m?: Member): string {

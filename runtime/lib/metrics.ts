@@ -13,6 +13,7 @@ export interface WorkerMetrics {
   batchSeconds: Histogram<"worker">;
   consumerLag: Gauge<"topic" | "partition" | "group">;
   outboxPending: Gauge;
+  outboxOldestPendingSeconds: Gauge;
   fetchToStoreSeconds: Histogram;
   stageSeconds: Histogram<"stage">;
 }
@@ -55,6 +56,13 @@ export function metrics(): WorkerMetrics {
       registers: [registry],
     }),
     outboxPending: new Gauge({ name: "pipeline_outbox_pending", help: "Outbox rows not yet published (seen by the relay, about once a second)", registers: [registry] }),
+    // records stopped shows here even when few rows wait: the alert OutboxOldestRowTooOld
+    outboxOldestPendingSeconds: new Gauge({
+      name: "pipeline_outbox_oldest_pending_seconds",
+      help: "Age in seconds of the oldest outbox row not yet published, 0 when none waits (seen by the relay, "
+        + "about once a second)",
+      registers: [registry],
+    }),
   };
   return shared;
 }

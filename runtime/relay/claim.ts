@@ -89,7 +89,17 @@ export async function markParked(c: PoolClient, parked: { id: string; reason: st
   );
 }
 
-export async function pendingCount(c: { query: PoolClient["query"] }): Promise<number> {
-  const r = await c.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL");
-  return Number(r.rows[0].n);
+/** Rows waiting to be published, and the age of the oldest (0 when none waits). */
+export interface OutboxBacklog {
+  pending: number;
+  oldestSeconds: number;
+}
+
+/** One scan for both: the oldest row's age says records stopped even while the count stays small. */
+export async function outboxBacklog(c: { query: PoolClient["query"] }): Promise<OutboxBacklog> {
+  const r = await c.query<{ n: string; age: string }>(
+    `SELECT count(*)::text AS n, COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8::text AS age
+       FROM outbox WHERE published_at IS NULL AND parked_at IS NULL`,
+  );
+  return { pending: Number(r.rows[0].n), oldestSeconds: Math.max(0, Number(r.rows[0].age)) };
 }

@@ -35,7 +35,9 @@ import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
-import { claimRows, lockPendingBuckets, markParked, markPublished, pendingCount, type OutboxRow } from "./claim";
+import {
+  claimRows, lockPendingBuckets, markParked, markPublished, outboxBacklog, type OutboxBacklog, type OutboxRow,
+} from "./claim";
 import { clearInflight, reconcileOrphans, recordInflight } from "./reconcile";
 
 export interface RelaySummary {
@@ -301,13 +303,15 @@ export function startRelay(o: RelayOptions): RelayHandle {
       // holds: a loop's bucket locks live until its commit, after the Kafka ack.
       let pendingAt = 0;
       let counting = false;
-      /** the outbox's pending count (a gauge), between rounds: logged when it holds the loop up */
-      const timedPendingCount = async (): Promise<number> => {
+      /** the outbox's backlog (two gauges), between rounds: logged when it holds the loop up */
+      const timedBacklog = async (): Promise<OutboxBacklog> => {
         const t = performance.now();
-        const n = await pendingCount(pool);
+        const b = await outboxBacklog(pool);
         const ms = Math.round(performance.now() - t);
-        if (ms >= SLOW_ROUND_MS) log.warn({ ms, pending: n }, "slow outbox pending count");
-        return n;
+        if (ms >= SLOW_ROUND_MS) log.warn({ ms, pending: b.pending }, "slow outbox pending count");
+        m.outboxPending.set(b.pending);
+        m.outboxOldestPendingSeconds.set(b.oldestSeconds);
+        return b;
       };
       const loop = async (i: number): Promise<void> => {
         const health = `relay[${i}]`;
@@ -320,8 +324,9 @@ export function startRelay(o: RelayOptions): RelayHandle {
           if (Date.now() - pendingAt >= 1000 && !counting) {
             pendingAt = Date.now();
             counting = true;
-            void timedPendingCount()
-              .then((n) => m.outboxPending.set(n), () => m.outboxPending.set(-1))
+            // -1: the count failed (PostgreSQL unreachable); the alert RelayCannotReadOutbox reads it
+            void timedBacklog()
+              .catch(() => m.outboxPending.set(-1))
               .finally(() => (counting = false));
           }
           const end = m.batchSeconds.startTimer({ worker: "relay" });
@@ -393,8 +398,7 @@ export function startRelay(o: RelayOptions): RelayHandle {
           if (o.untilDrained) {
             let pending = -1;
             try {
-              pending = await timedPendingCount();
-              m.outboxPending.set(pending);
+              pending = (await timedBacklog()).pending;
             } catch (e) {
               if (classify(e) === "programming") throw e;
             }

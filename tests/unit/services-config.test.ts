@@ -6,7 +6,8 @@ import { strict as assert } from "node:assert";
 import { mkdtempSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cassandraYaml, kafkaServerProperties, toYaml, zooCfg } from "../../scripts/render-config";
+import { toYaml } from "../../infra/catalog/yaml";
+import { cassandraYaml, kafkaServerProperties, zooCfg } from "../../scripts/render-config";
 import { kafkaBrokerSettings } from "../../infra/catalog/settings";
 import { loadServicesEnv, parseEnvFile } from "../support/services";
 
