@@ -6,16 +6,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { minInsyncReplicas } from "./catalog/settings";
+import { MEMORY, memoryMiB } from "./spec";
 
 export const CONFIG_NAMESPACE = "realtime-pipeline";
 
-/** "512m" or "2g" (Docker's own notation); parsed to MiB for the targets. */
-const MEMORY = /^([1-9][0-9]*)([mg])$/;
-export function memoryMiB(size: string): number {
-  const m = MEMORY.exec(size);
-  if (!m) throw new Error(`not a memory size: ${size}`);
-  return Number(m[1]) * (m[2] === "g" ? 1024 : 1);
-}
+/** "512m" or "2g" (Docker's own notation, the specs' too). */
 const memory = z.string().regex(MEMORY, "must be a positive size such as 512m or 2g");
 
 /**

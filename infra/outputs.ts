@@ -18,6 +18,15 @@ import type { Postgres } from "./components/postgres";
 import type { Spark } from "./components/spark";
 import type { PipelineSecrets } from "./secrets";
 import { Handle, StackNetwork } from "./spec";
+import { DOCKER_NETWORK } from "./targets/docker";
+import { KUBERNETES_NAMESPACE } from "./targets/kubernetes";
+
+/** The contract's words for where internal addresses resolve: the Docker network, or the namespace. */
+export const NETWORK_KINDS = [DOCKER_NETWORK, KUBERNETES_NAMESPACE] as const;
+export interface ContractNetwork {
+  kind: (typeof NETWORK_KINDS)[number];
+  name: string;
+}
 
 /**
  * The contract's version, an output of its own: "<major>" or "<major>.<minor>". A new output or field
@@ -36,7 +45,7 @@ export interface PipelineOutputs {
   /** CONTRACT_VERSION: what a reader checks before it reads anything else. */
   contractVersion: string;
   /** Where `internal` addresses resolve: the Docker network to join, or the namespace they live in. */
-  network: StackNetwork;
+  network: ContractNetwork;
   kafkaBootstrapServers: Endpoint;
   schemaRegistryUrl: Endpoint;
   /** UIs for people, from outside the stack. controlCenterUrl is absent when the stage leaves Control Center out. */
@@ -94,16 +103,23 @@ export interface OutputSources {
 
 /** A published port's address; a contract output must not silently be empty. */
 function published(h: Handle, port: string): string {
-  const a = h.published(port);
+  const a = h.outsideAddress(port);
   if (a === undefined) throw new Error(`${h.name}: port ${port} is in the output contract but not published`);
   return a;
+}
+
+/** The target's network in the contract's words; a target with another word would break readers. */
+function contractNetwork(n: StackNetwork): ContractNetwork {
+  const kind = NETWORK_KINDS.find((k) => k === n.kind);
+  if (kind === undefined) throw new Error(`network kind ${n.kind} is not one of the contract's: ${NETWORK_KINDS.join(", ")}`);
+  return { kind, name: n.name };
 }
 
 export function pipelineOutputs(s: OutputSources): PipelineOutputs {
   const { kafka, cassandra, postgres, spark, airflow, secrets } = s;
   return {
     contractVersion: CONTRACT_VERSION,
-    network: s.network,
+    network: contractNetwork(s.network),
     kafkaBootstrapServers: { internal: kafka.bootstrapInternal, host: kafka.bootstrapHost },
     schemaRegistryUrl: { internal: kafka.schemaRegistryUrl, host: `http://${published(kafka.schemaRegistry, "http")}` },
     controlCenterUrl: kafka.controlCenter ? `http://${published(kafka.controlCenter, "http")}` : undefined,
@@ -114,7 +130,7 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     cassandraKeyspace: cassandra.keyspace,
     cassandraUser: cassandra.user,
     cassandraPassword: secrets.cassandraPassword,
-    postgres: { host: postgres.server.host, port: postgres.server.ports.postgres.container, database: postgres.database, user: postgres.user },
+    postgres: { host: postgres.server.dnsName, port: postgres.server.ports.postgres.container, database: postgres.database, user: postgres.user },
     postgresPassword: secrets.postgresPassword,
     airflowAdminUser: airflow.adminUser,
     airflowAdminPassword: secrets.airflowAdminPassword,

@@ -11,11 +11,12 @@ import { KubernetesTarget } from "./targets/kubernetes";
 import { Postgres } from "./components/postgres";
 import { Kafka } from "./components/kafka";
 import { Cassandra } from "./components/cassandra";
-import { Spark } from "./components/spark";
+import { SPARK_WORKER, Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
+import { airflowArgs, cassandraArgs, kafkaArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
 import { pipelineEnv } from "./wiring";
 
 /** The one place that knows which platform runs the specs. */
@@ -39,18 +40,28 @@ function makeTarget(config: StageConfig, prefix: string): Target {
       nodeSelector: config.nodeSelector,
     });
   }
-  return new DockerTarget(prefix, { prefix, bindAddress: config.bindAddress, advertisedHost: config.advertisedHost });
+  // Spark workers have always been containers spark-worker-1..N on Docker, one or several.
+  const numbered = [SPARK_WORKER];
+  const { bindAddress, advertisedHost } = config;
+  return new DockerTarget(prefix, { prefix, bindAddress, advertisedHost, numbered });
 }
+
+/**
+ * Components are named by the stack prefix and name their children `<prefix>-<process>`. Until
+ * they were, each was `<prefix>-<role>`: the alias keeps the engine seeing the same component
+ * (its children's URNs never held its name, so they need none).
+ */
+const formerly = (prefix: string, role: string) => ({ aliases: [{ name: `${prefix}-${role}` }] });
 
 export function deployPipeline(config: StageConfig): PipelineOutputs {
   // Every resource's name derives from it: pinning it keeps the names through a stack rename.
   const prefix = config.namePrefix ?? `${pulumi.getProject()}-${pulumi.getStack()}`;
   const target = makeTarget(config, prefix);
-  const secrets = new PipelineSecrets(`${prefix}-secrets`, { prefix });
+  const secrets = new PipelineSecrets(prefix, formerly(prefix, "secrets"));
 
-  const postgres = new Postgres(`${prefix}-postgres`, { target, config, password: secrets.postgresPassword, airflowPassword: secrets.airflowDbPassword });
-  const kafka = new Kafka(`${prefix}-kafka`, { target, config });
-  const cassandra = new Cassandra(`${prefix}-cassandra`, { target, config, password: secrets.cassandraPassword, defaultUserPassword: secrets.cassandraDefaultPassword });
+  const postgres = new Postgres(prefix, postgresArgs(config, target, secrets), formerly(prefix, "postgres"));
+  const kafka = new Kafka(prefix, kafkaArgs(config, target), formerly(prefix, "kafka"));
+  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets), formerly(prefix, "cassandra"));
   const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
 
   const pg = { on: postgres.server, condition: "healthy" as const };
@@ -58,32 +69,38 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const registry = { on: kafka.schemaRegistry, condition: "healthy" as const };
   const cassandraRole = { on: cassandra.auth, condition: "completed" as const };
 
-  const workers = new Workers(`${prefix}-workers`, {
-    target,
-    config,
-    env,
-    dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
-  });
-  const spark = new Spark(`${prefix}-spark`, {
-    target,
-    config,
-    jobEnv: { ...env.common.env, ...env.kafka.env, ...env.cassandra.env },
-    jobSecretEnv: env.cassandra.secret,
-    jobDependsOn: [topics, registry, cassandraRole],
-  });
-  const airflow = new Airflow(`${prefix}-airflow`, {
-    target,
-    config,
-    postgres,
-    dbPassword: secrets.airflowDbPassword,
-    adminPassword: secrets.airflowAdminPassword,
-    fernetKey: secrets.airflowFernetKey,
-    webserverSecretKey: secrets.airflowWebserverSecretKey,
-    // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
-    ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
-    dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
-    workersImage: workers.image,
-  });
+  const workers = new Workers(
+    prefix,
+    workersArgs(config, target, {
+      env: { common: env.common, relay: [env.postgres, env.kafka], processor: [env.kafka, env.cassandra] },
+      dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
+    }),
+    formerly(prefix, "workers"),
+  );
+  const spark = new Spark(
+    prefix,
+    sparkArgs(config, target, {
+      jobEnv: { ...env.common.env, ...env.kafka.env, ...env.cassandra.env },
+      jobSecretEnv: env.cassandra.secret,
+      jobDependsOn: [topics, registry, cassandraRole],
+    }),
+    formerly(prefix, "spark"),
+  );
+  const airflow = new Airflow(
+    prefix,
+    airflowArgs(config, target, {
+      database: { server: postgres.server, name: postgres.airflowDatabase, user: postgres.airflowUser },
+      dbPassword: secrets.airflowDbPassword,
+      adminPassword: secrets.airflowAdminPassword,
+      fernetKey: secrets.airflowFernetKey,
+      webserverSecretKey: secrets.airflowWebserverSecretKey,
+      // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
+      ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
+      dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
+      workersImage: workers.image,
+    }),
+    formerly(prefix, "airflow"),
+  );
 
   return pipelineOutputs({ network: target.network, postgres, kafka, cassandra, spark, airflow, secrets });
 }

@@ -7,10 +7,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
-export interface PipelineSecretsArgs {
-  prefix: string;
-}
-
 export class PipelineSecrets extends pulumi.ComponentResource {
   readonly postgresPassword: pulumi.Output<string>;
   readonly airflowDbPassword: pulumi.Output<string>;
@@ -22,18 +18,19 @@ export class PipelineSecrets extends pulumi.ComponentResource {
   /** Replaces the image's well-known cassandra/cassandra superuser password. */
   readonly cassandraDefaultPassword: pulumi.Output<string>;
 
-  constructor(name: string, args: PipelineSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
+  /** Each value is a child named `<name>-<value>`: its name is its identity in the state, so never renamed. */
+  constructor(name: string, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Secrets", name, {}, opts);
     // Letters and digits only: the values go into URLs, shell scripts and CQL without escaping.
     const password = (n: string) =>
-      pulumi.secret(new random.RandomPassword(`${args.prefix}-${n}`, { length: 32, special: false }, { parent: this }).result);
+      pulumi.secret(new random.RandomPassword(`${name}-${n}`, { length: 32, special: false }, { parent: this }).result);
     this.postgresPassword = password("postgres-password");
     this.airflowDbPassword = password("airflow-db-password");
     this.airflowAdminPassword = password("airflow-admin-password");
     this.airflowWebserverSecretKey = password("airflow-webserver-secret-key");
     this.cassandraPassword = password("cassandra-password");
     this.cassandraDefaultPassword = password("cassandra-default-password");
-    const fernet = new random.RandomId(`${args.prefix}-airflow-fernet-key`, { byteLength: 32 }, { parent: this });
+    const fernet = new random.RandomId(`${name}-airflow-fernet-key`, { byteLength: 32 }, { parent: this });
     // RandomId's b64Url drops the padding; Fernet wants the full 44-character form.
     this.airflowFernetKey = pulumi.secret(fernet.b64Url.apply((k) => k.padEnd(Math.ceil(k.length / 4) * 4, "=")));
     this.registerOutputs({});

@@ -5,7 +5,11 @@
  * ports, volumes, dependencies, memory. A subsystem component builds specs; a Target decides how
  * they run (Docker containers, or Kubernetes Deployments, StatefulSets and Jobs) and owns every
  * resource it creates for them (networks, namespaces, volumes, claims). Nothing in here knows a
- * platform.
+ * platform: each target translates these words into its own.
+ *
+ * One meaning per name: a port is a number (`container`, `published`); a DNS name is what a process
+ * resolves by on the stack's network (`dnsName`); an address is host:port, on the stack's network
+ * (`address`) or from outside it (`outsideAddress`).
  */
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
@@ -22,16 +26,32 @@ export function repoPath(p: string): string {
   return path.resolve(REPO_ROOT, p);
 }
 
+/** A memory size, "512m" or "2g" (the stage config's notation). */
+export const MEMORY = /^([1-9][0-9]*)([mg])$/;
+/** A memory size in MiB. */
+export function memoryMiB(size: string): number {
+  const m = MEMORY.exec(size);
+  if (!m) throw new Error(`not a memory size: ${size}`);
+  return Number(m[1]) * (m[2] === "g" ? 1024 : 1);
+}
+
+/** What one process may use: a memory limit ("512m", "2g") and a CPU request ("250m", "1"). */
+export interface Size {
+  memory: string;
+  cpu: string;
+}
+
 export interface PortSpec {
   /** The port the process listens on inside its network. */
   container: number;
-  /** Published outside the stack (Docker: on the bind address; Kubernetes: by port-forward) only when set. */
-  host?: number;
+  /** The port it is published on outside the stack (Docker: the bind address; Kubernetes: a port-forward). */
+  published?: number;
 }
 
+/** A command run inside the process's container, and how often and how long: passes when it exits 0. */
 export interface HealthCheck {
-  /** Exec form (["CMD", ...]) or shell form (["CMD-SHELL", "..."]), as Docker and probes take it. */
-  test: string[];
+  /** The program and its arguments (no shell unless the command names one). */
+  command: string[];
   intervalSeconds?: number;
   timeoutSeconds?: number;
   retries?: number;
@@ -93,7 +113,7 @@ export interface ProcessSpec {
 /**
  * The members of a replicated stateful service form one cluster (a ZooKeeper ensemble, Kafka
  * brokers, a Cassandra ring). Member i (0-based) is `<name>-<i>`: its process finds its own i at
- * the end of $HOSTNAME, and dials the others at Target.memberHost(name, i). At most one member
+ * the end of $HOSTNAME, and dials the others at Target.memberDnsName(name, i). At most one member
  * is down by decision at a time (drains, rolling updates), and the members are spread over
  * machines.
  */
@@ -117,11 +137,6 @@ export interface ServiceSpec extends ProcessSpec {
   /** Default 1; a stateful service with more is a cluster and needs `cluster`. */
   replicas?: number;
   cluster?: ClusterSpec;
-  /**
-   * Where a target runs each replica as a service of its own (Docker), name them <name>-1..N even
-   * when there is one (Spark workers have always been spark-worker-1..N).
-   */
-  numbered?: boolean;
   /** Ready to serve: what clients and dependents wait for (in a cluster: in the quorum, in sync). */
   healthCheck: HealthCheck;
   /**
@@ -159,8 +174,8 @@ export type JobSpec = ProcessSpec;
 export interface Handle {
   name: string;
   kind: "service" | "job";
-  /** The name it resolves by on the stack's network (Target.host of its name). */
-  host: string;
+  /** The name it resolves by on the stack's network (Target.dnsName of its name). */
+  dnsName: string;
   ports: Record<string, PortSpec>;
   resource: pulumi.Resource;
   /** Every resource it is made of, when a target runs replicas as several (Docker containers); else [resource]. */
@@ -168,7 +183,7 @@ export interface Handle {
   /** host:port of a port role from anywhere on the stack's network (and other stacks joined to it). */
   address(port: string): string;
   /** host:port of a published port role from outside the stack; undefined when it is not published. */
-  published(port: string): string | undefined;
+  outsideAddress(port: string): string | undefined;
 }
 
 export type ServiceHandle = Handle & { kind: "service" };
@@ -185,10 +200,33 @@ export interface ImageSpec {
   args?: Record<string, pulumi.Input<string>>;
 }
 
-/** Where a stack's internal addresses resolve: the Docker network or the Kubernetes namespace to join. */
+/** Where a stack's internal addresses resolve, in the target's own word for it (`kind`) and its name. */
 export interface StackNetwork {
-  kind: "docker-network" | "kubernetes-namespace";
+  kind: string;
   name: string;
+}
+
+/**
+ * Who declares a process or an image: the component it belongs to (`parent`) and the name its
+ * children's names derive from (`<name>-<process>`), as pulumi-eks and pulumi-awsx name theirs.
+ */
+export interface Owner {
+  parent: pulumi.Resource;
+  name: string;
+}
+
+/** Env in two halves, plain and secret, grouped by what a process talks to. */
+export interface EnvGroup {
+  env: Record<string, pulumi.Input<string>>;
+  secret: Record<string, pulumi.Input<string>>;
+}
+
+/** Merges groups into a spec's env and secretEnv. */
+export function merge(...groups: EnvGroup[]): Required<Pick<ProcessSpec, "env" | "secretEnv">> {
+  return {
+    env: Object.assign({}, ...groups.map((g) => g.env)),
+    secretEnv: Object.assign({}, ...groups.map((g) => g.secret)),
+  };
 }
 
 /** How a platform runs specs. One implementation per target, chosen by the stage config. */
@@ -196,21 +234,21 @@ export interface Target {
   /** Stack-wide prefix every physical name derives from. */
   readonly prefix: string;
   readonly network: StackNetwork;
-  /** Declares one long-running service, parented to the calling component. */
-  service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle;
-  /** Declares one run-to-completion job, parented to the calling component. */
-  job(spec: JobSpec, parent: pulumi.Resource): JobHandle;
+  /** Declares one long-running service, as a child of its owner. */
+  service(spec: ServiceSpec, owner: Owner): ServiceHandle;
+  /** Declares one run-to-completion job, as a child of its owner. */
+  job(spec: JobSpec, owner: Owner): JobHandle;
   /** Builds one of the project's images; resolves to a pinned reference. */
-  image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string>;
+  image(spec: ImageSpec, owner: Owner): pulumi.Output<string>;
   /**
    * The name `service` resolves by on the stack's network, before it is declared (a broker
    * advertises its own address, a seed names itself). Handles' `address` uses the same.
    */
-  host(service: string): string;
+  dnsName(service: string): string;
   /** The name member i (0-based) of a clustered service resolves by (a broker's own listener, a seed). */
-  memberHost(service: string, ordinal: number): string;
-  /** host:port for a published host port, as clients outside the stack dial it. */
-  publishedAddress(hostPort: number): string;
+  memberDnsName(service: string, ordinal: number): string;
+  /** host:port of a published port, as clients outside the stack dial it. */
+  outsideAddress(publishedPort: number): string;
 }
 
 /** The resources a process must start after; a condition must match what the dependency is. */
@@ -241,7 +279,7 @@ export function makeHandle<K extends Handle["kind"]>(
   kind: K,
   spec: ProcessSpec,
   resource: pulumi.Resource,
-  target: Pick<Target, "host" | "publishedAddress">,
+  target: Pick<Target, "dnsName" | "outsideAddress">,
   resources: pulumi.Resource[] = [resource],
 ): Handle & { kind: K } {
   const port = (role: string) => {
@@ -252,27 +290,27 @@ export function makeHandle<K extends Handle["kind"]>(
   return {
     name: spec.name,
     kind,
-    host: target.host(spec.name),
+    dnsName: target.dnsName(spec.name),
     ports: spec.ports,
     resource,
     resources,
-    address: (role) => `${target.host(spec.name)}:${port(role).container}`,
-    published: (role) => {
-      const h = port(role).host;
-      return h === undefined ? undefined : target.publishedAddress(h);
+    address: (role) => `${target.dnsName(spec.name)}:${port(role).container}`,
+    outsideAddress: (role) => {
+      const p = port(role).published;
+      return p === undefined ? undefined : target.outsideAddress(p);
     },
   };
 }
 
 /** host:port of every member of a clustered service (one entry when it has one replica), comma-separated. */
-export function memberAddresses(target: Pick<Target, "host" | "memberHost">, service: string, replicas: number, port: number): string {
-  if (replicas === 1) return `${target.host(service)}:${port}`;
-  return Array.from({ length: replicas }, (_, i) => `${target.memberHost(service, i)}:${port}`).join(",");
-}
-
-/** host:port of a handle's port on the stack's network. */
-export function address(h: Handle, port: string): string {
-  return h.address(port);
+export function memberAddresses(
+  target: Pick<Target, "dnsName" | "memberDnsName">,
+  service: string,
+  replicas: number,
+  port: number,
+): string {
+  if (replicas === 1) return `${target.dnsName(service)}:${port}`;
+  return Array.from({ length: replicas }, (_, i) => `${target.memberDnsName(service, i)}:${port}`).join(",");
 }
 
 /**

@@ -9,11 +9,7 @@ import { StageConfig } from "./config";
 import type { Cassandra } from "./components/cassandra";
 import type { Kafka } from "./components/kafka";
 import type { Postgres } from "./components/postgres";
-
-export interface EnvGroup {
-  env: Record<string, pulumi.Input<string>>;
-  secret: Record<string, pulumi.Input<string>>;
-}
+import { EnvGroup } from "./spec";
 
 export interface PipelineEnv {
   common: EnvGroup;
@@ -40,7 +36,7 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
     // other container (ingest in Airflow's, a scraper); the network is the stack's own.
     common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics), LISTEN_HOST: "0.0.0.0" }, secret: {} },
     postgres: {
-      env: { PG_HOST: a.postgres.server.host, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
+      env: { PG_HOST: a.postgres.server.dnsName, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
       secret: { PG_PASSWORD: a.postgresPassword },
     },
     kafka: {
@@ -63,13 +59,5 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
       secret: { CASSANDRA_PASSWORD: a.cassandraPassword },
     },
     source: (apiBaseUrl) => ({ env: { API_BASE_URL: apiBaseUrl, INGEST_BATCH_SIZE: String(c.ingestBatchSize) }, secret: {} }),
-  };
-}
-
-/** Merges groups into a spec's env and secretEnv. */
-export function merge(...groups: EnvGroup[]): { env: Record<string, pulumi.Input<string>>; secretEnv: Record<string, pulumi.Input<string>> } {
-  return {
-    env: Object.assign({}, ...groups.map((g) => g.env)),
-    secretEnv: Object.assign({}, ...groups.map((g) => g.secret)),
   };
 }

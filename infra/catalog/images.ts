@@ -4,10 +4,16 @@
  * read KAFKA_ZOOKEEPER_CONNECT for zookeeper.connect), so they live here, beside the settings
  * (settings.ts) they translate, and not in a target.
  */
-import * as fs from "node:fs";
-import { CONFIG_NAMESPACE, StageConfig, StageConfigError } from "../config";
 
-export function upstreamImages(c: StageConfig) {
+/** The versions the upstream images are pinned to (the stage config's). */
+export interface UpstreamVersions {
+  postgresVersion: string;
+  confluentVersion: string;
+  cassandraVersion: string;
+  sparkVersion: string;
+}
+
+export function upstreamImages(c: UpstreamVersions) {
   return {
     postgres: `postgres:${c.postgresVersion}-bookworm`,
     zookeeper: `confluentinc/cp-zookeeper:${c.confluentVersion}`,
@@ -91,24 +97,4 @@ export function cassandraAuthCommand(s: CassandraYamlKeys): string[] {
 export function jvmHeap(mib: number): string {
   const m = Math.max(64, Math.floor(mib));
   return `-Xms${m}m -Xmx${m}m`;
-}
-
-/**
- * Build args every project image build gets from the stage: EXTRA_CA_CERTS, the PEM text of
- * the `buildCaCertificates` file (public certificates, not secrets), which the Dockerfiles'
- * download stages trust (and only those stages). Empty when the setting is absent.
- */
-export function buildCaArgs(c: StageConfig): Record<string, string> {
-  if (c.buildCaCertificates === undefined) return {};
-  const key = `${CONFIG_NAMESPACE}:buildCaCertificates`;
-  let pem: string;
-  try {
-    pem = fs.readFileSync(c.buildCaCertificates, "utf8");
-  } catch (e) {
-    throw new StageConfigError([`${key}: cannot read ${c.buildCaCertificates} (${(e as Error).message}). Fix: pulumi config set ${key} <path of a PEM file>, or remove it`]);
-  }
-  if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
-    throw new StageConfigError([`${key}: ${c.buildCaCertificates} holds no PEM certificate (-----BEGIN CERTIFICATE-----). Fix: point it at a PEM file such as /usr/local/share/ca-certificates/<proxy-ca>.crt`]);
-  }
-  return { EXTRA_CA_CERTS: pem };
 }

@@ -5,19 +5,24 @@
  * carries the DAG, which runs the TypeScript ingest worker; so Airflow also gets the ingest env.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { Dependency, JobHandle, ProcessSpec, ServiceHandle, Target, address } from "../spec";
-import { EnvGroup, merge } from "../wiring";
-import type { Postgres } from "./postgres";
+import { Dependency, EnvGroup, JobHandle, ProcessSpec, ServiceHandle, Size, Target, merge } from "../spec";
 
 export const AIRFLOW_ADMIN_USER = "admin";
 const SCHEDULER_HEALTH_PORT = 8974;
 
 export interface AirflowArgs {
   target: Target;
-  config: StageConfig;
-  postgres: Postgres;
+  /** The Airflow version the image is built on, and the project's image tag. */
+  version: string;
+  imageTag: string;
+  /** The DAG's schedule: cron, a preset, or none. */
+  schedule: string;
+  /** Where the webserver is published outside the stack. */
+  publishedWeb: number;
+  sizes: { init: Size; webserver: Size; scheduler: Size };
+  /** Airflow's own database: the server to wait for, the database and its user. */
+  database: { server: ServiceHandle; name: string; user: string };
   dbPassword: pulumi.Input<string>;
   adminPassword: pulumi.Input<string>;
   fernetKey: pulumi.Input<string>;
@@ -39,12 +44,13 @@ export class Airflow extends pulumi.ComponentResource {
 
   constructor(name: string, args: AirflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Airflow", name, {}, opts);
-    const { target, config, postgres } = args;
+    const { target, database, sizes } = args;
+    const owner = { parent: this, name };
     this.image = target.image(
-      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${config.airflowVersion}-${config.imageTag}`, args: { AIRFLOW_VERSION: config.airflowVersion, WORKERS_IMAGE: args.workersImage } },
-      this,
+      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: { AIRFLOW_VERSION: args.version, WORKERS_IMAGE: args.workersImage } },
+      owner,
     );
-    const db = address(postgres.server, "postgres");
+    const db = database.server.address("postgres");
     const airflow: EnvGroup = {
       env: {
         AIRFLOW__CORE__EXECUTOR: "LocalExecutor",
@@ -59,29 +65,28 @@ export class Airflow extends pulumi.ComponentResource {
         // the default (session only) answers 401 to every client but the browser.
         AIRFLOW__API__AUTH_BACKENDS: "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         // Read by the DAG (images/airflow/dags/user_automation.py).
-        USER_AUTOMATION_SCHEDULE: config.schedule,
+        USER_AUTOMATION_SCHEDULE: args.schedule,
       },
       secret: {
-        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: pulumi.interpolate`postgresql+psycopg2://${postgres.airflowUser}:${args.dbPassword}@${db}/${postgres.airflowDatabase}`,
+        AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: pulumi.interpolate`postgresql+psycopg2://${database.user}:${args.dbPassword}@${db}/${database.name}`,
         AIRFLOW__CORE__FERNET_KEY: args.fernetKey,
         AIRFLOW__WEBSERVER__SECRET_KEY: args.webserverSecretKey,
       },
     };
     const logs = { volume: "airflow-logs", path: "/opt/airflow/logs", shared: true };
-    const spec = (name: string, memory: string, cpu: string): Omit<ProcessSpec, "ports"> => ({
+    const spec = (name: string, size: Size): Omit<ProcessSpec, "ports"> => ({
       name,
       image: this.image,
       ...merge(airflow, ...args.ingestEnv),
       volumes: [logs],
       // The Airflow image runs as uid 50000 in group 0.
       volumeGroup: 0,
-      memory,
-      cpu,
+      ...size,
     });
 
     this.init = target.job(
       {
-        ...spec("airflow-init", config.memory.airflowInit, config.cpu.airflowInit),
+        ...spec("airflow-init", sizes.init),
         args: ["version"],
         env: {
           ...airflow.env,
@@ -91,33 +96,33 @@ export class Airflow extends pulumi.ComponentResource {
         },
         secretEnv: { ...airflow.secret, _AIRFLOW_WWW_USER_PASSWORD: args.adminPassword },
         ports: {},
-        dependsOn: [{ on: postgres.server, condition: "healthy" }],
+        dependsOn: [{ on: database.server, condition: "healthy" }],
       },
-      this,
+      owner,
     );
     const afterInit: Dependency[] = [{ on: this.init, condition: "completed" }, ...args.dependsOn];
     this.webserver = target.service(
       {
-        ...spec("airflow-webserver", config.memory.airflowWebserver, config.cpu.airflowWebserver),
+        ...spec("airflow-webserver", sizes.webserver),
         state: "stateless",
         args: ["webserver"],
-        ports: { http: { container: PORTS.airflowWeb, host: config.ports.airflow } },
-        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`], startPeriodSeconds: 60 },
+        ports: { http: { container: PORTS.airflowWeb, published: args.publishedWeb } },
+        healthCheck: { command: ["curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`], startPeriodSeconds: 60 },
         dependsOn: afterInit,
       },
-      this,
+      owner,
     );
     this.scheduler = target.service(
       {
-        ...spec("airflow-scheduler", config.memory.airflowScheduler, config.cpu.airflowScheduler),
+        ...spec("airflow-scheduler", sizes.scheduler),
         state: "stateless",
         args: ["scheduler"],
         ports: { health: { container: SCHEDULER_HEALTH_PORT } },
-        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`], startPeriodSeconds: 60 },
+        healthCheck: { command: ["curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`], startPeriodSeconds: 60 },
         dependsOn: afterInit,
       },
-      this,
+      owner,
     );
-    this.registerOutputs({ image: this.image, webPublished: this.webserver.published("http"), adminUser: AIRFLOW_ADMIN_USER });
+    this.registerOutputs({ image: this.image, webPublished: this.webserver.outsideAddress("http"), adminUser: AIRFLOW_ADMIN_USER });
   }
 }

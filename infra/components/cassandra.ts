@@ -4,18 +4,24 @@
  * is idempotent: when the pipeline role already logs in it does nothing.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig, memoryMiB } from "../config";
 import { PORTS, cassandraSettings } from "../catalog/settings";
-import { cassandraAuthCommand, cassandraEnv, upstreamImages } from "../catalog/images";
+import { cassandraAuthCommand, cassandraEnv } from "../catalog/images";
 import { KEYSPACE } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, Target, memberAddresses } from "../spec";
+import { JobHandle, ServiceHandle, Size, Target, memberAddresses, memoryMiB } from "../spec";
 
 export const CASSANDRA_USER = "pipeline";
 export const CASSANDRA_DC = "dc1";
 
 export interface CassandraArgs {
   target: Target;
-  config: StageConfig;
+  /** The cassandra image, pinned. */
+  image: string;
+  /** Nodes in the ring, and the keyspaces' replication factor (system_auth's too). */
+  nodes: number;
+  replicationFactor: number;
+  /** Where CQL is published outside the stack. */
+  publishedCql: number;
+  sizes: { node: Size; auth: Size };
   password: pulumi.Input<string>;
   defaultUserPassword: pulumi.Input<string>;
 }
@@ -85,20 +91,18 @@ export class Cassandra extends pulumi.ComponentResource {
 
   constructor(name: string, args: CassandraArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Cassandra", name, {}, opts);
-    const { target, config } = args;
-    const image = upstreamImages(config).cassandra;
-    const { cassandraNodes: nodes, cassandraReplicationFactor: rf } = config.replication;
+    const { target, image, nodes, replicationFactor: rf, sizes } = args;
     const settings = cassandraSettings({
       clusterName: "realtime-pipeline",
-      // One node: its own name. A ring: the first members' own names (Target.memberHost); each
+      // One node: its own name. A ring: the first members' own names (Target.memberDnsName); each
       // node listens on its pod's address (the image's default when no listen address is given).
-      seeds: nodes === 1 ? "cassandra" : Array.from({ length: Math.min(SEEDS, nodes) }, (_, i) => target.memberHost("cassandra", i)).join(","),
+      seeds: nodes === 1 ? "cassandra" : Array.from({ length: Math.min(SEEDS, nodes) }, (_, i) => target.memberDnsName("cassandra", i)).join(","),
       listenAddress: "cassandra",
       rpcAddress: "0.0.0.0",
       dataDir: "/var/lib/cassandra",
     });
     // Half the container limit for the heap; the rest is off-heap memory and page cache.
-    const heapMiB = Math.floor(memoryMiB(config.memory.cassandra) / 2);
+    const heapMiB = Math.floor(memoryMiB(sizes.node.memory) / 2);
     this.node = target.service(
       {
         name: "cassandra",
@@ -108,7 +112,7 @@ export class Cassandra extends pulumi.ComponentResource {
         image,
         args: cassandraAuthCommand(settings),
         env: { ...cassandraEnv(settings, CASSANDRA_DC), MAX_HEAP_SIZE: `${heapMiB}M`, HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M` },
-        ports: { cql: { container: settings.native_transport_port, host: config.ports.cassandra }, storage: { container: settings.storage_port } },
+        ports: { cql: { container: settings.native_transport_port, published: args.publishedCql }, storage: { container: settings.storage_port } },
         // Healthy = CQL is served (the native transport port accepts), which is what clients need;
         // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
         // A ring: the node is UN in the ring and serves CQL (nodetool is worth its JVM there).
@@ -116,17 +120,16 @@ export class Cassandra extends pulumi.ComponentResource {
         // of 30 tries and failed `up`); a port that opens sooner passes at once, so it costs nothing.
         healthCheck:
           nodes === 1
-            ? { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 60, startPeriodSeconds: 60 }
-            : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
+            ? { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 60, startPeriodSeconds: 60 }
+            : { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
         // CQL is served by this node, whatever the ring says; the startup probe covers a bootstrap.
-        aliveCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        aliveCheck: { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
         // A drain first: memtables flushed, the commitlog closed, clients told; the restart replays nothing.
         stop: { command: ["bash", "-c", "nodetool drain || true"], graceSeconds: 120 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
-        memory: config.memory.cassandra,
-        cpu: config.cpu.cassandra,
+        ...sizes.node,
       },
-      this,
+      { parent: this, name },
     );
     this.auth = target.job(
       {
@@ -137,12 +140,11 @@ export class Cassandra extends pulumi.ComponentResource {
         secretEnv: { CASSANDRA_PASSWORD: args.password, CASSANDRA_DEFAULT_PASSWORD: args.defaultUserPassword },
         ports: {},
         dependsOn: [{ on: this.node, condition: "healthy" }],
-        memory: config.memory.cassandraAuth,
-        cpu: config.cpu.cassandraAuth,
+        ...sizes.auth,
       },
-      this,
+      { parent: this, name },
     );
     this.contactPoints = memberAddresses(target, "cassandra", nodes, settings.native_transport_port);
-    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.published("cql"), keyspace: this.keyspace, user: this.user });
+    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.outsideAddress("cql"), keyspace: this.keyspace, user: this.user });
   }
 }

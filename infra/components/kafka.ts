@@ -4,15 +4,26 @@
  * catalog (the same keys the local test services run with), then into Confluent's env names.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig, memoryMiB } from "../config";
 import { PORTS, kafkaBrokerSettings, zookeeperEnsemble, zookeeperSettings } from "../catalog/settings";
-import { confluentEnv, jvmHeap, upstreamImages, zookeeperEnv } from "../catalog/images";
+import { confluentEnv, jvmHeap, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, Target, memberAddresses, perMemberExports } from "../spec";
+import { JobHandle, ServiceHandle, Size, Target, memberAddresses, memoryMiB, perMemberExports } from "../spec";
 
 export interface KafkaArgs {
   target: Target;
-  config: StageConfig;
+  /** Pinned images of one Confluent Platform version. */
+  images: { zookeeper: string; kafka: string };
+  zookeeperNodes: number;
+  brokers: number;
+  /** Of every topic: ours, Kafka's internal ones, _schemas, Control Center's. */
+  replicationFactor: number;
+  /** Where broker 0 is published outside the stack; broker i at this port + i. */
+  publishedKafka: number;
+  sizes: { zookeeper: Size; kafka: Size; topics: Size };
+  /** Which registry serves Confluent's REST API (Confluent's own or Karapace), and its image. */
+  schemaRegistry: { kind: "confluent" | "karapace"; image: string; published: number; size: Size };
+  /** Absent: no Control Center. */
+  controlCenter?: { image: string; published: number; size: Size };
 }
 
 export const TOPIC_PARTITIONS = 6;
@@ -64,11 +75,8 @@ export class Kafka extends pulumi.ComponentResource {
 
   constructor(name: string, args: KafkaArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Kafka", name, {}, opts);
-    const { target, config } = args;
-    const images = upstreamImages(config);
-    const mem = config.memory;
-    const cpu = config.cpu;
-    const { zookeeperNodes, kafkaBrokers, topicReplicationFactor: rf } = config.replication;
+    const { target, images, sizes, zookeeperNodes, brokers: kafkaBrokers, replicationFactor: rf } = args;
+    const owner = { parent: this, name };
 
     // An ensemble: member i is server i+1 (ZooKeeper ids start at 1), every member lists all of
     // them (cp-zookeeper writes server.N lines from ZOOKEEPER_SERVERS), peers dial each other's
@@ -77,7 +85,7 @@ export class Kafka extends pulumi.ComponentResource {
       zookeeperNodes === 1
         ? undefined
         : {
-            servers: Array.from({ length: zookeeperNodes }, (_, i) => `${target.memberHost("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`).join(";"),
+            servers: Array.from({ length: zookeeperNodes }, (_, i) => `${target.memberDnsName("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`).join(";"),
             ids: perMemberExports(zookeeperNodes, (i) => ({ ZOOKEEPER_SERVER_ID: String(i + 1) })),
             limits: zookeeperEnsemble([]),
           };
@@ -90,7 +98,7 @@ export class Kafka extends pulumi.ComponentResource {
         // cp-zookeeper's start script defaults to a 512m heap: all of a 512m limit. Half of it.
         env: {
           ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
-          KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.zookeeper) / 2),
+          KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.zookeeper.memory) / 2),
           ...(ensemble ? { ZOOKEEPER_SERVERS: ensemble.servers, ZOOKEEPER_INIT_LIMIT: ensemble.limits.initLimit, ZOOKEEPER_SYNC_LIMIT: ensemble.limits.syncLimit } : {}),
         },
         ports: {
@@ -99,26 +107,25 @@ export class Kafka extends pulumi.ComponentResource {
         },
         // ZooKeeper's own four-letter words (whitelisted in the shared settings), over bash: no nc
         // or cub needed. A member of an ensemble is ready once it is in the quorum.
-        healthCheck: { test: ["CMD", "bash", "-c", ensemble ? ZK_IN_QUORUM : ZK_ALIVE] },
+        healthCheck: { command: ["bash", "-c", ensemble ? ZK_IN_QUORUM : ZK_ALIVE] },
         // ruok answers imok outside a quorum too: a member whose peers are gone is not restarted.
-        aliveCheck: { test: ["CMD", "bash", "-c", ZK_ALIVE], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        aliveCheck: { command: ["bash", "-c", ZK_ALIVE], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
         stop: { graceSeconds: 30 },
         volumes: [
           { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
           { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
         ],
         volumeGroup: APPUSER_GROUP,
-        memory: mem.zookeeper,
-        cpu: cpu.zookeeper,
+        ...sizes.zookeeper,
       },
-      this,
+      owner,
     );
 
     // The brokers advertise these themselves, so they are known before they are declared.
     // Several brokers: every one of them (a client that finds one down asks the next).
     this.bootstrapInternal = memberAddresses(target, "kafka", kafkaBrokers, PORTS.kafkaInternal);
     // Outside the cluster, broker i is published at the kafka port + i (a port-forward each).
-    const externalOf = (i: number) => target.publishedAddress(config.ports.kafka + i);
+    const externalOf = (i: number) => target.outsideAddress(args.publishedKafka + i);
     this.bootstrapHost = Array.from({ length: kafkaBrokers }, (_, i) => externalOf(i)).join(",");
     const zookeeperConnect = memberAddresses(target, "zookeeper", zookeeperNodes, PORTS.zookeeper);
     const broker = kafkaBrokerSettings({
@@ -138,7 +145,7 @@ export class Kafka extends pulumi.ComponentResource {
         ? undefined
         : perMemberExports(kafkaBrokers, (i) => ({
             KAFKA_BROKER_ID: String(i),
-            KAFKA_ADVERTISED_LISTENERS: `INTERNAL://${target.memberHost("kafka", i)}:${PORTS.kafkaInternal},EXTERNAL://${externalOf(i)}`,
+            KAFKA_ADVERTISED_LISTENERS: `INTERNAL://${target.memberDnsName("kafka", i)}:${PORTS.kafkaInternal},EXTERNAL://${externalOf(i)}`,
           }));
     if (cluster) {
       delete brokerEnv.KAFKA_BROKER_ID;
@@ -150,27 +157,26 @@ export class Kafka extends pulumi.ComponentResource {
         state: "stateful",
         image: images.kafka,
         ...(cluster ? { replicas: kafkaBrokers, cluster: { start: "together" as const }, args: ["bash", "-c", `${cluster}; exec ${CONFLUENT_RUN}`] } : {}),
-        env: { ...brokerEnv, KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(mem.kafka) / 2) },
-        ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, host: config.ports.kafka } },
+        env: { ...brokerEnv, KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.kafka.memory) / 2) },
+        ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, published: args.publishedKafka } },
         // One broker: the INTERNAL listener accepts: the broker is up (its clients, the topics job
         // first, retry until it serves them). Not kafka-broker-api-versions: a JVM of its own
         // every 10 s, which took over 30 s on a loaded 2-core machine and never passed.
         // A cluster: the broker is in the ISR of every partition it replicates (BROKER_IN_ISR).
         healthCheck: cluster
-          ? { test: ["CMD", "bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 30 }
-          : { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
+          ? { command: ["bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 30 }
+          : { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
         // The listener accepts: the broker process serves, whatever its peers and ISR say.
-        aliveCheck: { test: ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+        aliveCheck: { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
         // SIGTERM starts a controlled shutdown: leadership moves to the other brokers and the log
         // is closed cleanly (no recovery at the next start). It needs time on a loaded node.
         stop: { graceSeconds: 120 },
         volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
-        memory: mem.kafka,
-        cpu: cpu.kafka,
+        ...sizes.kafka,
       },
-      this,
+      owner,
     );
 
     // auto.create.topics.enable is off: topics exist by decision, with their partition count and
@@ -185,29 +191,28 @@ export class Kafka extends pulumi.ComponentResource {
         env: {},
         ports: {},
         dependsOn: [{ on: this.broker, condition: "healthy" }],
-        memory: mem.kafkaTopics,
-        cpu: cpu.kafkaTopics,
+        ...sizes.topics,
       },
-      this,
+      owner,
     );
 
-    this.schemaRegistryUrl = `http://${target.host("schema-registry")}:${PORTS.schemaRegistry}`;
+    const registry = args.schemaRegistry;
+    this.schemaRegistryUrl = `http://${target.dnsName("schema-registry")}:${PORTS.schemaRegistry}`;
     const registryCommon = {
       name: "schema-registry",
       state: "stateless" as const,
-      ports: { http: { container: PORTS.schemaRegistry, host: config.ports.schemaRegistry } },
+      image: registry.image,
+      ports: { http: { container: PORTS.schemaRegistry, published: registry.published } },
       dependsOn: [{ on: this.broker, condition: "healthy" as const }],
-      memory: mem.schemaRegistry,
-      cpu: cpu.schemaRegistry,
+      ...registry.size,
     };
     this.schemaRegistry =
-      config.schemaRegistry === "karapace"
+      registry.kind === "karapace"
         ? // Karapace: Confluent's REST API, schemas in the same _schemas topic; its image has no
           // entrypoint (upstream runs `python3 -m karapace` with KARAPACE_* settings).
           target.service(
             {
               ...registryCommon,
-              image: images.karapace,
               args: ["python3", "-m", "karapace"],
               env: {
                 KARAPACE_KARAPACE_REGISTRY: "true",
@@ -215,7 +220,7 @@ export class Kafka extends pulumi.ComponentResource {
                 KARAPACE_BOOTSTRAP_URI: this.bootstrapInternal,
                 KARAPACE_HOST: "0.0.0.0",
                 KARAPACE_PORT: String(PORTS.schemaRegistry),
-                KARAPACE_ADVERTISED_HOSTNAME: target.host("schema-registry"),
+                KARAPACE_ADVERTISED_HOSTNAME: target.dnsName("schema-registry"),
                 KARAPACE_ADVERTISED_PORT: String(PORTS.schemaRegistry),
                 KARAPACE_TOPIC_NAME: "_schemas",
                 KARAPACE_REPLICATION_FACTOR: String(rf),
@@ -226,34 +231,34 @@ export class Kafka extends pulumi.ComponentResource {
                 KARAPACE_LOG_LEVEL: "WARNING",
               },
               // Ready for writes only once it is the primary: /master_available, not /subjects.
-              healthCheck: { test: ["CMD", "python3", "-c", KARAPACE_READY], startPeriodSeconds: 30 },
+              healthCheck: { command: ["python3", "-c", KARAPACE_READY], startPeriodSeconds: 30 },
             },
-            this,
+            owner,
           )
         : target.service(
             {
               ...registryCommon,
-              image: images.schemaRegistry,
               env: {
-                SCHEMA_REGISTRY_HOST_NAME: target.host("schema-registry"),
+                SCHEMA_REGISTRY_HOST_NAME: target.dnsName("schema-registry"),
                 SCHEMA_REGISTRY_LISTENERS: `http://0.0.0.0:${PORTS.schemaRegistry}`,
                 SCHEMA_REGISTRY_KAFKASTORE_BOOTSTRAP_SERVERS: `PLAINTEXT://${this.bootstrapInternal}`,
-                SCHEMA_REGISTRY_HEAP_OPTS: jvmHeap(memoryMiB(mem.schemaRegistry) / 2),
+                SCHEMA_REGISTRY_HEAP_OPTS: jvmHeap(memoryMiB(registry.size.memory) / 2),
                 // _schemas at the topics' replication (the registry's default is 3, whatever the brokers).
                 SCHEMA_REGISTRY_KAFKASTORE_TOPIC_REPLICATION_FACTOR: String(rf),
               },
-              healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
+              healthCheck: { command: ["curl", "-fsS", `http://localhost:${PORTS.schemaRegistry}/subjects`] },
             },
-            this,
+            owner,
           );
 
-    this.controlCenter = !config.controlCenter
+    const cc = args.controlCenter;
+    this.controlCenter = !cc
       ? undefined
       : target.service(
       {
         name: "control-center",
         state: "stateless",
-        image: images.controlCenter,
+        image: cc.image,
         env: {
           CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
           CONTROL_CENTER_ZOOKEEPER_CONNECT: zookeeperConnect,
@@ -269,25 +274,24 @@ export class Kafka extends pulumi.ComponentResource {
           CONFLUENT_METRICS_TOPIC_REPLICATION: String(rf),
           PORT: String(PORTS.controlCenter),
           // Control Center's start script defaults to a 6g heap, whatever the container's limit.
-          CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(mem.controlCenter) / 2),
+          CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(cc.size.memory) / 2),
         },
-        ports: { http: { container: PORTS.controlCenter, host: config.ports.controlCenter } },
-        healthCheck: { test: ["CMD", "curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`], startPeriodSeconds: 60 },
+        ports: { http: { container: PORTS.controlCenter, published: cc.published } },
+        healthCheck: { command: ["curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`], startPeriodSeconds: 60 },
         dependsOn: [
           { on: this.broker, condition: "healthy" },
           { on: this.schemaRegistry, condition: "healthy" },
         ],
-        memory: mem.controlCenter,
-        cpu: cpu.controlCenter,
+        ...cc.size,
       },
-      this,
+      owner,
     );
     this.registerOutputs({
       bootstrapInternal: this.bootstrapInternal,
       bootstrapHost: this.bootstrapHost,
       schemaRegistryUrl: this.schemaRegistryUrl,
-      schemaRegistryPublished: this.schemaRegistry.published("http"),
-      controlCenterPublished: this.controlCenter?.published("http"),
+      schemaRegistryPublished: this.schemaRegistry.outsideAddress("http"),
+      controlCenterPublished: this.controlCenter?.outsideAddress("http"),
     });
   }
 }

@@ -4,17 +4,17 @@
  * (the image runs /docker-entrypoint-initdb.d once, on an empty volume); its password comes in env.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { upstreamImages } from "../catalog/images";
-import { ServiceHandle, Target } from "../spec";
+import { ServiceHandle, Size, Target } from "../spec";
 
 export const PIPELINE_DB = "pipeline";
 export const AIRFLOW_DB = "airflow";
 
 export interface PostgresArgs {
   target: Target;
-  config: StageConfig;
+  /** The postgres image, pinned. */
+  image: string;
+  size: Size;
   password: pulumi.Input<string>;
   airflowPassword: pulumi.Input<string>;
 }
@@ -40,21 +40,20 @@ export class Postgres extends pulumi.ComponentResource {
       {
         name: "postgres",
         state: "stateful",
-        image: upstreamImages(args.config).postgres,
+        image: args.image,
         env: { POSTGRES_USER: PIPELINE_DB, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
         secretEnv: { POSTGRES_PASSWORD: args.password, AIRFLOW_DB_PASSWORD: args.airflowPassword },
         ports: { postgres: { container: PORTS.postgres } },
         // Over TCP: during initdb the image runs a socket-only server (and the init scripts, which
         // make the airflow role), and pg_isready on the socket would pass then.
-        healthCheck: { test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
+        healthCheck: { command: ["pg_isready", "-h", "127.0.0.1", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
         // A fast shutdown (SIGINT, the image's own stop signal): SIGTERM alone waits for every client.
         stop: { command: ["bash", "-c", "kill -INT 1"], graceSeconds: 60 },
         volumes: [{ volume: "postgres-data", path: "/var/lib/postgresql/data" }],
         files: [{ path: "/docker-entrypoint-initdb.d/10-airflow.sh", content: AIRFLOW_INIT_SQL, executable: true }],
-        memory: args.config.memory.postgres,
-        cpu: args.config.cpu.postgres,
+        ...args.size,
       },
-      this,
+      { parent: this, name },
     );
     this.registerOutputs({ address: this.server.address("postgres"), database: this.database, user: this.user });
   }

@@ -7,19 +7,29 @@
  * driver mount the same named volume.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { buildCaArgs, upstreamImages } from "../catalog/images";
-import { Dependency, ServiceHandle, Target, address } from "../spec";
+import { Dependency, ServiceHandle, Size, Target } from "../spec";
 
 export const DRIVER_UI_PORT = 4040;
+/** The workers' service; the dev stack has always named its containers spark-worker-1..N (the program keeps that). */
+export const SPARK_WORKER = "spark-worker";
 /** The image's work dir is owned by its `spark` user; a fresh volume mounted there inherits that. */
 const WORK_DIR = "/opt/spark/work-dir";
 export const CHECKPOINT_DIR = `${WORK_DIR}/checkpoints`;
 
 export interface SparkArgs {
   target: Target;
-  config: StageConfig;
+  /** The Spark version (the connectors follow it), the upstream image it builds on, the project's tag. */
+  version: string;
+  baseImage: string;
+  imageTag: string;
+  /** Build args every project image gets (the build's CA certificates). */
+  buildArgs: Record<string, string>;
+  /** Workers, and what each offers executors: cores and memory ("1g"). */
+  workers: { count: number; cores: number; memory: string };
+  /** Where the master's UI is published outside the stack. */
+  publishedUi: number;
+  sizes: { master: Size; worker: Size; driver: Size };
   /** Env of the job: where Kafka, Schema Registry and Cassandra are; credentials as secrets. */
   jobEnv: Record<string, pulumi.Input<string>>;
   jobSecretEnv: Record<string, pulumi.Input<string>>;
@@ -27,7 +37,7 @@ export interface SparkArgs {
   jobDependsOn: Dependency[];
 }
 
-const tcpCheck = (port: number) => ["CMD", "bash", "-c", `echo > /dev/tcp/127.0.0.1/${port}`];
+const tcpCheck = (port: number) => ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${port}`];
 /** Master and worker daemons default to a 1g heap each: too much beside the executors in a container. */
 const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m" };
 const sparkClass = "/opt/spark/bin/spark-class";
@@ -36,23 +46,24 @@ const SPARK_GROUP = 185;
 
 export class Spark extends pulumi.ComponentResource {
   readonly master: ServiceHandle;
-  /** One workload of sparkWorkers replicas (on Docker: containers spark-worker-1..N). */
+  /** One workload of `workers.count` replicas (on Docker: containers spark-worker-1..N). */
   readonly workers: ServiceHandle;
   readonly driver: ServiceHandle;
   readonly masterUrl: string;
 
   constructor(name: string, args: SparkArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Spark", name, {}, opts);
-    const { target, config } = args;
+    const { target, workers, sizes } = args;
+    const owner = { parent: this, name };
     const image = target.image(
-      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${config.sparkVersion}-${config.imageTag}`, args: {
-          SPARK_IMAGE: upstreamImages(config).spark,
+      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: {
+          SPARK_IMAGE: args.baseImage,
           // The connectors follow the Spark version (spark-sql-kafka, spark-avro are versioned with it).
-          SPARK_VERSION: config.sparkVersion,
-          ...buildCaArgs(config),
+          SPARK_VERSION: args.version,
+          ...args.buildArgs,
         },
       },
-      this,
+      owner,
     );
     const checkpoints = { volume: "spark-checkpoints", path: WORK_DIR, shared: true };
 
@@ -63,35 +74,32 @@ export class Spark extends pulumi.ComponentResource {
         // It binds and advertises its own name.
         selfAddressed: true,
         image,
-        args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.host("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
+        args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.dnsName("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
         env: DAEMON,
-        ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, host: config.ports.sparkUi } },
-        healthCheck: { test: tcpCheck(PORTS.sparkMasterUi) },
-        memory: config.memory.sparkMaster,
-        cpu: config.cpu.sparkMaster,
+        ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, published: args.publishedUi } },
+        healthCheck: { command: tcpCheck(PORTS.sparkMasterUi) },
+        ...sizes.master,
       },
-      this,
+      owner,
     );
-    this.masterUrl = `spark://${address(this.master, "rpc")}`;
+    this.masterUrl = `spark://${this.master.address("rpc")}`;
 
     this.workers = target.service(
         {
-          name: "spark-worker",
+          name: SPARK_WORKER,
           state: "stateless",
-          replicas: config.sparkWorkers,
-          numbered: true,
+          replicas: workers.count,
           image,
-          args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(config.sparkWorkerCores), "--memory", config.sparkWorkerMemory, "--webui-port", String(PORTS.sparkWorkerUi)],
+          args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(workers.cores), "--memory", workers.memory, "--webui-port", String(PORTS.sparkWorkerUi)],
           env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
           ports: { ui: { container: PORTS.sparkWorkerUi } },
-          healthCheck: { test: tcpCheck(PORTS.sparkWorkerUi) },
+          healthCheck: { command: tcpCheck(PORTS.sparkWorkerUi) },
           volumes: [checkpoints],
           volumeGroup: SPARK_GROUP,
           dependsOn: [{ on: this.master, condition: "healthy" }],
-          memory: config.memory.sparkWorker,
-          cpu: config.cpu.sparkWorker,
+          ...sizes.worker,
         },
-        this,
+        owner,
     );
 
     this.driver = target.service(
@@ -109,22 +117,21 @@ export class Spark extends pulumi.ComponentResource {
           SPARK_MASTER_URL: this.masterUrl,
           SPARK_DRIVER_HOST: "spark-driver",
           SPARK_DRIVER_MEMORY: "512m",
-          SPARK_EXECUTOR_MEMORY: config.sparkWorkerMemory,
-          SPARK_EXECUTOR_CORES: String(config.sparkWorkerCores),
-          SPARK_CORES_MAX: String(config.sparkWorkers * config.sparkWorkerCores),
+          SPARK_EXECUTOR_MEMORY: workers.memory,
+          SPARK_EXECUTOR_CORES: String(workers.cores),
+          SPARK_CORES_MAX: String(workers.count * workers.cores),
           SPARK_CHECKPOINT_DIR: CHECKPOINT_DIR,
         },
         secretEnv: args.jobSecretEnv,
         ports: { ui: { container: DRIVER_UI_PORT } },
-        healthCheck: { test: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
+        healthCheck: { command: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
         volumes: [checkpoints],
         volumeGroup: SPARK_GROUP,
         dependsOn: [{ on: this.workers, condition: "healthy" as const }, ...args.jobDependsOn],
-        memory: config.memory.sparkDriver,
-        cpu: config.cpu.sparkDriver,
+        ...sizes.driver,
       },
-      this,
+      owner,
     );
-    this.registerOutputs({ masterUrl: this.masterUrl, uiPublished: this.master.published("ui"), image });
+    this.registerOutputs({ masterUrl: this.masterUrl, uiPublished: this.master.outsideAddress("ui"), image });
   }
 }

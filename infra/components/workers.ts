@@ -6,25 +6,28 @@
  * always-on loop beside it would ingest forever (and call a public API every second).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { StageConfig } from "../config";
 import { PORTS } from "../catalog/settings";
-import { buildCaArgs } from "../catalog/images";
-import { Dependency, ServiceHandle, ServiceSpec, Target } from "../spec";
-import { PipelineEnv, merge } from "../wiring";
+import { Dependency, EnvGroup, ServiceHandle, ServiceSpec, Size, Target, merge } from "../spec";
 
 export type WorkerName = "relay" | "processor";
 
 export interface WorkersArgs {
   target: Target;
-  config: StageConfig;
-  env: PipelineEnv;
+  imageTag: string;
+  /** Build args every project image gets (the build's CA certificates). */
+  buildArgs: Record<string, string>;
+  /** Absent: the offline randomuser-compatible API runs beside the workers and is the source. */
+  dataSourceUrl?: string;
+  replicas: Record<WorkerName, number>;
+  sizes: { api: Size; worker: Size };
+  /** The env every process gets (api included), then each worker's own groups, merged in order. */
+  env: { common: EnvGroup } & Record<WorkerName, EnvGroup[]>;
   /** What each worker waits for before it starts. */
   dependsOn: Record<WorkerName, Dependency[]>;
 }
 
 /** Asks the process itself: node is in the image, curl is not. */
 const httpCheck = (port: number, path: string) => [
-  "CMD",
   "node",
   "-e",
   `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
@@ -42,41 +45,46 @@ export class Workers extends pulumi.ComponentResource {
 
   constructor(name: string, args: WorkersArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Workers", name, {}, opts);
-    const { target, config, env } = args;
-    this.image = target.image({ name: "workers", context: ".", dockerfile: "images/workers/Dockerfile", tag: config.imageTag, args: buildCaArgs(config) }, this);
+    const { target, env, sizes } = args;
+    const owner = { parent: this, name };
+    const dockerfile = "images/workers/Dockerfile";
+    this.image = target.image({ name: "workers", context: ".", dockerfile, tag: args.imageTag, args: args.buildArgs }, owner);
 
-    const base = (name: string, cmd: string, memory: string, cpu: string): Omit<ServiceSpec, "env"> => ({
+    const base = (name: string, cmd: string, size: Size): Omit<ServiceSpec, "env"> => ({
       name,
       state: "stateless",
       image: this.image,
       args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
-      healthCheck: { test: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
-      memory,
-      cpu,
+      healthCheck: { command: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
+      ...size,
     });
 
-    if (config.dataSourceUrl === undefined) {
+    if (args.dataSourceUrl === undefined) {
       this.api = target.service(
         {
-          ...base("api", "api", config.memory.api, config.cpu.api),
+          ...base("api", "api", sizes.api),
           ports: { http: { container: PORTS.randomUserApi } },
           env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
-          healthCheck: { test: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
+          healthCheck: { command: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
         },
-        this,
+        owner,
       );
       this.apiBaseUrl = `http://${this.api.address("http")}`;
     } else {
-      this.apiBaseUrl = config.dataSourceUrl;
+      this.apiBaseUrl = args.dataSourceUrl;
     }
-    const mem = config.memory.worker;
-    const cpu = config.cpu.worker;
+    const worker = (w: WorkerName) => ({
+      ...base(w, w, sizes.worker),
+      replicas: args.replicas[w],
+      ...merge(env.common, ...env[w]),
+      dependsOn: args.dependsOn[w],
+    });
     this.workers = {
       // Relays claim outbox rows side by side, and a change stops the old ones before new ones
       // start (per-key order); processors share the consumer group's partitions.
-      relay: target.service({ ...base("relay", "relay", mem, cpu), exclusive: true, replicas: config.relayReplicas, ...merge(env.common, env.postgres, env.kafka), dependsOn: args.dependsOn.relay }, this),
-      processor: target.service({ ...base("processor", "processor", mem, cpu), replicas: config.replication.processorReplicas, ...merge(env.common, env.kafka, env.cassandra), dependsOn: args.dependsOn.processor }, this),
+      relay: target.service({ ...worker("relay"), exclusive: true }, owner),
+      processor: target.service(worker("processor"), owner),
     };
     this.registerOutputs({ image: this.image, apiBaseUrl: this.apiBaseUrl });
   }

@@ -9,9 +9,11 @@
  */
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { memoryMiB } from "../config";
 import { JobRun } from "./docker-job";
-import { ImageSpec, JobHandle, JobSpec, ProcessSpec, ServiceHandle, ServiceSpec, StackNetwork, Target, checkService, dependencyResources, makeHandle, repoPath } from "../spec";
+import {
+  HealthCheck, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ServiceHandle, ServiceSpec, StackNetwork, Target,
+  checkService, dependencyResources, makeHandle, memoryMiB, repoPath,
+} from "../spec";
 
 export interface DockerTargetArgs {
   prefix: string;
@@ -19,12 +21,27 @@ export interface DockerTargetArgs {
   bindAddress: string;
   /** The name clients outside dial when bindAddress is 0.0.0.0 (validation requires it then). */
   advertisedHost?: string;
+  /** Services whose replicas are containers <name>-1..N even when there is one (the names they always had). */
+  numbered?: string[];
 }
 
+/** What the output contract calls the place a Docker stack's addresses resolve. */
+export const DOCKER_NETWORK = "docker-network";
 /** Label keys that document a container's listening ports; Docker has no other place for them. */
 export const PORT_LABEL = "realtime-pipeline.port.";
 /** The least time `up` waits for a service to turn healthy. */
 const WAIT_FLOOR_SECONDS = 600;
+
+/** A health check as Docker takes it: exec form, its durations as the engine reads them back. */
+function healthcheck(hc: HealthCheck): docker.types.input.ContainerHealthcheck {
+  return {
+    tests: ["CMD", ...hc.command],
+    interval: goDuration(hc.intervalSeconds ?? 10),
+    timeout: goDuration(hc.timeoutSeconds ?? 5),
+    retries: hc.retries ?? 10,
+    startPeriod: goDuration(hc.startPeriodSeconds ?? 20),
+  };
+}
 
 /**
  * Seconds as Go's time.Duration prints them ("20s", "1m0s", "1h2m5s"): the provider reads a
@@ -48,54 +65,54 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   private readonly volumes = new Map<string, docker.Volume>();
   private readonly bindAddress: string;
   private readonly advertisedHost?: string;
+  private readonly numbered: string[];
+  private readonly ownName: string;
 
+  /** Its own children (network, volumes) are named from `name`; the engine's objects from `prefix`. */
   constructor(name: string, args: DockerTargetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:docker:Target", name, {}, opts);
+    this.ownName = name;
     this.prefix = args.prefix;
     this.bindAddress = args.bindAddress;
     this.advertisedHost = args.advertisedHost;
+    this.numbered = args.numbered ?? [];
     const networkName = `${args.prefix}-net`;
-    this.dockerNetwork = new docker.Network(networkName, { name: networkName, driver: "bridge" }, { parent: this });
-    this.network = { kind: "docker-network", name: networkName };
+    this.dockerNetwork = new docker.Network(`${name}-net`, { name: networkName, driver: "bridge" }, { parent: this });
+    this.network = { kind: DOCKER_NETWORK, name: networkName };
     this.registerOutputs({ networkName: this.dockerNetwork.name });
   }
 
   /** The network alias: containers joined to the stack's network resolve it. */
-  host(service: string): string {
+  dnsName(service: string): string {
     return service;
   }
 
-  publishedAddress(hostPort: number): string {
+  outsideAddress(publishedPort: number): string {
     // Every interface: clients elsewhere dial the host's own name (localhost would be themselves).
     const host = this.bindAddress === "0.0.0.0" ? (this.advertisedHost ?? "localhost") : this.bindAddress;
-    return `${host}:${hostPort}`;
+    return `${host}:${publishedPort}`;
   }
 
   /** Never dialled: a clustered service has one member on one host (the stage config says so first). */
-  memberHost(service: string, ordinal: number): string {
+  memberDnsName(service: string, ordinal: number): string {
     return `${service}-${ordinal}`;
   }
 
-  service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
+  service(spec: ServiceSpec, owner: Owner): ServiceHandle {
     const replicas = checkService(spec);
     if (spec.state === "stateful" && replicas !== 1) throw new Error(`${spec.name}: the docker target runs one member of a cluster (one host), not ${replicas}`);
     // Interchangeable replicas: one container each, <name>-1..N (the names the dev stack always
     // gave its Spark workers). Nothing dials such a service by its own name.
-    const members = replicas === 1 && !spec.numbered ? [spec] : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
-    const containers = members.map((m) => this.serviceContainer(m, parent));
+    const one = replicas === 1 && !this.numbered.includes(spec.name);
+    const members = one ? [spec] : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
+    const containers = members.map((m) => this.serviceContainer(m, owner));
     return makeHandle("service", spec, containers[0], this, containers);
   }
 
-  private serviceContainer(spec: ServiceSpec, parent: pulumi.Resource): docker.Container {
+  private serviceContainer(spec: ServiceSpec, owner: Owner): docker.Container {
     const hc = spec.healthCheck;
-    return this.container(spec, "service", parent, {
-      healthcheck: {
-        tests: hc.test,
-        interval: goDuration(hc.intervalSeconds ?? 10),
-        timeout: goDuration(hc.timeoutSeconds ?? 5),
-        retries: hc.retries ?? 10,
-        startPeriod: goDuration(hc.startPeriodSeconds ?? 20),
-      },
+    return this.container(spec, "service", owner, {
+      healthcheck: healthcheck(hc),
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",
       // A broker's controlled shutdown, a Cassandra node's flush: time before Docker's SIGKILL.
@@ -109,21 +126,22 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     });
   }
 
-  job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
-    const container = this.container(spec, "job", parent, {
+  job(spec: JobSpec, owner: Owner): JobHandle {
+    const container = this.container(spec, "job", owner, {
       // Created, not started: the JobRun starts it and fails the deploy if it exits non-zero.
       // A job that failed is a deploy error, not something to restart.
       start: false,
       restart: "no",
       mustRun: false,
     });
-    const run = new JobRun(`${this.prefix}-${spec.name}-run`, { name: container.name, containerId: container.id }, { parent });
+    const inputs = { name: container.name, containerId: container.id };
+    const run = new JobRun(`${owner.name}-${spec.name}-run`, inputs, { parent: owner.parent });
     return makeHandle("job", spec, run, this);
   }
 
-  image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
+  image(spec: ImageSpec, owner: Owner): pulumi.Output<string> {
     const image = new docker.Image(
-      `${this.prefix}-${spec.name}-image`,
+      `${owner.name}-${spec.name}-image`,
       {
         imageName: `${this.prefix}/${spec.name}:${spec.tag}`,
         // The classic builder: Docker engines without BuildKit (Debian's docker.io 20.10) build
@@ -132,17 +150,22 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         // Built for the local engine only; a registry comes with the Kubernetes target.
         skipPush: true,
       },
-      { parent },
+      { parent: owner.parent },
     );
     // For a local image, repoDigest is its ID (sha256:…): it changes with every rebuild that
     // changes the image, where the tag does not, so containers roll when (and only when) it does.
     return image.repoDigest;
   }
 
-  private container(spec: ProcessSpec, kind: "service" | "job", parent: pulumi.Resource, lifecycle: Partial<docker.ContainerArgs>): docker.Container {
+  private container(
+    spec: ProcessSpec,
+    kind: "service" | "job",
+    owner: Owner,
+    lifecycle: Partial<docker.ContainerArgs>,
+  ): docker.Container {
     const name = `${this.prefix}-${spec.name}`;
     return new docker.Container(
-      name,
+      `${owner.name}-${spec.name}`,
       {
         name,
         hostname: spec.name,
@@ -152,8 +175,8 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         envs: this.envs(spec),
         networksAdvanced: [{ name: this.dockerNetwork.name, aliases: [spec.name] }],
         ports: Object.values(spec.ports)
-          .filter((p) => p.host !== undefined)
-          .map((p) => ({ internal: p.container, external: p.host, ip: this.bindAddress })),
+          .filter((p) => p.published !== undefined)
+          .map((p) => ({ internal: p.container, external: p.published, ip: this.bindAddress })),
         labels: [
           { label: "realtime-pipeline.kind", value: kind },
           ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
@@ -166,7 +189,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         memorySwap: memoryMiB(spec.memory),
         ...lifecycle,
       },
-      { parent, dependsOn: dependencyResources(spec) },
+      { parent: owner.parent, dependsOn: dependencyResources(spec) },
     );
   }
 
@@ -183,8 +206,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   private volume(logical: string): docker.Volume {
     let v = this.volumes.get(logical);
     if (!v) {
-      const name = `${this.prefix}-${logical}`;
-      v = new docker.Volume(name, { name }, { parent: this });
+      v = new docker.Volume(`${this.ownName}-${logical}`, { name: `${this.prefix}-${logical}` }, { parent: this });
       this.volumes.set(logical, v);
     }
     return v;

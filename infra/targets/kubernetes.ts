@@ -11,13 +11,13 @@
 import * as docker from "@pulumi/docker";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { memoryMiB } from "../config";
 import {
   FileSpec,
   HealthCheck,
   ImageSpec,
   JobHandle,
   JobSpec,
+  Owner,
   ProcessSpec,
   ServiceHandle,
   ServiceSpec,
@@ -26,6 +26,7 @@ import {
   checkService,
   dependencyResources,
   makeHandle,
+  memoryMiB,
   repoPath,
 } from "../spec";
 
@@ -57,14 +58,9 @@ export interface KubernetesTargetArgs {
   nodeSelector: Record<string, string>;
 }
 
-/** Exec form as it is; shell form through sh, as Docker runs it. */
-function probeCommand(test: string[]): string[] {
-  return test[0] === "CMD-SHELL" ? ["/bin/sh", "-c", test.slice(1).join(" ")] : test.slice(1);
-}
-
 function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds ?? 20): k8s.types.input.core.v1.Probe {
   return {
-    exec: { command: probeCommand(hc.test) },
+    exec: { command: hc.command },
     initialDelaySeconds: delay,
     periodSeconds: hc.intervalSeconds ?? 10,
     timeoutSeconds: hc.timeoutSeconds ?? 5,
@@ -83,6 +79,8 @@ export function volumeGroupScript(group: number, paths: string[]): string {
 }
 
 const READY_FAILURES = 3;
+/** What the output contract calls the place a Kubernetes stack's addresses resolve. */
+export const KUBERNETES_NAMESPACE = "kubernetes-namespace";
 
 /** Seconds a check may take to pass the first time: its start period and every retry. */
 export function startBudgetSeconds(hc: HealthCheck): number {
@@ -119,6 +117,8 @@ export function awaitMinutes(spec: ServiceSpec, replicas: number): number {
 }
 
 interface Pod {
+  /** What the pod's resources are named from: `<owner>-<process>`. */
+  name: string;
   metadata: { name: string; namespace: pulumi.Output<string>; labels: Record<string, string> };
   labels: Record<string, string>;
   spec: k8s.types.input.core.v1.PodSpec;
@@ -133,39 +133,42 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   readonly provider: k8s.Provider;
   private readonly claims = new Map<string, k8s.core.v1.PersistentVolumeClaim>();
   private readonly args: KubernetesTargetArgs;
+  /** Its own children (provider, namespace, claims) are named from it. */
+  private readonly ownName: string;
 
   constructor(name: string, args: KubernetesTargetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:kubernetes:Target", name, {}, opts);
+    this.ownName = name;
     this.prefix = args.prefix;
     this.args = args;
-    this.provider = new k8s.Provider(`${args.prefix}-k8s`, { kubeconfig: args.kubeconfig, context: args.context }, { parent: this });
+    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig, context: args.context }, { parent: this });
     // Said in every preview and update: which cluster, before anything is touched.
     pulumi.log.info(`kubernetes: context ${args.context} of ${args.kubeconfig ?? "$KUBECONFIG or ~/.kube/config"}, namespace ${args.namespace}${args.createNamespace ? "" : " (existing)"}`, this);
     this.namespace = args.createNamespace
-      ? new k8s.core.v1.Namespace(`${args.prefix}-ns`, { metadata: { name: args.namespace } }, { parent: this, provider: this.provider })
-      : k8s.core.v1.Namespace.get(`${args.prefix}-ns`, args.namespace, { parent: this, provider: this.provider });
-    this.network = { kind: "kubernetes-namespace", name: args.namespace };
+      ? new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name: args.namespace } }, { parent: this, provider: this.provider })
+      : k8s.core.v1.Namespace.get(`${name}-ns`, args.namespace, { parent: this, provider: this.provider });
+    this.network = { kind: KUBERNETES_NAMESPACE, name: args.namespace };
     this.registerOutputs({ namespace: this.namespace.metadata.name, context: args.context });
   }
 
   /** The Service's name qualified by its namespace: it resolves from any namespace of the cluster. */
-  host(service: string): string {
+  dnsName(service: string): string {
     return `${service}.${this.args.namespace}.svc`;
   }
 
   /** A StatefulSet pod's own name, through the headless Service of its set. */
-  memberHost(service: string, ordinal: number): string {
+  memberDnsName(service: string, ordinal: number): string {
     return `${service}-${ordinal}.${service}.${this.args.namespace}.svc`;
   }
 
-  /** Host ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
-  publishedAddress(hostPort: number): string {
-    return `127.0.0.1:${hostPort}`;
+  /** Ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
+  outsideAddress(publishedPort: number): string {
+    return `127.0.0.1:${publishedPort}`;
   }
 
-  service(spec: ServiceSpec, parent: pulumi.Resource): ServiceHandle {
+  service(spec: ServiceSpec, owner: Owner): ServiceHandle {
     const replicas = checkService(spec);
-    const pod = this.pod(spec, parent, containerProbes(spec));
+    const pod = this.pod(spec, owner, containerProbes(spec));
     const selector = { matchLabels: pod.labels };
     const clustered = spec.state === "stateful" && spec.cluster !== undefined && replicas > 1;
     const podSpec = replicas > 1 ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") } : pod.spec;
@@ -176,12 +179,12 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     if (spec.state === "stateless") {
       // Recreate: the old pods are gone before new ones start (never two relays or two drivers).
       const strategy = spec.exclusive ? { type: "Recreate" } : { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
-      resource = new k8s.apps.v1.Deployment(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { replicas, selector, template, strategy } }, opts);
+      resource = new k8s.apps.v1.Deployment(pod.name, { metadata: pod.metadata, spec: { replicas, selector, template, strategy } }, opts);
     } else if (!clustered) {
-      resource = new k8s.apps.v1.StatefulSet(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, opts);
+      resource = new k8s.apps.v1.StatefulSet(pod.name, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, opts);
     } else {
       resource = new k8s.apps.v1.StatefulSet(
-        `${this.prefix}-${spec.name}`,
+        pod.name,
         {
           metadata: pod.metadata,
           spec: {
@@ -206,9 +209,9 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       );
       // Drains (node upgrades, autoscaler) evict one member at a time, and only while the others are Ready.
       new k8s.policy.v1.PodDisruptionBudget(
-        `${this.prefix}-${spec.name}-pdb`,
+        `${pod.name}-pdb`,
         { metadata: pod.metadata, spec: { maxUnavailable: 1, selector } },
-        { parent, provider: this.provider },
+        { parent: owner.parent, provider: this.provider },
       );
     }
     return makeHandle("service", spec, resource, this);
@@ -225,29 +228,34 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     };
   }
 
-  job(spec: JobSpec, parent: pulumi.Resource): JobHandle {
-    const pod = this.pod(spec, parent, {});
+  job(spec: JobSpec, owner: Owner): JobHandle {
+    const pod = this.pod(spec, owner, {});
     const template = { metadata: { labels: pod.labels }, spec: { ...pod.spec, restartPolicy: "OnFailure" } };
-    const resource = new k8s.batch.v1.Job(`${this.prefix}-${spec.name}`, { metadata: pod.metadata, spec: { backoffLimit: 4, template } }, pod.opts);
+    const resource = new k8s.batch.v1.Job(pod.name, { metadata: pod.metadata, spec: { backoffLimit: 4, template } }, pod.opts);
     return makeHandle("job", spec, resource, this);
   }
 
-  image(spec: ImageSpec, parent: pulumi.Resource): pulumi.Output<string> {
+  image(spec: ImageSpec, owner: Owner): pulumi.Output<string> {
     const image = new docker.Image(
-      `${this.prefix}-${spec.name}-image`,
+      `${owner.name}-${spec.name}-image`,
       {
         imageName: `${this.args.registry}/${this.prefix}-${spec.name}:${spec.tag}`,
         build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, platform: this.args.imagePlatform },
       },
-      { parent },
+      { parent: owner.parent },
     );
     // By digest: a rebuilt image under the same tag still rolls the pods.
     return image.repoDigest;
   }
 
   /** Everything a pod of `spec` needs: its Secret, files, headless Service, claims, and the pod spec. */
-  private pod(spec: ProcessSpec & { replicas?: number; cluster?: unknown }, parent: pulumi.Resource, probes: Partial<k8s.types.input.core.v1.Container>): Pod {
-    const name = `${this.prefix}-${spec.name}`;
+  private pod(
+    spec: ProcessSpec & { replicas?: number; cluster?: unknown },
+    owner: Owner,
+    probes: Partial<k8s.types.input.core.v1.Container>,
+  ): Pod {
+    const name = `${owner.name}-${spec.name}`;
+    const parent = owner.parent;
     const namespace = this.namespace.metadata.name;
     const labels = { "app.kubernetes.io/name": spec.name, "app.kubernetes.io/part-of": this.prefix };
     const metadata = { name: spec.name, namespace, labels };
@@ -324,7 +332,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),
       ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }),
     };
-    return { metadata, labels, spec: podSpec, opts: { parent, provider: this.provider, dependsOn: dependencyResources(spec) } };
+    return { name, metadata, labels, spec: podSpec, opts: { parent, provider: this.provider, dependsOn: dependencyResources(spec) } };
   }
 
   /** The target owns its claims: one per logical volume, whichever service asks first. */
@@ -332,7 +340,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     let c = this.claims.get(volume);
     if (!c) {
       c = new k8s.core.v1.PersistentVolumeClaim(
-        `${this.prefix}-${volume}`,
+        `${this.ownName}-${volume}`,
         {
           metadata: { name: volume, namespace: this.namespace.metadata.name },
           spec: {

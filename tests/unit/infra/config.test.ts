@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
-import { DEFAULT_MEMORY, StageConfigError, memoryMiB, parseStageConfig } from "../../../infra/config";
+import { DEFAULT_MEMORY, StageConfigError, parseStageConfig } from "../../../infra/config";
+import { memoryMiB } from "../../../infra/spec";
 import { DEV_CONFIG, runProgram } from "./harness";
 
 /** Each bad stack config, the key its message must name, and words of the message. */

@@ -5,7 +5,8 @@
  * data flowing) is in tests/stacks/dev-up.test.ts and tests/stacks/docker-job.test.ts.
  */
 import { strict as assert } from "node:assert";
-import { memoryMiB, parseStageConfig } from "../../../infra/config";
+import { parseStageConfig } from "../../../infra/config";
+import { memoryMiB } from "../../../infra/spec";
 import { containers, DEV_CONFIG, devRun, envOf, hostnameOf, Run, runProgram, unwrap } from "./harness";
 
 const byHost = (r: Run, h: string) => containers(r).find((c) => hostnameOf(c) === h);

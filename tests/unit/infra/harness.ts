@@ -34,6 +34,61 @@ export interface Run {
   error?: Error;
   /** Every value the random provider generated in this run. */
   generated: string[];
+  /** Each resource's identity and engine options, as the engine would see them (snapshot.ts). */
+  identities: Identity[];
+}
+
+/** What makes the engine see "the same resource": its URN (type, name, parent chain) and options. */
+export interface Identity {
+  type: string;
+  name: string;
+  urn: string;
+  parent: string;
+  provider?: string;
+  dependsOn: string[];
+  aliases: unknown[];
+  options: Record<string, unknown>;
+}
+
+type Node = { __pulumiType: string; __name?: string; __parentResource?: Node };
+
+/** The URN as the engine builds it: the parents' types (the stack's left out), then type and name. */
+export function urnOf(type: string, name: string, parent: Node | undefined): string {
+  const types: string[] = [];
+  for (let p = parent; p && p.__pulumiType !== "pulumi:pulumi:Stack"; p = p.__parentResource) {
+    types.unshift(p.__pulumiType);
+  }
+  return `urn:pulumi:${pulumi.getStack()}::${pulumi.getProject()}::${[...types, type].join("$")}::${name}`;
+}
+
+const nodeUrn = (n: Node | undefined) =>
+  n?.__name === undefined ? "" : urnOf(n.__pulumiType, n.__name, n.__parentResource);
+
+/** An alias as the program wrote it, with resources named by their URN. */
+function aliasOf(a: unknown): unknown {
+  if (typeof a === "string" || typeof a !== "object" || a === null) return a;
+  const entries = Object.entries(a as Record<string, unknown>);
+  return Object.fromEntries(entries.map(([k, v]) => [k, k === "parent" ? nodeUrn(v as Node) : v]));
+}
+
+function identityOf(t: pulumi.ResourceTransformationArgs): Identity {
+  const o = t.opts as pulumi.CustomResourceOptions;
+  const listed = Array.isArray(o.dependsOn) ? o.dependsOn : o.dependsOn ? [o.dependsOn] : [];
+  const deps = (listed as unknown as Node[]).map(nodeUrn).sort();
+  const keys = [
+    "protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "replaceOnChanges", "customTimeouts", "import",
+  ] as const;
+  const options = Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+  return {
+    type: t.type,
+    name: t.name,
+    urn: urnOf(t.type, t.name, o.parent as Node | undefined),
+    parent: nodeUrn(o.parent as Node | undefined),
+    ...(o.provider ? { provider: nodeUrn(o.provider as unknown as Node) } : {}),
+    dependsOn: deps,
+    aliases: (o.aliases ?? []).map(aliasOf),
+    options,
+  };
 }
 
 /** The dev stack's config, as Pulumi.dev.yaml sets it. */
@@ -125,7 +180,7 @@ async function declare(config: Record<string, string>, stack: string): Promise<R
     false,
   );
   pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
-  const run: Run = { resources, generated, parents: new Map(), dependsOn: new Map(), providers: new Map(), options: new Map() };
+  const run: Run = { resources, generated, identities: [], parents: new Map(), dependsOn: new Map(), providers: new Map(), options: new Map() };
   // Pulumi records a stack trace for every promise it makes; under tsx's source maps that is most
   // of a run's time. Traces are of no use here, so skip them while the program runs.
   const traceLimit = Error.stackTraceLimit;
@@ -142,6 +197,7 @@ async function declare(config: Record<string, string>, stack: string): Promise<R
         if (provider) run.providers.set(t.name, provider.__name ?? "?");
         const o = t.opts as pulumi.CustomResourceOptions;
         run.options.set(t.name, { protect: o.protect, customTimeouts: o.customTimeouts, retainOnDelete: o.retainOnDelete });
+        run.identities.push(identityOf(t));
         return undefined;
       });
       try {
