@@ -13,7 +13,7 @@ const LAYERS: [string, RegExp][] = [
   ["components", /^infra\/components\//],
   ["targets", /^infra\/targets\//],
   ["spec", /^infra\/spec\.ts$/],
-  ["catalog", /^(infra\/catalog|runtime\/contracts)\//],
+  ["catalog", /^(infra\/catalog|infra\/monitoring|runtime\/contracts)\//],
 ];
 /** What each layer may import (besides its own folder's peers, for targets and catalog). */
 const MAY_IMPORT: Record<string, string[]> = {
