@@ -250,6 +250,10 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
     report(STACK, up);
     assert.deepEqual(up.failed, []);
     outputs = (await stack.outputs()) as Record<string, { value: unknown }>;
+    // up waited for each workload in turn; a worker whose dependency was briefly slow since (2
+    // cores) is out of its Service for that while, as it should be: Ready again within 2 minutes.
+    const notReady = () => pods(t).filter((p) => p.status.phase !== "Succeeded" && !ready(p)).map((p) => p.metadata.name);
+    await waitFor("every pod Ready after up", 120_000, async () => (notReady().length === 0 ? true : undefined)).catch(() => undefined);
     const all = pods(t);
     const node = loadServicesEnv([]).K8S_NODE;
     for (const p of all) {
