@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import ts from "typescript";
 import { REPO_ROOT } from "../../../infra/spec";
 
 /**
@@ -46,4 +47,16 @@ describe("infra: no import runs back up (docs/architecture.md, the folder pictur
       }
     });
   }
+});
+
+describe("infra: the program compiles as Pulumi compiles it", () => {
+  it("Pulumi's working directory (Pulumi.yaml's main, infra/) has a tsconfig.json with the project's strict settings", () => {
+    const main = /^main:\s*(\S+)/m.exec(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8"))?.[1];
+    assert.equal(main, "infra/");
+    const file = path.join(REPO_ROOT, main, "tsconfig.json");
+    assert.ok(fs.existsSync(file), `${file} is missing: Pulumi's ts-node would type-check with its defaults`);
+    const parsed = ts.getParsedCommandLineOfConfigFile(file, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(String(d.messageText)) });
+    assert.equal(parsed?.options.strict, true);
+    assert.equal(parsed?.options.noUnusedLocals, true);
+  });
 });
