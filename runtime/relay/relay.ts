@@ -24,12 +24,13 @@ import { userCreatedAvsc } from "../contracts/user-created";
 import { avroType, encodeFrame, type AvroType } from "../lib/avro";
 import { chunkByBytes } from "../lib/chunk";
 import type { RelayConfig } from "../lib/config";
-import { classify, ContentError, describe, InfrastructureError } from "../lib/errors";
+import { classify, ContentError, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { createKafka, ensureTopics, topicMessageLimit, type MessageLimit } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { createPgPool } from "../lib/pg";
+import { assertAcked, BATCH_OVERHEAD, keyPartitioner, recordBytes } from "../lib/produce-acks";
 import { migrate } from "../lib/pg-schema";
 import { backoffDelay, INFRA_RETRY, untilAvailable } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
@@ -65,16 +66,6 @@ export const DEFAULT_MESSAGE_LIMIT: MessageLimit = {
   bytes: 1_048_588,
   source: "Kafka's default message.max.bytes 1048588",
 };
-
-/** A record batch's fixed header: the broker compares the whole batch with max.message.bytes. */
-const BATCH_OVERHEAD = 61;
-
-/** An upper bound of one record's bytes in a batch (varints at their largest). */
-export function recordBytes(m: { key: string; value: Buffer; headers: Record<string, string> }): number {
-  let n = 31 + Buffer.byteLength(m.key) + m.value.length;
-  for (const [k, v] of Object.entries(m.headers)) n += 10 + Buffer.byteLength(k) + Buffer.byteLength(v);
-  return n;
-}
 
 export interface Encoded {
   messages: (Message & { key: string; value: Buffer; headers: Record<string, string>; id: string })[];
@@ -141,23 +132,10 @@ export interface RoundContext {
   suspects?: ReadonlySet<string>;
 }
 
-/**
- * kafkajs 2.2.4 can resolve a send without having written part of it: when a partition's leader
- * moves during the send (a broker killed, a preferred-leader election), its retry regroups the
- * messages by the new leaders and skips every broker that already answered, so a partition whose
- * new leader had answered for other partitions is never sent (producer/sendMessages.js,
- * `brokersWithoutResponse`). The kill suite lost 12 records to it (docs/replication.md). So: every
- * partition our messages hash to (the producer's own DefaultPartitioner) must be in the answer
- * without an error, or the round fails (its rows are given back; what did land is reconciled).
- */
+/** Every partition the keys hash to must be acknowledged, or the round fails (lib/produce-acks.ts). */
 export function assertEveryPartitionAcked(keys: string[], partitions: number, acked: { partition: number; errorCode: number }[]): void {
-  const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: partitions }, (_x, partitionId) => ({ partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0] }));
-  const ok = new Set(acked.filter((r) => r.errorCode === 0).map((r) => r.partition));
-  const missing = [...new Set(keys.map((key) => partitioner({ topic: USERS_TOPIC, partitionMetadata, message: { key, value: null } })))].filter((p) => !ok.has(p));
-  if (missing.length > 0) {
-    throw new InfrastructureError(`kafka: the send resolved without an ack for partition(s) ${missing.sort((a, b) => a - b).join(", ")} of ${USERS_TOPIC} (a leader moved mid-send); the round is retried`);
-  }
+  const partitionOf = keyPartitioner(USERS_TOPIC, partitions);
+  assertAcked(USERS_TOPIC, keys.map(partitionOf), acked, "the round is retried");
 }
 
 /** A round slower than this is logged (warn) with the time of each of its steps. */
