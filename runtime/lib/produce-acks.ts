@@ -5,11 +5,24 @@
 import { Partitioners } from "kafkajs";
 import { InfrastructureError } from "./errors";
 
+/** What a record's size depends on. */
+export interface SizedRecord {
+  key: string | Buffer | null;
+  value: Buffer;
+  headers: Record<string, string>;
+}
+
+/** A partition's answer to a send. */
+export interface PartitionAck {
+  partition: number;
+  errorCode: number;
+}
+
 /** A record batch's fixed header: the broker compares the whole batch with max.message.bytes. */
 export const BATCH_OVERHEAD = 61;
 
 /** An upper bound of one record's bytes in a batch (varints at their largest). */
-export function recordBytes(m: { key: string | Buffer | null; value: Buffer; headers: Record<string, string> }): number {
+export function recordBytes(m: SizedRecord): number {
   let n = 31 + (m.key === null ? 0 : Buffer.byteLength(m.key)) + m.value.length;
   for (const [k, v] of Object.entries(m.headers)) n += 10 + Buffer.byteLength(k) + Buffer.byteLength(v);
   return n;
@@ -25,7 +38,7 @@ export function keyPartitioner(topic: string, partitions: number): (key: string 
 }
 
 /** The partitions of `expected` that the send's answer does not acknowledge without an error. */
-export function unackedPartitions(expected: Iterable<number>, acked: { partition: number; errorCode: number }[]): number[] {
+export function unackedPartitions(expected: Iterable<number>, acked: PartitionAck[]): number[] {
   const ok = new Set(acked.filter((r) => r.errorCode === 0).map((r) => r.partition));
   return [...new Set(expected)].filter((p) => !ok.has(p)).sort((a, b) => a - b);
 }
@@ -38,9 +51,10 @@ export function unackedPartitions(expected: Iterable<number>, acked: { partition
  * `brokersWithoutResponse`). The kill suite lost 12 records to it (docs/replication.md). So: every
  * partition the messages went to must be in the answer without an error, or the send failed.
  */
-export function assertAcked(topic: string, expected: Iterable<number>, acked: { partition: number; errorCode: number }[], then: string): void {
+export function assertAcked(topic: string, expected: Iterable<number>, acked: PartitionAck[], then: string): void {
   const missing = unackedPartitions(expected, acked);
   if (missing.length > 0) {
-    throw new InfrastructureError(`kafka: the send resolved without an ack for partition(s) ${missing.join(", ")} of ${topic} (a leader moved mid-send); ${then}`);
+    const partitions = `partition(s) ${missing.join(", ")} of ${topic}`;
+    throw new InfrastructureError(`kafka: the send resolved without an ack for ${partitions} (a leader moved mid-send); ${then}`);
   }
 }
