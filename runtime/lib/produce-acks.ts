@@ -55,6 +55,7 @@ export function assertAcked(topic: string, expected: Iterable<number>, acked: Pa
   const missing = unackedPartitions(expected, acked);
   if (missing.length > 0) {
     const partitions = `partition(s) ${missing.join(", ")} of ${topic}`;
-    throw new InfrastructureError(`kafka: the send resolved without an ack for ${partitions} (a leader moved mid-send); ${then}`);
+    const why = `kafka: the send resolved without an ack for ${partitions} (a leader moved mid-send)`;
+    throw new InfrastructureError(`${why}; ${then}`);
   }
 }

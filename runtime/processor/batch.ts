@@ -45,9 +45,11 @@ export async function handleBatch(payload: EachBatchPayload, ctx: BatchContext):
     const outcome = await storeChunkWithRetry(chunk, control, ctx);
     if (!outcome) return;
     for (const letter of outcome.deadLetters) {
-      log.warn({ partition: batch.partition, offset: letter.source.offset, reason: letter.reason.slice(0, 1000) }, "message dead-lettered");
+      const where = { partition: batch.partition, offset: letter.source.offset };
+      log.warn({ ...where, reason: letter.reason.slice(0, 1000) }, "message dead-lettered");
     }
     const last = chunk[chunk.length - 1].offset;
+    const next = { partition: batch.partition, offset: nextOffset(last) };
     resolveOffset(last);
     // a commit to a dead or moved coordinator ends the batch at once with a rejoin under
     // the same member id (coordinator.ts), not after kafkajs's retries and a crash
@@ -55,7 +57,7 @@ export async function handleBatch(payload: EachBatchPayload, ctx: BatchContext):
       // the payload's commit is kafkajs's consumerGroup.commitOffsets itself, without the retrier
       // of consumer.commitOffsets: a stale coordinator ("Broker N not found", ECONNREFUSED)
       // answers in one round trip and becomes a rejoin
-      () => commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: nextOffset(last) }] }] }),
+      () => commitOffsetsIfNecessary({ topics: [{ topic: batch.topic, partitions: [next] }] }),
       heartbeat,
       COMMIT_PROBE_MS,
       config.PROCESSOR_SESSION_TIMEOUT_MS,

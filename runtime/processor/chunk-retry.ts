@@ -48,7 +48,11 @@ export function schemaLostGauge(registry: Registry): Gauge<"partition"> {
  * letters are sent once over all attempts (one DlqDelivery). Undefined when the batch ended while
  * waiting (a rebalance, a stop): nothing of the chunk may be committed then.
  */
-export async function storeChunkWithRetry(chunk: KafkaMessage[], batch: BatchControl, ctx: ChunkRetryContext): Promise<ChunkOutcome | undefined> {
+export async function storeChunkWithRetry(
+  chunk: KafkaMessage[],
+  batch: BatchControl,
+  ctx: ChunkRetryContext,
+): Promise<ChunkOutcome | undefined> {
   const delivery = new DlqDelivery();
   for (let attempt = 0; ; attempt++) {
     // a chunk's writes can outlast the session on a loaded host: keep heartbeating meanwhile,
@@ -67,7 +71,7 @@ export async function storeChunkWithRetry(chunk: KafkaMessage[], batch: BatchCon
   }
 }
 
-async function waitBeforeRetry(e: unknown, attempt: number, batch: BatchControl, ctx: ChunkRetryContext): Promise<void> {
+async function waitBeforeRetry(e: unknown, attempt: number, batch: BatchControl, ctx: ChunkRetryContext) {
   const partition = batch.partition;
   markFailing(partitionKey(HEALTH, partition), describe(e));
   if (e instanceof SchemaLostError) {
@@ -76,7 +80,8 @@ async function waitBeforeRetry(e: unknown, attempt: number, batch: BatchControl,
   }
   metrics().retries.inc({ worker: "processor" });
   const delay = backoffDelay(attempt, INFRA_RETRY) + 50;
-  ctx.log.warn({ partition, err: describe(e), attempt: attempt + 1, delay }, "chunk not stored (dependency down); retrying, offset kept");
+  const why = { partition, err: describe(e), attempt: attempt + 1, delay };
+  ctx.log.warn(why, "chunk not stored (dependency down); retrying, offset kept");
   await sleep(delay, ctx.signal);
   // keep our partitions while we wait: a rebalance or a dead broker ends the batch here
   // (a lost coordinator: a rejoin under the same member id, coordinator.ts)

@@ -43,13 +43,15 @@ export class ChunkStore {
     for (const message of messages) {
       const writeTime = writeTimeOf(message.headers);
       // a record of our relay (its outbox_id header) whose schema id is lost stops the partition
-      const decoded = writeTime.ok ? decodeUserLoaded(decoder, message.value, message.key, writeTime.micros !== undefined) : writeTime;
+      const ours = writeTime.ok && writeTime.micros !== undefined;
+      const decoded = writeTime.ok ? decodeUserLoaded(decoder, message.value, message.key, ours) : writeTime;
       if (decoded.ok && writeTime.ok) {
         good.push({ user: decoded.user, writeTime: writeTime.micros });
         sentAt.push(Number(message.timestamp));
       } else if (!decoded.ok) {
         const at = { topic: this.deps.topic, partition, offset: message.offset, timestamp: message.timestamp };
-        deadLetters.push({ source: { ...at, key: message.key, value: message.value, headers: message.headers }, reason: decoded.reason });
+        const source = { ...at, key: message.key, value: message.value, headers: message.headers };
+        deadLetters.push({ source, reason: decoded.reason });
       }
     }
     // both settled before the chunk's attempt ends: a retry never overlaps a send still under way

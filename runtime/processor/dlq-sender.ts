@@ -69,7 +69,9 @@ export type DlqProducer = Pick<Producer, "connect" | "disconnect" | "send">;
 export function kafkaDlqTopic(kafka: Kafka, admin: Admin, name = DLQ_TOPIC): DlqTopic {
   return {
     name,
-    newProducer: () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner }),
+    newProducer: () => kafka.producer({
+      idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
+    }),
     endOffsets: async () => new Map((await admin.fetchTopicOffsets(name)).map((p) => [p.partition, p.high])),
     messageLimit: () => topicMessageLimit(admin, name),
     letterIdsSince: async (since) => {
@@ -169,11 +171,14 @@ export class DlqSender {
       }
     }
     delivery.uncertainSince = undefined;
-    if (found > 0) this.log.warn({ found, letters: letters.length }, "dead letters of a failed send found on the DLQ: not sent again");
+    if (found > 0) {
+      const counts = { found, letters: letters.length };
+      this.log.warn(counts, "dead letters of a failed send found on the DLQ: not sent again");
+    }
   }
 
   /** Each letter as a record that fits the topic, on the partition its key hashes to (else its source's). */
-  private build(letters: DeadLetter[], delivery: DlqDelivery, limit: MessageLimit, partitions: number): LetterRecord[] {
+  private build(letters: DeadLetter[], delivery: DlqDelivery, limit: MessageLimit, partitions: number) {
     const partitionOf = keyPartitioner(this.topic.name, partitions);
     const maxEnvelope = Math.min(DLQ_MAX_VALUE_BYTES, limit.bytes - BATCH_OVERHEAD - RECORD_HEADROOM);
     const now = new Date();
@@ -189,7 +194,8 @@ export class DlqSender {
       };
       const bytes = BATCH_OVERHEAD + recordBytes(record);
       if (bytes > limit.bytes) {
-        throw new DlqRefusedError(`dead letter of ${source} needs ${bytes} bytes, ${this.topic.name} takes ${limit.source}: raise it`);
+        const takes = `${this.topic.name} takes ${limit.source}`;
+        throw new DlqRefusedError(`dead letter of ${source} needs ${bytes} bytes, ${takes}: raise it`);
       }
       return record;
     });
@@ -202,7 +208,8 @@ export class DlqSender {
     await this.currentLimit().catch(() => undefined);
     const bytes = group.reduce((n, record) => n + recordBytes(record), BATCH_OVERHEAD);
     return new DlqRefusedError(
-      `${this.topic.name} refused ${group.length} dead letter(s): ${describe(e)} (${bytes} bytes, the topic took ${limit.source}); retried`,
+      `${this.topic.name} refused ${group.length} dead letter(s): ${describe(e)} ` +
+        `(${bytes} bytes, the topic took ${limit.source}); retried`,
       { cause: e },
     );
   }
@@ -211,7 +218,9 @@ export class DlqSender {
     if (this.limit && Date.now() - this.limitReadAt < LIMIT_TTL_MS) return this.limit;
     try {
       const now = await this.topic.messageLimit();
-      if (this.limit && now.bytes !== this.limit.bytes) this.log.warn({ was: this.limit.source, now: now.source }, "DLQ size limit changed");
+      if (this.limit && now.bytes !== this.limit.bytes) {
+        this.log.warn({ was: this.limit.source, now: now.source }, "DLQ size limit changed");
+      }
       this.limit = now;
       this.limitReadAt = Date.now();
     } catch (e) {

@@ -47,7 +47,8 @@ function headersBase64(h: NonNullable<DlqSource["headers"]>): Record<string, str
 }
 
 /** The source's position: what identifies a dead letter across retries of its chunk. */
-export const sourceId = (src: Pick<DlqSource, "topic" | "partition" | "offset">) => `${src.topic}/${src.partition}/${src.offset}`;
+export const sourceId = (src: Pick<DlqSource, "topic" | "partition" | "offset">) =>
+  `${src.topic}/${src.partition}/${src.offset}`;
 
 /**
  * The DLQ record of a poison message. Its envelope stays under `maxBytes`: a value that would not
@@ -59,7 +60,10 @@ export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(
   const headers = src.headers ? headersBase64(src.headers) : undefined;
   const envelope: DlqEnvelope = {
     reason: reason.slice(0, 4000),
-    source: { topic: src.topic, partition: src.partition, offset: src.offset, ...(src.timestamp ? { timestamp: src.timestamp } : {}) },
+    source: {
+      topic: src.topic, partition: src.partition, offset: src.offset,
+      ...(src.timestamp ? { timestamp: src.timestamp } : {}),
+    },
     key_base64: key ? key.toString("base64") : null,
     value_base64: src.value && !tooLarge ? src.value.toString("base64") : null,
     ...(tooLarge && src.value ? valueDigest(src.value) : {}),

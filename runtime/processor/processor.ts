@@ -59,7 +59,12 @@ export function startProcessor(options: ProcessorOptions): ProcessorHandle {
   return startStoppable(options.signal, (signal) => runProcessor(options, config, log, signal));
 }
 
-async function runProcessor(options: ProcessorOptions, config: ProcessorConfig, log: Logger, signal: AbortSignal): Promise<ProcessorSummary> {
+async function runProcessor(
+  options: ProcessorOptions,
+  config: ProcessorConfig,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<ProcessorSummary> {
   const startedAt = Date.now();
   const summary: ProcessorSummary = { stored: 0, deadLettered: 0, batches: 0, seconds: 0 };
   const topic = options.topic ?? USERS_TOPIC;
@@ -71,7 +76,8 @@ async function runProcessor(options: ProcessorOptions, config: ProcessorConfig, 
   const wait: UntilAvailableOptions = { signal, log, health: HEALTH };
   let cassandra: Client | undefined;
   try {
-    await untilAvailable("kafka: ensure topics", () => ensureTopics(kafka, config.TOPIC_PARTITIONS, config.TOPIC_REPLICATION_FACTOR), wait);
+    const topics = () => ensureTopics(kafka, config.TOPIC_PARTITIONS, config.TOPIC_REPLICATION_FACTOR);
+    await untilAvailable("kafka: ensure topics", topics, wait);
     cassandra = await connectCassandra(config, wait);
     await untilAvailable("kafka: connect", () => admin.connect(), wait);
     // the writer schema of the subject's latest version, fetched now: a registry outage later
@@ -99,7 +105,9 @@ async function runProcessor(options: ProcessorOptions, config: ProcessorConfig, 
       kafka, config, topic, log, signal, heartbeatMs,
       lag: {
         admin, groupId: config.PROCESSOR_GROUP_ID, topic, log,
-        untilCaughtUp: options.untilCaughtUp ? { idleExitMs: config.PROCESSOR_IDLE_EXIT_MS, lastActivity: () => lastActivity } : undefined,
+        untilCaughtUp: options.untilCaughtUp
+          ? { idleExitMs: config.PROCESSOR_IDLE_EXIT_MS, lastActivity: () => lastActivity }
+          : undefined,
       },
       handleBatch: (payload, checkCoordinator) => handleBatch(payload, { ...batchContext, checkCoordinator }),
     };
@@ -147,7 +155,9 @@ async function connectCassandra(config: ProcessorConfig, wait: UntilAvailableOpt
 function throwIfBug(crash: Error, config: ProcessorConfig): void {
   if ((crash as { type?: string }).type === "INVALID_SESSION_TIMEOUT") {
     throw new ProgrammingError(
-      `PROCESSOR_SESSION_TIMEOUT_MS=${config.PROCESSOR_SESSION_TIMEOUT_MS} is outside the brokers' group.min/max.session.timeout.ms: raise it (Kafka's own minimum is 6000) or lower the brokers' minimum (ours: 2000)`,
+      `PROCESSOR_SESSION_TIMEOUT_MS=${config.PROCESSOR_SESSION_TIMEOUT_MS} is outside the brokers' ` +
+        "group.min/max.session.timeout.ms: raise it (Kafka's own minimum is 6000) " +
+        "or lower the brokers' minimum (ours: 2000)",
       { cause: crash },
     );
   }

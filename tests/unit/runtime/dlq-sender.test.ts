@@ -71,14 +71,17 @@ class FakeDlq implements DlqTopic {
 }
 
 const acks = (messages: Message[]) =>
-  [...new Set(messages.map((m) => m.partition ?? -1))].map((partition) => ({ topicName: "users_created.dlq", partition, errorCode: 0 }));
+  [...new Set(messages.map((m) => m.partition ?? -1))]
+    .map((partition) => ({ topicName: "users_created.dlq", partition, errorCode: 0 }));
 const writeAll: Behaviour = (record, write) => {
   record.messages.forEach(write);
   return acks(record.messages);
 };
 
-function letter(offset: number, key: string | null = `key-${offset}`, value = Buffer.from(`not avro ${offset}`)): DeadLetter {
-  return { source: { topic: "users_created", partition: 1, offset: String(offset), key: key === null ? null : Buffer.from(key), value }, reason: "decode: not avro" };
+function letter(offset: number, key: string | null = `key-${offset}`, value = Buffer.from(`not avro ${offset}`)) {
+  const keyBytes = key === null ? null : Buffer.from(key);
+  const source = { topic: "users_created", partition: 1, offset: String(offset), key: keyBytes, value };
+  return { source, reason: "decode: not avro" } satisfies DeadLetter;
 }
 
 describe("processor: the DLQ sender", () => {
@@ -86,7 +89,8 @@ describe("processor: the DLQ sender", () => {
     const dlq = new FakeDlq();
     await new DlqSender(dlq, log).send([letter(1), letter(2), letter(3, null)], new DlqDelivery());
     assert.deepEqual(dlq.sources(), ["1", "2", "3"]);
-    assert.ok(dlq.written.every((m) => typeof m.partition === "number" && m.partition >= 0 && m.partition < PARTITIONS));
+    const partitions = dlq.written.map((m) => m.partition ?? -1);
+    assert.ok(partitions.every((p) => p >= 0 && p < PARTITIONS));
     assert.equal(dlq.written[2].partition, 1, "a letter without a key goes to its source's partition");
     assert.equal(new Set(dlq.written.map((m) => (m.headers ?? {})[LETTER_ID_HEADER])).size, 3);
   });
@@ -105,7 +109,7 @@ describe("processor: the DLQ sender", () => {
     assert.deepEqual(dlq.sources(), ["1"]);
   });
 
-  it("sends of several partitions' chunks go one at a time; a send queued behind a failed one uses a new producer", async () => {
+  it("several partitions' sends go one at a time; one queued behind a failed send uses a new producer", async () => {
     const dlq = new FakeDlq();
     const sender = new DlqSender(dlq, log);
     dlq.behaviours.push(() => {
@@ -122,7 +126,7 @@ describe("processor: the DLQ sender", () => {
     assert.deepEqual(dlq.sources(), ["2", "3"]);
   });
 
-  it("a partition missing from the answer fails the send; a retry sends only the letters of that partition", async () => {
+  it("a partition missing from the answer fails the send; the retry sends only that partition's letters", async () => {
     const dlq = new FakeDlq();
     const sender = new DlqSender(dlq, log);
     let skipped = -1;
@@ -151,7 +155,7 @@ describe("processor: the DLQ sender", () => {
     assert.equal(dlq.producers[0].sends, 1);
   });
 
-  it("a send that failed after the broker wrote it: the retry finds its letters on the DLQ and sends none twice", async () => {
+  it("a send that failed after the broker wrote it: the retry finds its letters on the DLQ, none twice", async () => {
     const dlq = new FakeDlq();
     const sender = new DlqSender(dlq, log);
     dlq.behaviours.push((record, write) => {
@@ -165,7 +169,7 @@ describe("processor: the DLQ sender", () => {
     assert.equal(dlq.reads, 1);
   });
 
-  it("refused as too large (the DLQ's limit lowered): retried with the limit read again, the value kept as size and sha256", async () => {
+  it("refused as too large (the DLQ's limit lowered): retried with the limit read again, value as sha256", async () => {
     const dlq = new FakeDlq();
     const sender = new DlqSender(dlq, log);
     const big = letter(1, "k", Buffer.alloc(200_000, 7));
@@ -207,6 +211,7 @@ describe("processor: the DLQ sender", () => {
     dlq.behaviours.push(() => {
       throw kafkaError("TOPIC_AUTHORIZATION_FAILED", false);
     });
-    await assert.rejects(new DlqSender(dlq, log).send([letter(1)], new DlqDelivery()), (e: unknown) => classify(e) === "programming");
+    const sent = new DlqSender(dlq, log).send([letter(1)], new DlqDelivery());
+    await assert.rejects(sent, (e: unknown) => classify(e) === "programming");
   });
 });

@@ -25,7 +25,9 @@ function batchControl(partition: number): BatchControl & { heartbeats: number } 
 
 function retryContext(store: (delivery: DlqDelivery) => Promise<ChunkOutcome>) {
   return {
-    chunks: { store: (_m: KafkaMessage[], _p: number, delivery: DlqDelivery) => store(delivery) } as unknown as ChunkStore,
+    chunks: {
+      store: (_m: KafkaMessage[], _p: number, delivery: DlqDelivery) => store(delivery),
+    } as unknown as ChunkStore,
     log,
     signal: new AbortController().signal,
     heartbeatMs: 1000,
@@ -34,7 +36,7 @@ function retryContext(store: (delivery: DlqDelivery) => Promise<ChunkOutcome>) {
 }
 
 describe("processor: a chunk retried in place (storeChunkWithRetry)", () => {
-  it("a dependency failure (the DLQ unreachable) is retried with the chunk's one delivery: letters acked once are not sent again", async () => {
+  it("a dependency failure (the DLQ unreachable) is retried with the chunk's one delivery", async () => {
     const deliveries: DlqDelivery[] = [];
     const control = batchControl(7);
     const outcome = await storeChunkWithRetry([], control, retryContext(async (delivery) => {
@@ -64,7 +66,9 @@ describe("processor: a bug in a batch stops the consumer for good (runConsumer)"
     const listeners = new Map<string, (e: unknown) => void>();
     let disconnected = false;
     const consumer = {
-      events: { CRASH: "crash", GROUP_JOIN: "join", HEARTBEAT: "heartbeat", REBALANCING: "rebalancing", FETCH_START: "fetch" },
+      events: {
+        CRASH: "crash", GROUP_JOIN: "join", HEARTBEAT: "heartbeat", REBALANCING: "rebalancing", FETCH_START: "fetch",
+      },
       on: (event: string, listener: (e: unknown) => void) => listeners.set(event, listener),
       connect: async () => undefined,
       subscribe: async () => undefined,
@@ -75,8 +79,8 @@ describe("processor: a bug in a batch stops the consumer for good (runConsumer)"
       },
     } as unknown as Consumer;
     const config = loadConfig(processorSchema, {
-      KAFKA_BROKERS: "127.0.0.1:1", SCHEMA_REGISTRY_URL: "http://127.0.0.1:1", CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042",
-      CASSANDRA_LOCAL_DC: "dc1",
+      KAFKA_BROKERS: "127.0.0.1:1", SCHEMA_REGISTRY_URL: "http://127.0.0.1:1",
+      CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042", CASSANDRA_LOCAL_DC: "dc1",
     });
     const signal = new AbortController().signal;
     const ctx: ConsumerRunContext = {
@@ -87,7 +91,8 @@ describe("processor: a bug in a batch stops the consumer for good (runConsumer)"
         throw new TypeError("Cannot read properties of undefined (reading 'offset')");
       },
     };
-    const ended = await Promise.race([runConsumer(ctx, 1), new Promise((r) => setTimeout(() => r("still running"), 3000))]);
+    const stillRunning = new Promise((r) => setTimeout(() => r("still running"), 3000));
+    const ended = await Promise.race([runConsumer(ctx, 1), stillRunning]);
     assert.ok(ended instanceof TypeError, String(ended));
     assert.ok(disconnected);
   });
