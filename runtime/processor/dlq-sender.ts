@@ -194,6 +194,7 @@ export class DlqSender {
       };
       const bytes = BATCH_OVERHEAD + recordBytes(record);
       if (bytes > limit.bytes) {
+        this.limitReadAt = 0; // the next attempt reads the limit again: raised by then, the letter goes
         const takes = `${this.topic.name} takes ${limit.source}`;
         throw new DlqRefusedError(`dead letter of ${source} needs ${bytes} bytes, ${takes}: raise it`);
       }

@@ -194,16 +194,22 @@ describe("processor: the DLQ sender", () => {
     assert.equal(envelope.value_bytes, 200_000);
   });
 
-  it("a letter that cannot fit the DLQ at all is not sent: DlqRefusedError (retried, offset kept)", async () => {
+  it("a letter that cannot fit the DLQ is not sent: DlqRefusedError (retried), sent once the limit is raised", async () => {
     const dlq = new FakeDlq();
     dlq.limit = { bytes: 2_000, source: "max.message.bytes 2000 of users_created.dlq" };
     const withLongReason = { ...letter(1), reason: "decode: " + "x".repeat(3_000) };
-    await assert.rejects(new DlqSender(dlq, log).send([withLongReason], new DlqDelivery()), (e: unknown) => {
+    const sender = new DlqSender(dlq, log);
+    const delivery = new DlqDelivery();
+    await assert.rejects(sender.send([withLongReason], delivery), (e: unknown) => {
       assert.ok(e instanceof DlqRefusedError);
       assert.match(e.message, /needs \d+ bytes, users_created.dlq takes max.message.bytes 2000/);
       return true;
     });
     assert.equal(dlq.producers.length, 0);
+    // the operator raises the limit: the next attempt reads it again (not a minute later)
+    dlq.limit = { bytes: 1_048_588, source: "message.max.bytes 1048588 of the brokers" };
+    await sender.send([withLongReason], delivery);
+    assert.deepEqual(dlq.sources(), ["1"]);
   });
 
   it("our mistake (no right to write the DLQ) is not retried as a dependency: thrown as it is", async () => {
