@@ -169,7 +169,7 @@ describe("processor: the DLQ sender", () => {
     assert.equal(dlq.reads, 1);
   });
 
-  it("refused as too large (the DLQ's limit lowered): retried with the limit read again, value as sha256", async () => {
+  it("refused as too large (limit lowered): retried with the limit read again, value as sha256", async () => {
     const dlq = new FakeDlq();
     const sender = new DlqSender(dlq, log);
     const big = letter(1, "k", Buffer.alloc(200_000, 7));
@@ -194,7 +194,7 @@ describe("processor: the DLQ sender", () => {
     assert.equal(envelope.value_bytes, 200_000);
   });
 
-  it("a letter that cannot fit the DLQ is not sent: DlqRefusedError (retried), sent once the limit is raised", async () => {
+  it("a letter that cannot fit the DLQ: DlqRefusedError (retried), sent once the limit is raised", async () => {
     const dlq = new FakeDlq();
     dlq.limit = { bytes: 2_000, source: "max.message.bytes 2000 of users_created.dlq" };
     const withLongReason = { ...letter(1), reason: "decode: " + "x".repeat(3_000) };
