@@ -217,6 +217,8 @@ export class DlqSender {
 
   private async currentLimit(): Promise<MessageLimit> {
     if (this.limit && Date.now() - this.limitReadAt < LIMIT_TTL_MS) return this.limit;
+    // with a limit in hand, a read that fails is tried again in a minute, not before every send
+    if (this.limit) this.limitReadAt = Date.now();
     try {
       const now = await this.topic.messageLimit();
       if (this.limit && now.bytes !== this.limit.bytes) {
