@@ -1,12 +1,11 @@
 /**
  * One consumer of the processor's group, from its start until it stops for good: a stop signal,
  * caught up (one-shot mode), or a crash kafkajs does not restart from (then the caller builds a
- * new one). A programming error in a batch ends it at once: kafkajs would retry it or restart the
- * consumer (it takes any error it does not know for retriable), and the worker must crash instead.
+ * new one).
  */
 import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import type { ProcessorConfig } from "../lib/config";
-import { classify, describe } from "../lib/errors";
+import { describe } from "../lib/errors";
 import { keepPartitions, markFailing, markHealthy } from "../lib/health";
 import { CONSUMER_RETRY } from "../lib/kafka";
 import type { Logger } from "../lib/logger";
@@ -59,7 +58,6 @@ export async function runConsumer(ctx: ConsumerRunContext, run: number): Promise
           await ctx.handleBatch(payload, coordinator.check);
         } catch (e) {
           if (e instanceof CoordinatorLost) coordinator.lost();
-          else if (classify(e) === "programming") endWith(e as Error);
           throw e;
         }
       },
