@@ -25,12 +25,15 @@ export interface DlqEnvelope {
   value_sha256?: string;
   /** the original headers, each value base64 (a replay sends them again) */
   headers_base64?: Record<string, string>;
+  /** set instead of headers_base64 when the headers were too large to carry with the rest */
+  headers_bytes?: number;
   failed_at: string;
 }
 
 /**
- * The largest DLQ record we send: well under the broker's 1 MiB message.max.bytes, so a poison
+ * The largest DLQ envelope we send: well under the broker's 1 MiB message.max.bytes, so a poison
  * message can always be parked (a DLQ send refused for size would stop the partition forever).
+ * The DLQ sender lowers it to what the DLQ topic takes (dlq-sender.ts).
  */
 export const DLQ_MAX_VALUE_BYTES = 512 * 1024;
 
@@ -43,26 +46,52 @@ function headersBase64(h: NonNullable<DlqSource["headers"]>): Record<string, str
   return out;
 }
 
-export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(), maxValueBytes = DLQ_MAX_VALUE_BYTES) {
-  const tooLarge = src.value !== null && src.value.length * 1.34 + 2048 > maxValueBytes;
+/** The source's position: what identifies a dead letter across retries of its chunk. */
+export const sourceId = (src: Pick<DlqSource, "topic" | "partition" | "offset">) =>
+  `${src.topic}/${src.partition}/${src.offset}`;
+
+/**
+ * The DLQ record of a poison message. Its envelope stays under `maxBytes`: a value that would not
+ * fit is replaced by its size and sha256, then headers that still do not fit by their size.
+ */
+export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(), maxBytes = DLQ_MAX_VALUE_BYTES) {
+  const tooLarge = src.value !== null && src.value.length * 1.34 + 2048 > maxBytes;
   const key = src.key && src.key.length > 1024 ? src.key.subarray(0, 1024) : src.key;
+  const headers = src.headers ? headersBase64(src.headers) : undefined;
   const envelope: DlqEnvelope = {
     reason: reason.slice(0, 4000),
-    source: { topic: src.topic, partition: src.partition, offset: src.offset, ...(src.timestamp ? { timestamp: src.timestamp } : {}) },
+    source: {
+      topic: src.topic, partition: src.partition, offset: src.offset,
+      ...(src.timestamp ? { timestamp: src.timestamp } : {}),
+    },
     key_base64: key ? key.toString("base64") : null,
     value_base64: src.value && !tooLarge ? src.value.toString("base64") : null,
-    ...(tooLarge && src.value ? { value_bytes: src.value.length, value_sha256: createHash("sha256").update(src.value).digest("hex") } : {}),
-    ...(src.headers ? { headers_base64: headersBase64(src.headers) } : {}),
+    ...(tooLarge && src.value ? valueDigest(src.value) : {}),
+    ...(headers ? { headers_base64: headers } : {}),
     failed_at: now.toISOString(),
   };
+  let value = Buffer.from(JSON.stringify(envelope));
+  if (value.length > maxBytes && envelope.value_base64 !== null && src.value) {
+    Object.assign(envelope, { value_base64: null, ...valueDigest(src.value) });
+    value = Buffer.from(JSON.stringify(envelope));
+  }
+  if (value.length > maxBytes && headers) {
+    delete envelope.headers_base64;
+    envelope.headers_bytes = Object.values(headers).reduce((n, v) => n + Buffer.byteLength(v, "base64"), 0);
+    value = Buffer.from(JSON.stringify(envelope));
+  }
   return {
     key,
-    value: Buffer.from(JSON.stringify(envelope)),
+    value,
     headers: {
       error_reason: reason.slice(0, 1000),
       source_topic: src.topic,
       source_partition: String(src.partition),
       source_offset: src.offset,
-    },
+    } as Record<string, string>,
   };
+}
+
+function valueDigest(value: Buffer): Pick<DlqEnvelope, "value_bytes" | "value_sha256"> {
+  return { value_bytes: value.length, value_sha256: createHash("sha256").update(value).digest("hex") };
 }

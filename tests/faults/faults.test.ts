@@ -3,8 +3,9 @@
  * services (offline API → ingest → PostgreSQL → relay → Kafka → processor → Cassandra), each
  * fault is applied in turn: Kafka, PostgreSQL, Cassandra and the Schema Registry stopped and
  * started again (through scripts/services, as an operator would), each worker SIGKILLed (the
- * relay also right after Kafka acked a send, before its commit), the schema evolved, and
- * malformed records of each kind injected. The workers are child processes launched the one way
+ * relay also right after Kafka acked a send, before its commit), the schema evolved,
+ * malformed records of each kind injected, and the DLQ refusing letters for a while (its
+ * max.message.bytes lowered, then restored: offsets held meanwhile, each letter once after). The workers are child processes launched the one way
  * runtime/main.ts is (tests/integration/workers/harness.ts), supervised like a kubelet would:
  * one that exits by itself is counted, then started again.
  *
@@ -21,7 +22,7 @@ import { execFile } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { ConfigResourceTypes, Kafka as KafkaClient, logLevel, type Admin, type Kafka } from "kafkajs";
+import { ConfigResourceTypes, ConfigSource, Kafka as KafkaClient, logLevel, type Admin, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
 import type { Client as CassandraClient } from "cassandra-driver";
 import { SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
@@ -532,6 +533,70 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       r.lost += outIds.length - parked;
       r.notes.push(`parked: ${st.rows.map((x) => `${x.reason} ${x.n}`).join(", ")}`);
       return (Date.now() - t0) / 1000;
+    });
+  });
+
+  /** The DLQ topic's own settings (overrides): restored as they were after the row below. */
+  async function dlqOverrides(): Promise<{ name: string; value: string }[]> {
+    const resources = [{ type: ConfigResourceTypes.TOPIC, name: DLQ_TOPIC }];
+    const d = await admin.describeConfigs({ includeSynonyms: false, resources });
+    return d.resources[0].configEntries
+      .filter((e) => e.configSource === ConfigSource.TOPIC_CONFIG)
+      .map((e) => ({ name: e.configName, value: e.configValue }));
+  }
+
+  async function setDlqOverrides(entries: { name: string; value: string }[]): Promise<void> {
+    // AlterConfigs replaces the topic's overrides as a whole: the others are passed again
+    const resources = [{ type: ConfigResourceTypes.TOPIC, name: DLQ_TOPIC, configEntries: entries }];
+    await admin.alterConfigs({ validateOnly: false, resources });
+  }
+
+  it("the DLQ refusing dead letters for a while (its max.message.bytes lowered, then restored)", async () => {
+    await fault("DLQ refusing letters (10 s)", async (r) => {
+      const overrides = await dlqOverrides();
+      const keys: string[] = Array.from({ length: 50 }, () => crypto.randomUUID());
+      const others = overrides.filter((e) => e.name !== "max.message.bytes");
+      // under one letter (~700 bytes): a single letter in a batch of its own would still be taken
+      await setDlqOverrides([...others, { name: "max.message.bytes", value: "200" }]);
+      let restored = false;
+      try {
+        const p = k.producer();
+        await p.connect();
+        const messages = keys.map((key, i) => ({ key, value: Buffer.from(`not avro ${i}`) }));
+        const sent = await p.send({ topic: USERS_TOPIC, acks: -1, messages });
+        await p.disconnect();
+        await sleep(10_000);
+        // nothing committed past a poison message whose letter the DLQ did not take
+        const [committed] = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] });
+        for (const at of sent) {
+          const c = BigInt(committed.partitions.find((x) => x.partition === at.partition)?.offset ?? "-1");
+          const where = `partition ${at.partition} committed ${c}, past the poison at ${at.baseOffset}`;
+          assert.ok(c <= BigInt(at.baseOffset ?? "0"), where);
+        }
+        const onDlq = async () => readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC));
+        const early = (await onDlq()).filter((m) => m.key && keys.includes(m.key));
+        assert.equal(early.length, 0, "no letter while the DLQ refuses them");
+        const t = Date.now();
+        await setDlqOverrides(overrides);
+        restored = true;
+        phase("DLQ limit restored");
+        const letters = new Map<string, number>();
+        await waitFor("50 letters", async () => {
+          letters.clear();
+          for (const m of await onDlq()) {
+            if (m.key && keys.includes(m.key)) letters.set(m.key, (letters.get(m.key) ?? 0) + 1);
+          }
+          return letters.size >= keys.length;
+        }, 120_000, 1000).catch(() => undefined);
+        const resume = (Date.now() - t) / 1000;
+        r.lost += keys.length - letters.size;
+        const twice = [...letters.values()].filter((n) => n > 1).length;
+        r.notes.push(`${letters.size} of ${keys.length} letters once the limit was back, ${twice} twice`);
+        assert.equal(twice, 0, "a letter on the DLQ more than once");
+        return resume;
+      } finally {
+        if (!restored) await setDlqOverrides(overrides).catch(() => undefined);
+      }
     });
   });
 

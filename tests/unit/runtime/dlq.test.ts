@@ -38,3 +38,22 @@ describe("processor: a poison message always fits the DLQ", () => {
     assert.ok((m.key?.length ?? 0) <= 1024);
   });
 });
+
+describe("processor: a dead letter fits the size it is given (the DLQ topic's limit)", () => {
+  it("the value goes first, then headers too large to carry, each replaced by its size", () => {
+    const src = {
+      topic: "users_created", partition: 0, offset: "5", key: Buffer.from("k"), value: Buffer.alloc(20_000, 1),
+      headers: { outbox_id: "42", junk: Buffer.alloc(30_000, 2) },
+    };
+    const m = dlqMessage(src, "decode: not avro", new Date(0), 16_000);
+    assert.ok(m.value.length <= 16_000, `${m.value.length} bytes`);
+    const env = JSON.parse(m.value.toString()) as DlqEnvelope;
+    assert.equal(env.value_base64, null);
+    assert.equal(env.value_bytes, 20_000);
+    assert.equal(env.headers_base64, undefined);
+    assert.equal(env.headers_bytes, 30_002);
+    const roomy = JSON.parse(dlqMessage(src, "decode: not avro", new Date(0), 200_000).value.toString()) as DlqEnvelope;
+    assert.equal(Buffer.from(roomy.headers_base64?.outbox_id ?? "", "base64").toString(), "42");
+    assert.equal(roomy.value_bytes, undefined);
+  });
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { assertEveryPartitionAcked } from "../../../runtime/relay/relay";
+import { assertEveryPartitionAcked } from "../../../runtime/relay/round";
 
 // Keys of the kill suite's round that lost 12 records (2026-11-26 04:54:12): 923c9a14 was found on
 // users_created-2 by Kafka's own DumpLogSegments, f0fcf7e3 was one of the 12 meant for it.

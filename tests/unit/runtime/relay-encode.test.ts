@@ -3,7 +3,7 @@ import avro from "avsc";
 import { userCreatedAvsc } from "../../../runtime/contracts/user-created";
 import { avroType } from "../../../runtime/lib/avro";
 import { chunkByBytes } from "../../../runtime/lib/chunk";
-import { encodeRows } from "../../../runtime/relay/relay";
+import { encodeRows } from "../../../runtime/relay/encode";
 import { normalizeUser } from "../../../runtime/ingest/normalize";
 import { generateUser } from "../../../runtime/api/generate";
 
