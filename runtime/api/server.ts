@@ -80,8 +80,10 @@ export function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> 
       count(400);
       return send(res, 400, { error: `bad fault parameter: ${(e as Error).message}` });
     }
-    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+    // Decided on arrival: "the next N requests" are those that arrive next, not those whose
+    // latency ends next (a request its client gave up on must not take a later request's fault).
     const status = state.errorFor(faults);
+    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (status !== undefined) {
       count(status);
       return send(res, status, { error: status === 429 ? "Too many requests" : "Uh oh, something has gone wrong." }, status === 429 ? { "retry-after": "0" } : {});

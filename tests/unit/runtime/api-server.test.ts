@@ -40,6 +40,15 @@ describe("offline API: HTTP server and faults", () => {
     assert.equal(api.getFaults().failNext, 0);
   });
 
+  it("failNext counts the requests that arrive next: a slow request its client gave up on takes none", async () => {
+    api.setFaults({ latencyMs: 200 });
+    const abandoned = fetch(`${api.url}/api/?results=1&seed=a`, { signal: AbortSignal.timeout(20) }).catch(() => "aborted");
+    assert.equal(await abandoned, "aborted");
+    api.setFaults({ latencyMs: 0, failNext: 1, errorStatuses: [451] });
+    await new Promise((r) => setTimeout(r, 300)); // the abandoned request's latency is over
+    assert.equal((await get("results=1&seed=b")).status, 451);
+  });
+
   it("errorRate 1 fails every request until switched off through the admin endpoint", async () => {
     const put = await fetch(`${api.url}/admin/faults`, { method: "PUT", body: JSON.stringify({ errorRate: 1, errorStatuses: [503] }) });
     assert.equal(put.status, 200);
