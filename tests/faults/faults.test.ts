@@ -33,6 +33,7 @@ import { userCreatedAvsc } from "../../runtime/contracts/user-created";
 import { normalizeUser } from "../../runtime/ingest/normalize";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
+import { limitApplied } from "../support/topic-limit";
 import {
   cassandra, compileRuntime, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, Supervisor, topicEnds, uniq, waitFor, type Worker,
 } from "../integration/workers/harness";
@@ -560,6 +561,7 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       await setDlqOverrides([...others, { name: "max.message.bytes", value: "200" }]);
       let restored = false;
       try {
+        await limitApplied(k, DLQ_TOPIC, 200);
         const p = k.producer();
         await p.connect();
         const messages = keys.map((key, i) => ({ key, value: Buffer.from(`not avro ${i}`) }));

@@ -18,10 +18,8 @@ import { keyPartitioner } from "../../../runtime/lib/produce-acks";
 import { readFrom } from "../../../runtime/lib/topic-reader";
 import type { DlqEnvelope } from "../../../runtime/processor/dlq";
 import { startProcessor, type ProcessorHandle } from "../../../runtime/processor/processor";
+import { LIMIT_PROBE, limitApplied } from "../../support/topic-limit";
 import { kafka as itKafka, servicesEnv, uniq, waitFor } from "../workers/harness";
-
-/** The key of the records that probe whether a topic's new size limit holds (not letters). */
-const LIMIT_PROBE = "limit-probe";
 
 describe("processor: dead letters on the real Kafka (the DLQ sender)", function () {
   this.timeout(300_000);
@@ -94,22 +92,6 @@ describe("processor: dead letters on the real Kafka (the DLQ sender)", function 
    * A topic's new limit reaches the broker's log a moment after alterConfigs answers (through
    * ZooKeeper): until a record over it is refused, the test's premise does not hold yet.
    */
-  async function limitApplied(topic: string, bytes: number): Promise<void> {
-    const producer = k.producer({ retry: { retries: 0 } });
-    await producer.connect();
-    try {
-      await waitFor(`max.message.bytes ${bytes} applied to ${topic}`, async () => {
-        try {
-          await producer.send({ topic, acks: -1, messages: [{ key: LIMIT_PROBE, value: Buffer.alloc(bytes + 1024, 0x62) }] });
-          return undefined;
-        } catch (e) {
-          return /larger than the max message size/i.test(String(e)) ? true : undefined;
-        }
-      }, 60_000, 250);
-    } finally {
-      await producer.disconnect();
-    }
-  }
 
   const sourceOffsets = (found: { envelope: DlqEnvelope }[]) => found.map((l) => l.envelope.source.offset).sort();
 
@@ -157,7 +139,7 @@ describe("processor: dead letters on the real Kafka (the DLQ sender)", function 
         type: ConfigResourceTypes.TOPIC, name: dlq, configEntries: [{ name: "max.message.bytes", value: "65536" }],
       }],
     });
-    await limitApplied(dlq, 65536);
+    await limitApplied(k, dlq, 65536);
     await producePoison(source, [
       { key: small, value: Buffer.from("not avro, small") },
       { key: large, value: Buffer.alloc(200_000, 0x61) },
