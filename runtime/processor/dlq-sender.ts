@@ -21,6 +21,7 @@ import { classify, describe, InfrastructureError } from "../lib/errors";
 import { topicMessageLimit, type MessageLimit } from "../lib/kafka";
 import type { Logger } from "../lib/logger";
 import { assertAcked, BATCH_OVERHEAD, keyPartitioner, recordBytes } from "../lib/produce-acks";
+import { TopicLimit } from "../lib/topic-limit";
 import { readFrom } from "../lib/topic-reader";
 import { dlqMessage, DLQ_MAX_VALUE_BYTES, sourceId, type DlqSource } from "./dlq";
 
@@ -36,8 +37,6 @@ export const LETTER_ID_HEADER = "dlq_letter_id";
 const MAX_SEND_BYTES = 900_000;
 /** Room in a record for the key (1,024 bytes at most) and the headers (error_reason ≤ 1,000 characters). */
 const RECORD_HEADROOM = 5 * 1024;
-/** How long the DLQ topic's limit is trusted before it is read again. */
-const LIMIT_TTL_MS = 60_000;
 
 /** A chunk's dead letters over its attempts: a retried chunk sends only those not yet on the DLQ. */
 export class DlqDelivery {
@@ -105,10 +104,11 @@ interface LetterRecord {
 export class DlqSender {
   private producer?: DlqProducer;
   private queue: Promise<unknown> = Promise.resolve();
-  private limit?: MessageLimit;
-  private limitReadAt = 0;
+  private readonly limit: TopicLimit;
 
-  constructor(private readonly topic: DlqTopic, private readonly log: Logger) {}
+  constructor(private readonly topic: DlqTopic, private readonly log: Logger) {
+    this.limit = new TopicLimit(() => topic.messageLimit(), topic.name, log);
+  }
 
   /**
    * Resolves once the DLQ holds every letter (acknowledged now or on an earlier attempt of the same
@@ -130,7 +130,7 @@ export class DlqSender {
     if (delivery.uncertainSince) await this.findLanded(letters, delivery, delivery.uncertainSince);
     const pending = letters.filter((letter) => !delivery.delivered.has(sourceId(letter.source)));
     if (pending.length === 0) return;
-    const limit = await this.currentLimit();
+    const limit = await this.limit.get();
     const ends = await this.topic.endOffsets();
     const records = this.build(pending, delivery, limit, ends.size);
     const producer = await this.connectedProducer();
@@ -194,7 +194,7 @@ export class DlqSender {
       };
       const bytes = BATCH_OVERHEAD + recordBytes(record);
       if (bytes > limit.bytes) {
-        this.limitReadAt = 0; // the next attempt reads the limit again: raised by then, the letter goes
+        this.limit.stale(); // the next attempt reads the limit again: raised by then, the letter goes
         const takes = `${this.topic.name} takes ${limit.source}`;
         throw new DlqRefusedError(`dead letter of ${source} needs ${bytes} bytes, ${takes}: raise it`);
       }
@@ -205,32 +205,14 @@ export class DlqSender {
   private async asRetry(e: unknown, group: LetterRecord[], limit: MessageLimit): Promise<unknown> {
     const fault = classify(e);
     if (fault !== "content") return e; // infrastructure: retried as it is; programming: a crash
-    this.limitReadAt = 0; // what the DLQ refused for its size or settings: read its limit again
-    await this.currentLimit().catch(() => undefined);
+    this.limit.stale(); // what the DLQ refused for its size or settings: read its limit again
+    await this.limit.get().catch(() => undefined);
     const bytes = group.reduce((n, record) => n + recordBytes(record), BATCH_OVERHEAD);
     return new DlqRefusedError(
       `${this.topic.name} refused ${group.length} dead letter(s): ${describe(e)} ` +
         `(${bytes} bytes, the topic took ${limit.source}); retried`,
       { cause: e },
     );
-  }
-
-  private async currentLimit(): Promise<MessageLimit> {
-    if (this.limit && Date.now() - this.limitReadAt < LIMIT_TTL_MS) return this.limit;
-    // with a limit in hand, a read that fails is tried again in a minute, not before every send
-    if (this.limit) this.limitReadAt = Date.now();
-    try {
-      const now = await this.topic.messageLimit();
-      if (this.limit && now.bytes !== this.limit.bytes) {
-        this.log.warn({ was: this.limit.source, now: now.source }, "DLQ size limit changed");
-      }
-      this.limit = now;
-      this.limitReadAt = Date.now();
-    } catch (e) {
-      if (!this.limit || classify(e) === "programming") throw e;
-      this.log.debug({ err: describe(e) }, "the DLQ's message size limit not read now; keeping the last");
-    }
-    return this.limit;
   }
 
   private async connectedProducer(): Promise<DlqProducer> {

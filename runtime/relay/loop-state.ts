@@ -1,40 +1,9 @@
-/** What a relay's round loops share: the topic's size limit, the rows Kafka refused, the pending gauge. */
-import type { Admin } from "kafkajs";
+/** What a relay's round loops share besides the topic's size limit: the rows Kafka refused, the pending gauge. */
 import type { Pool } from "pg";
-import { describe } from "../lib/errors";
-import { topicMessageLimit, type MessageLimit } from "../lib/kafka";
 import type { Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { outboxBacklog } from "./claim";
 import { SLOW_ROUND_MS, type SendRefused } from "./round";
-
-/** The topic's max.message.bytes, read again every minute and after Kafka refused a send as too large. */
-export class TopicLimit {
-  private readAt = Date.now();
-
-  constructor(private admin: Admin, private topic: string, private log: Logger, public current: MessageLimit) {}
-
-  static async read(admin: Admin, topic: string, log: Logger): Promise<TopicLimit> {
-    return new TopicLimit(admin, topic, log, await topicMessageLimit(admin, topic));
-  }
-
-  async refreshIfOld(): Promise<void> {
-    if (Date.now() - this.readAt >= 60_000) await this.refresh();
-  }
-
-  async refresh(): Promise<void> {
-    this.readAt = Date.now();
-    try {
-      const now = await topicMessageLimit(this.admin, this.topic);
-      if (now.bytes !== this.current.bytes) {
-        this.log.warn({ was: this.current.source, now: now.source }, "topic size limit changed");
-      }
-      this.current = now;
-    } catch (e) {
-      this.log.debug({ err: describe(e) }, "the topic's message size limit not read now; keeping the last");
-    }
-  }
-}
 
 /** Rows of a refused send, sent alone afterwards; a row refused alone, parked when claimed again. */
 export class Refusals {

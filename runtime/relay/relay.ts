@@ -24,7 +24,7 @@ import { avroType } from "../lib/avro";
 import type { RelayConfig } from "../lib/config";
 import { describe } from "../lib/errors";
 import { markHealthy } from "../lib/health";
-import { createKafka, ensureTopics } from "../lib/kafka";
+import { createKafka, ensureTopics, topicMessageLimit } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
 import { createPgPool } from "../lib/pg";
 import { migrate } from "../lib/pg-schema";
@@ -32,7 +32,8 @@ import { untilAvailable, type UntilAvailableOptions } from "../lib/retry";
 import { createRegistry, registerUserCreated } from "../lib/schema-registry";
 import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
-import { PendingGauge, Refusals, TopicLimit } from "./loop-state";
+import { TopicLimit } from "../lib/topic-limit";
+import { PendingGauge, Refusals } from "./loop-state";
 import { RoundLoop, type RelayShared, type RelayTotals } from "./round-loop";
 
 export interface RelaySummary extends RelayTotals {
@@ -78,8 +79,8 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
       id: await untilAvailable("schema registry: register", () => registerUserCreated(registry), wait),
     };
     const topic = options.topic ?? USERS_TOPIC;
-    const readLimit = () => TopicLimit.read(admin, topic, log);
-    const limit = await untilAvailable("kafka: the topic's max.message.bytes", readLimit, wait);
+    const limit = new TopicLimit(() => topicMessageLimit(admin, topic), topic, log);
+    await untilAvailable("kafka: the topic's max.message.bytes", () => limit.get(), wait);
     markHealthy("relay");
     const started = { schemaId: schema.id, concurrency: config.RELAY_CONCURRENCY, limit: limit.current.source };
     log.info(started, "relay started");

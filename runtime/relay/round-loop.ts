@@ -15,7 +15,8 @@ import type { Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
 import { backoffDelay, INFRA_RETRY } from "../lib/retry";
 import { sleep } from "../lib/sleep";
-import type { PendingGauge, Refusals, TopicLimit } from "./loop-state";
+import type { TopicLimit } from "../lib/topic-limit";
+import type { PendingGauge, Refusals } from "./loop-state";
 import { relayRound, SendRefused, type RoundContext, type RoundResult } from "./round";
 
 export interface RelayTotals {
@@ -90,7 +91,7 @@ export class RoundLoop {
   /** One round with this loop's producer (built when there is none); `round` says what it got to. */
   private async round(round: Partial<RoundContext>): Promise<RoundResult> {
     const shared = this.shared;
-    await shared.limit.refreshIfOld();
+    await shared.limit.get();
     if (!this.producer) {
       // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
       // the round, roll the claim back and free the buckets, rather than hold them forever.
@@ -120,7 +121,8 @@ export class RoundLoop {
     if (e instanceof SendRefused) {
       // what Kafka will never take: the limit read again (the pre-check parks what is over it),
       // and the send's rows tried alone, so that the one refused alone is parked with why
-      await this.shared.limit.refresh();
+      this.shared.limit.stale();
+      await this.shared.limit.get();
       this.shared.refusals.note(e);
       // the round was rolled back: its sent part is reconciled, its rows claimed again
       this.failures = 0;
