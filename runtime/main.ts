@@ -54,13 +54,31 @@ async function serveMetricsWhile(
   }
 }
 
-async function run(command: Command, once: boolean, rest: string[] = []): Promise<number> {
+/** Where the entry point reads its settings and writes what the user did wrong. */
+export interface MainIo {
+  env: NodeJS.ProcessEnv;
+  stderr: (text: string) => void;
+}
+
+const PROCESS_IO: MainIo = { env: process.env, stderr: (text) => process.stderr.write(text) };
+
+/** The entry point: the exit code of `main <command> ...` (2: usage or configuration). */
+export async function main(argv: string[], io: MainIo = PROCESS_IO): Promise<number> {
+  const parsed = parseArgs(argv);
+  if ("error" in parsed) {
+    io.stderr(`${parsed.error}\n${USAGE}\n`);
+    return 2;
+  }
+  return run(parsed.command, parsed.once, parsed.rest ?? [], io);
+}
+
+async function run(command: Command, once: boolean, rest: string[], io: MainIo): Promise<number> {
   const log = createLogger(command);
   const { signal, dispose } = onShutdownSignal(log);
   try {
     switch (command) {
       case "api": {
-        const c = loadConfig(apiSchema);
+        const c = loadConfig(apiSchema, io.env);
         const api = await startApiServer({
           port: c.API_PORT,
           host: c.LISTEN_HOST,
@@ -73,15 +91,15 @@ async function run(command: Command, once: boolean, rest: string[] = []): Promis
         return 0;
       }
       case "ingest": {
-        const c = loadConfig(ingestSchema);
+        const c = loadConfig(ingestSchema, io.env);
         return await serveMetricsWhile(c, log, () => (once ? runIngestOnce({ config: c, log, signal }) : runIngestLoop({ config: c, log, signal })), true);
       }
       case "relay": {
-        const c = loadConfig(relaySchema);
+        const c = loadConfig(relaySchema, io.env);
         return await serveMetricsWhile(c, log, () => startRelay({ config: c, log, signal, untilDrained: once }).done, once);
       }
       case "processor": {
-        const c = loadConfig(processorSchema);
+        const c = loadConfig(processorSchema, io.env);
         return await serveMetricsWhile(c, log, () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done, once);
       }
       case "audit":
@@ -91,7 +109,7 @@ async function run(command: Command, once: boolean, rest: string[] = []): Promis
     }
   } catch (e) {
     if (e instanceof ConfigError) {
-      process.stderr.write(`${command}: ${e.message}\n`);
+      io.stderr(`${command}: ${e.message}\n`);
       return 2;
     }
     log.fatal({ err: e }, `${command} failed`);
@@ -102,12 +120,7 @@ async function run(command: Command, once: boolean, rest: string[] = []): Promis
 }
 
 if (require.main === module) {
-  const parsed = parseArgs(process.argv.slice(2));
-  if ("error" in parsed) {
-    process.stderr.write(`${parsed.error}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  run(parsed.command, parsed.once, parsed.rest).then(
+  main(process.argv.slice(2)).then(
     (code) => {
       // give pino a tick to flush, then leave even if a client left a handle open
       setTimeout(() => process.exit(code), 50).unref();
