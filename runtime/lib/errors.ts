@@ -81,6 +81,8 @@ const KAFKA_PROGRAMMING_TYPES = new Set(["TOPIC_AUTHORIZATION_FAILED", "GROUP_AU
 /** cassandra-driver ResponseError codes that mean our statement is wrong (types.responseErrorCodes). */
 const CASSANDRA_PROGRAMMING_CODES = new Set([0x2000 /* syntax */, 0x2100 /* unauthorized */, 0x2200 /* invalid */, 0x2300 /* config */, 0x0100 /* bad credentials */]);
 const CASSANDRA_INFRA_NAMES = new Set(["NoHostAvailableError", "OperationTimedOutError", "BusyConnectionError", "DriverInternalError"]);
+/** cassandra-driver DriverError messages of a connection lost or not made (lib/connection.js, writers.js). */
+const CASSANDRA_CONNECTION_MESSAGES = [/^Socket was closed$/, /^Connection timeout$/];
 
 type Shape = {
   name?: string;
@@ -160,6 +162,7 @@ export function classify(err: unknown): Fault {
 
   // cassandra-driver
   if (CASSANDRA_INFRA_NAMES.has(name)) return "infrastructure";
+  if (name === "DriverError" && CASSANDRA_CONNECTION_MESSAGES.some((re) => re.test(message))) return "infrastructure";
   if (name === "ResponseError" && typeof e.code === "number") return CASSANDRA_PROGRAMMING_CODES.has(e.code) ? "programming" : "infrastructure";
 
   // the Schema Registry client (mappersmith): network failures come as status 400 with no body

@@ -51,6 +51,12 @@ describe("errors: classified once, by whose fault", () => {
     assert.equal(classify(new cassErrors.ResponseError(0x1000, "Cannot achieve consistency")), "infrastructure");
     assert.equal(classify(new cassErrors.ResponseError(0x1100, "write timeout")), "infrastructure");
     assert.equal(classify(new cassErrors.ResponseError(0x2000, "line 1: syntax")), "programming");
+    // a node killed under an open request: the driver's own words for a lost or unmade connection
+    // (DriverError is abstract in the driver's types; the driver itself throws it as is)
+    const driverError = (m: string) => new (cassErrors.DriverError as unknown as new (m: string) => Error)(m);
+    assert.equal(classify(driverError("Socket was closed")), "infrastructure");
+    assert.equal(classify(driverError("Connection timeout")), "infrastructure");
+    assert.equal(classify(driverError("There was already state for this frame")), "programming");
   });
 
   it("the registry client: network (400 without body) and 5xx are infrastructure; 409/422 programming", () => {
