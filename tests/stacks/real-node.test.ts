@@ -65,6 +65,20 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? `: ${String(last)}` : ""}`);
 }
 
+/** kubectl without blocking the event loop (a poll beside DAG triggers); rejects with stderr on a non-zero exit. */
+function kcAsync(t: Tools, args: string[], input?: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(t.kubectl!, ["--kubeconfig", t.kubeconfig!, ...args], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args[0]}: exit ${code}: ${err.trim()}`))));
+    child.stdin.end(input ?? "");
+  });
+}
+
 function kc(t: Tools, args: string[], input?: string): string {
   return execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, ...args], { encoding: "utf8", input, stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"], maxBuffer: 64 * 1024 * 1024 });
 }
@@ -179,20 +193,37 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
    * CQL inside a Cassandra pod (cqlsh; the password goes in on stdin, never in argv), at QUORUM.
    * Only loopback and the cluster's own network carry it: the test never dials a pod address.
    */
-  const cql = (statement: string, pod = "cassandra-0"): string => {
+  const cqlArgs = (statement: string, pod: string): [string[], string] => {
     const rc = `[authentication]\nusername = ${String(outputs.cassandraUser.value)}\npassword = ${String(outputs.cassandraPassword.value)}\n`;
     const script = `umask 077; d=$(mktemp -d); head -c ${Buffer.byteLength(rc)} > "$d/rc"; cat > "$d/q.cql"; cqlsh --cqlshrc "$d/rc" --request-timeout 60 127.0.0.1 -f "$d/q.cql"; rc=$?; rm -rf "$d"; exit $rc`;
-    return kc(t, ["exec", "-i", "-n", NS, pod, "-c", "cassandra", "--", "bash", "-c", script], `${rc}CONSISTENCY QUORUM;\n${statement}\n`);
+    return [["exec", "-i", "-n", NS, pod, "-c", "cassandra", "--", "bash", "-c", script], `${rc}CONSISTENCY QUORUM;\n${statement}\n`];
   };
+  const cql = (statement: string, pod = "cassandra-0"): string => kc(t, ...cqlArgs(statement, pod));
+  const COUNT_USERS = `SELECT COUNT(*) FROM ${KEYSPACE}.${USERS_TABLE};`;
+  const countIn = (out: string): number => {
+    const m = /^\s*(\d+)\s*$/m.exec(out.split("count")[1] ?? "");
+    if (!m) throw new Error(`no count in: ${out}`);
+    return Number(m[1]);
+  };
+  const CASSANDRA_PODS = ["cassandra-0", "cassandra-1", "cassandra-2"];
   /** Users in created_users, asked of the first Cassandra pod that answers (a roll takes each in turn). */
   const usersStored = (): number => {
     let failure: unknown;
-    for (const pod of ["cassandra-0", "cassandra-1", "cassandra-2"]) {
+    for (const pod of CASSANDRA_PODS) {
       try {
-        const out = cql(`SELECT COUNT(*) FROM ${KEYSPACE}.${USERS_TABLE};`, pod);
-        const m = /^\s*(\d+)\s*$/m.exec(out.split("count")[1] ?? "");
-        if (!m) throw new Error(`no count in: ${out}`);
-        return Number(m[1]);
+        return countIn(cql(COUNT_USERS, pod));
+      } catch (e) {
+        failure = e;
+      }
+    }
+    throw failure;
+  };
+  /** usersStored without blocking the event loop, for the poll that runs beside the DAG triggers. */
+  const usersStoredAsync = async (): Promise<number> => {
+    let failure: unknown;
+    for (const pod of CASSANDRA_PODS) {
+      try {
+        return countIn(await kcAsync(t, ...cqlArgs(COUNT_USERS, pod)));
       } catch (e) {
         failure = e;
       }
@@ -345,7 +376,9 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
   /**
    * Runs `change` while DAG runs of 100 users each are triggered every 10 s, then waits until
    * every triggered user is in created_users. Stall: the longest time the count stood still while
-   * users were still due. Lost: triggered minus stored (the table holds nothing else).
+   * triggered users were not all stored (time with nothing due is not a stall); its window is
+   * printed with what the cluster and the workers said in it. Lost: triggered minus stored (the
+   * table holds nothing else).
    */
   const flowDuring = async (name: string, change: () => Promise<string>): Promise<number> => {
     const before = usersStored();
@@ -360,18 +393,25 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
     let count = before;
     let lastMove = Date.now();
     let stall = 0;
-    const watch = setInterval(() => {
-      try {
-        const c = usersStored();
-        if (c > count) {
-          stall = Math.max(stall, (Date.now() - lastMove) / 1000);
+    let stallWindow: [number, number] | undefined;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        // a failed count (Cassandra rolling) leaves the count as it was: the next poll counts
+        const c = await usersStoredAsync().catch(() => undefined);
+        const now = Date.now();
+        if (c !== undefined && c > count) {
           count = c;
-          lastMove = Date.now();
+          lastMove = now;
+        } else if (count >= before + runs.length * 100) {
+          lastMove = now; // nothing due: not a stall
+        } else if ((now - lastMove) / 1000 > stall) {
+          stall = (now - lastMove) / 1000;
+          stallWindow = [lastMove, now];
         }
-      } catch {
-        // Cassandra rolling: the next poll counts
+        await new Promise((r) => setTimeout(r, 3000));
       }
-    }, 3000);
+    })();
     const t0 = Date.now();
     let detail: string;
     try {
@@ -391,11 +431,49 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
       const c = usersStored();
       return c >= due ? c : undefined;
     }).catch(() => usersStored());
-    clearInterval(watch);
-    stall = Math.max(stall, count < due ? (Date.now() - lastMove) / 1000 : 0);
+    watching = false;
+    await watcher;
+    if (count < due && (Date.now() - lastMove) / 1000 > stall) {
+      stall = (Date.now() - lastMove) / 1000;
+      stallWindow = [lastMove, Date.now()];
+    }
+    if (stallWindow) console.log(stallReport(name, stallWindow));
     table.push([name, `${changeSeconds.toFixed(0)} s`, detail, `${runs.length * 100} users during`, `stall ${stall.toFixed(0)} s`, `lost ${Math.max(0, due - stored)}`]);
     assert.equal(stored, due, `${name}: ${due - stored} users lost`);
     return stall;
+  };
+  /**
+   * What happened in a stall's window: the namespace's events and the workers' warnings and errors
+   * (pino JSON, level 40 and up), so a long stall names its cause in the ring's output.
+   */
+  const stallReport = (name: string, [from, to]: [number, number]): string => {
+    const lines = [`      ${name}: longest stall ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`];
+    const inWindow = (ms: number) => ms >= from - 5000 && ms <= to;
+    try {
+      type Event = { lastTimestamp?: string; eventTime?: string; involvedObject: { name: string }; reason: string; message: string };
+      const events = kubectl<{ items: Event[] }>(t, "get", "events", "-n", NS).items
+        .filter((e) => inWindow(Date.parse(e.lastTimestamp ?? e.eventTime ?? "")))
+        .map((e) => `        event ${e.lastTimestamp ?? e.eventTime} ${e.involvedObject.name} ${e.reason}: ${e.message.slice(0, 140)}`);
+      lines.push(...events.slice(-30));
+      const since = new Date(from - 5000).toISOString();
+      for (const app of ["relay", "processor"]) {
+        const log = kc(t, ["logs", "-n", NS, "-l", `app.kubernetes.io/name=${app}`, "--prefix", "--tail=-1", `--since-time=${since}`]);
+        const said = log.split("\n").filter((l) => {
+          const m = /\{.*\}/.exec(l);
+          if (!m) return false;
+          try {
+            const j = JSON.parse(m[0]) as { level?: number; time?: string };
+            return (j.level ?? 0) >= 40 && inWindow(Date.parse(j.time ?? ""));
+          } catch {
+            return false;
+          }
+        });
+        lines.push(...said.slice(0, 20).map((l) => `        ${app} ${l.slice(0, 300)}`));
+      }
+    } catch (e) {
+      lines.push(`        (no report: ${String(e)})`);
+    }
+    return lines.join("\n");
   };
   const set = async (config: Record<string, string>) => {
     for (const [k, value] of Object.entries(config)) await stack.setConfig(k.includes(":") ? k : `realtime-pipeline:${k}`, { value });
