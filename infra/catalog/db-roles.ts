@@ -29,6 +29,8 @@ export const CASSANDRA_READER = "pipeline_reader";
 /** Creates a role when missing (CREATE ROLE has no IF NOT EXISTS). */
 const ensureRole = (r: string) => `SELECT 'CREATE ROLE ${r}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${r}')\\gexec`;
 const LOGIN_ONLY = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+/** Every table privilege but SELECT. */
+const PG_WRITES = "INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER";
 
 /**
  * psql as the superuser, on database postgres then pipeline, idempotent. Passwords come from env
@@ -66,8 +68,13 @@ BEGIN
     EXECUTE format('ALTER SEQUENCE public.%I OWNER TO ${PIPELINE_DB}', r.relname);
   END LOOP;
 END $$;
+-- The reader: SELECT and no more, also where a hand or an older job granted more.
+REVOKE CREATE ON SCHEMA public FROM ${POSTGRES_READER};
 GRANT USAGE ON SCHEMA public TO ${POSTGRES_READER};
+REVOKE ${PG_WRITES} ON ALL TABLES IN SCHEMA public FROM ${POSTGRES_READER};
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO ${POSTGRES_READER};
+REVOKE USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public FROM ${POSTGRES_READER};
+ALTER DEFAULT PRIVILEGES FOR ROLE ${PIPELINE_DB} IN SCHEMA public REVOKE ${PG_WRITES} ON TABLES FROM ${POSTGRES_READER};
 ALTER DEFAULT PRIVILEGES FOR ROLE ${PIPELINE_DB} IN SCHEMA public GRANT SELECT ON TABLES TO ${POSTGRES_READER};
 `;
 
@@ -79,7 +86,7 @@ export const cassandraAuthReplicationCql = (rf: number, dc: string) =>
 /**
  * What the admin role runs each time the job runs (every statement idempotent). The pipeline's permissions are
  * on its keyspace only; a role that made spark_streams as a superuser (before this job) held every
- * permission on it, so the ones it does not need are revoked. system_auth is replicated like the
+ * permission on it, so the ones it does not need are revoked (the reader's too, whoever gave them). system_auth is replicated like the
  * keyspace before the roles are made (a role on one node is a login that fails while it is down).
  * Each %s is a password, in order: the pipeline's twice, the reader's twice, cassandra's.
  */
@@ -96,6 +103,7 @@ export function cassandraRolesCql(rf: number, dc: string): string[] {
     `CREATE ROLE IF NOT EXISTS ${CASSANDRA_READER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`,
     `ALTER ROLE ${CASSANDRA_READER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`,
     `GRANT SELECT ON ${ks} TO ${CASSANDRA_READER};`,
+    ...["MODIFY", "CREATE", "ALTER", "DROP", "AUTHORIZE"].map((p) => `REVOKE ${p} ON ${ks} FROM ${CASSANDRA_READER};`),
     `ALTER ROLE cassandra WITH PASSWORD = '%s' AND SUPERUSER = false AND LOGIN = false;`,
   ];
 }

@@ -128,11 +128,15 @@ describe("databases: least privilege on the local services (the stacks' roles)",
       }
     });
 
-    it("the pipeline's role writes and reads its table, and cannot drop its keyspace or make another", async () => {
+    it("the pipeline's role writes and reads its table; it cannot alter or drop in its keyspace, make another, or make roles", async () => {
       await writer.execute(`INSERT INTO ${table} (id, email) VALUES (?, ?)`, [id, "roles@example.test"], { prepare: true });
       const r = await writer.execute(`SELECT email FROM ${table} WHERE id = ?`, [id], { prepare: true });
       assert.equal(r.first()?.email, "roles@example.test");
-      await assert.rejects(writer.execute(`DROP KEYSPACE ${KEYSPACE}`), UNAUTHORIZED);
+      // Harmless should they pass: a table that is not there (a superuser is told so), the replication it has.
+      await assert.rejects(writer.execute(`DROP TABLE ${KEYSPACE}.no_such_table`), UNAUTHORIZED);
+      const ks = await writer.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", [KEYSPACE], { prepare: true });
+      const same = Object.entries(ks.first().replication as Record<string, string>).map(([k, v]) => `'${k}': '${v}'`).join(", ");
+      await assert.rejects(writer.execute(`ALTER KEYSPACE ${KEYSPACE} WITH replication = {${same}}`), UNAUTHORIZED);
       await assert.rejects(writer.execute("CREATE KEYSPACE pipeline_was_here WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"), UNAUTHORIZED);
       await assert.rejects(writer.execute("CREATE ROLE pipeline_was_here"), UNAUTHORIZED);
     });
@@ -144,7 +148,7 @@ describe("databases: least privilege on the local services (the stacks' roles)",
         `DELETE FROM ${table} WHERE id = ${id}`,
         `TRUNCATE ${table}`,
         `CREATE TABLE ${KEYSPACE}.reader_was_here (id int PRIMARY KEY)`,
-        `DROP TABLE ${table}`,
+        `DROP TABLE ${KEYSPACE}.no_such_table`,
       ]) {
         await assert.rejects(reader.execute(s), UNAUTHORIZED, s);
       }
