@@ -9,7 +9,12 @@
  * up; checks that the local data center is $CASSANDRA_LOCAL_DC.
  */
 import { auth, Client } from "cassandra-driver";
-import { CASSANDRA_ADMIN, CASSANDRA_USER, cassandraAuthReplicationCql, cassandraRolesCql } from "../infra/catalog/db-roles";
+import {
+  CASSANDRA_ADMIN,
+  CASSANDRA_USER,
+  cassandraAuthReplicationCql,
+  cassandraRolesCql,
+} from "../infra/catalog/db-roles";
 
 const contactPoints = (process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042").split(",");
 const localDataCenter = process.env.CASSANDRA_LOCAL_DC ?? "datacenter1";
@@ -24,7 +29,8 @@ const rf = Number(process.env.CASSANDRA_AUTH_RF ?? "1");
 const q = { consistency: 1 /* ONE: whichever node answers */ };
 
 async function login(user: string, pass: string): Promise<Client | undefined> {
-  const client = new Client({ contactPoints, localDataCenter, authProvider: new auth.PlainTextAuthProvider(user, pass) });
+  const authProvider = new auth.PlainTextAuthProvider(user, pass);
+  const client = new Client({ contactPoints, localDataCenter, authProvider });
   try {
     await client.connect();
     return client;
@@ -37,7 +43,9 @@ async function login(user: string, pass: string): Promise<Client | undefined> {
 
 /** system_auth already NetworkTopologyStrategy with `rf` replicas in the local data center (and no other). */
 async function authReplicatedAs(client: Client, n: number): Promise<boolean> {
-  const rs = await client.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'");
+  const rs = await client.execute(
+    "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'",
+  );
   const r = (rs.first()?.replication ?? {}) as Record<string, string>;
   const dcs = Object.keys(r).filter((k) => k !== "class");
   return /NetworkTopologyStrategy$/.test(r.class ?? "") && dcs.length === 1 && r[localDataCenter] === String(n);
@@ -60,18 +68,27 @@ function fill(statements: string[], values: string[]): string[] {
   return statements.map((s) => s.replace(/%s/g, () => values[i++]));
 }
 
-/** The default role or the former superuser pipeline makes the admin; the default superuser appears a moment after CQL. */
+/**
+ * The default role, or pipeline where it was a superuser before, makes the admin. The default
+ * superuser appears a moment after CQL does: retried.
+ */
 async function makeAdmin(): Promise<void> {
   let maker: Client | undefined;
   for (let attempt = 0; attempt < 30 && !maker; attempt++) {
-    maker = (await login(CASSANDRA_USER, passwords.pipeline)) ?? (await login("cassandra", passwords.default)) ?? (await login("cassandra", "cassandra"));
+    maker =
+      (await login(CASSANDRA_USER, passwords.pipeline)) ??
+      (await login("cassandra", passwords.default)) ??
+      (await login("cassandra", "cassandra"));
     if (!maker) await new Promise((r) => setTimeout(r, 1000));
   }
-  if (!maker) throw new Error(`cannot log in as ${CASSANDRA_ADMIN}, ${CASSANDRA_USER} (a superuser before), or cassandra to make ${CASSANDRA_ADMIN}`);
+  if (!maker) {
+    throw new Error(`cannot log in as ${CASSANDRA_ADMIN}, nor as ${CASSANDRA_USER} or cassandra to make it`);
+  }
   try {
     await run(maker, [
       ...cassandraAuthReplicationCql(rf, localDataCenter),
-      `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} WITH PASSWORD = '${passwords.admin}' AND LOGIN = true AND SUPERUSER = true`,
+      `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} WITH PASSWORD = '${passwords.admin}' AND LOGIN = true
+         AND SUPERUSER = true`,
     ]);
   } finally {
     await maker.shutdown();
@@ -80,7 +97,10 @@ async function makeAdmin(): Promise<void> {
 
 async function main(): Promise<void> {
   const missing = Object.entries(passwords).filter(([, v]) => !v).map(([k]) => k);
-  if (missing.length) throw new Error(`passwords missing (${missing.join(", ")}): set CASSANDRA_PASSWORD, _ADMIN_, _READER_, _DEFAULT_PASSWORD`);
+  if (missing.length) {
+    const vars = "CASSANDRA_PASSWORD, CASSANDRA_ADMIN_PASSWORD, CASSANDRA_READER_PASSWORD, CASSANDRA_DEFAULT_PASSWORD";
+    throw new Error(`passwords missing (${missing.join(", ")}): set ${vars}`);
+  }
   let client = await login(CASSANDRA_ADMIN, passwords.admin);
   if (!client) {
     await makeAdmin();
@@ -89,10 +109,14 @@ async function main(): Promise<void> {
   }
   try {
     const p = passwords;
-    await run(client, fill(cassandraRolesCql(rf, localDataCenter), [p.pipeline, p.pipeline, p.reader, p.reader, p.default]));
+    const statements = cassandraRolesCql(rf, localDataCenter);
+    await run(client, fill(statements, [p.pipeline, p.pipeline, p.reader, p.reader, p.default]));
     const row = (await client.execute("SELECT release_version, data_center FROM system.local")).first();
-    if (row.data_center !== localDataCenter) throw new Error(`local data center is ${row.data_center}, expected ${localDataCenter}`);
-    process.stderr.write(`[cassandra-setup] Cassandra ${row.release_version}, dc ${row.data_center}: roles ready, none a superuser but ${CASSANDRA_ADMIN}\n`);
+    if (row.data_center !== localDataCenter) {
+      throw new Error(`local data center is ${row.data_center}, expected ${localDataCenter}`);
+    }
+    const who = `roles ready, none a superuser but ${CASSANDRA_ADMIN}`;
+    process.stderr.write(`[cassandra-setup] Cassandra ${row.release_version}, dc ${row.data_center}: ${who}\n`);
   } finally {
     await client.shutdown();
   }

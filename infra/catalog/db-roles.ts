@@ -27,7 +27,8 @@ export const CASSANDRA_ADMIN = "pipeline_admin";
 export const CASSANDRA_READER = "pipeline_reader";
 
 /** Creates a role when missing (CREATE ROLE has no IF NOT EXISTS). */
-const ensureRole = (r: string) => `SELECT 'CREATE ROLE ${r}' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${r}')\\gexec`;
+const ensureRole = (r: string) =>
+  `SELECT 'CREATE ROLE ${r}'\n  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '${r}')\\gexec`;
 const LOGIN_ONLY = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
 /** Every table privilege but SELECT. */
 const PG_WRITES = "INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER";
@@ -39,7 +40,8 @@ const PG_WRITES = "INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER";
 export const postgresRolesSql = () => `\\getenv pipeline_pw PG_PIPELINE_PASSWORD
 \\getenv airflow_pw PG_AIRFLOW_PASSWORD
 \\getenv reader_pw PG_READER_PASSWORD
-SELECT 'ALTER ROLE ${PIPELINE_DB} RENAME TO ${FORMER_BOOTSTRAP}' FROM pg_roles WHERE rolname = '${PIPELINE_DB}' AND oid = 10\\gexec
+SELECT 'ALTER ROLE ${PIPELINE_DB} RENAME TO ${FORMER_BOOTSTRAP}'
+  FROM pg_roles WHERE rolname = '${PIPELINE_DB}' AND oid = 10\\gexec
 SELECT 'ALTER ROLE ${FORMER_BOOTSTRAP} NOLOGIN PASSWORD NULL' FROM pg_roles WHERE rolname = '${FORMER_BOOTSTRAP}'\\gexec
 ${ensureRole(PIPELINE_DB)}
 ALTER ROLE ${PIPELINE_DB} WITH ${LOGIN_ONLY} PASSWORD :'pipeline_pw';
@@ -47,7 +49,8 @@ ${ensureRole(AIRFLOW_DB)}
 ALTER ROLE ${AIRFLOW_DB} WITH ${LOGIN_ONLY} PASSWORD :'airflow_pw';
 ${ensureRole(POSTGRES_READER)}
 ALTER ROLE ${POSTGRES_READER} WITH ${LOGIN_ONLY} PASSWORD :'reader_pw';
-SELECT 'CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB}' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${AIRFLOW_DB}')\\gexec
+SELECT 'CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB}'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${AIRFLOW_DB}')\\gexec
 ALTER DATABASE ${PIPELINE_DB} OWNER TO ${PIPELINE_DB};
 ALTER DATABASE ${AIRFLOW_DB} OWNER TO ${AIRFLOW_DB};
 -- PUBLIC may connect to any database and make temporary tables there by default: each database is its roles' only.
@@ -84,11 +87,12 @@ export const cassandraAuthReplicationCql = (rf: number, dc: string) =>
   rf === 1 ? [] : [`ALTER KEYSPACE system_auth WITH replication = ${replication(rf, dc)};`];
 
 /**
- * What the admin role runs each time the job runs (every statement idempotent). The pipeline's permissions are
- * on its keyspace only; a role that made spark_streams as a superuser (before this job) held every
- * permission on it, so the ones it does not need are revoked (the reader's too, whoever gave them). system_auth is replicated like the
- * keyspace before the roles are made (a role on one node is a login that fails while it is down).
- * Each %s is a password, in order: the pipeline's twice, the reader's twice, cassandra's.
+ * What the admin role runs each time the job runs (every statement idempotent). The pipeline's
+ * permissions are on its keyspace only; a role that made spark_streams as a superuser (before this
+ * job) held every permission on it, so the ones it does not need are revoked (the reader's too,
+ * whoever gave them). system_auth is replicated like the keyspace before the roles are made (a
+ * role on one node is a login that fails while it is down). Each %s is a password, in order: the
+ * pipeline's twice, the reader's twice, cassandra's.
  */
 export function cassandraRolesCql(rf: number, dc: string): string[] {
   const nts = replication(rf, dc);

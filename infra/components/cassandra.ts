@@ -9,7 +9,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS, cassandraSettings } from "../catalog/settings";
 import { cassandraAuthCommand, cassandraEnv } from "../catalog/images";
-import { CASSANDRA_ADMIN, CASSANDRA_READER, CASSANDRA_USER, cassandraAuthReplicationCql, cassandraRolesCql } from "../catalog/db-roles";
+import {
+  CASSANDRA_ADMIN,
+  CASSANDRA_READER,
+  CASSANDRA_USER,
+  cassandraAuthReplicationCql,
+  cassandraRolesCql,
+} from "../catalog/db-roles";
 import { KEYSPACE } from "../../runtime/contracts/names";
 import { JobHandle, ServiceHandle, Size, Target, memberAddresses, memoryMiB } from "../spec";
 
@@ -40,6 +46,10 @@ export interface CassandraArgs {
  * cqlshrc files and statements through files, all mode 600 in a private folder.
  */
 const AUTH_TRIES = 60;
+const ADMIN_WITH = "WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;";
+/** What makes the admin role (printf format, %s its password); on a ring, system_auth replicated first. */
+const adminCql = (rf: number) =>
+  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`].join("\\n");
 const authScript = (rf: number) => `set -eu
 umask 077
 d="$(mktemp -d)"
@@ -48,16 +58,16 @@ login admin ${CASSANDRA_ADMIN} "$CASSANDRA_ADMIN_PASSWORD"
 login pipeline ${CASSANDRA_USER} "$CASSANDRA_PASSWORD"
 login default cassandra cassandra
 cq() { cqlsh --cqlshrc "$d/$1.rc" cassandra ${PORTS.cassandra} -f "$2"; }
-printf "${cassandraAuthReplicationCql(rf, CASSANDRA_DC).map((s) => `${s}\\n`).join("")}CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;\\n" \\
-  "$CASSANDRA_ADMIN_PASSWORD" > "$d/admin.cql"
+printf "${adminCql(rf)}\\n" "$CASSANDRA_ADMIN_PASSWORD" > "$d/admin.cql"
 p="$CASSANDRA_PASSWORD" r="$CASSANDRA_READER_PASSWORD"
-printf "${cassandraRolesCql(rf, CASSANDRA_DC).join("\\n")}\\n" "$p" "$p" "$r" "$r" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/roles.cql"
+printf "${cassandraRolesCql(rf, CASSANDRA_DC).join("\\n")}\\n" \\
+  "$p" "$p" "$r" "$r" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/roles.cql"
 for i in $(seq 1 ${AUTH_TRIES}); do
   if cq admin "$d/roles.cql"; then
-    echo "cassandra-auth: roles ${CASSANDRA_USER}, ${CASSANDRA_READER} ready, neither a superuser; cassandra disabled"; exit 0
+    echo "cassandra-auth: ${CASSANDRA_USER}, ${CASSANDRA_READER} ready, no superusers; cassandra disabled"; exit 0
   fi
   if cq pipeline "$d/admin.cql" >/dev/null 2>&1 || cq default "$d/admin.cql"; then continue; fi
-  echo "cassandra-auth: CQL not ready or no role to make ${CASSANDRA_ADMIN} with yet (try $i of ${AUTH_TRIES}); retrying in 5 s"
+  echo "cassandra-auth: CQL not ready, or no role to make ${CASSANDRA_ADMIN} (try $i of ${AUTH_TRIES}); retrying in 5 s"
   sleep 5
 done
 echo "cassandra-auth: gave up after ${AUTH_TRIES} tries" >&2

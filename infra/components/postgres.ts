@@ -87,6 +87,7 @@ export class Postgres extends pulumi.ComponentResource {
       },
       { parent: this, name },
     );
-    this.registerOutputs({ address: this.server.address("postgres"), database: this.database, user: this.user, reader: this.readerUser });
+    const address = this.server.address("postgres");
+    this.registerOutputs({ address, database: this.database, user: this.user, reader: this.readerUser });
   }
 }

@@ -17,7 +17,8 @@ import { containers, devRun, envOf, hostnameOf, Run, unwrap } from "./harness";
 
 /** Statements of a script that mention a role as grantee or target. */
 const grantsTo = (sql: string, role: string) =>
-  [...sql.matchAll(new RegExp(`GRANT ([A-Z, ]+) ON ([^;]+?) TO ${role}\\b`, "g"))].map((m) => ({ what: m[1], on: m[2] }));
+  [...sql.matchAll(new RegExp(`GRANT ([A-Z, ]+) ON ([^;]+?) TO ${role}\\b`, "g"))]
+    .map((m) => ({ what: m[1], on: m[2] }));
 
 describe("infra: database roles, least privilege", () => {
   let run: Run;
@@ -25,17 +26,19 @@ describe("infra: database roles, least privilege", () => {
   before(async () => {
     run = await devRun();
     assert.equal(run.error, undefined, String(run.error));
-    script = (h) => ((unwrap(containers(run).find((c) => hostnameOf(c) === h)!.inputs.command) ?? []) as string[]).join("\n");
+    const commandOf = (h: string) => unwrap(containers(run).find((c) => hostnameOf(c) === h)!.inputs.command);
+    script = (h) => ((commandOf(h) ?? []) as string[]).join("\n");
   });
 
-  it("PostgreSQL: the server's superuser is not the pipeline's role, and the roles job makes the others without it", () => {
+  it("PostgreSQL: the server's superuser is not the pipeline's role; the roles job makes the others without it", () => {
     const server = envOf(containers(run).find((c) => hostnameOf(c) === "postgres")!);
     const relay = envOf(containers(run).find((c) => hostnameOf(c) === "relay")!);
     assert.equal(server.POSTGRES_USER, POSTGRES_ADMIN);
     assert.notEqual(relay.PG_USER, POSTGRES_ADMIN);
     const sql = script("postgres-roles");
     for (const role of [relay.PG_USER, "airflow", POSTGRES_READER]) {
-      assert.match(sql, new RegExp(`ALTER ROLE ${role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS `), role);
+      const attributes = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS";
+      assert.match(sql, new RegExp(`ALTER ROLE ${role} WITH ${attributes} `), role);
     }
     // SUPERUSER is given once: to the admin, by a bootstrap role from before the job.
     assert.deepEqual([...sql.matchAll(/(?<!NO)SUPERUSER/g)].length, 1);
@@ -52,17 +55,21 @@ describe("infra: database roles, least privilege", () => {
   });
 
   for (const rf of [1, 3]) {
-    it(`Cassandra (RF ${rf}): the pipeline's role is no superuser, with rights on ${KEYSPACE} only; the reader may SELECT`, () => {
+    it(`Cassandra (RF ${rf}): pipeline no superuser, rights on ${KEYSPACE} only; the reader SELECTs`, () => {
       const cql = cassandraRolesCql(rf, "dc1").join("\n");
-      assert.match(cql, new RegExp(`ALTER ROLE ${CASSANDRA_USER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`));
-      assert.match(cql, new RegExp(`ALTER ROLE ${CASSANDRA_READER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`));
+      for (const role of [CASSANDRA_USER, CASSANDRA_READER]) {
+        const alter = `ALTER ROLE ${role} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`;
+        assert.match(cql, new RegExp(alter));
+      }
       assert.doesNotMatch(cql, /SUPERUSER = true/);
       assert.match(cql, /ALTER ROLE cassandra WITH PASSWORD = '%s' AND SUPERUSER = false AND LOGIN = false;/);
       const pipeline = grantsTo(cql, CASSANDRA_USER);
       assert.deepEqual(pipeline.map((g) => g.what).sort(), ["CREATE", "MODIFY", "SELECT"]);
       for (const g of pipeline) assert.equal(g.on, `KEYSPACE ${KEYSPACE}`);
       assert.deepEqual(grantsTo(cql, CASSANDRA_READER), [{ what: "SELECT", on: `KEYSPACE ${KEYSPACE}` }]);
-      for (const p of ["ALTER", "DROP", "AUTHORIZE"]) assert.match(cql, new RegExp(`REVOKE ${p} ON KEYSPACE ${KEYSPACE} FROM ${CASSANDRA_USER};`));
+      for (const p of ["ALTER", "DROP", "AUTHORIZE"]) {
+        assert.match(cql, new RegExp(`REVOKE ${p} ON KEYSPACE ${KEYSPACE} FROM ${CASSANDRA_USER};`));
+      }
     });
   }
 
