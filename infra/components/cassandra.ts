@@ -66,7 +66,8 @@ for i in $(seq 1 ${AUTH_TRIES}); do
   if cq admin "$d/roles.cql"; then
     echo "cassandra-auth: ${CASSANDRA_USER}, ${CASSANDRA_READER} ready, no superusers; cassandra disabled"; exit 0
   fi
-  if cq pipeline "$d/admin.cql" >/dev/null 2>&1 || cq default "$d/admin.cql"; then continue; fi
+  # The admin made (or there already): log in with it next, after a pause (a failing roles.cql must not spin).
+  if cq pipeline "$d/admin.cql" >/dev/null 2>&1 || cq default "$d/admin.cql"; then sleep 2; continue; fi
   echo "cassandra-auth: CQL not ready, or no role to make ${CASSANDRA_ADMIN} (try $i of ${AUTH_TRIES}); retrying in 5 s"
   sleep 5
 done
