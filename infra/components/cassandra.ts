@@ -49,7 +49,8 @@ const AUTH_TRIES = 60;
 const ADMIN_WITH = "WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;";
 /** What makes the admin role (printf format, %s its password); on a ring, system_auth replicated first. */
 const adminCql = (rf: number) =>
-  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`].join("\\n");
+  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`]
+    .join("\\n");
 const authScript = (rf: number) => `set -eu
 umask 077
 d="$(mktemp -d)"
