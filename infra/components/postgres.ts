@@ -2,9 +2,8 @@
  * PostgreSQL: one server, the pipeline's staging/outbox database and Airflow's metadata database,
  * each owned by its own role, neither role a superuser. The image's superuser is `postgres`; only
  * the roles job logs in with it. The job is idempotent and runs again whenever it changes (a
- * password, the image): it makes the roles
- * (pipeline, airflow, the read-only pipeline_reader for other teams), sets their passwords, and
- * gives each database to its role.
+ * password, the image): it makes the roles (pipeline, airflow, the read-only pipeline_reader for
+ * other teams), sets their passwords, and gives each database to its role.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_READER, postgresRolesSql } from "../catalog/db-roles";
@@ -26,7 +25,7 @@ export interface PostgresArgs {
 
 /**
  * The roles job. A fresh volume's superuser is postgres; a volume from before has only its
- * bootstrap role pipeline, which first makes postgres (the SQL above then demotes it).
+ * bootstrap role pipeline, which first makes postgres (postgresRolesSql then moves it aside).
  */
 const ROLES_SCRIPT = `set -eu
 as() { PGPASSWORD="$2" psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d postgres; }
