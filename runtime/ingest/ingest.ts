@@ -16,7 +16,7 @@ import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { ApiRequestRefused, BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
 import { normalizeUser } from "./normalize";
-import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, storeBatch, type PreparedUsers, type Rejected } from "./store-batch";
+import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, runPages, storeBatch, type PreparedUsers, type Rejected } from "./store-batch";
 
 /** A page, or the reason it was given up. */
 type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
@@ -38,6 +38,10 @@ export interface IngestSummary {
   seconds: number;
   /** true when a stop signal ended the run before all batches were done. */
   interrupted: boolean;
+  /** INGEST_RUN_ID, when given */
+  run?: string;
+  /** pages of that run stored by its earlier tries (not fetched again) */
+  earlierPages?: number;
 }
 
 export interface IngestOptions {
@@ -86,12 +90,23 @@ async function withPool<T>(o: IngestOptions, fn: (pool: Pool, log: Logger) => Pr
   }
 }
 
-async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatches: number, pauseMs: number): Promise<IngestSummary> {
+/**
+ * `maxBatches` pages from the seed's cursor on. With `run`, they are that run's pages: the pages
+ * its earlier tries stored count, and a try never stores more than the run's share.
+ */
+async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatches: number, pauseMs: number, run?: string): Promise<IngestSummary> {
   const c = o.config;
   const m = metrics();
   const t0 = Date.now();
   const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, failedPages: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
   const wait = { signal: o.signal, log, health: "ingest" };
+  let todo = maxBatches;
+  if (run !== undefined) {
+    const earlier = await untilAvailable("postgres: run", () => runPages(pool, run), wait);
+    Object.assign(s, { run, earlierPages: earlier });
+    todo = Math.max(0, maxBatches - earlier);
+    if (earlier > 0) log.info({ run, earlierPages: earlier, pages: todo }, "a retried run: the pages its earlier tries stored are not fetched again");
+  }
   const fetchOnce = (page: number) =>
     fetchPage({
       baseUrl: c.API_BASE_URL,
@@ -167,8 +182,8 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
   // page arrives, during the current transaction.
   const prefetch = pauseMs === 0;
   let page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
-  let inflight = fetchFor(page);
-  while (s.batches < maxBatches) {
+  let inflight = todo > 0 ? fetchFor(page) : undefined;
+  while (inflight && s.batches < todo) {
     if (o.signal?.aborted) {
       s.interrupted = true;
       break;
@@ -184,7 +199,7 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
       }
       throw e;
     }
-    const more = s.batches + 1 < maxBatches;
+    const more = s.batches + 1 < todo;
     let next: Promise<Fetched> | undefined = prefetch && more ? fetchFor(page + 1) : undefined;
     // From here the batch in hand is finished even if a stop signal arrives: one transaction.
     const results = "failed" in fetched ? [] : fetched.results;
@@ -192,8 +207,12 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     m.recordsIn.inc({ worker: "ingest" }, results.length);
     const failed = "failed" in fetched ? fetched.failed : undefined;
     // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
-    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed, prepared: "failed" in fetched ? undefined : fetched.prepared }), wait);
+    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed, prepared: "failed" in fetched ? undefined : fetched.prepared, run: run === undefined ? undefined : { id: run, pages: maxBatches } }), wait);
     end();
+    if (r.runComplete) {
+      log.info({ run, page }, "the run has all its pages (another try of it stored them); stopping");
+      break;
+    }
     if (!r.stored) {
       log.info({ page }, "page already stored by another ingest; moving on");
       page = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait);
@@ -232,7 +251,7 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
 
 /** One-shot: `batches` pages (default INGEST_BATCHES), then a summary. */
 export function runIngestOnce(o: IngestOptions): Promise<IngestSummary> {
-  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? o.config.INGEST_BATCHES, 0));
+  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? o.config.INGEST_BATCHES, 0, o.config.INGEST_RUN_ID));
 }
 
 /** Loop: a page every INGEST_INTERVAL_MS until the signal aborts. */

@@ -23,11 +23,15 @@ export interface StoreBatchArgs {
   failed?: { reason: string; attempts: number };
   /** prepareUsers(users), built ahead (ingest builds it during the previous page's transaction) */
   prepared?: PreparedUsers;
+  /** the one-shot run this page counts toward, and how many pages that run stores at most */
+  run?: { id: string; pages: number };
 }
 
 export interface StoreBatchResult {
-  /** false: another ingest already stored this page of this seed; nothing written. */
+  /** false: another ingest already stored this page of this seed, or the run has all its pages; nothing written. */
   stored: boolean;
+  /** set when not stored because the run (StoreBatchArgs.run) already has all its pages */
+  runComplete?: true;
   upserted: number;
   outboxed: number;
   rejected: number;
@@ -140,6 +144,18 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
   const c = await pool.connect();
   try {
     await c.query("BEGIN");
+    // The run's page count first (row lock: two tries of one run take turns), then the cursor's.
+    if (a.run) {
+      const counted = await c.query(
+        `INSERT INTO ingest_runs (run_id, seed, pages) VALUES ($1, $2, 1)
+         ON CONFLICT (run_id) DO UPDATE SET pages = ingest_runs.pages + 1, updated_at = now() WHERE ingest_runs.pages < $3`,
+        [a.run.id, a.seed, a.run.pages],
+      );
+      if (counted.rowCount === 0) {
+        await c.query("ROLLBACK");
+        return { stored: false, upserted: 0, outboxed: 0, rejected: 0, runComplete: true };
+      }
+    }
     // The seed's cursor moved past this page, if it is at this page: the check and the row lock in
     // one round trip (PostgreSQL waits while its reply is on its way: every round trip counts). A
     // second ingest at the same page waits for the lock, then finds the page taken: nothing written.
@@ -181,6 +197,12 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
   } finally {
     c.release();
   }
+}
+
+/** Pages a one-shot run has stored so far (0: a run not seen before). */
+export async function runPages(pool: Pool, runId: string): Promise<number> {
+  const r = await pool.query<{ pages: number }>("SELECT pages FROM ingest_runs WHERE run_id = $1", [runId]);
+  return r.rows[0]?.pages ?? 0;
 }
 
 export async function nextPage(pool: Pool, seed: string): Promise<number> {

@@ -121,6 +121,12 @@ export const ingestSchema = z.object({
   INGEST_SEED: z.preprocess((v) => v || "pipeline", z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, _ . or -")),
   /** Batches (pages) per one-shot run. */
   INGEST_BATCHES: int(1, 1_000_000, 1),
+  /**
+   * One-shot mode: the run these pages belong to (the DAG passes its run id). A retried run
+   * stores only the pages its earlier tries did not, so a run is INGEST_BATCHES pages however
+   * often it is tried.
+   */
+  INGEST_RUN_ID: z.preprocess((v) => v || undefined, z.string().regex(/^[\x21-\x7e]{1,250}$/, "must be 1-250 printable ASCII characters without spaces").optional()),
   /** Pause between batches in loop mode. */
   INGEST_INTERVAL_MS: int(0, 3_600_000, 1000),
   INGEST_HTTP_TIMEOUT_MS: int(100, 600_000, 15_000),

@@ -72,6 +72,14 @@ CREATE TABLE IF NOT EXISTS ingest_page_failures (
   recovered_at    timestamptz,
   PRIMARY KEY (seed, page)
 );
+-- a one-shot run's pages so far (INGEST_RUN_ID, the DAG run): a retry stores only the rest
+CREATE TABLE IF NOT EXISTS ingest_runs (
+  run_id      text PRIMARY KEY,
+  seed        text NOT NULL,
+  pages       integer NOT NULL,
+  started_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
 CREATE TABLE IF NOT EXISTS ingest_cursor (
   seed        text PRIMARY KEY,
   next_page   integer NOT NULL,

@@ -13,7 +13,8 @@ Environment (of the scheduler / worker running the task):
                                 checkout: node_modules/.bin/tsx and runtime/main.ts)
   WORKER_CWD                    working directory of the worker (default: the task's temp dir)
   WORKER_ENV_FILE               optional KEY=VALUE file of defaults for the worker (services.env)
-  and the worker's own variables (PG_*, API_BASE_URL, INGEST_*), passed through untouched.
+  and the worker's own variables (PG_*, API_BASE_URL, INGEST_*), passed through untouched, but
+  INGEST_RUN_ID, which is the DAG run's id: a retry stores only the pages the run still lacks.
 A manual run may override a few worker variables: `airflow dags trigger user_automation
 -c '{"env": {"INGEST_BATCH_SIZE": "50", "INGEST_BATCHES": "2"}}'`.
 """
@@ -53,6 +54,8 @@ if [ -n "${WORKER_ENV_FILE:-}" ] && [ -f "$WORKER_ENV_FILE" ]; then
     if [[ "$line" == *=* && "$k" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] && [ -z "${!k+x}" ]; then export "$line"; fi
   done < "$WORKER_ENV_FILE"
 fi
+# the run's pages: a retried try stores only those its earlier tries did not
+export INGEST_RUN_ID={{ run_id | sh }}
 {% for k, v in ((dag_run.conf or {}).get('env') or {}).items() if k in params.overridable %}
 export {{ k }}={{ v | string | sh }}
 {% endfor %}

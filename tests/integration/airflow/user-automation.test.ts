@@ -59,6 +59,9 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
     assert.ok(summary, `no ingest summary in the task log:\n${run.output.slice(-4000)}`);
     assert.equal(summary.seed, seed);
     assert.equal(summary.batches, 2);
+    // the DAG names the run, so a retried try stores only the pages the run lacks
+    assert.match(String(summary.run), /^manual__\d{4}-/);
+    assert.equal(summary.earlierPages, 0);
     assert.equal(summary.fetched, 2 * batchSize);
     assert.equal(summary.staged, 2 * batchSize);
 

@@ -51,4 +51,13 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
     assert.equal(await count("SELECT count(*)::text AS n FROM outbox"), 100);
     assert.equal(await count("SELECT count(*)::text AS n FROM users"), 100);
   });
+
+  it("two tries of a run storing its last page at once: one stores it, the other is told the run is complete; the run counts its share, no more", async () => {
+    const run = { id: uniq("run"), pages: 1 };
+    const r = await Promise.all([storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run }), storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run })]);
+    assert.deepEqual(r.map((x) => [x.stored, x.runComplete ?? false]).sort(), [[false, true], [true, false]]);
+    assert.equal(await count(`SELECT pages::text AS n FROM ingest_runs WHERE run_id = '${run.id}'`), 1);
+    assert.equal(await count("SELECT count(*)::text AS n FROM users"), 150);
+    assert.equal(await count("SELECT next_page::text AS n FROM ingest_cursor WHERE seed = $1"), 4);
+  });
 });
