@@ -1,7 +1,8 @@
 /**
  * The limits the workers are compared with: the bare client of each worker's sink, on the same
  * rows, in separate places (PostgreSQL schema bench_ref_<id>, Kafka topic bench_ref_<id>.<run>,
- * Cassandra keyspace bench_ref_<id>) so the pipeline's tables stay clean; all removed by
+ * Cassandra table spark_streams.bench_ref_<id>_created_users: the pipeline's role may create tables
+ * in its keyspace, not keyspaces) so the pipeline's tables stay clean; all removed by
  * cleanupReferences().
  */
 import { CompressionTypes, Partitioners, type Kafka, type KafkaMessage } from "kafkajs";
@@ -18,6 +19,9 @@ import { recorder, type RunFigures } from "./stats";
 
 /** One name per bench process: two benches on the shared services must not drop each other's tables. */
 export const REF = `bench_ref_${process.pid}_${Date.now().toString(36)}`;
+
+/** The Cassandra reference's table, beside the processor's in its keyspace. */
+const REF_TABLE = `${KEYSPACE}.${REF}_${USERS_TABLE}`;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -209,17 +213,17 @@ export async function relayReference(
   }
 }
 
-/** The processor's write of `user` at `writeTime` (USING TIMESTAMP, as every relayed record), into <REF>.created_users. */
+/** The processor's write of `user` at `writeTime` (USING TIMESTAMP, as every relayed record), into REF_TABLE. */
 function refWrite(user: UserCreated, writeTime: bigint | undefined): { query: string; params: unknown[] } {
   const w = userWrite({ user, writeTime });
-  return { query: w.query.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`), params: w.params };
+  return { query: w.query.replace(`${KEYSPACE}.${USERS_TABLE}`, REF_TABLE), params: w.params };
 }
 
 /**
  * Cassandra: the same rows, the processor's prepared INSERT (with a write time, USING TIMESTAMP,
  * as the processor writes every relayed record), `concurrency` requests in flight through
  * cassandra-driver (what its executeConcurrent does, with a tick every 1000 rows for the steady
- * rate), into a fresh <REF>.created_users. Figures per concurrency level.
+ * rate), into a fresh REF_TABLE. Figures per concurrency level.
  */
 export async function cassandraReference(
   client: CassandraClient,
@@ -228,12 +232,11 @@ export async function cassandraReference(
   /** run after each level's writes, before its table is dropped (the bench flushes them: cassandra-settle.ts) */
   afterEach: () => Promise<unknown> = async () => undefined,
 ): Promise<Map<number, RunFigures>> {
-  await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
   const out = new Map<number, RunFigures>();
   for (const concurrencyLevel of concurrencyLevels) {
     // a fresh table each time: the same inserts, not overwrites of the previous level's rows
-    await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
-    await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
+    await client.execute(`DROP TABLE IF EXISTS ${REF_TABLE}`);
+    await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, REF_TABLE));
     const writes = users.map((u, i) => refWrite(u, OUTBOX_WRITETIME_BASE + BigInt(i + 1)));
     await client.execute(writes[0].query, writes[0].params, { prepare: true }); // prepared before the clock starts
     const rec = recorder();
@@ -267,7 +270,7 @@ export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; 
   if (o.pool) {
     for (const schema of [REF, ...(o.pgSchemas ?? [])]) await o.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
   }
-  if (o.cassandra) await o.cassandra.execute(`DROP KEYSPACE IF EXISTS ${REF}`).catch(() => undefined);
+  if (o.cassandra) await o.cassandra.execute(`DROP TABLE IF EXISTS ${REF_TABLE}`).catch(() => undefined);
   if (o.kafka) {
     const admin = o.kafka.admin();
     await admin.connect();
@@ -322,7 +325,7 @@ export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId
  * same `n` messages; each batch is Avro-decoded with avsc (the reader type, no registry, no
  * validation) and upserted with cassandra-driver's executeConcurrent at `concurrency` in flight
  * (the processor's prepared INSERT with the write time of the outbox_id header, into
- * <REF>.created_users), then its end offset committed. No checks, no dead letters, no metrics,
+ * REF_TABLE), then its end offset committed. No checks, no dead letters, no metrics,
  * no retries. The group must already be at the
  * messages' start.
  */
@@ -336,9 +339,8 @@ export async function readAndInsertReference(
   concurrency: number,
   type: AvroType,
 ): Promise<RunFigures> {
-  await client.execute(`CREATE KEYSPACE IF NOT EXISTS ${REF} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
-  await client.execute(`DROP TABLE IF EXISTS ${REF}.${USERS_TABLE}`);
-  await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, `${REF}.${USERS_TABLE}`));
+  await client.execute(`DROP TABLE IF EXISTS ${REF_TABLE}`);
+  await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, REF_TABLE));
   const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });

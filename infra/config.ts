@@ -27,6 +27,7 @@ const count = z.coerce.number().int().min(1, "must be an integer >= 1");
 /** Memory limit of each container kind; a stack overrides only the ones it names. */
 export const DEFAULT_MEMORY = {
   postgres: "512m",
+  postgresRoles: "256m",
   zookeeper: "512m",
   kafka: "1g",
   kafkaTopics: "512m",
@@ -52,6 +53,7 @@ export type MemoryKey = keyof typeof DEFAULT_MEMORY;
  */
 export const DEFAULT_CPU = {
   postgres: "250m",
+  postgresRoles: "50m",
   zookeeper: "100m",
   kafka: "500m",
   kafkaTopics: "100m",

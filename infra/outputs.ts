@@ -33,7 +33,7 @@ export interface ContractNetwork {
  * is a minor change; removing, renaming or reshaping one, or changing which are secret, a major one.
  * Readers refuse a major they do not know.
  */
-export const CONTRACT_VERSION = "1";
+export const CONTRACT_VERSION = "1.1";
 
 /** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
 export interface Endpoint {
@@ -57,11 +57,18 @@ export interface PipelineOutputs {
   /** Comma lists of host:port. */
   cassandraContactPoints: Endpoint;
   cassandraKeyspace: string;
+  /** The pipeline's own role (reads and writes spark_streams): for the pipeline's stacks, not other teams. */
   cassandraUser: string;
   cassandraPassword: pulumi.Output<string>;
-  /** On the stack's network: PostgreSQL is not published. */
+  /** Since 1.1. Other teams' role: SELECT on spark_streams, nothing else. */
+  cassandraReaderUser: string;
+  cassandraReaderPassword: pulumi.Output<string>;
+  /** On the stack's network: PostgreSQL is not published. `user` is the pipeline's own role (it writes). */
   postgres: { host: string; port: number; database: string; user: string };
   postgresPassword: pulumi.Output<string>;
+  /** Since 1.1. Other teams' role on `postgres.database`: SELECT on the pipeline's tables, nothing else. */
+  postgresReaderUser: string;
+  postgresReaderPassword: pulumi.Output<string>;
   airflowAdminUser: string;
   airflowAdminPassword: pulumi.Output<string>;
   topics: { users: string; deadLetter: string };
@@ -81,15 +88,25 @@ export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
   "cassandraKeyspace",
   "cassandraUser",
   "cassandraPassword",
+  "cassandraReaderUser",
+  "cassandraReaderPassword",
   "postgres",
   "postgresPassword",
+  "postgresReaderUser",
+  "postgresReaderPassword",
   "airflowAdminUser",
   "airflowAdminPassword",
   "topics",
 ];
 
 /** The outputs that must arrive secret through a StackReference; every other one arrives plain. */
-export const SECRET_OUTPUTS: readonly (keyof PipelineOutputs)[] = ["cassandraPassword", "postgresPassword", "airflowAdminPassword"];
+export const SECRET_OUTPUTS: readonly (keyof PipelineOutputs)[] = [
+  "cassandraPassword",
+  "cassandraReaderPassword",
+  "postgresPassword",
+  "postgresReaderPassword",
+  "airflowAdminPassword",
+];
 
 export interface OutputSources {
   network: StackNetwork;
@@ -130,8 +147,12 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     cassandraKeyspace: cassandra.keyspace,
     cassandraUser: cassandra.user,
     cassandraPassword: secrets.cassandraPassword,
+    cassandraReaderUser: cassandra.readerUser,
+    cassandraReaderPassword: secrets.cassandraReaderPassword,
     postgres: { host: postgres.server.dnsName, port: postgres.server.ports.postgres.container, database: postgres.database, user: postgres.user },
     postgresPassword: secrets.postgresPassword,
+    postgresReaderUser: postgres.readerUser,
+    postgresReaderPassword: secrets.postgresReaderPassword,
     airflowAdminUser: airflow.adminUser,
     airflowAdminPassword: secrets.airflowAdminPassword,
     topics: { users: USERS_TOPIC, deadLetter: DLQ_TOPIC },

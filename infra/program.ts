@@ -64,7 +64,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets), formerly(prefix, "cassandra"));
   const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
 
-  const pg = { on: postgres.server, condition: "healthy" as const };
+  const pg = { on: postgres.roles, condition: "completed" as const };
   const topics = { on: kafka.topics, condition: "completed" as const };
   const registry = { on: kafka.schemaRegistry, condition: "healthy" as const };
   const cassandraRole = { on: cassandra.auth, condition: "completed" as const };
@@ -89,7 +89,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const airflow = new Airflow(
     prefix,
     airflowArgs(config, target, {
-      database: { server: postgres.server, name: postgres.airflowDatabase, user: postgres.airflowUser },
+      database: { server: postgres.server, roles: postgres.roles, name: postgres.airflowDatabase, user: postgres.airflowUser },
       dbPassword: secrets.airflowDbPassword,
       adminPassword: secrets.airflowAdminPassword,
       fernetKey: secrets.airflowFernetKey,

@@ -8,13 +8,23 @@ import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
 export class PipelineSecrets extends pulumi.ComponentResource {
+  /** The pipeline's PostgreSQL role: owns its database, not a superuser. */
   readonly postgresPassword: pulumi.Output<string>;
+  /** The server's superuser: only the roles job logs in with it; never an output. */
+  readonly postgresAdminPassword: pulumi.Output<string>;
+  /** Read-only role for other teams (SELECT on the pipeline's tables). */
+  readonly postgresReaderPassword: pulumi.Output<string>;
   readonly airflowDbPassword: pulumi.Output<string>;
   readonly airflowAdminPassword: pulumi.Output<string>;
   /** Fernet key: 32 random bytes, url-safe base64, as Airflow requires. */
   readonly airflowFernetKey: pulumi.Output<string>;
   readonly airflowWebserverSecretKey: pulumi.Output<string>;
+  /** The pipeline's Cassandra role: reads and writes spark_streams, not a superuser. */
   readonly cassandraPassword: pulumi.Output<string>;
+  /** The setup role (a superuser): keyspace and roles, by the auth job only; never an output. */
+  readonly cassandraAdminPassword: pulumi.Output<string>;
+  /** Read-only role for other teams (SELECT on spark_streams). */
+  readonly cassandraReaderPassword: pulumi.Output<string>;
   /** Replaces the image's well-known cassandra/cassandra superuser password. */
   readonly cassandraDefaultPassword: pulumi.Output<string>;
 
@@ -25,10 +35,14 @@ export class PipelineSecrets extends pulumi.ComponentResource {
     const password = (n: string) =>
       pulumi.secret(new random.RandomPassword(`${name}-${n}`, { length: 32, special: false }, { parent: this }).result);
     this.postgresPassword = password("postgres-password");
+    this.postgresAdminPassword = password("postgres-admin-password");
+    this.postgresReaderPassword = password("postgres-reader-password");
     this.airflowDbPassword = password("airflow-db-password");
     this.airflowAdminPassword = password("airflow-admin-password");
     this.airflowWebserverSecretKey = password("airflow-webserver-secret-key");
     this.cassandraPassword = password("cassandra-password");
+    this.cassandraAdminPassword = password("cassandra-admin-password");
+    this.cassandraReaderPassword = password("cassandra-reader-password");
     this.cassandraDefaultPassword = password("cassandra-default-password");
     const fernet = new random.RandomId(`${name}-airflow-fernet-key`, { byteLength: 32 }, { parent: this });
     // RandomId's b64Url drops the padding; Fernet wants the full 44-character form.

@@ -23,9 +23,11 @@ export function postgresArgs(c: StageConfig, target: Target, secrets: PipelineSe
   return {
     target,
     image: upstreamImages(c).postgres,
-    size: size(c, "postgres"),
+    sizes: { server: size(c, "postgres"), roles: size(c, "postgresRoles") },
     password: secrets.postgresPassword,
+    adminPassword: secrets.postgresAdminPassword,
     airflowPassword: secrets.airflowDbPassword,
+    readerPassword: secrets.postgresReaderPassword,
   };
 }
 
@@ -60,6 +62,8 @@ export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineS
     publishedCql: c.ports.cassandra,
     sizes: { node: size(c, "cassandra"), auth: size(c, "cassandraAuth") },
     password: secrets.cassandraPassword,
+    adminPassword: secrets.cassandraAdminPassword,
+    readerPassword: secrets.cassandraReaderPassword,
     defaultUserPassword: secrets.cassandraDefaultPassword,
   };
 }

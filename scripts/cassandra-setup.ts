@@ -1,74 +1,122 @@
 /**
- * After Cassandra starts (PasswordAuthenticator): makes sure role `pipeline` (superuser, login)
- * exists with $CASSANDRA_PASSWORD, and that the default `cassandra` superuser no longer has its
- * well-known password ($CASSANDRA_ADMIN_PASSWORD instead). Idempotent. Called by
- * scripts/services up; checks that the local data center is $CASSANDRA_LOCAL_DC.
+ * After Cassandra starts (PasswordAuthenticator, CassandraAuthorizer): the roles and the keyspace
+ * the stacks' cassandra-auth job makes, by the same statements (infra/catalog/db-roles.ts). The
+ * setup role pipeline_admin ($CASSANDRA_ADMIN_PASSWORD) is made first, by the default superuser
+ * (cassandra/cassandra the first time, or its generated $CASSANDRA_DEFAULT_PASSWORD) or, on a data
+ * directory from before, by role pipeline (a superuser then); as pipeline_admin: keyspace
+ * spark_streams, pipeline ($CASSANDRA_PASSWORD, no superuser), pipeline_reader
+ * ($CASSANDRA_READER_PASSWORD, SELECT), cassandra disabled. Idempotent. Called by scripts/services
+ * up; checks that the local data center is $CASSANDRA_LOCAL_DC.
  */
 import { auth, Client } from "cassandra-driver";
+import {
+  CASSANDRA_ADMIN,
+  CASSANDRA_USER,
+  cassandraAuthReplicationCql,
+  cassandraRolesCql,
+} from "../infra/catalog/db-roles";
 
 const contactPoints = (process.env.CASSANDRA_CONTACT_POINTS ?? "127.0.0.1:9042").split(",");
 const localDataCenter = process.env.CASSANDRA_LOCAL_DC ?? "datacenter1";
-const password = process.env.CASSANDRA_PASSWORD ?? "";
-const adminPassword = process.env.CASSANDRA_ADMIN_PASSWORD ?? "";
-/** A ring (scripts/services --nodes N): system_auth replicated like the pipeline's keyspace, so a login survives a node down. */
-const authRf = Number(process.env.CASSANDRA_AUTH_RF ?? "1");
+const passwords = {
+  pipeline: process.env.CASSANDRA_PASSWORD ?? "",
+  admin: process.env.CASSANDRA_ADMIN_PASSWORD ?? "",
+  reader: process.env.CASSANDRA_READER_PASSWORD ?? "",
+  default: process.env.CASSANDRA_DEFAULT_PASSWORD ?? "",
+};
+/** A ring (scripts/services --nodes N): system_auth and the keyspace replicated N ways (at most 3). */
+const rf = Number(process.env.CASSANDRA_AUTH_RF ?? "1");
+const q = { consistency: 1 /* ONE: whichever node answers */ };
 
 async function login(user: string, pass: string): Promise<Client | undefined> {
-  const client = new Client({
-    contactPoints,
-    localDataCenter,
-    authProvider: new auth.PlainTextAuthProvider(user, pass),
-  });
+  const authProvider = new auth.PlainTextAuthProvider(user, pass);
+  const client = new Client({ contactPoints, localDataCenter, authProvider });
   try {
     await client.connect();
     return client;
   } catch (err) {
     await client.shutdown().catch(() => undefined);
-    if (/authentication|credentials|password/i.test(String(err))) return undefined;
+    if (/authentication|credentials|password|not permitted to log in/i.test(String(err))) return undefined;
     throw err;
   }
 }
 
 /** system_auth already NetworkTopologyStrategy with `rf` replicas in the local data center (and no other). */
-async function authReplicatedAs(client: Client, rf: number): Promise<boolean> {
-  const rs = await client.execute("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'");
+async function authReplicatedAs(client: Client, n: number): Promise<boolean> {
+  const rs = await client.execute(
+    "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = 'system_auth'",
+  );
   const r = (rs.first()?.replication ?? {}) as Record<string, string>;
   const dcs = Object.keys(r).filter((k) => k !== "class");
-  return /NetworkTopologyStrategy$/.test(r.class ?? "") && dcs.length === 1 && r[localDataCenter] === String(rf);
+  return /NetworkTopologyStrategy$/.test(r.class ?? "") && dcs.length === 1 && r[localDataCenter] === String(n);
+}
+
+/**
+ * The statements, less system_auth's ALTER when it is replicated already: an ALTER KEYSPACE is a
+ * schema change on every node even when it changes nothing, and run at a restarted node's `up` it
+ * can stall the processor's writes.
+ */
+async function run(client: Client, statements: string[]): Promise<void> {
+  const skipAuthRf = rf === 1 || (await authReplicatedAs(client, rf));
+  const authRf = new Set(cassandraAuthReplicationCql(rf, localDataCenter));
+  for (const s of statements) if (!(skipAuthRf && authRf.has(s))) await client.execute(s, [], q);
+}
+
+/** The %s of the statements, in order (db-roles.ts: the pipeline's twice, the reader's twice, cassandra's). */
+function fill(statements: string[], values: string[]): string[] {
+  let i = 0;
+  return statements.map((s) => s.replace(/%s/g, () => values[i++]));
+}
+
+/**
+ * The default role, or pipeline where it was a superuser before, makes the admin. The default
+ * superuser appears a moment after CQL does: retried.
+ */
+async function makeAdmin(): Promise<void> {
+  let maker: Client | undefined;
+  for (let attempt = 0; attempt < 30 && !maker; attempt++) {
+    maker =
+      (await login(CASSANDRA_USER, passwords.pipeline)) ??
+      (await login("cassandra", passwords.default)) ??
+      (await login("cassandra", "cassandra"));
+    if (!maker) await new Promise((r) => setTimeout(r, 1000));
+  }
+  if (!maker) {
+    throw new Error(`cannot log in as ${CASSANDRA_ADMIN}, nor as ${CASSANDRA_USER} or cassandra to make it`);
+  }
+  try {
+    await run(maker, [
+      ...cassandraAuthReplicationCql(rf, localDataCenter),
+      `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} WITH PASSWORD = '${passwords.admin}' AND LOGIN = true
+         AND SUPERUSER = true`,
+    ]);
+  } finally {
+    await maker.shutdown();
+  }
 }
 
 async function main(): Promise<void> {
-  if (!password || !adminPassword) throw new Error("CASSANDRA_PASSWORD and CASSANDRA_ADMIN_PASSWORD are required");
-  // The default superuser is created a moment after the native port opens: retry a little.
-  let client: Client | undefined;
-  let asPipeline = false;
-  for (let attempt = 0; attempt < 30 && !client; attempt++) {
-    client = await login("pipeline", password);
-    asPipeline = client !== undefined;
-    client ??= (await login("cassandra", adminPassword)) ?? (await login("cassandra", "cassandra"));
-    if (!client) await new Promise((r) => setTimeout(r, 1000));
+  const missing = Object.entries(passwords).filter(([, v]) => !v).map(([k]) => k);
+  if (missing.length) {
+    const vars = "CASSANDRA_PASSWORD, CASSANDRA_ADMIN_PASSWORD, CASSANDRA_READER_PASSWORD, CASSANDRA_DEFAULT_PASSWORD";
+    throw new Error(`passwords missing (${missing.join(", ")}): set ${vars}`);
   }
-  if (!client) throw new Error("cannot log in as pipeline, or as cassandra with its generated or default password");
+  let client = await login(CASSANDRA_ADMIN, passwords.admin);
+  if (!client) {
+    await makeAdmin();
+    client = await login(CASSANDRA_ADMIN, passwords.admin);
+    if (!client) throw new Error(`${CASSANDRA_ADMIN} was made but cannot log in`);
+  }
   try {
-    const q = { consistency: 1 /* ONE: a single node */ };
-    // Only when it differs: an ALTER KEYSPACE is a schema change on every node even when it
-    // changes nothing, and run at a restarted node's `up` it can stall the processor's writes.
-    if (authRf > 1 && !(await authReplicatedAs(client, authRf))) {
-      await client.execute(`ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${localDataCenter}': ${authRf}}`, [], q);
-    }
-    await client.execute(
-      `CREATE ROLE IF NOT EXISTS pipeline WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${password}'`, [], q);
-    if (!asPipeline) {
-      // A role may not alter its own superuser status: only when logged in as cassandra.
-      await client.execute(`ALTER ROLE pipeline WITH SUPERUSER = true AND LOGIN = true AND PASSWORD = '${password}'`, [], q);
-    }
-    await client.execute(`ALTER ROLE cassandra WITH PASSWORD = '${adminPassword}'`, [], q);
-    const rs = await client.execute("SELECT release_version, data_center FROM system.local");
-    const row = rs.first();
+    const p = passwords;
+    const statements = cassandraRolesCql(rf, localDataCenter);
+    await run(client, fill(statements, [p.pipeline, p.pipeline, p.reader, p.reader, p.default]));
+    const row = (await client.execute("SELECT release_version, data_center FROM system.local")).first();
     if (row.data_center !== localDataCenter) {
       throw new Error(`local data center is ${row.data_center}, expected ${localDataCenter}`);
     }
-    process.stderr.write(`[cassandra-setup] Cassandra ${row.release_version}, dc ${row.data_center}: role pipeline ready\n`);
+    const who = `roles ready, none a superuser but ${CASSANDRA_ADMIN}`;
+    process.stderr.write(`[cassandra-setup] Cassandra ${row.release_version}, dc ${row.data_center}: ${who}\n`);
   } finally {
     await client.shutdown();
   }

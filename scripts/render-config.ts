@@ -2,7 +2,10 @@
  * Renders the config files of the local services from infra/catalog/settings.ts, the same
  * functions the Pulumi stacks deploy from, so a local run checks the very settings the stacks use.
  *
- *   tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>
+ *   tsx scripts/render-config.ts <zookeeper|kafka|cassandra|postgres-roles> <out-file>
+ *
+ * postgres-roles: the SQL the stacks' postgres-roles job runs (infra/catalog/db-roles.ts); no
+ * password in it (psql reads them from env).
  *
  * Paths come from $RUN (set by scripts/services: $PIPELINE_HOME/run). Every address is loopback.
  * A replicated set (scripts/services --nodes N) sets NODES=N and MEMBER=i (not NODE: npm sets that): member i lives on
@@ -11,6 +14,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperEnsemble, zookeeperSettings } from "../infra/catalog/settings";
+import { postgresRolesSql } from "../infra/catalog/db-roles";
 import { replicationOf } from "../infra/config";
 import { toYaml, type Yaml } from "../infra/catalog/yaml";
 
@@ -157,13 +161,14 @@ function main(argv: string[]): void {
   const [what, out] = argv;
   const run = process.env.RUN;
   if (!what || !out || !run) {
-    console.error("usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra> <out-file>");
+    console.error("usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra|postgres-roles> <out-file>");
     process.exit(2);
   }
   const renderers: Record<string, (r: string, m?: Member) => string> = {
     zookeeper: zooCfg,
     kafka: kafkaServerProperties,
     cassandra: cassandraYaml,
+    "postgres-roles": () => postgresRolesSql(),
   };
   const render = renderers[what];
   if (!render) {

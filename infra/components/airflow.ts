@@ -21,8 +21,8 @@ export interface AirflowArgs {
   /** Where the webserver is published outside the stack. */
   publishedWeb: number;
   sizes: { init: Size; webserver: Size; scheduler: Size };
-  /** Airflow's own database: the server to wait for, the database and its user. */
-  database: { server: ServiceHandle; name: string; user: string };
+  /** Airflow's own database: the server, the job that makes its role (to wait for), the database and its user. */
+  database: { server: ServiceHandle; roles: JobHandle; name: string; user: string };
   dbPassword: pulumi.Input<string>;
   adminPassword: pulumi.Input<string>;
   fernetKey: pulumi.Input<string>;
@@ -96,7 +96,7 @@ export class Airflow extends pulumi.ComponentResource {
         },
         secretEnv: { ...airflow.secret, _AIRFLOW_WWW_USER_PASSWORD: args.adminPassword },
         ports: {},
-        dependsOn: [{ on: database.server, condition: "healthy" }],
+        dependsOn: [{ on: database.roles, condition: "completed" }],
       },
       owner,
     );

@@ -1,15 +1,25 @@
 /**
- * Cassandra with PasswordAuthenticator: the node, then a job that creates the pipeline's role with
- * a generated password and disables the image's well-known cassandra/cassandra superuser. The job
- * is idempotent: when the pipeline role already logs in it does nothing.
+ * Cassandra with PasswordAuthenticator and CassandraAuthorizer: the node, then a job that makes the
+ * roles and the keyspace. `pipeline_admin` (a superuser, the job's own login, never an output) makes
+ * the keyspace and the roles: `pipeline` reads, writes and creates its tables in spark_streams and
+ * nothing else; `pipeline_reader` (other teams) reads spark_streams; the image's well-known
+ * cassandra/cassandra superuser gets a generated password and is disabled. Idempotent: it runs
+ * again whenever it changes (a password, the image, the script).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS, cassandraSettings } from "../catalog/settings";
 import { cassandraAuthCommand, cassandraEnv } from "../catalog/images";
+import {
+  CASSANDRA_ADMIN,
+  CASSANDRA_READER,
+  CASSANDRA_USER,
+  cassandraAuthReplicationCql,
+  cassandraRolesCql,
+} from "../catalog/db-roles";
 import { KEYSPACE } from "../../runtime/contracts/names";
 import { JobHandle, ServiceHandle, Size, Target, memberAddresses, memoryMiB } from "../spec";
 
-export const CASSANDRA_USER = "pipeline";
+export { CASSANDRA_ADMIN, CASSANDRA_READER, CASSANDRA_USER } from "../catalog/db-roles";
 export const CASSANDRA_DC = "dc1";
 
 export interface CassandraArgs {
@@ -23,56 +33,48 @@ export interface CassandraArgs {
   publishedCql: number;
   sizes: { node: Size; auth: Size };
   password: pulumi.Input<string>;
+  adminPassword: pulumi.Input<string>;
+  readerPassword: pulumi.Input<string>;
   defaultUserPassword: pulumi.Input<string>;
 }
 
 /**
- * The role job. The node's health gate (`nodetool status` UN) opens before CQL is served and
- * before the node has created its default cassandra role, so the job waits and retries (up to
- * AUTH_TRIES x 5 s). Passwords never reach argv (ps would show them): logins go through cqlshrc
- * files and statements through a file, all mode 600 in a private folder.
+ * The role job. The node's health gate opens before CQL is served and before the node has made
+ * its default cassandra role, so the job retries (up to AUTH_TRIES x 5 s). The admin role is made
+ * by the default superuser on a fresh ring, or by the pipeline role on a ring from before this job
+ * (it was a superuser then). Passwords never reach argv (ps would show them): logins go through
+ * cqlshrc files and statements through files, all mode 600 in a private folder.
  */
 const AUTH_TRIES = 60;
-/**
- * A ring: system_auth replicated like the pipeline's keyspace before the role is made (a role
- * on one node is a login that fails while that node is down). Altered as the default superuser
- * the first time, as the pipeline role on a re-run; idempotent.
- */
-const authReplication = (rf: number) =>
-  rf === 1
-    ? { prepare: "", before: "", after: "" }
-    : {
-        prepare: `printf "ALTER KEYSPACE system_auth WITH replication = {'class': 'NetworkTopologyStrategy', '${CASSANDRA_DC}': ${rf}};\n" > "$d/auth-rf.cql"
-`,
-        before: `cq default "$d/auth-rf.cql" && `,
-        after: `cq pipeline "$d/auth-rf.cql"; `,
-      };
-const authScript = (rf: number) => {
-  const r = authReplication(rf);
-  return `set -eu
+const ADMIN_WITH = "WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;";
+/** What makes the admin role (printf format, %s its password); on a ring, system_auth replicated first. */
+const adminCql = (rf: number) =>
+  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`]
+    .join("\\n");
+const authScript = (rf: number) => `set -eu
 umask 077
 d="$(mktemp -d)"
-login() { printf '[authentication]\nusername = %s\npassword = %s\n' "$2" "$3" > "$d/$1.rc"; }
-login pipeline "$CASSANDRA_USER" "$CASSANDRA_PASSWORD"
+login() { printf '[authentication]\\nusername = %s\\npassword = %s\\n' "$2" "$3" > "$d/$1.rc"; }
+login admin ${CASSANDRA_ADMIN} "$CASSANDRA_ADMIN_PASSWORD"
+login pipeline ${CASSANDRA_USER} "$CASSANDRA_PASSWORD"
 login default cassandra cassandra
 cq() { cqlsh --cqlshrc "$d/$1.rc" cassandra ${PORTS.cassandra} -f "$2"; }
-echo "SELECT release_version FROM system.local;" > "$d/probe.cql"
-printf "CREATE ROLE IF NOT EXISTS %s WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;\n" "$CASSANDRA_USER" "$CASSANDRA_PASSWORD" > "$d/create.cql"
-printf "ALTER ROLE cassandra WITH PASSWORD = '%s' AND SUPERUSER = false AND LOGIN = false;\n" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/lock.cql"
-${r.prepare}for i in $(seq 1 ${AUTH_TRIES}); do
-  if cq pipeline "$d/probe.cql" >/dev/null 2>&1; then
-    # The role exists (a re-run, or a retry after the create): lock the default role if it still logs in.
-    ${r.after}if cq default "$d/probe.cql" >/dev/null 2>&1; then cq pipeline "$d/lock.cql"; fi
-    echo "cassandra-auth: role $CASSANDRA_USER logs in; default role locked"; exit 0
+printf "${adminCql(rf)}\\n" "$CASSANDRA_ADMIN_PASSWORD" > "$d/admin.cql"
+p="$CASSANDRA_PASSWORD" r="$CASSANDRA_READER_PASSWORD"
+printf "${cassandraRolesCql(rf, CASSANDRA_DC).join("\\n")}\\n" \\
+  "$p" "$p" "$r" "$r" "$CASSANDRA_DEFAULT_PASSWORD" > "$d/roles.cql"
+for i in $(seq 1 ${AUTH_TRIES}); do
+  if cq admin "$d/roles.cql"; then
+    echo "cassandra-auth: ${CASSANDRA_USER}, ${CASSANDRA_READER} ready, no superusers; cassandra disabled"; exit 0
   fi
-  if ${r.before}cq default "$d/create.cql"; then continue; fi
-  echo "cassandra-auth: CQL not ready or default role not there yet (try $i of ${AUTH_TRIES}); retrying in 5 s"
+  # The admin made (or there already): log in with it next, after a pause (a failing roles.cql must not spin).
+  if cq pipeline "$d/admin.cql" >/dev/null 2>&1 || cq default "$d/admin.cql"; then sleep 2; continue; fi
+  echo "cassandra-auth: CQL not ready, or no role to make ${CASSANDRA_ADMIN} (try $i of ${AUTH_TRIES}); retrying in 5 s"
   sleep 5
 done
 echo "cassandra-auth: gave up after ${AUTH_TRIES} tries" >&2
 exit 1
 `;
-};
 
 /** Seeds: the first two members (one when the ring is smaller); every other node joins through them. */
 const SEEDS = 2;
@@ -83,9 +85,10 @@ export class Cassandra extends pulumi.ComponentResource {
   readonly node: ServiceHandle;
   /** host:port of every node's CQL port, comma-separated: what the drivers start from. */
   readonly contactPoints: string;
-  /** Job: the pipeline role exists; clients wait for it. */
+  /** Job: the keyspace and the roles exist; clients wait for it. */
   readonly auth: JobHandle;
   readonly user = CASSANDRA_USER;
+  readonly readerUser = CASSANDRA_READER;
   readonly localDc = CASSANDRA_DC;
   readonly keyspace = KEYSPACE;
 
@@ -136,8 +139,13 @@ export class Cassandra extends pulumi.ComponentResource {
         name: "cassandra-auth",
         image,
         args: ["bash", "-c", authScript(rf)],
-        env: { CASSANDRA_USER },
-        secretEnv: { CASSANDRA_PASSWORD: args.password, CASSANDRA_DEFAULT_PASSWORD: args.defaultUserPassword },
+        env: {},
+        secretEnv: {
+          CASSANDRA_ADMIN_PASSWORD: args.adminPassword,
+          CASSANDRA_PASSWORD: args.password,
+          CASSANDRA_READER_PASSWORD: args.readerPassword,
+          CASSANDRA_DEFAULT_PASSWORD: args.defaultUserPassword,
+        },
         ports: {},
         dependsOn: [{ on: this.node, condition: "healthy" }],
         ...sizes.auth,
@@ -145,6 +153,6 @@ export class Cassandra extends pulumi.ComponentResource {
       { parent: this, name },
     );
     this.contactPoints = memberAddresses(target, "cassandra", nodes, settings.native_transport_port);
-    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.outsideAddress("cql"), keyspace: this.keyspace, user: this.user });
+    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.outsideAddress("cql"), keyspace: this.keyspace, user: this.user, reader: this.readerUser });
   }
 }

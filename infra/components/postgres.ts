@@ -1,36 +1,51 @@
 /**
- * PostgreSQL: the pipeline's staging/outbox database and Airflow's metadata database, one server,
- * two databases, two users. Airflow's user and database are made by an init script on first start
- * (the image runs /docker-entrypoint-initdb.d once, on an empty volume); its password comes in env.
+ * PostgreSQL: one server, the pipeline's staging/outbox database and Airflow's metadata database,
+ * each owned by its own role, neither role a superuser. The image's superuser is `postgres`; only
+ * the roles job logs in with it. The job is idempotent and runs again whenever it changes (a
+ * password, the image): it makes the roles (pipeline, airflow, the read-only pipeline_reader for
+ * other teams), sets their passwords, and gives each database to its role.
  */
 import * as pulumi from "@pulumi/pulumi";
+import { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_READER, postgresRolesSql } from "../catalog/db-roles";
 import { PORTS } from "../catalog/settings";
-import { ServiceHandle, Size, Target } from "../spec";
+import { JobHandle, ServiceHandle, Size, Target } from "../spec";
 
-export const PIPELINE_DB = "pipeline";
-export const AIRFLOW_DB = "airflow";
+export { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_READER } from "../catalog/db-roles";
 
 export interface PostgresArgs {
   target: Target;
   /** The postgres image, pinned. */
   image: string;
-  size: Size;
+  sizes: { server: Size; roles: Size };
   password: pulumi.Input<string>;
+  adminPassword: pulumi.Input<string>;
   airflowPassword: pulumi.Input<string>;
+  readerPassword: pulumi.Input<string>;
 }
 
-const AIRFLOW_INIT_SQL = `#!/bin/bash
-set -euo pipefail
-psql -v ON_ERROR_STOP=1 -v pw="$AIRFLOW_DB_PASSWORD" --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" <<'SQL'
-CREATE ROLE ${AIRFLOW_DB} LOGIN PASSWORD :'pw';
-CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB};
-SQL
+/**
+ * The roles job. A fresh volume's superuser is postgres; a volume from before has only its
+ * bootstrap role pipeline, which first makes postgres (postgresRolesSql then moves it aside).
+ */
+const ROLES_SCRIPT = `set -eu
+as() { PGPASSWORD="$2" psql -X -q -v ON_ERROR_STOP=1 -U "$1" -d postgres; }
+if ! echo 'SELECT 1' | as ${POSTGRES_ADMIN} "$PG_ADMIN_PASSWORD" >/dev/null 2>&1; then
+  echo "postgres-roles: no ${POSTGRES_ADMIN} login; a volume from before: ${PIPELINE_DB} makes it"
+  printf '%s\\n' '\\getenv pw PG_ADMIN_PASSWORD' "CREATE ROLE ${POSTGRES_ADMIN} SUPERUSER LOGIN PASSWORD :'pw';" \\
+    | as ${PIPELINE_DB} "$PG_PIPELINE_PASSWORD"
+fi
+as ${POSTGRES_ADMIN} "$PG_ADMIN_PASSWORD" <<'SQL'
+${postgresRolesSql()}SQL
+echo "postgres-roles: ${PIPELINE_DB}, ${AIRFLOW_DB}, ${POSTGRES_READER} ready, none a superuser"
 `;
 
 export class Postgres extends pulumi.ComponentResource {
   readonly server: ServiceHandle;
+  /** Job: the roles exist with their passwords; every client waits for it. */
+  readonly roles: JobHandle;
   readonly database = PIPELINE_DB;
   readonly user = PIPELINE_DB;
+  readonly readerUser = POSTGRES_READER;
   readonly airflowDatabase = AIRFLOW_DB;
   readonly airflowUser = AIRFLOW_DB;
 
@@ -41,20 +56,37 @@ export class Postgres extends pulumi.ComponentResource {
         name: "postgres",
         state: "stateful",
         image: args.image,
-        env: { POSTGRES_USER: PIPELINE_DB, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
-        secretEnv: { POSTGRES_PASSWORD: args.password, AIRFLOW_DB_PASSWORD: args.airflowPassword },
+        env: { POSTGRES_USER: POSTGRES_ADMIN, POSTGRES_DB: PIPELINE_DB, PGDATA: "/var/lib/postgresql/data/pgdata" },
+        secretEnv: { POSTGRES_PASSWORD: args.adminPassword },
         ports: { postgres: { container: PORTS.postgres } },
-        // Over TCP: during initdb the image runs a socket-only server (and the init scripts, which
-        // make the airflow role), and pg_isready on the socket would pass then.
-        healthCheck: { command: ["pg_isready", "-h", "127.0.0.1", "-U", PIPELINE_DB, "-d", PIPELINE_DB] },
+        // Over TCP: during initdb the image runs a socket-only server, and pg_isready on the socket would pass then.
+        healthCheck: { command: ["pg_isready", "-h", "127.0.0.1", "-U", POSTGRES_ADMIN, "-d", PIPELINE_DB] },
         // A fast shutdown (SIGINT, the image's own stop signal): SIGTERM alone waits for every client.
         stop: { command: ["bash", "-c", "kill -INT 1"], graceSeconds: 60 },
         volumes: [{ volume: "postgres-data", path: "/var/lib/postgresql/data" }],
-        files: [{ path: "/docker-entrypoint-initdb.d/10-airflow.sh", content: AIRFLOW_INIT_SQL, executable: true }],
-        ...args.size,
+        ...args.sizes.server,
       },
       { parent: this, name },
     );
-    this.registerOutputs({ address: this.server.address("postgres"), database: this.database, user: this.user });
+    this.roles = args.target.job(
+      {
+        name: "postgres-roles",
+        image: args.image,
+        args: ["bash", "-c", ROLES_SCRIPT],
+        env: { PGHOST: this.server.dnsName, PGPORT: String(PORTS.postgres) },
+        secretEnv: {
+          PG_ADMIN_PASSWORD: args.adminPassword,
+          PG_PIPELINE_PASSWORD: args.password,
+          PG_AIRFLOW_PASSWORD: args.airflowPassword,
+          PG_READER_PASSWORD: args.readerPassword,
+        },
+        ports: {},
+        dependsOn: [{ on: this.server, condition: "healthy" }],
+        ...args.sizes.roles,
+      },
+      { parent: this, name },
+    );
+    const address = this.server.address("postgres");
+    this.registerOutputs({ address, database: this.database, user: this.user, reader: this.readerUser });
   }
 }

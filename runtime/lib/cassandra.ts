@@ -86,7 +86,11 @@ export async function ensureCassandraSchema(
   dataCenter: string,
   log?: Logger,
 ): Promise<void> {
-  await client.execute(keyspaceCql(replicationFactor, dataCenter));
+  // CREATE KEYSPACE needs CREATE on all keyspaces, even with IF NOT EXISTS: the pipeline's role has
+  // it on its own keyspace only, which the stacks' setup job makes. Only a missing one is created here.
+  const exists = "SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?";
+  const ks = await client.execute(exists, [KEYSPACE], { prepare: true });
+  if (ks.rowLength === 0) await client.execute(keyspaceCql(replicationFactor, dataCenter));
   await client.execute(USERS_TABLE_CQL);
   const sync = await commitlogSync(client);
   if (sync === "periodic") {

@@ -5,9 +5,10 @@
 # the JPMS flags of Cassandra's own conf/jvm17-server.options, a 1 GiB heap, and start-up
 # shortcuts for one node (no gossip settle wait, no superuser setup delay).
 # Listens on 127.0.0.1:9042 (CQL), 7000 (storage), 7199 (JMX, loopback only).
-# PasswordAuthenticator: after start, scripts/cassandra-setup.ts logs in as cassandra/cassandra
-# (the first time), creates role `pipeline` (superuser, login) with a generated password, then
-# gives the `cassandra` role a generated password too; both in $RUN/secrets.
+# PasswordAuthenticator, CassandraAuthorizer: after start, scripts/cassandra-setup.ts makes the roles
+# the stacks make (setup role pipeline_admin; pipeline, no superuser, on spark_streams only; the
+# read-only pipeline_reader), creates spark_streams, and disables the default `cassandra` role
+# after giving it a generated password; all passwords in $RUN/secrets.
 # --nodes N: a ring, node i on $(member_host i) (CQL 9042, storage 7000 on its own address; JMX on
 # 127.0.0.1:7201+i, beside the single node's 7199), seeds the first two, a 512 MiB heap each,
 # started one at a time (Cassandra refuses concurrent bootstraps); the pipeline keyspace and
@@ -146,9 +147,10 @@ cassandra_timeout() { if [ "$NODES" -gt 1 ]; then echo 600; else echo 240; fi; }
 
 cassandra_ready() {
   (cd "$REPO" && CASSANDRA_CONTACT_POINTS="$(_cassandra_contact_points)" CASSANDRA_LOCAL_DC="$CASSANDRA_DC" CASSANDRA_AUTH_RF="$(_cassandra_rf)" \
-    CASSANDRA_PASSWORD="$(secret cassandra-pipeline)" CASSANDRA_ADMIN_PASSWORD="$(secret cassandra-admin)" \
+    CASSANDRA_PASSWORD="$(secret cassandra-pipeline)" CASSANDRA_ADMIN_PASSWORD="$(secret cassandra-setup)" \
+    CASSANDRA_READER_PASSWORD="$(secret cassandra-reader)" CASSANDRA_DEFAULT_PASSWORD="$(secret cassandra-admin)" \
     node_modules/.bin/tsx scripts/cassandra-setup.ts) \
-    || die "cassandra: creating role pipeline failed; see $(svc_log cassandra)"
+    || die "cassandra: making the roles failed; see $(svc_log cassandra)"
 }
 
 cassandra_env() {
@@ -157,6 +159,8 @@ CASSANDRA_CONTACT_POINTS=$(_cassandra_contact_points)
 CASSANDRA_LOCAL_DC=$CASSANDRA_DC
 CASSANDRA_USER=pipeline
 CASSANDRA_PASSWORD=$(secret cassandra-pipeline)
+CASSANDRA_READER_USER=pipeline_reader
+CASSANDRA_READER_PASSWORD=$(secret cassandra-reader)
 CASSANDRA_REPLICATION_FACTOR=$(_cassandra_rf)
 CASSANDRA_CONSISTENCY=LOCAL_QUORUM
 ENV

@@ -1,6 +1,9 @@
 # PostgreSQL 15 from Debian's packages, as a private cluster (initdb) owned by the postgres OS
-# user, on 127.0.0.1:5432. Databases: pipeline (user pipeline) and airflow (user airflow);
-# passwords generated once into $RUN/secrets. (/usr/local/bin/pg_ctl on these machines is only a
+# user, on 127.0.0.1:5432. Databases: pipeline (owned by role pipeline) and airflow (role airflow),
+# and the read-only role pipeline_reader: the roles the stacks' postgres-roles job makes, by the
+# same SQL (infra/catalog/db-roles.ts), run as the cluster's superuser postgres (peer, no password)
+# on every `up` (idempotent, also on a data directory from before); passwords generated once into
+# $RUN/secrets, given to psql in env. (/usr/local/bin/pg_ctl on these machines is only a
 # symlink to /usr/lib/postgresql/15/bin/pg_ctl; we call the versioned bin dir directly.)
 # --nodes N: the replicated set's own cluster on $SVC_HOST (127.0.0.2):5432, kept apart from the
 # single-node one. Sourced by scripts/services; see the convention at its top.
@@ -78,15 +81,14 @@ postgres_stop() {
 }
 
 postgres_ready() {
-  local pw apw; pw="$(secret pg-pipeline)"; apw="$(secret pg-airflow)"
-  _psql -d postgres >/dev/null <<SQL
-SELECT 'CREATE ROLE pipeline LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='pipeline')\gexec
-ALTER ROLE pipeline WITH LOGIN PASSWORD '$pw';
-SELECT 'CREATE DATABASE pipeline OWNER pipeline' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='pipeline')\gexec
-SELECT 'CREATE ROLE airflow LOGIN' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname='airflow')\gexec
-ALTER ROLE airflow WITH LOGIN PASSWORD '$apw';
-SELECT 'CREATE DATABASE airflow OWNER airflow' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='airflow')\gexec
+  local sql; sql="$(svc_dir postgres)/roles.sql"
+  render_config postgres-roles "$sql"
+  # The image makes the pipeline database (POSTGRES_DB) in the stacks; here, this does.
+  _psql -d postgres >/dev/null <<'SQL'
+SELECT 'CREATE DATABASE pipeline' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='pipeline')\gexec
 SQL
+  PG_PIPELINE_PASSWORD="$(secret pg-pipeline)" PG_AIRFLOW_PASSWORD="$(secret pg-airflow)" \
+    PG_READER_PASSWORD="$(secret pg-reader)" _psql -d postgres -f - >/dev/null <"$sql"
 }
 
 postgres_env() {
@@ -96,6 +98,8 @@ PG_PORT=$PG_PORT
 PG_DATABASE=pipeline
 PG_USER=pipeline
 PG_PASSWORD=$(secret pg-pipeline)
+PG_READER_USER=pipeline_reader
+PG_READER_PASSWORD=$(secret pg-reader)
 AIRFLOW_DB_URL=postgresql+psycopg2://airflow:$(secret pg-airflow)@$SVC_HOST:$PG_PORT/airflow
 ENV
 }

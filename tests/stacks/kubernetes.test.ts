@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { Stack } from "@pulumi/pulumi/automation";
 import { Operation, Project, REPO, Tools, buildCa, exists, kubectl, report, tools } from "./harness";
+import { SECRET_OUTPUTS } from "../../infra/outputs";
 
 const KUBE_TYPES = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:PersistentVolumeClaim"];
 /** A run-unique suffix for the cluster objects the test itself makes (a re-run on a kept cluster). */
@@ -267,7 +268,7 @@ for (const c of CASES) {
       const seen = out.seen.value as Record<string, { secret: boolean; shape: string }>;
       assert.deepEqual(
         Object.entries(seen).filter(([, s]) => s.secret).map(([n]) => n).sort(),
-        ["airflowAdminPassword", "cassandraPassword", "postgresPassword"],
+        [...SECRET_OUTPUTS].sort(),
       );
       assert.ok(Object.values(seen).every((s) => s.shape === "ok"));
       // Internal addresses resolve from another namespace: they carry this one.

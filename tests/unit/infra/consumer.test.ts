@@ -52,7 +52,7 @@ describe("infra: the output contract's reader (tests/fixtures/consumer)", () => 
     }
   });
 
-  it("reads the contract as the program declares it: version 1, every shape, the three secrets", async () => {
+  it("reads the contract as the program declares it: version 1.x, every shape, the five secrets", async () => {
     assert.equal(outputs.contractVersion, CONTRACT_VERSION);
     const seen = await consume(outputs);
     assert.ok(Object.values(seen).every((s) => s.shape === "ok"), JSON.stringify(seen));

@@ -89,7 +89,7 @@ describe("infra: the dev stack declares every container", () => {
 
   it("parent: this: every container hangs under the component of its subsystem, every volume under the target", () => {
     const subsystem: Record<string, string> = {
-      postgres: "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
+      postgres: "Postgres", "postgres-roles": "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
       "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
       "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
       "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",

@@ -20,7 +20,7 @@ describe("infra: every container is production-shaped", () => {
     assert.equal(run.error, undefined, String(run.error));
   });
 
-  const isJob = (c: Declared) => ["kafka-topics", "cassandra-auth", "airflow-init"].includes(hostnameOf(c));
+  const isJob = (c: Declared) => ["kafka-topics", "cassandra-auth", "postgres-roles", "airflow-init"].includes(hostnameOf(c));
 
   it("a service has a health check; a job has none (its exit code is the answer)", () => {
     for (const c of containers(run).filter(isJob)) assert.equal(c.inputs.healthcheck, undefined, hostnameOf(c));
@@ -50,7 +50,7 @@ describe("infra: every container is production-shaped", () => {
   it("has a restart policy: services come back, jobs run once and are waited for", () => {
     const runs = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/realtime-pipeline:JobRun");
     for (const c of containers(run)) {
-      const job = ["kafka-topics", "cassandra-auth", "airflow-init"].includes(hostnameOf(c));
+      const job = ["kafka-topics", "cassandra-auth", "postgres-roles", "airflow-init"].includes(hostnameOf(c));
       assert.equal(c.inputs.restart, job ? "no" : "unless-stopped", hostnameOf(c));
       if (!job) assert.equal(c.inputs.wait, true, hostnameOf(c));
       // A job's container is created stopped; its JobRun runs it and fails `up` on a non-zero exit

@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve, runProgram, unwrap } from "./harness";
 
 const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2", kubeContext: "staging-cluster" };
-const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics"];
+const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics", "postgres-roles"];
 /** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
 const STATEFUL = ["cassandra", "kafka", "postgres", "zookeeper"];
 const NS = "realtime-pipeline-staging";
@@ -95,7 +95,7 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
-    assert.equal(run.generated.length, 7);
+    assert.equal(run.generated.length, 11);
     const leaks = run.resources.flatMap((r) => plainLeaks(r.inputs, run.generated).map((p) => `${r.name}${p}`));
     assert.deepEqual(leaks, []);
     const pg = podContainer(named(run, "postgres"));

@@ -108,16 +108,17 @@ describe("infra: wiring between containers", () => {
       ["schema-registry", ["kafka"]],
       ["control-center", ["kafka", "schema-registry"]],
       ["cassandra-auth", ["cassandra"]],
+      ["postgres-roles", ["postgres"]],
       ["spark-worker-1", ["spark-master"]],
-      ["airflow-init", ["postgres"]],
+      ["airflow-init", ["postgres-roles"]],
       ["airflow-webserver", ["airflow-init"]],
       ["airflow-scheduler", ["airflow-init"]],
-      ["relay", ["postgres", "kafka-topics", "schema-registry"]],
+      ["relay", ["postgres-roles", "kafka-topics", "schema-registry"]],
       ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
       ["spark-driver", ["spark-worker-1", "kafka-topics", "cassandra-auth"]],
     ];
     // A job is waited for through its run (JobRun), a service through its container.
-    const jobs = new Set(["kafka-topics", "cassandra-auth", "airflow-init"]);
+    const jobs = new Set(["kafka-topics", "cassandra-auth", "postgres-roles", "airflow-init"]);
     const nameOf = (h: string) => `${byHost.get(h)!.name}${jobs.has(h) ? "-run" : ""}`;
     for (const [h, deps] of order) {
       const actual = run.dependsOn.get(byHost.get(h)!.name) ?? [];
