@@ -104,6 +104,8 @@ export function cassandraRolesCql(rf: number, dc: string): string[] {
     `ALTER ROLE ${CASSANDRA_USER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`,
     ...["SELECT", "MODIFY", "CREATE"].map((p) => `GRANT ${p} ON ${ks} TO ${CASSANDRA_USER};`),
     ...["ALTER", "DROP", "AUTHORIZE"].map((p) => `REVOKE ${p} ON ${ks} FROM ${CASSANDRA_USER};`),
+    // The processor reads the node's commitlog_sync to warn when an ack is not durable (periodic sync).
+    `GRANT SELECT ON TABLE system_views.settings TO ${CASSANDRA_USER};`,
     `CREATE ROLE IF NOT EXISTS ${CASSANDRA_READER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`,
     `ALTER ROLE ${CASSANDRA_READER} WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = false;`,
     `GRANT SELECT ON ${ks} TO ${CASSANDRA_READER};`,
