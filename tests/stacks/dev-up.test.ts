@@ -39,7 +39,7 @@ const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
   "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor",
 ];
-const JOBS = ["kafka-topics", "cassandra-auth", "airflow-init"];
+const JOBS = ["postgres-roles", "kafka-topics", "cassandra-auth", "airflow-init"];
 /** Start order by health: [container, what it waits for]. */
 const ORDER: [string, string[]][] = [
   ["kafka", ["zookeeper"]],
@@ -48,10 +48,11 @@ const ORDER: [string, string[]][] = [
   ["cassandra-auth", ["cassandra"]],
   ["spark-worker-1", ["spark-master"]],
   ["spark-driver", ["spark-worker-1", "spark-worker-2", "kafka-topics", "schema-registry", "cassandra-auth"]],
-  ["airflow-init", ["postgres"]],
+  ["postgres-roles", ["postgres"]],
+  ["airflow-init", ["postgres-roles"]],
   ["airflow-webserver", ["airflow-init", "api"]],
   ["airflow-scheduler", ["airflow-init", "api"]],
-  ["relay", ["postgres", "kafka-topics", "schema-registry"]],
+  ["relay", ["postgres-roles", "kafka-topics", "schema-registry"]],
   ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
 ];
 /** Memory limits of Pulumi.ci.yaml (and the defaults it keeps), MiB. */
