@@ -14,6 +14,7 @@ import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
 import type { Airflow } from "./components/airflow";
 import type { Cassandra } from "./components/cassandra";
 import type { Kafka } from "./components/kafka";
+import type { Monitoring } from "./components/monitoring";
 import type { Postgres } from "./components/postgres";
 import type { Spark } from "./components/spark";
 import type { PipelineSecrets } from "./secrets";
@@ -33,7 +34,7 @@ export interface ContractNetwork {
  * is a minor change; removing, renaming or reshaping one, or changing which are secret, a major one.
  * Readers refuse a major they do not know.
  */
-export const CONTRACT_VERSION = "1";
+export const CONTRACT_VERSION = "1.1";
 
 /** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
 export interface Endpoint {
@@ -52,6 +53,8 @@ export interface PipelineOutputs {
   controlCenterUrl?: string;
   airflowUrl: string;
   sparkUiUrl: string;
+  /** Prometheus's UI and HTTP API (series, alerts); absent when the stage turns monitoring off. Since 1.1. */
+  prometheusUrl?: string;
   /** spark:// URL on the stack's network (the master's RPC port is not published). */
   sparkMasterUrl: string;
   /** Comma lists of host:port. */
@@ -76,6 +79,7 @@ export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
   "controlCenterUrl",
   "airflowUrl",
   "sparkUiUrl",
+  "prometheusUrl",
   "sparkMasterUrl",
   "cassandraContactPoints",
   "cassandraKeyspace",
@@ -99,6 +103,7 @@ export interface OutputSources {
   spark: Spark;
   airflow: Airflow;
   secrets: PipelineSecrets;
+  monitoring?: Monitoring;
 }
 
 /** A published port's address; a contract output must not silently be empty. */
@@ -125,6 +130,7 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     controlCenterUrl: kafka.controlCenter ? `http://${published(kafka.controlCenter, "http")}` : undefined,
     airflowUrl: `http://${published(airflow.webserver, "http")}`,
     sparkUiUrl: `http://${published(spark.master, "ui")}`,
+    prometheusUrl: s.monitoring ? `http://${published(s.monitoring.prometheus, "web")}` : undefined,
     sparkMasterUrl: spark.masterUrl,
     cassandraContactPoints: { internal: cassandra.node.address("cql"), host: published(cassandra.node, "cql") },
     cassandraKeyspace: cassandra.keyspace,

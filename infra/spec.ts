@@ -158,6 +158,8 @@ export interface ServiceSpec extends ProcessSpec {
   selfAddressed?: boolean;
   /** How it stops: a command run first (a Cassandra drain), then SIGTERM and graceSeconds to exit. */
   stop?: StopSpec;
+  /** Prometheus scrapes every replica on this port role (path /metrics unless given). */
+  metrics?: { port: string; path?: string };
 }
 
 export interface StopSpec {
@@ -184,6 +186,15 @@ export interface Handle {
   address(port: string): string;
   /** host:port of a published port role from outside the stack; undefined when it is not published. */
   outsideAddress(port: string): string | undefined;
+  /** Where Prometheus finds every replica's metrics (ServiceSpec.metrics): a name resolving to each, the port, the path. */
+  metrics?: ScrapePoint;
+}
+
+export interface ScrapePoint {
+  /** A DNS name whose A records are every replica's own address (Prometheus's DNS discovery). */
+  dnsName: string;
+  port: number;
+  path: string;
 }
 
 export type ServiceHandle = Handle & { kind: "service" };
@@ -249,6 +260,8 @@ export interface Target {
   memberDnsName(service: string, ordinal: number): string;
   /** host:port of a published port, as clients outside the stack dial it. */
   outsideAddress(publishedPort: number): string;
+  /** A name that resolves to the address of every replica of `service` (not one balanced address). */
+  replicasDnsName(service: string): string;
 }
 
 /** The resources a process must start after; a condition must match what the dependency is. */
@@ -279,7 +292,7 @@ export function makeHandle<K extends Handle["kind"]>(
   kind: K,
   spec: ProcessSpec,
   resource: pulumi.Resource,
-  target: Pick<Target, "dnsName" | "outsideAddress">,
+  target: Pick<Target, "dnsName" | "outsideAddress" | "replicasDnsName">,
   resources: pulumi.Resource[] = [resource],
 ): Handle & { kind: K } {
   const port = (role: string) => {
@@ -287,6 +300,7 @@ export function makeHandle<K extends Handle["kind"]>(
     if (!p) throw new Error(`${spec.name} has no port ${role}`);
     return p;
   };
+  const m = (spec as Partial<ServiceSpec>).metrics;
   return {
     name: spec.name,
     kind,
@@ -299,6 +313,7 @@ export function makeHandle<K extends Handle["kind"]>(
       const p = port(role).published;
       return p === undefined ? undefined : target.outsideAddress(p);
     },
+    ...(m ? { metrics: { dnsName: target.replicasDnsName(spec.name), port: port(m.port).container, path: m.path ?? "/metrics" } } : {}),
   };
 }
 

@@ -56,6 +56,7 @@ export class Workers extends pulumi.ComponentResource {
       image: this.image,
       args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
+      metrics: { port: "metrics" },
       healthCheck: { command: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
       ...size,
     });
@@ -65,6 +66,7 @@ export class Workers extends pulumi.ComponentResource {
         {
           ...base("api", "api", sizes.api),
           ports: { http: { container: PORTS.randomUserApi } },
+          metrics: undefined,
           env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
           healthCheck: { command: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
         },

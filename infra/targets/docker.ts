@@ -93,6 +93,11 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     return `${host}:${publishedPort}`;
   }
 
+  /** Every container of a service joins the network under its name: Docker's DNS answers with each. */
+  replicasDnsName(service: string): string {
+    return service;
+  }
+
   /** Never dialled: a clustered service has one member on one host (the stage config says so first). */
   memberDnsName(service: string, ordinal: number): string {
     return `${service}-${ordinal}`;

@@ -4,7 +4,7 @@ import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve,
 const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2", kubeContext: "staging-cluster" };
 const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics"];
 /** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
-const STATEFUL = ["cassandra", "kafka", "postgres", "zookeeper"];
+const STATEFUL = ["cassandra", "kafka", "postgres", "prometheus", "zookeeper"];
 const NS = "realtime-pipeline-staging";
 const WORKLOADS = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"];
 
@@ -91,7 +91,7 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     // Non-root images get their group on fresh volumes (Docker volumes inherit the image's owner).
     const fsGroup = (n: string) =>
       (unwrap(named(run, n).inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
-    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
+    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker", "spark-driver", "prometheus"].map(fsGroup), [1000, 1000, 0, 185, 185, 65534]);
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
@@ -166,7 +166,7 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     const classes = Object.fromEntries(
       of(r, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { storageClassName?: string }).storageClassName]),
     );
-    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs" });
+    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs", "prometheus-data": "fast-rwo" });
     for (const n of ["zookeeper", "kafka", "cassandra"]) {
       const w = of(r, "kubernetes:apps/v1:StatefulSet").find((x) => (x.inputs.metadata as { name: string }).name === n)!;
       for (const t of (unwrap(w.inputs.spec) as { volumeClaimTemplates: { spec: { storageClassName: string } }[] }).volumeClaimTemplates) assert.equal(t.spec.storageClassName, "fast-rwo", n);
