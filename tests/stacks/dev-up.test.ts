@@ -37,7 +37,7 @@ interface ContainerInfo {
 
 const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
-  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor",
+  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus",
 ];
 const JOBS = ["kafka-topics", "cassandra-auth", "airflow-init"];
 /** Start order by health: [container, what it waits for]. */
@@ -58,7 +58,7 @@ const ORDER: [string, string[]][] = [
 const MEMORY: Record<string, number> = { cassandra: 1024, kafka: 768, postgres: 512, "spark-worker-1": 1024, relay: 256, api: 256 };
 const VOLUMES: Record<string, string[]> = {
   postgres: ["postgres-data"], kafka: ["kafka-data"], zookeeper: ["zookeeper-data", "zookeeper-log"], cassandra: ["cassandra-data"],
-  "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"],
+  "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"], prometheus: ["prometheus-data"],
 };
 /** The containers that run the worker build: the worker image, and Airflow's (its DAG runs that bundle). */
 const WORKER_BUILD = ["api", "relay", "processor", "airflow-init", "airflow-webserver", "airflow-scheduler"];
@@ -311,6 +311,48 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
         `${flow.toFixed(0)} records/s from the first to the last row, ${e2e.toFixed(0)} records/s from the DAG trigger (Airflow's scheduling included)`,
     );
     assert.ok(flow > 0 && Number.isFinite(flow));
+  });
+
+  it("Prometheus scrapes every relay, processor and itself; the processor stopped: TargetDown fires within its for window, and clears once it is back", async () => {
+    // Pulumi.ci.yaml: scrapes and rule evaluations every 5 s, TargetDown after 30 s.
+    const prometheus = String(outputs.prometheusUrl.value);
+    const query = async <T>(p: string): Promise<T> => {
+      const r = await fetch(`${prometheus}/api/v1${p}`);
+      if (!r.ok) throw new Error(`GET ${p}: HTTP ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { data: T }).data;
+    };
+    type Sample = { metric: Record<string, string>; value: [number, string] };
+    const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
+    const targets = await waitFor("every scrape target up", 120_000, async () => {
+      const u = await up();
+      return ["relay", "processor", "prometheus"].every((j) => u[j] === 1) ? u : undefined;
+    });
+    assert.deepEqual(targets, { relay: 1, processor: 1, prometheus: 1 });
+    // the rules loaded: the pipeline's alert groups, every one healthy
+    const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
+    assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));
+    for (const g of groups) for (const r of g.rules) assert.equal(r.health, "ok", g.name);
+
+    type Alert = { labels: Record<string, string>; state: string };
+    const targetDown = async () => (await query<{ alerts: Alert[] }>("/alerts")).alerts.find((a) => a.labels.alertname === "TargetDown" && a.labels.job === "processor");
+    const processor = (await inspect("processor")).Id;
+    await api("POST", `/containers/${processor}/stop?t=30`);
+    const stopped = Date.now();
+    let fired: number;
+    try {
+      await waitFor("TargetDown firing for the processor", 180_000, async () => ((await targetDown())?.state === "firing" ? true : undefined));
+      fired = (Date.now() - stopped) / 1000;
+    } finally {
+      await api("POST", `/containers/${processor}/start`);
+    }
+    const started = Date.now();
+    await waitFor("TargetDown to clear", 180_000, async () => ((await targetDown()) === undefined ? true : undefined));
+    const cleared = (Date.now() - started) / 1000;
+    console.log(`      TargetDown (processor): firing ${fired.toFixed(0)} s after the stop (for 30 s, scrape 5 s), cleared ${cleared.toFixed(0)} s after the start`);
+    // not before its for window; within it plus a few scrapes and evaluations
+    // (the last good scrape may precede the stop's end by a scrape: the processor closes /metrics first)
+    assert.ok(fired >= 25 && fired <= 30 + 4 * 5 + 10, `fired after ${fired} s`);
+    await waitFor("the processor healthy again", 180_000, async () => ((await inspect("processor")).State.Health?.Status === "healthy" ? true : undefined));
   });
 
   it("a second up changes nothing", async () => {
