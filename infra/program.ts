@@ -105,7 +105,13 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   );
 
   const monitoring = config.monitoring
-    ? new Monitoring(prefix, monitoringArgs(config, target, { [JOBS.relay]: workers.workers.relay, [JOBS.processor]: workers.workers.processor }))
+    ? new Monitoring(
+        prefix,
+        monitoringArgs(config, target, {
+          scrape: { [JOBS.relay]: workers.workers.relay, [JOBS.processor]: workers.workers.processor },
+          lagExporter: { image: workers.image, env: [env.common, env.kafka], dependsOn: [topics] },
+        }),
+      )
     : undefined;
 
   return pipelineOutputs({ network: target.network, postgres, kafka, cassandra, spark, airflow, secrets, monitoring });

@@ -93,7 +93,7 @@ export function workersArgs(c: StageConfig, target: Target, wiring: Pick<Workers
   };
 }
 
-export function monitoringArgs(c: StageConfig, target: Target, scrape: MonitoringArgs["scrape"]): MonitoringArgs {
+export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<MonitoringArgs, "scrape"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> }): MonitoringArgs {
   return {
     target,
     image: upstreamImages(c).prometheus,
@@ -102,7 +102,8 @@ export function monitoringArgs(c: StageConfig, target: Target, scrape: Monitorin
     retention: c.prometheusRetention,
     settings: c.alerts,
     intervalSeconds: c.scrapeIntervalSeconds,
-    scrape,
+    scrape: rest.scrape,
+    lagExporter: { ...rest.lagExporter, size: size(c, "worker") },
   };
 }
 

@@ -1,14 +1,17 @@
 /**
  * Prometheus: scrapes every replica of each process that serves metrics (ServiceSpec.metrics) and
  * evaluates the pipeline's alert and recording rules (infra/monitoring). Its config and rules are
- * files from the program; its series live on a volume of their own and outlive a restart.
+ * files from the program; its series live on a volume of their own and outlive a restart. Beside
+ * it, the lag exporter (`main lag`, from the workers' image): the processor group's lag, read from
+ * Kafka by a process that keeps running when the processor stops.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "../catalog/settings";
 import { renderRules, ruleGroups } from "../monitoring/rules";
 import { renderScrapeConfig, type ScrapeJob } from "../monitoring/scrape";
 import type { MonitoringSettings } from "../monitoring/settings";
-import { Handle, ServiceHandle, Size, Target } from "../spec";
+import { JOBS } from "../monitoring/settings";
+import { Dependency, EnvGroup, Handle, ServiceHandle, Size, Target, merge, nodeHttpCheck } from "../spec";
 
 /** The upstream image runs as nobody (uid and gid 65534): a fresh cluster volume is made writable for it. */
 const NOBODY = 65534;
@@ -29,17 +32,36 @@ export interface MonitoringArgs {
   settings: MonitoringSettings;
   /** Seconds between scrapes and between rule evaluations. */
   intervalSeconds: number;
+  /** The lag exporter: the workers' image, its env (Kafka's), what it waits for. */
+  lagExporter: { image: pulumi.Input<string>; env: EnvGroup[]; dependsOn: Dependency[]; size: Size };
 }
 
 export class Monitoring extends pulumi.ComponentResource {
   readonly prometheus: ServiceHandle;
+  readonly lagExporter: ServiceHandle;
   /** The web UI and HTTP API from outside the stack. */
   readonly url: string;
 
   constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:Monitoring", name, {}, opts);
+    const lag = args.lagExporter;
+    this.lagExporter = args.target.service(
+      {
+        name: "lag-exporter",
+        state: "stateless",
+        image: lag.image,
+        args: ["node", "dist/runtime/main.js", "lag"],
+        ...merge(...lag.env),
+        ports: { metrics: { container: PORTS.workerMetrics } },
+        metrics: { port: "metrics" },
+        healthCheck: nodeHttpCheck(PORTS.workerMetrics, "/healthz"),
+        dependsOn: lag.dependsOn,
+        ...lag.size,
+      },
+      { parent: this, name },
+    );
     const jobs: Record<string, ScrapeJob> = {};
-    for (const [job, handle] of Object.entries(args.scrape)) {
+    for (const [job, handle] of Object.entries({ ...args.scrape, [JOBS.kafkaExporter]: this.lagExporter })) {
       const m = handle.metrics;
       if (!m) throw new Error(`monitoring: ${handle.name} serves no metrics (its spec has no \`metrics\`), so job ${job} cannot scrape it`);
       jobs[job] = { dns: { names: [m.dnsName], port: m.port }, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };

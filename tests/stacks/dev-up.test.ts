@@ -37,7 +37,7 @@ interface ContainerInfo {
 
 const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
-  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus",
+  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus", "lag-exporter",
 ];
 const JOBS = ["kafka-topics", "cassandra-auth", "airflow-init"];
 /** Start order by health: [container, what it waits for]. */
@@ -53,6 +53,7 @@ const ORDER: [string, string[]][] = [
   ["airflow-scheduler", ["airflow-init", "api"]],
   ["relay", ["postgres", "kafka-topics", "schema-registry"]],
   ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
+  ["lag-exporter", ["kafka-topics"]],
 ];
 /** Memory limits of Pulumi.ci.yaml (and the defaults it keeps), MiB. */
 const MEMORY: Record<string, number> = { cassandra: 1024, kafka: 768, postgres: 512, "spark-worker-1": 1024, relay: 256, api: 256 };
@@ -61,7 +62,7 @@ const VOLUMES: Record<string, string[]> = {
   "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"], prometheus: ["prometheus-data"],
 };
 /** The containers that run the worker build: the worker image, and Airflow's (its DAG runs that bundle). */
-const WORKER_BUILD = ["api", "relay", "processor", "airflow-init", "airflow-webserver", "airflow-scheduler"];
+const WORKER_BUILD = ["api", "relay", "processor", "lag-exporter", "airflow-init", "airflow-webserver", "airflow-scheduler"];
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const t0 = Date.now();
@@ -313,8 +314,9 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     assert.ok(flow > 0 && Number.isFinite(flow));
   });
 
-  it("Prometheus scrapes every relay, processor and itself; the processor stopped: TargetDown fires within its for window, and clears once it is back", async () => {
-    // Pulumi.ci.yaml: scrapes and rule evaluations every 5 s, TargetDown after 30 s.
+  it("Prometheus scrapes every target; the processor stopped while records flow: TargetDown and ConsumerLagGrowing fire within their windows, clear once it is back, nothing lost", async () => {
+    // Pulumi.ci.yaml: scrapes and evaluations every 5 s; TargetDown after 30 s; the lag must have
+    // stayed above 0 and grown over 1 minute, for 30 s.
     const prometheus = String(outputs.prometheusUrl.value);
     const query = async <T>(p: string): Promise<T> => {
       const r = await fetch(`${prometheus}/api/v1${p}`);
@@ -323,35 +325,67 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     };
     type Sample = { metric: Record<string, string>; value: [number, string] };
     const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
+    const JOBS_UP = { relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1 };
     const targets = await waitFor("every scrape target up", 120_000, async () => {
       const u = await up();
-      return ["relay", "processor", "prometheus"].every((j) => u[j] === 1) ? u : undefined;
+      return Object.keys(JOBS_UP).every((j) => u[j] === 1) ? u : undefined;
     });
-    assert.deepEqual(targets, { relay: 1, processor: 1, prometheus: 1 });
-    // the rules loaded: the pipeline's alert groups, every one healthy
+    assert.deepEqual(targets, JOBS_UP);
+    // the rules loaded: the pipeline's alert groups, every rule evaluated without error
     const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
     assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));
     for (const g of groups) for (const r of g.rules) assert.equal(r.health, "ok", g.name);
 
     type Alert = { labels: Record<string, string>; state: string };
-    const targetDown = async () => (await query<{ alerts: Alert[] }>("/alerts")).alerts.find((a) => a.labels.alertname === "TargetDown" && a.labels.job === "processor");
+    const firing = async () => (await query<{ alerts: Alert[] }>("/alerts")).alerts;
+    const isTargetDown = (a: Alert) => a.labels.alertname === "TargetDown" && a.labels.job === "processor";
+    const isLag = (a: Alert) => a.labels.alertname === "ConsumerLagGrowing";
+    const db = await cql();
+    const count = async () => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
+    const before = await count();
+
     const processor = (await inspect("processor")).Id;
     await api("POST", `/containers/${processor}/stop?t=30`);
     const stopped = Date.now();
-    let fired: number;
+    // records keep coming, as on a schedule: a DAG run of 100 users every 10 s
+    const runs: string[] = [];
+    let feeding = true;
+    const feeder = (async () => {
+      while (feeding) {
+        runs.push(await trigger(`stacks_lag-${runs.length}-${Date.now().toString(36)}`, { INGEST_SEED: `lag-${Date.now().toString(36)}`, INGEST_BATCH_SIZE: "100", INGEST_BATCHES: "1" }));
+        await new Promise((r) => setTimeout(r, 10_000));
+      }
+    })();
+    const seen: Record<string, number> = {};
     try {
-      await waitFor("TargetDown firing for the processor", 180_000, async () => ((await targetDown())?.state === "firing" ? true : undefined));
-      fired = (Date.now() - stopped) / 1000;
+      await waitFor("TargetDown and ConsumerLagGrowing firing", 300_000, async () => {
+        for (const a of await firing()) {
+          const name = isTargetDown(a) ? "TargetDown" : isLag(a) ? "ConsumerLagGrowing" : undefined;
+          if (name && a.state === "firing" && seen[name] === undefined) seen[name] = (Date.now() - stopped) / 1000;
+        }
+        return seen.TargetDown !== undefined && seen.ConsumerLagGrowing !== undefined ? true : undefined;
+      });
     } finally {
+      feeding = false;
+      await feeder;
       await api("POST", `/containers/${processor}/start`);
     }
     const started = Date.now();
-    await waitFor("TargetDown to clear", 180_000, async () => ((await targetDown()) === undefined ? true : undefined));
+    await waitFor("both alerts to clear", 300_000, async () => ((await firing()).some((a) => isTargetDown(a) || isLag(a)) ? undefined : true));
     const cleared = (Date.now() - started) / 1000;
-    console.log(`      TargetDown (processor): firing ${fired.toFixed(0)} s after the stop (for 30 s, scrape 5 s), cleared ${cleared.toFixed(0)} s after the start`);
-    // not before its for window; within it plus a few scrapes and evaluations
-    // (the last good scrape may precede the stop's end by a scrape: the processor closes /metrics first)
-    assert.ok(fired >= 25 && fired <= 30 + 4 * 5 + 10, `fired after ${fired} s`);
+    for (const r of runs) assert.equal(await finished(r), "success", `DAG run ${r}`);
+    const due = before + runs.length * 100;
+    await waitFor(`${due} users in ${USERS_TABLE}`, 300_000, async () => ((await count()) >= due ? true : undefined));
+    assert.equal(await count(), due, "users stored against users triggered");
+    console.log(
+      `      processor stopped, ${runs.length} DAG runs meanwhile: TargetDown firing after ${seen.TargetDown.toFixed(0)} s (for 30 s), ` +
+        `ConsumerLagGrowing after ${seen.ConsumerLagGrowing.toFixed(0)} s (1 m window, for 30 s); both cleared ${cleared.toFixed(0)} s after the start; lost 0`,
+    );
+    // not before its for window; within it plus a few scrapes and evaluations (the processor
+    // closes /metrics as it stops, so the first failed scrape may come before the stop's end)
+    assert.ok(seen.TargetDown >= 25 && seen.TargetDown <= 30 + 4 * 5 + 10, `TargetDown after ${seen.TargetDown} s`);
+    // the lag needs the whole window above 0 (60 s) and then its for (30 s)
+    assert.ok(seen.ConsumerLagGrowing >= 80, `ConsumerLagGrowing after ${seen.ConsumerLagGrowing} s`);
     await waitFor("the processor healthy again", 180_000, async () => ((await inspect("processor")).State.Health?.Status === "healthy" ? true : undefined));
   });
 
