@@ -217,7 +217,8 @@ export const stageConfigSchema = z
     /** How long Prometheus keeps series (a Prometheus duration). */
     prometheusRetention: z.string().regex(/^[1-9][0-9]*(h|d|w|y)$/, "must be a duration such as 15d or 12h").default("15d"),
     /** Seconds between scrapes and between rule evaluations. */
-    scrapeIntervalSeconds: z.coerce.number().int().min(5, "must be at least 5").max(300, "must be at most 300").default(15),
+    // the recording rules' rates look back 1 minute: four samples at 15 s
+    scrapeIntervalSeconds: z.coerce.number().int().min(5, "must be at least 5").max(15, "must be at most 15 (the rules' rates over 1 minute need 4 samples)").default(15),
     /** The alert rules' thresholds and windows (infra/monitoring/settings.ts), e.g. {"targetDownFor": "1m"}. */
     alerts: monitoringSettingsSchema.default({}),
     /** false: no Control Center (proprietary; with schemaRegistry karapace the stack is all open source). */

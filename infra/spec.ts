@@ -203,12 +203,13 @@ export interface Handle {
   metrics?: ScrapePoint;
 }
 
-export interface ScrapePoint {
-  /** A DNS name whose A records are every replica's own address (Prometheus's DNS discovery). */
-  dnsName: string;
-  port: number;
-  path: string;
-}
+/**
+ * Where Prometheus finds every replica: fixed host names (a stopped one fails its scrape: up 0), or
+ * a DNS name whose A records are each replica's address, not-ready ones included (replicas come and
+ * go: Prometheus's DNS discovery).
+ */
+export type ScrapeAddresses = { hosts: string[] } | { dnsName: string };
+export type ScrapePoint = ScrapeAddresses & { port: number; path: string };
 
 export type ServiceHandle = Handle & { kind: "service" };
 export type JobHandle = Handle & { kind: "job" };
@@ -273,8 +274,8 @@ export interface Target {
   memberDnsName(service: string, ordinal: number): string;
   /** host:port of a published port, as clients outside the stack dial it. */
   outsideAddress(publishedPort: number): string;
-  /** A name that resolves to the address of every replica of `service` (not one balanced address). */
-  replicasDnsName(service: string): string;
+  /** Where Prometheus finds each of the `replicas` of `service` (not one balanced address). */
+  scrapeAddresses(service: string, replicas: number): ScrapeAddresses;
 }
 
 /** The resources a process must start after; a condition must match what the dependency is. */
@@ -305,7 +306,7 @@ export function makeHandle<K extends Handle["kind"]>(
   kind: K,
   spec: ProcessSpec,
   resource: pulumi.Resource,
-  target: Pick<Target, "dnsName" | "outsideAddress" | "replicasDnsName">,
+  target: Pick<Target, "dnsName" | "outsideAddress" | "scrapeAddresses">,
   resources: pulumi.Resource[] = [resource],
 ): Handle & { kind: K } {
   const port = (role: string) => {
@@ -326,7 +327,7 @@ export function makeHandle<K extends Handle["kind"]>(
       const p = port(role).published;
       return p === undefined ? undefined : target.outsideAddress(p);
     },
-    ...(m ? { metrics: { dnsName: target.replicasDnsName(spec.name), port: port(m.port).container, path: m.path ?? "/metrics" } } : {}),
+    ...(m ? { metrics: { ...target.scrapeAddresses(spec.name, (spec as Partial<ServiceSpec>).replicas ?? 1), port: port(m.port).container, path: m.path ?? "/metrics" } } : {}),
   };
 }
 

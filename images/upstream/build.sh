@@ -8,7 +8,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
-# name -> image, kept in step with infra/catalog/images.ts (a unit test checks it)
+# name -> image, kept in step with infra/catalog/images.ts (tests/unit/infra/monitoring.test.ts checks it)
 declare -A IMAGES=([prometheus]="prom/prometheus:v2.42.0")
 
 build_one() {

@@ -64,7 +64,8 @@ export class Monitoring extends pulumi.ComponentResource {
     for (const [job, handle] of Object.entries({ ...args.scrape, [JOBS.kafkaExporter]: this.lagExporter })) {
       const m = handle.metrics;
       if (!m) throw new Error(`monitoring: ${handle.name} serves no metrics (its spec has no \`metrics\`), so job ${job} cannot scrape it`);
-      jobs[job] = { dns: { names: [m.dnsName], port: m.port }, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };
+      const where = "hosts" in m ? { targets: m.hosts.map((h) => `${h}:${m.port}`) } : { dns: { names: [m.dnsName], port: m.port } };
+      jobs[job] = { ...where, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };
     }
     jobs.prometheus = { targets: [`127.0.0.1:${PORTS.prometheus}`] };
     const interval = `${args.intervalSeconds}s`;

@@ -21,6 +21,7 @@ import {
   Owner,
   ProcessSpec,
   ServiceHandle,
+  ScrapeAddresses,
   ServiceSpec,
   StackNetwork,
   Target,
@@ -167,11 +168,12 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   }
 
   /**
-   * A headless Service's name resolves to each ready pod: the set's own for a self-addressed
-   * service, else `<name>-pods`, made beside the ClusterIP one for a service with metrics.
+   * A headless Service's name resolves to each pod, not-ready ones included (a pod failing its
+   * probe is scraped: up 0 or its metrics): the set's own for a self-addressed service, else
+   * `<name>-pods`, made beside the ClusterIP one for a service with metrics.
    */
-  replicasDnsName(service: string): string {
-    return this.headless.has(service) ? this.dnsName(service) : `${service}-pods.${this.args.namespace}.svc`;
+  scrapeAddresses(service: string): ScrapeAddresses {
+    return { dnsName: this.headless.has(service) ? this.dnsName(service) : `${service}-pods.${this.args.namespace}.svc` };
   }
 
   /** Ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
@@ -299,7 +301,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       else if (service.metrics) {
         // Prometheus scrapes each replica, not whichever one the ClusterIP picks.
         const pods = { ...metadata, name: `${spec.name}-pods` };
-        new k8s.core.v1.Service(`${name}-pods`, { metadata: pods, spec: { clusterIP: "None", selector: labels, ports } }, { parent, provider: this.provider });
+        new k8s.core.v1.Service(`${name}-pods`, { metadata: pods, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent, provider: this.provider });
       }
     }
 

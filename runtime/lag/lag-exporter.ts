@@ -38,7 +38,13 @@ export async function readLag(admin: Admin, groups: string[]): Promise<LagReadin
   const endsOf = async (topic: string) => {
     let e = ends.get(topic);
     if (!e) {
-      e = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+      try {
+        e = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
+      } catch (err) {
+        // a topic deleted since the group committed on it: left out, the other topics still read
+        if ((err as { type?: string }).type !== "UNKNOWN_TOPIC_OR_PARTITION") throw err;
+        e = new Map();
+      }
       ends.set(topic, e);
     }
     return e;
@@ -52,8 +58,9 @@ export async function readLag(admin: Admin, groups: string[]): Promise<LagReadin
       const parts = new Map<number, { committed: number; end: number }>();
       for (const p of t.partitions) {
         const committed = Number(p.offset);
-        // -1: nothing committed on that partition yet; kafka_exporter leaves it out too
-        if (committed >= 0) parts.set(p.partition, { committed, end: e.get(p.partition) ?? committed });
+        const end = e.get(p.partition);
+        // -1: nothing committed on that partition yet (kafka_exporter leaves it out too); no end: the topic is gone
+        if (committed >= 0 && end !== undefined) parts.set(p.partition, { committed, end });
       }
       byTopic.set(t.topic, parts);
     }
@@ -90,6 +97,11 @@ export async function runLagExporter(o: LagOptions): Promise<LagSummary> {
     while (!o.signal?.aborted && (o.rounds === undefined || s.rounds + s.failedRounds < o.rounds)) {
       try {
         const reading = await readLag(admin, c.LAG_GROUPS);
+        // Set anew from this reading alone, in one synchronous step (no scrape sees a gap): a
+        // group's offsets that expired or a topic deleted leave no frozen series behind.
+        g.lag.reset();
+        g.current.reset();
+        g.end.reset();
         for (const [group, topics] of reading) {
           for (const [topic, parts] of topics) {
             for (const [partition, { committed, end }] of parts) {

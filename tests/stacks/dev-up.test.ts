@@ -350,12 +350,15 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     // records keep coming, as on a schedule: a DAG run of 100 users every 10 s
     const runs: string[] = [];
     let feeding = true;
+    let feedError: unknown;
     const feeder = (async () => {
       while (feeding) {
         runs.push(await trigger(`stacks_lag-${runs.length}-${Date.now().toString(36)}`, { INGEST_SEED: `lag-${Date.now().toString(36)}`, INGEST_BATCH_SIZE: "100", INGEST_BATCHES: "1" }));
         await new Promise((r) => setTimeout(r, 10_000));
       }
-    })();
+    })().catch((e: unknown) => {
+      feedError = e;
+    });
     const seen: Record<string, number> = {};
     try {
       await waitFor("TargetDown and ConsumerLagGrowing firing", 300_000, async () => {
@@ -366,10 +369,12 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
         return seen.TargetDown !== undefined && seen.ConsumerLagGrowing !== undefined ? true : undefined;
       });
     } finally {
+      // the processor first: whatever failed, the next tests find it running
+      await api("POST", `/containers/${processor}/start`);
       feeding = false;
       await feeder;
-      await api("POST", `/containers/${processor}/start`);
     }
+    assert.equal(feedError, undefined, `a DAG trigger failed: ${String(feedError)}`);
     const started = Date.now();
     await waitFor("both alerts to clear", 300_000, async () => ((await firing()).some((a) => isTargetDown(a) || isLag(a)) ? undefined : true));
     const cleared = (Date.now() - started) / 1000;
@@ -381,8 +386,8 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
       `      processor stopped, ${runs.length} DAG runs meanwhile: TargetDown firing after ${seen.TargetDown.toFixed(0)} s (for 30 s), ` +
         `ConsumerLagGrowing after ${seen.ConsumerLagGrowing.toFixed(0)} s (1 m window, for 30 s); both cleared ${cleared.toFixed(0)} s after the start; lost 0`,
     );
-    // not before its for window; within it plus a few scrapes and evaluations (the processor
-    // closes /metrics as it stops, so the first failed scrape may come before the stop's end)
+    // not before its for window (less a scrape: one may fail while the stop is under way); within
+    // it plus a few scrapes and evaluations
     assert.ok(seen.TargetDown >= 25 && seen.TargetDown <= 30 + 4 * 5 + 10, `TargetDown after ${seen.TargetDown} s`);
     // the lag needs the whole window above 0 (60 s) and then its for (30 s)
     assert.ok(seen.ConsumerLagGrowing >= 80, `ConsumerLagGrowing after ${seen.ConsumerLagGrowing} s`);

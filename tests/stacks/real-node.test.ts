@@ -315,10 +315,14 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
     const prom = await portForward(t, "svc/prometheus", 9090);
     let scraped: Record<string, number> = {};
     try {
-      scraped = await waitFor("Prometheus to scrape 1 relay and 3 processors", 180_000, async () => {
-        const r = (await (await fetch(`http://127.0.0.1:${prom.local}/api/v1/query?query=sum%20by%20(job)%20(up)`)).json()) as { data: { result: { metric: { job: string }; value: [number, string] }[] } };
-        const up = Object.fromEntries(r.data.result.map((s) => [s.metric.job, Number(s.value[1])]));
-        return up.relay === 1 && up.processor === 3 ? up : undefined;
+      scraped = await waitFor("Prometheus to scrape 1 relay, 3 processors and the lag exporter", 180_000, async () => {
+        const byJob = async (q: string) => {
+          const r = (await (await fetch(`http://127.0.0.1:${prom.local}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { metric: { job: string }; value: [number, string] }[] } };
+          return Object.fromEntries(r.data.result.map((s) => [s.metric.job, Number(s.value[1])]));
+        };
+        // as many targets as replicas, every one up
+        const [targets, up] = [await byJob("count by (job) (up)"), await byJob("sum by (job) (up)")];
+        return targets.relay === 1 && targets.processor === 3 && up.relay === 1 && up.processor === 3 && up["kafka-exporter"] === 1 ? up : undefined;
       });
     } finally {
       prom.stop();

@@ -1,7 +1,8 @@
 /**
  * The lag exporter against the real Kafka: a group that committed part of a topic is behind by
  * exactly the rest, per partition, and /metrics says so under kafka_exporter's names; a group
- * that commits everything is at 0; a partition never committed is left out.
+ * that commits everything is at 0; a partition never committed is left out; a group whose offsets
+ * are gone leaves no series behind.
  */
 import assert from "node:assert/strict";
 import { readLag, runLagExporter } from "../../../runtime/lag/lag-exporter";
@@ -58,5 +59,11 @@ describe("lag exporter: consumer groups against the topic's end (real Kafka)", f
     assert.equal(value("kafka_consumergroup_lag", 2), undefined);
     assert.equal(value("kafka_consumergroup_current_offset", 0), 3);
     assert.match(text, new RegExp(`^kafka_topic_partition_current_offset\\{topic="${topic}",partition="0"\\} 10$`, "m"));
+
+    // the group's offsets gone (expired, or deleted as here): the next reading leaves no frozen lag behind
+    await admin.deleteGroups([group]);
+    await runLagExporter({ config, log: createLogger("lag", "silent"), rounds: 1 });
+    const after = await metrics().registry.metrics();
+    assert.doesNotMatch(after, new RegExp(`consumergroup="${group}"`));
   });
 });

@@ -4,6 +4,9 @@
  * `alerts` settings. That Prometheus runs and the alerts fire is the engine ring's (dev-up).
  */
 import { strict as assert } from "node:assert";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { REPO_ROOT } from "../../../infra/spec";
 import { DEV_CONFIG, Declared, Run, containers, hostnameOf, runProgram, unwrap } from "./harness";
 import { FILES_HASH } from "../../../infra/targets/kubernetes";
 
@@ -27,10 +30,15 @@ describe("infra: Prometheus in every stack", () => {
     assert.equal(staging.error, undefined, String(staging.error));
   });
 
-  it("dev: scrapes every relay and processor container through the network's DNS, loads the rules, publishes 9090 on loopback", () => {
+  it("dev: scrapes each relay, processor and lag-exporter container by name (a stopped one is up 0), loads the rules, publishes 9090 on loopback", async () => {
     const config = file(dev, "prometheus.yml");
-    assert.match(config, /job_name: "relay"\n\s+dns_sd_configs:\n\s+- names:\n\s+- "relay"\n\s+type: "A"\n\s+port: 9464/);
-    assert.match(config, /job_name: "processor"\n\s+dns_sd_configs:\n\s+- names:\n\s+- "processor"/);
+    assert.match(config, /job_name: "relay"\n\s+static_configs:\n\s+- targets:\n\s+- "relay:9464"\n/);
+    assert.match(config, /job_name: "processor"\n\s+static_configs:\n\s+- targets:\n\s+- "processor:9464"\n/);
+    assert.match(config, /job_name: "kafka-exporter"\n\s+static_configs:\n\s+- targets:\n\s+- "lag-exporter:9464"\n/);
+    assert.doesNotMatch(config, /dns_sd_configs/);
+    // replicas are containers <name>-1..N: each one a target
+    const two = await runProgram({ ...DEV_CONFIG, processorReplicas: "2" });
+    assert.match(file(two, "prometheus.yml"), /job_name: "processor"\n\s+static_configs:\n\s+- targets:\n\s+- "processor-1:9464"\n\s+- "processor-2:9464"\n/);
     assert.match(config, /rule_files:\n\s+- "\/etc\/prometheus\/pipeline-rules\.yml"/);
     assert.match(file(dev, "pipeline-rules.yml"), /alert: "TargetDown"/);
     const c = containers(dev).find((x) => hostnameOf(x) === "prometheus")!;
@@ -39,11 +47,12 @@ describe("infra: Prometheus in every stack", () => {
     assert.equal(dev.outputs?.prometheusUrl, "http://127.0.0.1:9090");
   });
 
-  it("kubernetes: each worker's replicas through a headless Service of their own, a StatefulSet with a claim, nobody may write it", () => {
-    for (const w of ["relay", "processor"]) {
+  it("kubernetes: each worker's replicas and the lag exporter through a headless Service of their own, a StatefulSet with a claim, nobody may write it", () => {
+    for (const w of ["relay", "processor", "lag-exporter"]) {
       const svc = byName(staging, "kubernetes:core/v1:Service", `${w}-pods`);
       assert.ok(svc, `no ${w}-pods Service`);
-      assert.equal((svc.inputs.spec as { clusterIP: string }).clusterIP, "None");
+      // not-ready pods too: a pod failing its probe is still scraped (up 0, or its metrics)
+      assert.deepEqual([(svc.inputs.spec as { clusterIP: string }).clusterIP, (svc.inputs.spec as { publishNotReadyAddresses: boolean }).publishNotReadyAddresses], ["None", true]);
     }
     const cm = byName(staging, "kubernetes:core/v1:ConfigMap", "prometheus-files")!;
     const data = Object.values(unwrap(cm.inputs.data) as Record<string, string>);
@@ -64,6 +73,12 @@ describe("infra: Prometheus in every stack", () => {
     const bad = await runProgram({ ...DEV_CONFIG, alerts: JSON.stringify({ targetDownFor: "soon" }) });
     assert.match(String(bad.error), /realtime-pipeline:alerts\.targetDownFor: a Prometheus duration such as 30s, 5m or 1h/);
     assert.deepEqual(bad.resources.filter((r) => r.type !== "pulumi:pulumi:Stack").map((r) => r.type), []);
+  });
+
+  it("the stand-in build (images/upstream/build.sh) makes the very image the program pins", () => {
+    const build = fs.readFileSync(path.join(REPO_ROOT, "images/upstream/build.sh"), "utf8");
+    const c = containers(dev).find((x) => hostnameOf(x) === "prometheus")!;
+    assert.match(build, new RegExp(`\\[prometheus\\]="${String(c.inputs.image).replace(/[.]/g, "\\.")}"`));
   });
 
   it("monitoring: false declares no Prometheus and no prometheusUrl", async () => {
