@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { minInsyncReplicas } from "./catalog/settings";
+import { monitoringSettings, monitoringSettingsSchema, type MonitoringSettings } from "./monitoring/settings";
 import { MEMORY, memoryMiB } from "./spec";
 
 export const CONFIG_NAMESPACE = "realtime-pipeline";
@@ -43,6 +44,7 @@ export const DEFAULT_MEMORY = {
   airflowScheduler: "1g",
   worker: "256m",
   api: "256m",
+  prometheus: "512m",
 } as const;
 export type MemoryKey = keyof typeof DEFAULT_MEMORY;
 
@@ -69,6 +71,7 @@ export const DEFAULT_CPU = {
   airflowScheduler: "250m",
   worker: "100m",
   api: "50m",
+  prometheus: "100m",
 } as const satisfies Record<MemoryKey, string>;
 export type CpuKey = keyof typeof DEFAULT_CPU;
 const CPU = /^(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?|[1-9][0-9]*m)$/;
@@ -91,10 +94,11 @@ export const DEFAULT_PORTS = {
   kafka: 9092,
   schemaRegistry: 8081,
   cassandra: 9042,
+  prometheus: 9090,
 } as const;
 
 /** The stack's logical volumes (one claim each on a cluster; per member for a cluster's members). */
-export const VOLUMES = ["postgres-data", "zookeeper-data", "zookeeper-log", "kafka-data", "cassandra-data", "airflow-logs", "spark-checkpoints"] as const;
+export const VOLUMES = ["postgres-data", "zookeeper-data", "zookeeper-log", "kafka-data", "cassandra-data", "airflow-logs", "spark-checkpoints", "prometheus-data"] as const;
 export type Volume = (typeof VOLUMES)[number];
 export const DEFAULT_CLAIM_SIZE = "10Gi";
 const quantity = z.string().regex(/^[1-9][0-9]*(Mi|Gi|Ti)$/, "must be a size such as 512Mi, 10Gi or 1Ti");
@@ -209,6 +213,16 @@ export const stageConfigSchema = z
      * License), or Karapace (Aiven, Apache-2.0; same API, same `_schemas` topic).
      */
     schemaRegistry: z.enum(["confluent", "karapace"], { errorMap: () => ({ message: "must be confluent or karapace" }) }).default("confluent"),
+    /** false: no Prometheus (the stack's metrics and alerts: docs/operating.md "When records stop"). */
+    monitoring: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    prometheusVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, "must be a full version such as 2.42.0 (the image prom/prometheus:v<version>)").default("2.42.0"),
+    /** How long Prometheus keeps series (a Prometheus duration). */
+    prometheusRetention: z.string().regex(/^[1-9][0-9]*(h|d|w|y)$/, "must be a duration such as 15d or 12h").default("15d"),
+    /** Seconds between scrapes and between rule evaluations. */
+    // the recording rules' rates look back 1 minute: four samples at 15 s
+    scrapeIntervalSeconds: z.coerce.number().int().min(5, "must be at least 5").max(15, "must be at most 15 (the rules' rates over 1 minute need 4 samples)").default(15),
+    /** The alert rules' thresholds and windows (infra/monitoring/settings.ts), e.g. {"targetDownFor": "1m"}. */
+    alerts: monitoringSettingsSchema.default({}),
     /** false: no Control Center (proprietary; with schemaRegistry karapace the stack is all open source). */
     controlCenter: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
     /**
@@ -319,6 +333,11 @@ const FIX_EXAMPLE: Record<string, string> = {
   imagePlatform: "linux/amd64",
   schemaRegistry: "karapace",
   controlCenter: "false",
+  monitoring: "false",
+  prometheusVersion: "2.42.0",
+  prometheusRetention: "15d",
+  scrapeIntervalSeconds: "15",
+  alerts: "'{\"targetDownFor\": \"1m\"}'",
   advertisedHost: "<host name on the LAN>",
   buildCaCertificates: "/usr/local/share/ca-certificates/<proxy-ca>.crt",
   confluentVersion: "7.9.2",
@@ -334,6 +353,7 @@ function nestedDefault(path: (string | number)[]): string | number | undefined {
   if (group === "ports") return DEFAULT_PORTS[key as keyof typeof DEFAULT_PORTS];
   if (group === "cpu") return DEFAULT_CPU[key as CpuKey];
   if (group === "claimSizes") return DEFAULT_CLAIM_SIZE;
+  if (group === "alerts") return String(monitoringSettings()[key as keyof MonitoringSettings] ?? "<value>");
   return undefined;
 }
 

@@ -14,6 +14,7 @@ import { DLQ_TOPIC, USERS_TOPIC } from "../runtime/contracts/names";
 import type { Airflow } from "./components/airflow";
 import type { Cassandra } from "./components/cassandra";
 import type { Kafka } from "./components/kafka";
+import type { Monitoring } from "./components/monitoring";
 import type { Postgres } from "./components/postgres";
 import type { Spark } from "./components/spark";
 import type { PipelineSecrets } from "./secrets";
@@ -33,7 +34,7 @@ export interface ContractNetwork {
  * is a minor change; removing, renaming or reshaping one, or changing which are secret, a major one.
  * Readers refuse a major they do not know.
  */
-export const CONTRACT_VERSION = "1.1";
+export const CONTRACT_VERSION = "1.2";
 
 /** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
 export interface Endpoint {
@@ -52,6 +53,8 @@ export interface PipelineOutputs {
   controlCenterUrl?: string;
   airflowUrl: string;
   sparkUiUrl: string;
+  /** Prometheus's UI and HTTP API (series, alerts); absent when the stage turns monitoring off. Since 1.1. */
+  prometheusUrl?: string;
   /** spark:// URL on the stack's network (the master's RPC port is not published). */
   sparkMasterUrl: string;
   /** Comma lists of host:port. */
@@ -60,13 +63,13 @@ export interface PipelineOutputs {
   /** The pipeline's own role (reads and writes spark_streams): for the pipeline's stacks, not other teams. */
   cassandraUser: string;
   cassandraPassword: pulumi.Output<string>;
-  /** Since 1.1. Other teams' role: SELECT on spark_streams, nothing else. */
+  /** Since 1.2. Other teams' role: SELECT on spark_streams, nothing else. */
   cassandraReaderUser: string;
   cassandraReaderPassword: pulumi.Output<string>;
   /** On the stack's network: PostgreSQL is not published. `user` is the pipeline's own role (it writes). */
   postgres: { host: string; port: number; database: string; user: string };
   postgresPassword: pulumi.Output<string>;
-  /** Since 1.1. Other teams' role on `postgres.database`: SELECT on the pipeline's tables, nothing else. */
+  /** Since 1.2. Other teams' role on `postgres.database`: SELECT on the pipeline's tables, nothing else. */
   postgresReaderUser: string;
   postgresReaderPassword: pulumi.Output<string>;
   airflowAdminUser: string;
@@ -83,6 +86,7 @@ export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
   "controlCenterUrl",
   "airflowUrl",
   "sparkUiUrl",
+  "prometheusUrl",
   "sparkMasterUrl",
   "cassandraContactPoints",
   "cassandraKeyspace",
@@ -116,6 +120,7 @@ export interface OutputSources {
   spark: Spark;
   airflow: Airflow;
   secrets: PipelineSecrets;
+  monitoring?: Monitoring;
 }
 
 /** A published port's address; a contract output must not silently be empty. */
@@ -142,6 +147,7 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     controlCenterUrl: kafka.controlCenter ? `http://${published(kafka.controlCenter, "http")}` : undefined,
     airflowUrl: `http://${published(airflow.webserver, "http")}`,
     sparkUiUrl: `http://${published(spark.master, "ui")}`,
+    prometheusUrl: s.monitoring ? `http://${published(s.monitoring.prometheus, "web")}` : undefined,
     sparkMasterUrl: spark.masterUrl,
     cassandraContactPoints: { internal: cassandra.node.address("cql"), host: published(cassandra.node, "cql") },
     cassandraKeyspace: cassandra.keyspace,

@@ -14,10 +14,12 @@ import { Cassandra } from "./components/cassandra";
 import { SPARK_WORKER, Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
+import { Monitoring } from "./components/monitoring";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
-import { airflowArgs, cassandraArgs, kafkaArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
+import { airflowArgs, cassandraArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
 import { pipelineEnv } from "./wiring";
+import { JOBS } from "./monitoring/settings";
 
 /** The one place that knows which platform runs the specs. */
 function makeTarget(config: StageConfig, prefix: string): Target {
@@ -102,7 +104,17 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     formerly(prefix, "airflow"),
   );
 
-  return pipelineOutputs({ network: target.network, postgres, kafka, cassandra, spark, airflow, secrets });
+  const monitoring = config.monitoring
+    ? new Monitoring(
+        prefix,
+        monitoringArgs(config, target, {
+          scrape: { [JOBS.relay]: workers.workers.relay, [JOBS.processor]: workers.workers.processor },
+          lagExporter: { image: workers.image, env: [env.common, env.kafka], dependsOn: [topics] },
+        }),
+      )
+    : undefined;
+
+  return pipelineOutputs({ network: target.network, postgres, kafka, cassandra, spark, airflow, secrets, monitoring });
 }
 
 /** The entry path of `pulumi up`: validate first (throws before any resource), then declare. */

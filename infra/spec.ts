@@ -58,6 +58,19 @@ export interface HealthCheck {
   startPeriodSeconds?: number;
 }
 
+/**
+ * A check that asks a node process's HTTP endpoint from inside its container (node is in the
+ * image, curl is not). Slow timings: starting a node process per check took over 5 s (Docker's
+ * usual timeout) on a loaded 2-core host.
+ */
+export function nodeHttpCheck(port: number, path: string): HealthCheck {
+  return {
+    command: ["node", "-e", `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
+    intervalSeconds: 15,
+    timeoutSeconds: 20,
+  };
+}
+
 export interface VolumeMount {
   /** Logical volume name, unique in the stack; the same name shares one volume. */
   volume: string;
@@ -158,6 +171,8 @@ export interface ServiceSpec extends ProcessSpec {
   selfAddressed?: boolean;
   /** How it stops: a command run first (a Cassandra drain), then SIGTERM and graceSeconds to exit. */
   stop?: StopSpec;
+  /** Prometheus scrapes every replica on this port role (path /metrics unless given). */
+  metrics?: { port: string; path?: string };
 }
 
 export interface StopSpec {
@@ -184,7 +199,17 @@ export interface Handle {
   address(port: string): string;
   /** host:port of a published port role from outside the stack; undefined when it is not published. */
   outsideAddress(port: string): string | undefined;
+  /** Where Prometheus finds every replica's metrics (ServiceSpec.metrics): a name resolving to each, the port, the path. */
+  metrics?: ScrapePoint;
 }
+
+/**
+ * Where Prometheus finds every replica: fixed host names (a stopped one fails its scrape: up 0), or
+ * a DNS name whose A records are each replica's address, not-ready ones included (replicas come and
+ * go: Prometheus's DNS discovery).
+ */
+export type ScrapeAddresses = { hosts: string[] } | { dnsName: string };
+export type ScrapePoint = ScrapeAddresses & { port: number; path: string };
 
 export type ServiceHandle = Handle & { kind: "service" };
 export type JobHandle = Handle & { kind: "job" };
@@ -249,6 +274,8 @@ export interface Target {
   memberDnsName(service: string, ordinal: number): string;
   /** host:port of a published port, as clients outside the stack dial it. */
   outsideAddress(publishedPort: number): string;
+  /** Where Prometheus finds each of the `replicas` of `service` (not one balanced address). */
+  scrapeAddresses(service: string, replicas: number): ScrapeAddresses;
 }
 
 /** The resources a process must start after; a condition must match what the dependency is. */
@@ -279,7 +306,7 @@ export function makeHandle<K extends Handle["kind"]>(
   kind: K,
   spec: ProcessSpec,
   resource: pulumi.Resource,
-  target: Pick<Target, "dnsName" | "outsideAddress">,
+  target: Pick<Target, "dnsName" | "outsideAddress" | "scrapeAddresses">,
   resources: pulumi.Resource[] = [resource],
 ): Handle & { kind: K } {
   const port = (role: string) => {
@@ -287,6 +314,7 @@ export function makeHandle<K extends Handle["kind"]>(
     if (!p) throw new Error(`${spec.name} has no port ${role}`);
     return p;
   };
+  const m = (spec as Partial<ServiceSpec>).metrics;
   return {
     name: spec.name,
     kind,
@@ -299,6 +327,7 @@ export function makeHandle<K extends Handle["kind"]>(
       const p = port(role).published;
       return p === undefined ? undefined : target.outsideAddress(p);
     },
+    ...(m ? { metrics: { ...target.scrapeAddresses(spec.name, (spec as Partial<ServiceSpec>).replicas ?? 1), port: port(m.port).container, path: m.path ?? "/metrics" } } : {}),
   };
 }
 

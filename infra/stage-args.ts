@@ -10,6 +10,7 @@ import { CONFIG_NAMESPACE, MemoryKey, StageConfig, StageConfigError } from "./co
 import type { AirflowArgs } from "./components/airflow";
 import type { CassandraArgs } from "./components/cassandra";
 import type { KafkaArgs } from "./components/kafka";
+import type { MonitoringArgs } from "./components/monitoring";
 import type { PostgresArgs } from "./components/postgres";
 import type { SparkArgs } from "./components/spark";
 import type { WorkersArgs } from "./components/workers";
@@ -93,6 +94,20 @@ export function workersArgs(c: StageConfig, target: Target, wiring: Pick<Workers
     replicas: { relay: c.relayReplicas, processor: c.replication.processorReplicas },
     sizes: { api: size(c, "api"), worker: size(c, "worker") },
     ...wiring,
+  };
+}
+
+export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<MonitoringArgs, "scrape"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> }): MonitoringArgs {
+  return {
+    target,
+    image: upstreamImages(c).prometheus,
+    size: size(c, "prometheus"),
+    publishedPort: c.ports.prometheus,
+    retention: c.prometheusRetention,
+    settings: c.alerts,
+    intervalSeconds: c.scrapeIntervalSeconds,
+    scrape: rest.scrape,
+    lagExporter: { ...rest.lagExporter, size: size(c, "worker") },
   };
 }
 

@@ -1,14 +1,15 @@
 /**
- * Worker entry point: `main <ingest|relay|processor|api> [--once]`, or `main audit ...`.
+ * Worker entry point: `main <ingest|relay|processor|api|lag> [--once]`, or `main audit ...`.
  *   ingest --once     INGEST_BATCHES pages, then prints a JSON summary; without: loop
  *   relay --once      publish until the outbox is drained; without: poll forever
  *   processor --once  consume until the group has no lag; without: forever
  *   api               the randomuser-compatible API on API_PORT
+ *   lag               consumer groups' lag on /metrics (kafka_exporter's names), read every LAG_INTERVAL_MS
  *   audit [--seed S | --since T [--until T]] [--redrive]   staged users against created_users
  *   dlq-replay [--reason REGEX] [--since ISO] [--until ISO] [--dry-run]   dead letters back to users_created
  * Exit codes: 0 done, 1 failure, 2 usage or configuration error.
  */
-import { apiSchema, ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
+import { apiSchema, ConfigError, ingestSchema, lagSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
 import { startMetricsServer } from "./lib/http-server";
 import { createLogger, type Logger } from "./lib/logger";
 import { onShutdownSignal } from "./lib/shutdown";
@@ -16,11 +17,12 @@ import { startApiServer } from "./api/server";
 import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
 import { startRelay } from "./relay/relay";
 import { startProcessor } from "./processor/processor";
+import { runLagExporter } from "./lag/lag-exporter";
 import { AUDIT_USAGE, auditCommand } from "./audit/command";
 import { DLQ_REPLAY_USAGE, dlqReplayCommand } from "./processor/dlq-replay";
 
-const USAGE = `usage: main <ingest|relay|processor|api> [--once]\n${AUDIT_USAGE}\n${DLQ_REPLAY_USAGE}`;
-const COMMANDS = ["ingest", "relay", "processor", "api", "audit", "dlq-replay"] as const;
+const USAGE = `usage: main <ingest|relay|processor|api|lag> [--once]\n${AUDIT_USAGE}\n${DLQ_REPLAY_USAGE}`;
+const COMMANDS = ["ingest", "relay", "processor", "api", "lag", "audit", "dlq-replay"] as const;
 type Command = (typeof COMMANDS)[number];
 
 export function parseArgs(argv: string[]): { command: Command; once: boolean; rest?: string[] } | { error: string } {
@@ -101,6 +103,10 @@ async function run(command: Command, once: boolean, rest: string[], io: MainIo):
       case "processor": {
         const c = loadConfig(processorSchema, io.env);
         return await serveMetricsWhile(c, log, () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done, once);
+      }
+      case "lag": {
+        const c = loadConfig(lagSchema, io.env);
+        return await serveMetricsWhile(c, log, () => runLagExporter({ config: c, log, signal, rounds: once ? 1 : undefined }), once);
       }
       case "audit":
         return await auditCommand(rest, log);

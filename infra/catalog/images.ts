@@ -11,6 +11,7 @@ export interface UpstreamVersions {
   confluentVersion: string;
   cassandraVersion: string;
   sparkVersion: string;
+  prometheusVersion: string;
 }
 
 export function upstreamImages(c: UpstreamVersions) {
@@ -25,6 +26,7 @@ export function upstreamImages(c: UpstreamVersions) {
     cassandra: `cassandra:${c.cassandraVersion}`,
     // The Python variant: the streaming job is PySpark.
     spark: `apache/spark:${c.sparkVersion}-scala2.12-java17-python3-ubuntu`,
+    prometheus: `prom/prometheus:v${c.prometheusVersion}`,
   };
 }
 

@@ -28,6 +28,7 @@ export const PORTS = {
   airflowWeb: 8080,
   workerMetrics: 9464,
   randomUserApi: 8000,
+  prometheus: 9090,
 } as const;
 
 export interface ZookeeperSettingsArgs {

@@ -7,7 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "../catalog/settings";
-import { Dependency, EnvGroup, ServiceHandle, ServiceSpec, Size, Target, merge } from "../spec";
+import { Dependency, EnvGroup, ServiceHandle, ServiceSpec, Size, Target, merge, nodeHttpCheck } from "../spec";
 
 export type WorkerName = "relay" | "processor";
 
@@ -25,16 +25,6 @@ export interface WorkersArgs {
   /** What each worker waits for before it starts. */
   dependsOn: Record<WorkerName, Dependency[]>;
 }
-
-/** Asks the process itself: node is in the image, curl is not. */
-const httpCheck = (port: number, path: string) => [
-  "node",
-  "-e",
-  `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
-];
-
-/** A node process per check: starting one took over 5 s (Docker's usual timeout) on a loaded 2-core host. */
-const HTTP_CHECK_TIMING = { intervalSeconds: 15, timeoutSeconds: 20 };
 
 export class Workers extends pulumi.ComponentResource {
   readonly image: pulumi.Output<string>;
@@ -56,7 +46,8 @@ export class Workers extends pulumi.ComponentResource {
       image: this.image,
       args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
-      healthCheck: { command: httpCheck(PORTS.workerMetrics, "/healthz"), ...HTTP_CHECK_TIMING },
+      metrics: { port: "metrics" },
+      healthCheck: nodeHttpCheck(PORTS.workerMetrics, "/healthz"),
       ...size,
     });
 
@@ -65,8 +56,9 @@ export class Workers extends pulumi.ComponentResource {
         {
           ...base("api", "api", sizes.api),
           ports: { http: { container: PORTS.randomUserApi } },
+          metrics: undefined,
           env: { ...env.common.env, API_PORT: String(PORTS.randomUserApi) },
-          healthCheck: { command: httpCheck(PORTS.randomUserApi, "/healthz"), ...HTTP_CHECK_TIMING },
+          healthCheck: nodeHttpCheck(PORTS.randomUserApi, "/healthz"),
         },
         owner,
       );

@@ -11,7 +11,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { JobRun } from "./docker-job";
 import {
-  HealthCheck, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ServiceHandle, ServiceSpec, StackNetwork, Target,
+  HealthCheck, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ScrapeAddresses, ServiceHandle, ServiceSpec, StackNetwork, Target,
   checkService, dependencyResources, makeHandle, memoryMiB, repoPath,
 } from "../spec";
 
@@ -91,6 +91,12 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     // Every interface: clients elsewhere dial the host's own name (localhost would be themselves).
     const host = this.bindAddress === "0.0.0.0" ? (this.advertisedHost ?? "localhost") : this.bindAddress;
     return `${host}:${publishedPort}`;
+  }
+
+  /** Each container by its own name (<name>, or <name>-1..N): a stopped one fails its scrape, up 0. */
+  scrapeAddresses(service: string, replicas: number): ScrapeAddresses {
+    const one = replicas === 1 && !this.numbered.includes(service);
+    return { hosts: one ? [service] : Array.from({ length: replicas }, (_, i) => `${service}-${i + 1}`) };
   }
 
   /** Never dialled: a clustered service has one member on one host (the stage config says so first). */

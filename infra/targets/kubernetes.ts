@@ -8,6 +8,7 @@
  * Day-2 changes keep data: a StatefulSet that must be replaced (a new claim template) leaves its
  * members' claims, and the new set binds them again; the stack's own claims are protected.
  */
+import { createHash } from "node:crypto";
 import * as docker from "@pulumi/docker";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
@@ -20,6 +21,7 @@ import {
   Owner,
   ProcessSpec,
   ServiceHandle,
+  ScrapeAddresses,
   ServiceSpec,
   StackNetwork,
   Target,
@@ -78,9 +80,20 @@ export function volumeGroupScript(group: number, paths: string[]): string {
     .join(" && ");
 }
 
+/**
+ * An argument as the process must see it: the kubelet reads `$(NAME)` in a container's command and
+ * args as the env variable NAME, and `$$` as `$` (a shell script's `DO $$ ... $$` arrived as `$`),
+ * where Docker passes them untouched. Doubling every `$` keeps them literal on both targets.
+ */
+export function literalArg(arg: string): string {
+  return arg.replace(/\$/g, "$$$$");
+}
+
 const READY_FAILURES = 3;
 /** What the output contract calls the place a Kubernetes stack's addresses resolve. */
 export const KUBERNETES_NAMESPACE = "kubernetes-namespace";
+/** Pod template annotation: the hash of a service's files (its ConfigMap), so a change of one rolls the pods. */
+export const FILES_HASH = "realtime-pipeline/files-sha256";
 
 /** Seconds a check may take to pass the first time: its start period and every retry. */
 export function startBudgetSeconds(hc: HealthCheck): number {
@@ -132,6 +145,8 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   /** Every Kubernetes object of the stack goes through it: the cluster the stack config names. */
   readonly provider: k8s.Provider;
   private readonly claims = new Map<string, k8s.core.v1.PersistentVolumeClaim>();
+  /** Services whose own Service is headless (their name resolves to each pod). */
+  private readonly headless = new Set<string>();
   private readonly args: KubernetesTargetArgs;
   /** Its own children (provider, namespace, claims) are named from it. */
   private readonly ownName: string;
@@ -161,6 +176,15 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     return `${service}-${ordinal}.${service}.${this.args.namespace}.svc`;
   }
 
+  /**
+   * A headless Service's name resolves to each pod, not-ready ones included (a pod failing its
+   * probe is scraped: up 0 or its metrics): the set's own for a self-addressed service, else
+   * `<name>-pods`, made beside the ClusterIP one for a service with metrics.
+   */
+  scrapeAddresses(service: string): ScrapeAddresses {
+    return { dnsName: this.headless.has(service) ? this.dnsName(service) : `${service}-pods.${this.args.namespace}.svc` };
+  }
+
   /** Ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
   outsideAddress(publishedPort: number): string {
     return `127.0.0.1:${publishedPort}`;
@@ -172,7 +196,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const selector = { matchLabels: pod.labels };
     const clustered = spec.state === "stateful" && spec.cluster !== undefined && replicas > 1;
     const podSpec = replicas > 1 ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") } : pod.spec;
-    const template = { metadata: { labels: pod.labels }, spec: podSpec };
+    // A ConfigMap change alone restarts nothing: the files' hash in the template rolls the pods.
+    const filesHash = (spec.files ?? []).length > 0 ? createHash("sha256").update(JSON.stringify(spec.files)).digest("hex").slice(0, 16) : undefined;
+    const annotations = filesHash === undefined ? {} : { annotations: { [FILES_HASH]: filesHash } };
+    const template = { metadata: { labels: pod.labels, ...annotations }, spec: podSpec };
     const wait = `${awaitMinutes(spec, replicas)}m`;
     const opts = { ...pod.opts, customTimeouts: { create: wait, update: wait } };
     let resource: pulumi.Resource;
@@ -279,14 +306,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       // before it is ready. A ClusterIP over the ready pods for everyone else's clients.
       const svc = selfAddressed ? { clusterIP: "None", publishNotReadyAddresses: true } : { type: "ClusterIP" };
       new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { ...svc, selector: labels, ports } }, { parent, provider: this.provider });
+      if (selfAddressed) this.headless.add(spec.name);
+      else if (service.metrics) {
+        // Prometheus scrapes each replica, not whichever one the ClusterIP picks.
+        const pods = { ...metadata, name: `${spec.name}-pods` };
+        new k8s.core.v1.Service(`${name}-pods`, { metadata: pods, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent, provider: this.provider });
+      }
     }
 
     const mem = `${memoryMiB(spec.memory)}Mi`;
     const container: k8s.types.input.core.v1.Container = {
       name: spec.name,
       image: spec.image,
-      // The image's entrypoint stays; the process's arguments replace its CMD.
-      args: spec.args,
+      // The image's entrypoint stays; the process's arguments replace its CMD, as written (literalArg).
+      args: spec.args?.map((a) => pulumi.output(a).apply(literalArg)),
       env: [
         ...Object.entries(spec.env).map(([k, value]) => ({ name: k, value })),
         ...secretKeys.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret!.metadata.name, key: k } } })),
@@ -315,7 +348,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         : {
             name: "volume-group",
             image: spec.image,
-            command: ["sh", "-c", volumeGroupScript(spec.volumeGroup, dataMounts.map((m) => m.mountPath))],
+            command: ["sh", "-c", literalArg(volumeGroupScript(spec.volumeGroup, dataMounts.map((m) => m.mountPath)))],
             securityContext: { runAsUser: 0 },
             resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
             volumeMounts: dataMounts,

@@ -153,11 +153,27 @@ export const relaySchema = z.object({
 });
 export type RelayConfig = z.infer<typeof relaySchema>;
 
+/** The processor's consumer group, unless PROCESSOR_GROUP_ID says otherwise. */
+export const PROCESSOR_GROUP = "users-processor";
+
+export const lagSchema = z.object({
+  ...commonShape,
+  KAFKA_BROKERS: kafkaShape.KAFKA_BROKERS,
+  /** The consumer groups watched, comma-separated (the processor's by default). */
+  LAG_GROUPS: z.preprocess(
+    (v) => v || PROCESSOR_GROUP,
+    z.string().transform((s) => s.split(",").map((g) => g.trim()).filter((g) => g.length > 0)).pipe(z.array(z.string()).min(1, "is empty: give a comma list of consumer group ids, e.g. users-processor")),
+  ),
+  /** Between two readings (Prometheus scrapes the last one). */
+  LAG_INTERVAL_MS: int(500, 600_000, 5000),
+});
+export type LagConfig = z.infer<typeof lagSchema>;
+
 export const processorSchema = z.object({
   ...commonShape,
   ...kafkaShape,
   ...cassandraShape,
-  PROCESSOR_GROUP_ID: z.preprocess((v) => v || "users-processor", z.string()),
+  PROCESSOR_GROUP_ID: z.preprocess((v) => v || PROCESSOR_GROUP, z.string()),
   PROCESSOR_CONCURRENCY: int(1, 2048, 128),
   /** Messages per Cassandra round inside one fetched batch. */
   PROCESSOR_CHUNK_SIZE: int(1, 100_000, 1000),

@@ -37,7 +37,7 @@ interface ContainerInfo {
 
 const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
-  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor",
+  "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus", "lag-exporter",
 ];
 const JOBS = ["postgres-roles", "kafka-topics", "cassandra-auth", "airflow-init"];
 /** Start order by health: [container, what it waits for]. */
@@ -54,15 +54,16 @@ const ORDER: [string, string[]][] = [
   ["airflow-scheduler", ["airflow-init", "api"]],
   ["relay", ["postgres-roles", "kafka-topics", "schema-registry"]],
   ["processor", ["kafka-topics", "schema-registry", "cassandra-auth"]],
+  ["lag-exporter", ["kafka-topics"]],
 ];
 /** Memory limits of Pulumi.ci.yaml (and the defaults it keeps), MiB. */
 const MEMORY: Record<string, number> = { cassandra: 1024, kafka: 768, postgres: 512, "spark-worker-1": 1024, relay: 256, api: 256 };
 const VOLUMES: Record<string, string[]> = {
   postgres: ["postgres-data"], kafka: ["kafka-data"], zookeeper: ["zookeeper-data", "zookeeper-log"], cassandra: ["cassandra-data"],
-  "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"],
+  "spark-driver": ["spark-checkpoints"], "airflow-scheduler": ["airflow-logs"], prometheus: ["prometheus-data"],
 };
 /** The containers that run the worker build: the worker image, and Airflow's (its DAG runs that bundle). */
-const WORKER_BUILD = ["api", "relay", "processor", "airflow-init", "airflow-webserver", "airflow-scheduler"];
+const WORKER_BUILD = ["api", "relay", "processor", "lag-exporter", "airflow-init", "airflow-webserver", "airflow-scheduler"];
 
 async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const t0 = Date.now();
@@ -312,6 +313,86 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
         `${flow.toFixed(0)} records/s from the first to the last row, ${e2e.toFixed(0)} records/s from the DAG trigger (Airflow's scheduling included)`,
     );
     assert.ok(flow > 0 && Number.isFinite(flow));
+  });
+
+  it("Prometheus scrapes every target; the processor stopped while records flow: TargetDown and ConsumerLagGrowing fire within their windows, clear once it is back, nothing lost", async () => {
+    // Pulumi.ci.yaml: scrapes and evaluations every 5 s; TargetDown after 30 s; the lag must have
+    // stayed above 0 and grown over 1 minute, for 30 s.
+    const prometheus = String(outputs.prometheusUrl.value);
+    const query = async <T>(p: string): Promise<T> => {
+      const r = await fetch(`${prometheus}/api/v1${p}`);
+      if (!r.ok) throw new Error(`GET ${p}: HTTP ${r.status} ${await r.text()}`);
+      return ((await r.json()) as { data: T }).data;
+    };
+    type Sample = { metric: Record<string, string>; value: [number, string] };
+    const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
+    const JOBS_UP = { relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1 };
+    const targets = await waitFor("every scrape target up", 120_000, async () => {
+      const u = await up();
+      return Object.keys(JOBS_UP).every((j) => u[j] === 1) ? u : undefined;
+    });
+    assert.deepEqual(targets, JOBS_UP);
+    // the rules loaded: the pipeline's alert groups, every rule evaluated without error
+    const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
+    assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));
+    for (const g of groups) for (const r of g.rules) assert.equal(r.health, "ok", g.name);
+
+    type Alert = { labels: Record<string, string>; state: string };
+    const firing = async () => (await query<{ alerts: Alert[] }>("/alerts")).alerts;
+    const isTargetDown = (a: Alert) => a.labels.alertname === "TargetDown" && a.labels.job === "processor";
+    const isLag = (a: Alert) => a.labels.alertname === "ConsumerLagGrowing";
+    const db = await cql();
+    const count = async () => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
+    const before = await count();
+
+    const processor = (await inspect("processor")).Id;
+    await api("POST", `/containers/${processor}/stop?t=30`);
+    const stopped = Date.now();
+    // records keep coming, as on a schedule: a DAG run of 100 users every 10 s
+    const runs: string[] = [];
+    let feeding = true;
+    let feedError: unknown;
+    const feeder = (async () => {
+      while (feeding) {
+        runs.push(await trigger(`stacks_lag-${runs.length}-${Date.now().toString(36)}`, { INGEST_SEED: `lag-${Date.now().toString(36)}`, INGEST_BATCH_SIZE: "100", INGEST_BATCHES: "1" }));
+        await new Promise((r) => setTimeout(r, 10_000));
+      }
+    })().catch((e: unknown) => {
+      feedError = e;
+    });
+    const seen: Record<string, number> = {};
+    try {
+      await waitFor("TargetDown and ConsumerLagGrowing firing", 300_000, async () => {
+        for (const a of await firing()) {
+          const name = isTargetDown(a) ? "TargetDown" : isLag(a) ? "ConsumerLagGrowing" : undefined;
+          if (name && a.state === "firing" && seen[name] === undefined) seen[name] = (Date.now() - stopped) / 1000;
+        }
+        return seen.TargetDown !== undefined && seen.ConsumerLagGrowing !== undefined ? true : undefined;
+      });
+    } finally {
+      // the processor first: whatever failed, the next tests find it running
+      await api("POST", `/containers/${processor}/start`);
+      feeding = false;
+      await feeder;
+    }
+    assert.equal(feedError, undefined, `a DAG trigger failed: ${String(feedError)}`);
+    const started = Date.now();
+    await waitFor("both alerts to clear", 300_000, async () => ((await firing()).some((a) => isTargetDown(a) || isLag(a)) ? undefined : true));
+    const cleared = (Date.now() - started) / 1000;
+    for (const r of runs) assert.equal(await finished(r), "success", `DAG run ${r}`);
+    const due = before + runs.length * 100;
+    await waitFor(`${due} users in ${USERS_TABLE}`, 300_000, async () => ((await count()) >= due ? true : undefined));
+    assert.equal(await count(), due, "users stored against users triggered");
+    console.log(
+      `      processor stopped, ${runs.length} DAG runs meanwhile: TargetDown firing after ${seen.TargetDown.toFixed(0)} s (for 30 s), ` +
+        `ConsumerLagGrowing after ${seen.ConsumerLagGrowing.toFixed(0)} s (1 m window, for 30 s); both cleared ${cleared.toFixed(0)} s after the start; lost 0`,
+    );
+    // not before its for window (less a scrape: one may fail while the stop is under way); within
+    // it plus a few scrapes and evaluations
+    assert.ok(seen.TargetDown >= 25 && seen.TargetDown <= 30 + 4 * 5 + 10, `TargetDown after ${seen.TargetDown} s`);
+    // the lag needs the whole window above 0 (60 s) and then its for (30 s)
+    assert.ok(seen.ConsumerLagGrowing >= 80, `ConsumerLagGrowing after ${seen.ConsumerLagGrowing} s`);
+    await waitFor("the processor healthy again", 180_000, async () => ((await inspect("processor")).State.Health?.Status === "healthy" ? true : undefined));
   });
 
   it("a second up changes nothing", async () => {

@@ -6,6 +6,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_PORTS, VOLUMES, stageConfigSchema } from "../../infra/config";
+import { monitoringSettingsSchema } from "../../infra/monitoring/settings";
 
 const ROOT = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
@@ -19,6 +20,7 @@ describe("docs", () => {
       cpu: Object.keys(DEFAULT_CPU),
       ports: Object.keys(DEFAULT_PORTS),
       claimSizes: VOLUMES,
+      alerts: Object.keys(monitoringSettingsSchema.shape),
     };
     for (const key of Object.keys(stageConfigSchema.innerType().shape)) {
       if (key in nested) {

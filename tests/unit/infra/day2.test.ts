@@ -48,7 +48,7 @@ describe("infra: day-2 changes on a Kubernetes stage keep data and order", () =>
 
   it("the stack's own claims are protected by default, and not when protectData is false", async () => {
     const claims = of(run, "kubernetes:core/v1:PersistentVolumeClaim");
-    assert.deepEqual(claims.map(nameOf).sort(), ["airflow-logs", "postgres-data", "spark-checkpoints"]);
+    assert.deepEqual(claims.map(nameOf).sort(), ["airflow-logs", "postgres-data", "prometheus-data", "spark-checkpoints"]);
     for (const c of claims) assert.equal(run.options.get(c.name)?.protect, true, c.name);
     const open = await runProgram({ ...STAGING, protectData: "false" }, "staging");
     for (const c of of(open, "kubernetes:core/v1:PersistentVolumeClaim")) assert.equal(open.options.get(c.name)?.protect, false, c.name);

@@ -93,7 +93,7 @@ describe("infra: the dev stack declares every container", () => {
       "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
       "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
       "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",
-      relay: "Workers", processor: "Workers",
+      relay: "Workers", processor: "Workers", prometheus: "Monitoring", "lag-exporter": "Monitoring",
     };
     assert.equal(containers(run).length, Object.keys(subsystem).length);
     for (const c of containers(run)) {

@@ -90,7 +90,7 @@ describe("infra: every container is production-shaped", () => {
       ((c.inputs.ports ?? []) as { internal: number; external: number; ip: string }[]).map((p) => ({ host: hostnameOf(c), ...p })),
     );
     assert.deepEqual(published.map((p) => `${p.host}:${p.external}`).sort(), [
-      "airflow-webserver:8088", "cassandra:9042", "control-center:9021", "kafka:9092", "schema-registry:8081", "spark-master:8090",
+      "airflow-webserver:8088", "cassandra:9042", "control-center:9021", "kafka:9092", "prometheus:9090", "schema-registry:8081", "spark-master:8090",
     ]);
     for (const p of published) assert.equal(p.ip, "127.0.0.1", p.host);
   });

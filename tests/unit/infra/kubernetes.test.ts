@@ -4,7 +4,7 @@ import { DEV_CONFIG, Declared, Run, containers, hostnameOf, plainLeaks, resolve,
 const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "realtime-pipeline-staging", sparkWorkers: "2", kubeContext: "staging-cluster" };
 const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics", "postgres-roles"];
 /** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
-const STATEFUL = ["cassandra", "kafka", "postgres", "zookeeper"];
+const STATEFUL = ["cassandra", "kafka", "postgres", "prometheus", "zookeeper"];
 const NS = "realtime-pipeline-staging";
 const WORKLOADS = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"];
 
@@ -31,6 +31,24 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     const stateless = [...new Set(dockerHosts.filter((h) => !JOBS.includes(h) && !STATEFUL.includes(h)).map((h) => h.replace(/^spark-worker-\d+$/, "spark-worker")))];
     assert.deepEqual(names("kubernetes:apps/v1:Deployment"), stateless.sort());
     assert.equal(of(run, "docker:index/container:Container").length, 0);
+  });
+
+  it("every container's args reach its process as the Docker target passes them: each $ doubled, so the kubelet expands no $(NAME) and keeps $$", () => {
+    // what the kubelet makes of an arg: $$ -> $, $(NAME) -> NAME's value when the env has it
+    const kubelet = (a: string, env: Record<string, string>) => a.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, n: string | undefined) => (m === "$$" ? "$" : n !== undefined && n in env ? env[n] : m));
+    // every $ of every arg doubled: nothing for the kubelet to expand or fold
+    for (const w of of(run, ...WORKLOADS, "kubernetes:batch/v1:Job")) {
+      const spec = unwrap(w.inputs.spec) as { template: { spec: { containers: { args?: string[] }[]; initContainers?: { command?: string[] }[] } } };
+      const args = [...spec.template.spec.containers.flatMap((c) => c.args ?? []), ...(spec.template.spec.initContainers ?? []).flatMap((c) => c.command ?? [])];
+      for (const a of args) assert.match(a, /^(?:[^$]|\$\$)*$/, (w.inputs.metadata as { name: string }).name);
+    }
+    // the roles job's script (no address or size in it) reaches psql exactly as on Docker
+    const roles = podContainer(named(run, "postgres-roles"));
+    const env = Object.fromEntries(roles.env.filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+    const twin = containers(docker).find((c) => hostnameOf(c) === "postgres-roles")!;
+    assert.deepEqual(roles.args!.map((a) => kubelet(a, env)), unwrap(twin.inputs.command));
+    // the case that broke: a psql script's DO $$ ... $$ block in the roles job
+    assert.ok(podContainer(named(run, "postgres-roles")).args!.some((a) => a.includes("DO $$$$")));
   });
 
   it("every address in env and args names a Service in the namespace, at a port it serves", () => {
@@ -91,7 +109,7 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     // Non-root images get their group on fresh volumes (Docker volumes inherit the image's owner).
     const fsGroup = (n: string) =>
       (unwrap(named(run, n).inputs.spec) as { template: { spec: { securityContext?: { fsGroup: number } } } }).template.spec.securityContext?.fsGroup;
-    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker", "spark-driver"].map(fsGroup), [1000, 1000, 0, 185, 185]);
+    assert.deepEqual(["kafka", "zookeeper", "airflow-scheduler", "spark-worker", "spark-driver", "prometheus"].map(fsGroup), [1000, 1000, 0, 185, 185, 65534]);
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
@@ -166,7 +184,7 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     const classes = Object.fromEntries(
       of(r, "kubernetes:core/v1:PersistentVolumeClaim").map((c) => [(c.inputs.metadata as { name: string }).name, (c.inputs.spec as { storageClassName?: string }).storageClassName]),
     );
-    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs" });
+    assert.deepEqual(classes, { "postgres-data": "fast-rwo", "airflow-logs": "nfs", "spark-checkpoints": "nfs", "prometheus-data": "fast-rwo" });
     for (const n of ["zookeeper", "kafka", "cassandra"]) {
       const w = of(r, "kubernetes:apps/v1:StatefulSet").find((x) => (x.inputs.metadata as { name: string }).name === n)!;
       for (const t of (unwrap(w.inputs.spec) as { volumeClaimTemplates: { spec: { storageClassName: string } }[] }).volumeClaimTemplates) assert.equal(t.spec.storageClassName, "fast-rwo", n);

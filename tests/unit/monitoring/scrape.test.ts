@@ -16,6 +16,7 @@ describe("prometheus.yml (infra/monitoring/scrape.ts)", () => {
     [JOBS.relay]: ["relay:9464"],
     [JOBS.processor]: ["processor-0.processor:9464", "processor-1.processor:9464"],
     [JOBS.pushgateway]: { targets: ["pushgateway:9091"], honorLabels: true },
+    [JOBS.kafka]: { dns: { names: ["kafka.ns.svc"], port: 7071 } },
   };
 
   it("promtool check config accepts it, the rules file it names included", () => {
@@ -37,6 +38,9 @@ describe("prometheus.yml (infra/monitoring/scrape.ts)", () => {
     assert.match(job("processor"), /- "processor-0\.processor:9464"\n\s+- "processor-1\.processor:9464"\n\s*$/);
     assert.doesNotMatch(job("relay"), /processor|honor_labels/);
     assert.match(job("pushgateway"), /honor_labels: true/);
+    // a service's replicas, however many: every A record of its name
+    assert.match(job("kafka"), /dns_sd_configs:\n\s+- names:\n\s+- "kafka\.ns\.svc"\n\s+type: "A"\n\s+port: 7071/);
+    assert.doesNotMatch(job("kafka"), /static_configs/);
   });
 
   it("refuses a target that is not host:port, and a job without targets", () => {
@@ -44,5 +48,7 @@ describe("prometheus.yml (infra/monitoring/scrape.ts)", () => {
     assert.throws(() => renderScrapeConfig({ relay: ["http://relay:9464"] }), url);
     assert.throws(() => renderScrapeConfig({ relay: ["relay:99999"] }), /is not host:port/);
     assert.throws(() => renderScrapeConfig({ relay: [] }), /no targets/);
+    assert.throws(() => renderScrapeConfig({ relay: { dns: { names: ["relay pods"], port: 9464 } } }), /"relay pods" is not a DNS name/);
+    assert.throws(() => renderScrapeConfig({ relay: { dns: { names: ["relay"], port: 0 } } }), /port 0 is not 1-65535/);
   });
 });

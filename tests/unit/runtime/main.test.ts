@@ -16,7 +16,7 @@ describe("worker entry point", () => {
     const said: string[] = [];
     const io = (env: NodeJS.ProcessEnv) => ({ env, stderr: (text: string) => void said.push(text) });
     assert.equal(await main(["bogus"], io({})), 2);
-    assert.match(said.join(""), /unknown command "bogus"\nusage: main <ingest\|relay\|processor\|api> \[--once\]/);
+    assert.match(said.join(""), /unknown command "bogus"\nusage: main <ingest\|relay\|processor\|api\|lag> \[--once\]/);
     said.length = 0;
     const env = { PG_DATABASE: "x", PG_USER: "x", KAFKA_BROKERS: "nohost" };
     assert.equal(await main(["relay", "--once"], io(env)), 2);
