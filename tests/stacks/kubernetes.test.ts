@@ -193,7 +193,7 @@ for (const c of CASES) {
         assert.equal(list.length, declared.filter((s) => s.type === type).length + extra, `${type}: ${list.map((i) => i.metadata.name)}`);
       }
       for (const c of memberClaims) assert.ok(byKind["kubernetes:core/v1:PersistentVolumeClaim"].some((p) => p.metadata.name === c), `${c} missing`);
-      assert.equal(byKind["kubernetes:apps/v1:StatefulSet"].length, 4);
+      assert.equal(byKind["kubernetes:apps/v1:StatefulSet"].length, 5); // postgres, zookeeper, kafka, cassandra, prometheus
       for (const s of byKind["kubernetes:apps/v1:StatefulSet"]) assert.equal(s.status.readyReplicas, s.spec.replicas, `${s.metadata.name} not ready`);
       for (const d of byKind["kubernetes:apps/v1:Deployment"]) assert.equal(d.status.availableReplicas, d.spec.replicas, `${d.metadata.name} not available`);
       for (const j of byKind["kubernetes:batch/v1:Job"]) {
