@@ -30,7 +30,11 @@ const of = (r: Run, ...types: string[]) => r.resources.filter((x) => types.inclu
 const nameOf = (d: Declared) => (d.inputs.metadata as { name: string }).name;
 const workload = (r: Run, n: string) => of(r, "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job").find((w) => nameOf(w) === n)!;
 const spec = (r: Run, n: string) => unwrap(workload(r, n).inputs.spec) as WorkloadSpec;
-const container = (r: Run, n: string) => spec(r, n).template.spec.containers[0];
+/** A container with its args as the kubelet hands them to the process (`$$` is `$`: literalArg). */
+const container = (r: Run, n: string) => {
+  const c = spec(r, n).template.spec.containers[0];
+  return { ...c, args: c.args?.map((a) => a.replace(/\$\$/g, "$")) };
+};
 const env = (r: Run, n: string) => Object.fromEntries(container(r, n).env.map((e) => [e.name, e.value]));
 
 const raw = (c: Record<string, string>) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, v.startsWith("{") || v.startsWith("[") ? JSON.parse(v) : v]));
