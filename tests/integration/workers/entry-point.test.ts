@@ -23,7 +23,7 @@ describe("worker entry point (a process)", () => {
     const env = { PATH: process.env.PATH ?? "", PG_DATABASE: "x", PG_USER: "x", KAFKA_BROKERS: "nohost" };
     const [u, c] = await Promise.all([run(["bogus"]), run(["relay", "--once"], env)]);
     assert.equal(u.status, 2);
-    assert.match(u.stderr, /unknown command "bogus"\nusage: main <ingest\|relay\|processor\|api> \[--once\]/);
+    assert.match(u.stderr, /unknown command "bogus"\nusage: main <ingest\|relay\|processor\|api\|lag> \[--once\]/);
     assert.equal(c.status, 2);
     assert.match(c.stderr, /KAFKA_BROKERS has "nohost", which is not host:port/);
     assert.match(c.stderr, /SCHEMA_REGISTRY_URL is not set/);
