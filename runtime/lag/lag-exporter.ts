@@ -69,18 +69,18 @@ export async function readLag(admin: Admin, groups: string[]): Promise<LagReadin
   return reading;
 }
 
-function gauges() {
+/** The registry's gauge of that name, made once (a second exporter in one process reuses it). */
+function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
   const registry = metrics().registry;
-  const existing = registry.getSingleMetric("kafka_consumergroup_lag") as Gauge<"consumergroup" | "topic" | "partition"> | undefined;
+  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
+function gauges() {
   const labelNames = ["consumergroup", "topic", "partition"] as const;
   return {
-    lag: existing ?? new Gauge({ name: "kafka_consumergroup_lag", help: "Messages a consumer group is behind a partition's end", labelNames, registers: [registry] }),
-    current:
-      (registry.getSingleMetric("kafka_consumergroup_current_offset") as Gauge<"consumergroup" | "topic" | "partition"> | undefined) ??
-      new Gauge({ name: "kafka_consumergroup_current_offset", help: "A consumer group's committed offset on a partition", labelNames, registers: [registry] }),
-    end:
-      (registry.getSingleMetric("kafka_topic_partition_current_offset") as Gauge<"topic" | "partition"> | undefined) ??
-      new Gauge({ name: "kafka_topic_partition_current_offset", help: "A partition's end offset", labelNames: ["topic", "partition"], registers: [registry] }),
+    lag: gauge("kafka_consumergroup_lag", "Messages a consumer group is behind a partition's end", labelNames),
+    current: gauge("kafka_consumergroup_current_offset", "A consumer group's committed offset on a partition", labelNames),
+    end: gauge("kafka_topic_partition_current_offset", "A partition's end offset", ["topic", "partition"] as const),
   };
 }
 

@@ -123,6 +123,8 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
       const s = String((await airflow("GET", `/dags/user_automation/dagRuns/${runId}`)).state);
       return s === "success" || s === "failed" ? s : undefined;
     });
+  /** Rows in created_users (ids are unique per seed: a run of n users adds exactly n). */
+  const usersStored = async () => Number((await (await cql()).execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
   /** One CQL session on the published port, with the credentials the stack generated. */
   const cql = async (): Promise<Client> => {
     if (cassandra) return cassandra;
@@ -293,8 +295,7 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     const pages = 2;
     const batchSize = 5000;
     const n = pages * batchSize;
-    const db = await cql();
-    const count = async () => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
+    const count = usersStored;
     const base = await count();
     const t0 = Date.now();
     const runId = await trigger(`stacks_${seed}`, { INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: String(pages) });
@@ -341,8 +342,7 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     const firing = async () => (await query<{ alerts: Alert[] }>("/alerts")).alerts;
     const isTargetDown = (a: Alert) => a.labels.alertname === "TargetDown" && a.labels.job === "processor";
     const isLag = (a: Alert) => a.labels.alertname === "ConsumerLagGrowing";
-    const db = await cql();
-    const count = async () => Number((await db.execute(`SELECT COUNT(*) AS n FROM ${KEYSPACE}.${USERS_TABLE}`)).rows[0].n);
+    const count = usersStored;
     const before = await count();
 
     const processor = (await inspect("processor")).Id;
