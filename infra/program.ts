@@ -14,10 +14,10 @@ import { Cassandra } from "./components/cassandra";
 import { SPARK_WORKER, Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
-import { Monitoring } from "./components/monitoring";
+import { JmxAgentImage, Monitoring } from "./components/monitoring";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
-import { airflowArgs, cassandraArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
+import { airflowArgs, buildCaArgs, cassandraArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
 import { pipelineEnv } from "./wiring";
 import { JOBS } from "./monitoring/settings";
 
@@ -62,8 +62,11 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const secrets = new PipelineSecrets(prefix, formerly(prefix, "secrets"));
 
   const postgres = new Postgres(prefix, postgresArgs(config, target, secrets), formerly(prefix, "postgres"));
-  const kafka = new Kafka(prefix, kafkaArgs(config, target), formerly(prefix, "kafka"));
-  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets), formerly(prefix, "cassandra"));
+  const jmxAgent = config.monitoring
+    ? new JmxAgentImage(prefix, { target, tag: config.imageTag, buildArgs: buildCaArgs(config) }).image
+    : undefined;
+  const kafka = new Kafka(prefix, kafkaArgs(config, target, jmxAgent), formerly(prefix, "kafka"));
+  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets, jmxAgent), formerly(prefix, "cassandra"));
   const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
 
   const pg = { on: postgres.roles, condition: "completed" as const };
@@ -108,7 +111,13 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     ? new Monitoring(
         prefix,
         monitoringArgs(config, target, {
-          scrape: { [JOBS.relay]: workers.workers.relay, [JOBS.processor]: workers.workers.processor },
+          scrape: {
+            [JOBS.relay]: workers.workers.relay,
+            [JOBS.processor]: workers.workers.processor,
+            [JOBS.kafka]: kafka.broker,
+            [JOBS.zookeeper]: kafka.zookeeper,
+            [JOBS.cassandra]: cassandra.node,
+          },
           lagExporter: { image: workers.image, env: [env.common, env.kafka], dependsOn: [topics] },
         }),
       )

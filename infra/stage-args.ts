@@ -5,6 +5,7 @@
  * the program passes in beside.
  */
 import * as fs from "node:fs";
+import type * as pulumi from "@pulumi/pulumi";
 import { upstreamImages } from "./catalog/images";
 import { CONFIG_NAMESPACE, MemoryKey, StageConfig, StageConfigError } from "./config";
 import type { AirflowArgs } from "./components/airflow";
@@ -32,10 +33,11 @@ export function postgresArgs(c: StageConfig, target: Target, secrets: PipelineSe
   };
 }
 
-export function kafkaArgs(c: StageConfig, target: Target): KafkaArgs {
+export function kafkaArgs(c: StageConfig, target: Target, jmxAgentImage?: pulumi.Input<string>): KafkaArgs {
   const images = upstreamImages(c);
   return {
     target,
+    jmxAgentImage,
     images: { zookeeper: images.zookeeper, kafka: images.kafka },
     zookeeperNodes: c.replication.zookeeperNodes,
     brokers: c.replication.kafkaBrokers,
@@ -54,9 +56,10 @@ export function kafkaArgs(c: StageConfig, target: Target): KafkaArgs {
   };
 }
 
-export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineSecrets): CassandraArgs {
+export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineSecrets, jmxAgentImage?: pulumi.Input<string>): CassandraArgs {
   return {
     target,
+    jmxAgentImage,
     image: upstreamImages(c).cassandra,
     nodes: c.replication.cassandraNodes,
     replicationFactor: c.replication.cassandraReplicationFactor,

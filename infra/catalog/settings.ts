@@ -29,6 +29,8 @@ export const PORTS = {
   workerMetrics: 9464,
   randomUserApi: 8000,
   prometheus: 9090,
+  /** The JMX exporter agent in a JVM (Kafka, ZooKeeper, Cassandra): Strimzi's port. */
+  jmxExporter: 9404,
 } as const;
 
 export interface ZookeeperSettingsArgs {

@@ -103,3 +103,25 @@ export class Monitoring extends pulumi.ComponentResource {
     this.registerOutputs({ url: this.url, address: this.prometheus.address("web") });
   }
 }
+
+export interface JmxAgentImageArgs {
+  target: Target;
+  tag: string;
+  /** Build args every project image gets (the build's CA certificates). */
+  buildArgs: Record<string, string>;
+}
+
+/**
+ * The JMX exporter agent's image (images/jmx-agent), built before the JVMs that load it: Kafka,
+ * ZooKeeper and Cassandra copy its folder out and keep their upstream images.
+ */
+export class JmxAgentImage extends pulumi.ComponentResource {
+  readonly image: pulumi.Output<string>;
+
+  constructor(name: string, args: JmxAgentImageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:JmxAgentImage", name, {}, opts);
+    const dockerfile = "images/jmx-agent/Dockerfile";
+    this.image = args.target.image({ name: "jmx-agent", context: ".", dockerfile, tag: args.tag, args: args.buildArgs }, { parent: this, name });
+    this.registerOutputs({ image: this.image });
+  }
+}

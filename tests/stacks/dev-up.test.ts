@@ -327,12 +327,18 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     };
     type Sample = { metric: Record<string, string>; value: [number, string] };
     const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
-    const JOBS_UP = { relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1 };
+    const JOBS_UP = { relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1, kafka: 1, zookeeper: 1, cassandra: 1 };
     const targets = await waitFor("every scrape target up", 120_000, async () => {
       const u = await up();
       return Object.keys(JOBS_UP).every((j) => u[j] === 1) ? u : undefined;
     });
     assert.deepEqual(targets, JOBS_UP);
+    // the JMX agent's series the member alerts read: present, and healthy on a healthy stack
+    const value = async (q: string) => (await query<{ result: Sample[] }>(`/query?query=${encodeURIComponent(q)}`)).result.map((s) => Number(s.value[1]));
+    assert.deepEqual(await value("sum(kafka_server_replicamanager_underreplicatedpartitions)"), [0]);
+    assert.deepEqual(await value("sum(kafka_controller_kafkacontroller_activecontrollercount)"), [1]);
+    assert.deepEqual(await value("max(cassandra_failuredetector_downendpointcount)"), [0]);
+    assert.equal((await value("zookeeper_numaliveconnections")).length, 1);
     // the rules loaded: the pipeline's alert groups, every rule evaluated without error
     const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
     assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));
