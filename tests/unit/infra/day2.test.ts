@@ -142,7 +142,7 @@ describe("infra: day-2 changes on a Kubernetes stage keep data and order", () =>
       assert.deepEqual(copy.command, ["cp", "-R", "/opt/jmx-agent/.", "/into/"], n);
       const volume = copy.volumeMounts[0].name;
       assert.deepEqual(pod.volumes.find((v) => v.name === volume)?.emptyDir, {}, `${n}: ${volume} is no emptyDir`);
-      const main = (pod.containers as { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[])[0];
+      const main = (pod.containers as unknown as { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[])[0];
       assert.deepEqual(main.volumeMounts.find((m) => m.name === volume), { name: volume, mountPath: "/opt/jmx-agent", readOnly: true }, n);
     }
   });

@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { jmxAgent, jmxExporterConfig, withJmxAgent, type JvmRole } from "../../../infra/monitoring/jmx";
+import { jmxAgent, jmxExporterConfig, withJmxAgent, type JvmRole, type JvmServiceSpec } from "../../../infra/monitoring/jmx";
 import { alertGroups } from "../../../infra/monitoring/alerts";
 import { monitoringSettings } from "../../../infra/monitoring/settings";
 
@@ -57,7 +57,7 @@ describe("monitoring: the JMX exporter agent in Kafka, ZooKeeper and Cassandra",
   });
 
   it("adds the agent to what the start script already hands the JVM, and declares its port for Prometheus", () => {
-    const spec = { name: "zookeeper", env: { KAFKA_OPTS: "-Dzookeeper.4lw.commands.whitelist=*" }, ports: { client: { container: 2181 } } };
+    const spec: JvmServiceSpec = { env: { KAFKA_OPTS: "-Dzookeeper.4lw.commands.whitelist=*" }, ports: { client: { container: 2181 } } };
     const out = withJmxAgent(spec, "zookeeper", "agent:1", "KAFKA_OPTS");
     const opt = jmxAgent("zookeeper", "agent:1").javaOption;
     assert.equal(opt, "-javaagent:/opt/jmx-agent/jmx_prometheus_javaagent.jar=9404:/etc/jmx-exporter/zookeeper.yml");
