@@ -66,7 +66,8 @@ describe("monitoring: the JMX exporter agent in Kafka, ZooKeeper and Cassandra",
     assert.deepEqual(out.metrics, { port: "jmx" });
     assert.deepEqual(out.imageFolders, [{ image: "agent:1", from: "/opt/jmx-agent", path: "/opt/jmx-agent" }]);
     assert.deepEqual(out.files?.map((f) => f.path), ["/etc/jmx-exporter/zookeeper.yml"]);
-    assert.equal(withJmxAgent({ env: {}, ports: {} }, "kafka", "agent:1", "KAFKA_OPTS").env.KAFKA_OPTS, jmxAgent("kafka", "agent:1").javaOption);
+    const bare: JvmServiceSpec = { env: {}, ports: {} };
+    assert.equal(withJmxAgent(bare, "kafka", "agent:1", "KAFKA_OPTS").env.KAFKA_OPTS, jmxAgent("kafka", "agent:1").javaOption);
     assert.equal(withJmxAgent(spec, "zookeeper", undefined, "KAFKA_OPTS"), spec);
   });
 });
