@@ -15,9 +15,11 @@ import { SPARK_WORKER, Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
 import { JmxAgentImage, Monitoring } from "./components/monitoring";
+import { Exporters } from "./components/exporters";
+import { STATSD_PREFIX } from "./monitoring/statsd";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
-import { airflowArgs, buildCaArgs, cassandraArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
+import { airflowArgs, buildCaArgs, cassandraArgs, exportersArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
 import { pipelineEnv } from "./wiring";
 import { JOBS } from "./monitoring/settings";
 
@@ -91,6 +93,18 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     }),
     formerly(prefix, "spark"),
   );
+  const exporters = config.monitoring
+    ? new Exporters(
+        prefix,
+        exportersArgs(config, target, {
+          server: postgres.server,
+          database: postgres.database,
+          user: postgres.monitorUser,
+          password: secrets.postgresMonitorPassword,
+          dependsOn: [pg],
+        }),
+      )
+    : undefined;
   const airflow = new Airflow(
     prefix,
     airflowArgs(config, target, {
@@ -100,7 +114,12 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
       fernetKey: secrets.airflowFernetKey,
       webserverSecretKey: secrets.airflowWebserverSecretKey,
       // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
-      ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
+      ingestEnv: [
+        { env: { LOG_LEVEL: config.logLevel, ...(exporters ? { PUSHGATEWAY_URL: exporters.pushgatewayUrl } : {}) }, secret: {} },
+        env.postgres,
+        env.source(workers.apiBaseUrl),
+      ],
+      statsd: exporters ? { ...exporters.statsdAddress, prefix: STATSD_PREFIX } : undefined,
       dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
       workersImage: workers.image,
     }),
@@ -117,7 +136,11 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
             [JOBS.kafka]: kafka.broker,
             [JOBS.zookeeper]: kafka.zookeeper,
             [JOBS.cassandra]: cassandra.node,
+            ...(exporters
+              ? { [JOBS.postgres]: exporters.postgres, [JOBS.pushgateway]: exporters.pushgateway, [JOBS.airflow]: exporters.statsd }
+              : {}),
           },
+          honorLabels: [JOBS.pushgateway],
           lagExporter: { image: workers.image, env: [env.common, env.kafka], dependsOn: [topics] },
         }),
       )

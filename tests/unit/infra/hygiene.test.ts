@@ -49,9 +49,10 @@ describe("infra: every container is production-shaped", () => {
   });
 
   it("has a memory limit from config", async () => {
-    // A copy of files (the JMX agent's) needs little; every process of the pipeline at least 256 MiB.
+    // A copy of files (the JMX agent's) and a Go exporter need little; every JVM and worker at least 256 MiB.
+    const small = (h: string) => h.startsWith("copy-") || ["postgres-exporter", "pushgateway", "statsd-exporter"].includes(h);
     for (const c of containers(run)) {
-      const least = hostnameOf(c).startsWith("copy-") ? 32 : 256;
+      const least = small(hostnameOf(c)) ? 32 : 256;
       assert.ok(Number(c.inputs.memory) >= least, `${hostnameOf(c)}: memory ${c.inputs.memory}`);
     }
     const r = await runProgram({ ...DEV_CONFIG, memory: JSON.stringify({ kafka: "3g" }) });

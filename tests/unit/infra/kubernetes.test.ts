@@ -114,7 +114,7 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
   });
 
   it("secrets reach pods only through Secrets, never as plain input", () => {
-    assert.equal(run.generated.length, 11);
+    assert.equal(run.generated.length, 12);
     const leaks = run.resources.flatMap((r) => plainLeaks(r.inputs, run.generated).map((p) => `${r.name}${p}`));
     assert.deepEqual(leaks, []);
     const pg = podContainer(named(run, "postgres"));
