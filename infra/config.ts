@@ -45,6 +45,7 @@ export const DEFAULT_MEMORY = {
   worker: "256m",
   api: "256m",
   prometheus: "512m",
+  exporter: "128m",
 } as const;
 export type MemoryKey = keyof typeof DEFAULT_MEMORY;
 
@@ -72,6 +73,7 @@ export const DEFAULT_CPU = {
   worker: "100m",
   api: "50m",
   prometheus: "100m",
+  exporter: "25m",
 } as const satisfies Record<MemoryKey, string>;
 export type CpuKey = keyof typeof DEFAULT_CPU;
 const CPU = /^(0\.[0-9]*[1-9][0-9]*|[1-9][0-9]*(\.[0-9]+)?|[1-9][0-9]*m)$/;

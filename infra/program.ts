@@ -14,10 +14,12 @@ import { Cassandra } from "./components/cassandra";
 import { SPARK_WORKER, Spark } from "./components/spark";
 import { Workers } from "./components/workers";
 import { Airflow } from "./components/airflow";
-import { Monitoring } from "./components/monitoring";
+import { JmxAgentImage, Monitoring } from "./components/monitoring";
+import { Exporters } from "./components/exporters";
+import { STATSD_PREFIX } from "./monitoring/statsd";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
-import { airflowArgs, cassandraArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
+import { airflowArgs, buildCaArgs, cassandraArgs, exportersArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
 import { pipelineEnv } from "./wiring";
 import { JOBS } from "./monitoring/settings";
 
@@ -62,8 +64,11 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const secrets = new PipelineSecrets(prefix, formerly(prefix, "secrets"));
 
   const postgres = new Postgres(prefix, postgresArgs(config, target, secrets), formerly(prefix, "postgres"));
-  const kafka = new Kafka(prefix, kafkaArgs(config, target), formerly(prefix, "kafka"));
-  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets), formerly(prefix, "cassandra"));
+  const jmxAgent = config.monitoring
+    ? new JmxAgentImage(prefix, { target, tag: config.imageTag, buildArgs: buildCaArgs(config) }).image
+    : undefined;
+  const kafka = new Kafka(prefix, kafkaArgs(config, target, jmxAgent), formerly(prefix, "kafka"));
+  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets, jmxAgent), formerly(prefix, "cassandra"));
   const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
 
   const pg = { on: postgres.roles, condition: "completed" as const };
@@ -88,6 +93,18 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     }),
     formerly(prefix, "spark"),
   );
+  const exporters = config.monitoring
+    ? new Exporters(
+        prefix,
+        exportersArgs(config, target, {
+          server: postgres.server,
+          database: postgres.database,
+          user: postgres.monitorUser,
+          password: secrets.postgresMonitorPassword,
+          dependsOn: [pg],
+        }),
+      )
+    : undefined;
   const airflow = new Airflow(
     prefix,
     airflowArgs(config, target, {
@@ -97,7 +114,12 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
       fernetKey: secrets.airflowFernetKey,
       webserverSecretKey: secrets.airflowWebserverSecretKey,
       // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
-      ingestEnv: [{ env: { LOG_LEVEL: config.logLevel }, secret: {} }, env.postgres, env.source(workers.apiBaseUrl)],
+      ingestEnv: [
+        { env: { LOG_LEVEL: config.logLevel, ...(exporters ? { PUSHGATEWAY_URL: exporters.pushgatewayUrl } : {}) }, secret: {} },
+        env.postgres,
+        env.source(workers.apiBaseUrl),
+      ],
+      statsd: exporters ? { ...exporters.statsdAddress, prefix: STATSD_PREFIX } : undefined,
       dependsOn: workers.api ? [{ on: workers.api, condition: "healthy" }] : [],
       workersImage: workers.image,
     }),
@@ -108,7 +130,17 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     ? new Monitoring(
         prefix,
         monitoringArgs(config, target, {
-          scrape: { [JOBS.relay]: workers.workers.relay, [JOBS.processor]: workers.workers.processor },
+          scrape: {
+            [JOBS.relay]: workers.workers.relay,
+            [JOBS.processor]: workers.workers.processor,
+            [JOBS.kafka]: kafka.broker,
+            [JOBS.zookeeper]: kafka.zookeeper,
+            [JOBS.cassandra]: cassandra.node,
+            ...(exporters
+              ? { [JOBS.postgres]: exporters.postgres, [JOBS.pushgateway]: exporters.pushgateway, [JOBS.airflow]: exporters.statsd }
+              : {}),
+          },
+          honorLabels: [JOBS.pushgateway],
           lagExporter: { image: workers.image, env: [env.common, env.kafka], dependsOn: [topics] },
         }),
       )

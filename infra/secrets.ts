@@ -14,6 +14,8 @@ export class PipelineSecrets extends pulumi.ComponentResource {
   readonly postgresAdminPassword: pulumi.Output<string>;
   /** Read-only role for other teams (SELECT on the pipeline's tables). */
   readonly postgresReaderPassword: pulumi.Output<string>;
+  /** postgres_exporter's login (pipeline_monitor: pg_monitor only). */
+  readonly postgresMonitorPassword: pulumi.Output<string>;
   readonly airflowDbPassword: pulumi.Output<string>;
   readonly airflowAdminPassword: pulumi.Output<string>;
   /** Fernet key: 32 random bytes, url-safe base64, as Airflow requires. */
@@ -37,6 +39,7 @@ export class PipelineSecrets extends pulumi.ComponentResource {
     this.postgresPassword = password("postgres-password");
     this.postgresAdminPassword = password("postgres-admin-password");
     this.postgresReaderPassword = password("postgres-reader-password");
+    this.postgresMonitorPassword = password("postgres-monitor-password");
     this.airflowDbPassword = password("airflow-db-password");
     this.airflowAdminPassword = password("airflow-admin-password");
     this.airflowWebserverSecretKey = password("airflow-webserver-secret-key");

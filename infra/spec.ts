@@ -86,6 +86,19 @@ export interface FileSpec {
   executable?: boolean;
 }
 
+/**
+ * A folder of another image that the process reads (a Java agent and its files): copied out of
+ * that image before the process starts and mounted at `path`. The process's own image stays the
+ * upstream one.
+ */
+export interface ImageFolder {
+  image: pulumi.Input<string>;
+  /** The folder inside `image`. */
+  from: string;
+  /** Where the process finds the folder's files. */
+  path: string;
+}
+
 export type Condition = "healthy" | "completed";
 
 export interface Dependency {
@@ -116,6 +129,7 @@ export interface ProcessSpec {
    */
   volumeGroup?: number;
   files?: FileSpec[];
+  imageFolders?: ImageFolder[];
   dependsOn?: Dependency[];
   /** Limit, "512m" / "2g". */
   memory: string;

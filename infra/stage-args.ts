@@ -5,12 +5,14 @@
  * the program passes in beside.
  */
 import * as fs from "node:fs";
+import type * as pulumi from "@pulumi/pulumi";
 import { upstreamImages } from "./catalog/images";
 import { CONFIG_NAMESPACE, MemoryKey, StageConfig, StageConfigError } from "./config";
 import type { AirflowArgs } from "./components/airflow";
 import type { CassandraArgs } from "./components/cassandra";
 import type { KafkaArgs } from "./components/kafka";
 import type { MonitoringArgs } from "./components/monitoring";
+import type { ExportersArgs } from "./components/exporters";
 import type { PostgresArgs } from "./components/postgres";
 import type { SparkArgs } from "./components/spark";
 import type { WorkersArgs } from "./components/workers";
@@ -29,13 +31,15 @@ export function postgresArgs(c: StageConfig, target: Target, secrets: PipelineSe
     adminPassword: secrets.postgresAdminPassword,
     airflowPassword: secrets.airflowDbPassword,
     readerPassword: secrets.postgresReaderPassword,
+    monitorPassword: secrets.postgresMonitorPassword,
   };
 }
 
-export function kafkaArgs(c: StageConfig, target: Target): KafkaArgs {
+export function kafkaArgs(c: StageConfig, target: Target, jmxAgentImage?: pulumi.Input<string>): KafkaArgs {
   const images = upstreamImages(c);
   return {
     target,
+    jmxAgentImage,
     images: { zookeeper: images.zookeeper, kafka: images.kafka },
     zookeeperNodes: c.replication.zookeeperNodes,
     brokers: c.replication.kafkaBrokers,
@@ -54,9 +58,10 @@ export function kafkaArgs(c: StageConfig, target: Target): KafkaArgs {
   };
 }
 
-export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineSecrets): CassandraArgs {
+export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineSecrets, jmxAgentImage?: pulumi.Input<string>): CassandraArgs {
   return {
     target,
+    jmxAgentImage,
     image: upstreamImages(c).cassandra,
     nodes: c.replication.cassandraNodes,
     replicationFactor: c.replication.cassandraReplicationFactor,
@@ -97,7 +102,17 @@ export function workersArgs(c: StageConfig, target: Target, wiring: Pick<Workers
   };
 }
 
-export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<MonitoringArgs, "scrape"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> }): MonitoringArgs {
+export function exportersArgs(c: StageConfig, target: Target, postgres: ExportersArgs["postgres"]): ExportersArgs {
+  const images = upstreamImages(c);
+  return {
+    target,
+    images: { postgresExporter: images.postgresExporter, pushgateway: images.pushgateway, statsdExporter: images.statsdExporter },
+    size: size(c, "exporter"),
+    postgres,
+  };
+}
+
+export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<MonitoringArgs, "scrape" | "honorLabels"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> }): MonitoringArgs {
   return {
     target,
     image: upstreamImages(c).prometheus,
@@ -107,11 +122,12 @@ export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<Monito
     settings: c.alerts,
     intervalSeconds: c.scrapeIntervalSeconds,
     scrape: rest.scrape,
+    honorLabels: rest.honorLabels,
     lagExporter: { ...rest.lagExporter, size: size(c, "worker") },
   };
 }
 
-type AirflowStage = "target" | "version" | "imageTag" | "schedule" | "publishedWeb" | "sizes";
+type AirflowStage = "target" | "version" | "imageTag" | "schedule" | "publishedWeb" | "sizes" | "buildArgs";
 
 export function airflowArgs(c: StageConfig, target: Target, rest: Omit<AirflowArgs, AirflowStage>): AirflowArgs {
   return {
@@ -120,6 +136,7 @@ export function airflowArgs(c: StageConfig, target: Target, rest: Omit<AirflowAr
     imageTag: c.imageTag,
     schedule: c.schedule,
     publishedWeb: c.ports.airflow,
+    buildArgs: buildCaArgs(c),
     sizes: {
       init: size(c, "airflowInit"),
       webserver: size(c, "airflowWebserver"),

@@ -15,6 +15,8 @@ import { createLogger, type Logger } from "./lib/logger";
 import { onShutdownSignal } from "./lib/shutdown";
 import { startApiServer } from "./api/server";
 import { runIngestLoop, runIngestOnce } from "./ingest/ingest";
+import { pushRunMetrics } from "./lib/push-metrics";
+import { metrics } from "./lib/metrics";
 import { startRelay } from "./relay/relay";
 import { startProcessor } from "./processor/processor";
 import { runLagExporter } from "./lag/lag-exporter";
@@ -94,7 +96,12 @@ async function run(command: Command, once: boolean, rest: string[], io: MainIo):
       }
       case "ingest": {
         const c = loadConfig(ingestSchema, io.env);
-        return await serveMetricsWhile(c, log, () => (once ? runIngestOnce({ config: c, log, signal }) : runIngestLoop({ config: c, log, signal })), true);
+        if (!once) return await serveMetricsWhile(c, log, () => runIngestLoop({ config: c, log, signal }), true);
+        return await serveMetricsWhile(c, log, async () => {
+          const summary = await runIngestOnce({ config: c, log, signal });
+          if (c.PUSHGATEWAY_URL) await pushRunMetrics(metrics().registry, { url: c.PUSHGATEWAY_URL, job: "ingest", grouping: { seed: c.INGEST_SEED } }, log);
+          return summary;
+        }, true);
       }
       case "relay": {
         const c = loadConfig(relaySchema, io.env);

@@ -12,6 +12,8 @@ export const AIRFLOW_DB = "airflow";
 export const POSTGRES_ADMIN = "postgres";
 /** Other teams' role: CONNECT to the pipeline database, SELECT on its tables, nothing else. */
 export const POSTGRES_READER = "pipeline_reader";
+/** Prometheus's postgres_exporter: pg_monitor (the server's statistics views), no table of ours. */
+export const POSTGRES_MONITOR = "pipeline_monitor";
 /**
  * Where a volume made before the roles job keeps its bootstrap superuser: it was `pipeline`
  * (POSTGRES_USER), and PostgreSQL never takes SUPERUSER from the bootstrap role (oid 10), so the
@@ -35,11 +37,13 @@ const PG_WRITES = "INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER";
 
 /**
  * psql as the superuser, on database postgres then pipeline, idempotent. Passwords come from env
- * (PG_PIPELINE_PASSWORD, PG_AIRFLOW_PASSWORD, PG_READER_PASSWORD) by \\getenv, never argv.
+ * (PG_PIPELINE_PASSWORD, PG_AIRFLOW_PASSWORD, PG_READER_PASSWORD, PG_MONITOR_PASSWORD) by \\getenv,
+ * never argv.
  */
 export const postgresRolesSql = () => `\\getenv pipeline_pw PG_PIPELINE_PASSWORD
 \\getenv airflow_pw PG_AIRFLOW_PASSWORD
 \\getenv reader_pw PG_READER_PASSWORD
+\\getenv monitor_pw PG_MONITOR_PASSWORD
 SELECT 'ALTER ROLE ${PIPELINE_DB} RENAME TO ${FORMER_BOOTSTRAP}'
   FROM pg_roles WHERE rolname = '${PIPELINE_DB}' AND oid = 10\\gexec
 SELECT 'ALTER ROLE ${FORMER_BOOTSTRAP} NOLOGIN PASSWORD NULL' FROM pg_roles WHERE rolname = '${FORMER_BOOTSTRAP}'\\gexec
@@ -49,6 +53,9 @@ ${ensureRole(AIRFLOW_DB)}
 ALTER ROLE ${AIRFLOW_DB} WITH ${LOGIN_ONLY} PASSWORD :'airflow_pw';
 ${ensureRole(POSTGRES_READER)}
 ALTER ROLE ${POSTGRES_READER} WITH ${LOGIN_ONLY} PASSWORD :'reader_pw';
+${ensureRole(POSTGRES_MONITOR)}
+ALTER ROLE ${POSTGRES_MONITOR} WITH ${LOGIN_ONLY} PASSWORD :'monitor_pw';
+GRANT pg_monitor TO ${POSTGRES_MONITOR};
 SELECT 'CREATE DATABASE ${AIRFLOW_DB} OWNER ${AIRFLOW_DB}'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '${AIRFLOW_DB}')\\gexec
 ALTER DATABASE ${PIPELINE_DB} OWNER TO ${PIPELINE_DB};
@@ -57,6 +64,7 @@ ALTER DATABASE ${AIRFLOW_DB} OWNER TO ${AIRFLOW_DB};
 REVOKE ALL ON DATABASE ${PIPELINE_DB} FROM PUBLIC;
 REVOKE ALL ON DATABASE ${AIRFLOW_DB} FROM PUBLIC;
 GRANT CONNECT ON DATABASE ${PIPELINE_DB} TO ${POSTGRES_READER};
+GRANT CONNECT ON DATABASE ${PIPELINE_DB} TO ${POSTGRES_MONITOR};
 \\connect ${PIPELINE_DB}
 -- A former bootstrap role's tables (their serial sequences follow), then any sequence left.
 DO $$

@@ -27,6 +27,10 @@ export function upstreamImages(c: UpstreamVersions) {
     // The Python variant: the streaming job is PySpark.
     spark: `apache/spark:${c.sparkVersion}-scala2.12-java17-python3-ubuntu`,
     prometheus: `prom/prometheus:v${c.prometheusVersion}`,
+    // The exporters beside Prometheus: their own version lines, pinned here.
+    postgresExporter: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
+    pushgateway: "prom/pushgateway:v1.5.1",
+    statsdExporter: "prom/statsd-exporter:v0.28.0",
   };
 }
 

@@ -29,6 +29,13 @@ export const PORTS = {
   workerMetrics: 9464,
   randomUserApi: 8000,
   prometheus: 9090,
+  /** The JMX exporter agent in a JVM (Kafka, ZooKeeper, Cassandra): Strimzi's port. */
+  jmxExporter: 9404,
+  postgresExporter: 9187,
+  pushgateway: 9091,
+  statsdExporter: 9102,
+  /** StatsD's own port (UDP): Airflow sends its metrics there. */
+  statsd: 9125,
 } as const;
 
 export interface ZookeeperSettingsArgs {

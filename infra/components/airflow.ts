@@ -33,6 +33,10 @@ export interface AirflowArgs {
   dependsOn: Dependency[];
   /** The worker image: the Airflow image copies its bundle, so the DAG runs the very same build. */
   workersImage: pulumi.Input<string>;
+  /** Build args every project image gets (the build's CA certificates). */
+  buildArgs: Record<string, string>;
+  /** Where Airflow sends its StatsD metrics (statsd_exporter); absent: it sends none. */
+  statsd?: { host: string; port: number; prefix: string };
 }
 
 export class Airflow extends pulumi.ComponentResource {
@@ -47,7 +51,7 @@ export class Airflow extends pulumi.ComponentResource {
     const { target, database, sizes } = args;
     const owner = { parent: this, name };
     this.image = target.image(
-      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: { AIRFLOW_VERSION: args.version, WORKERS_IMAGE: args.workersImage } },
+      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: { ...args.buildArgs, AIRFLOW_VERSION: args.version, WORKERS_IMAGE: args.workersImage } },
       owner,
     );
     const db = database.server.address("postgres");
@@ -66,6 +70,14 @@ export class Airflow extends pulumi.ComponentResource {
         AIRFLOW__API__AUTH_BACKENDS: "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         // Read by the DAG (images/airflow/dags/user_automation.py).
         USER_AUTOMATION_SCHEDULE: args.schedule,
+        ...(args.statsd
+          ? {
+              AIRFLOW__METRICS__STATSD_ON: "True",
+              AIRFLOW__METRICS__STATSD_HOST: args.statsd.host,
+              AIRFLOW__METRICS__STATSD_PORT: String(args.statsd.port),
+              AIRFLOW__METRICS__STATSD_PREFIX: args.statsd.prefix,
+            }
+          : {}),
       },
       secret: {
         AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: pulumi.interpolate`postgresql+psycopg2://${database.user}:${args.dbPassword}@${db}/${database.name}`,

@@ -7,6 +7,7 @@
  * again whenever it changes (a password, the image, the script).
  */
 import * as pulumi from "@pulumi/pulumi";
+import { withJmxAgent } from "../monitoring/jmx";
 import { PORTS, cassandraSettings } from "../catalog/settings";
 import { cassandraAuthCommand, cassandraEnv } from "../catalog/images";
 import {
@@ -36,6 +37,8 @@ export interface CassandraArgs {
   adminPassword: pulumi.Input<string>;
   readerPassword: pulumi.Input<string>;
   defaultUserPassword: pulumi.Input<string>;
+  /** The JMX exporter agent's image (images/jmx-agent): each node serves metrics. Absent: none. */
+  jmxAgentImage?: pulumi.Input<string>;
 }
 
 /**
@@ -106,8 +109,9 @@ export class Cassandra extends pulumi.ComponentResource {
     });
     // Half the container limit for the heap; the rest is off-heap memory and page cache.
     const heapMiB = Math.floor(memoryMiB(sizes.node.memory) / 2);
+    // The image's cassandra-env.sh appends JVM_EXTRA_OPTS to the JVM's options (nodetool's JVM keeps its own).
     this.node = target.service(
-      {
+      withJmxAgent({
         name: "cassandra",
         state: "stateful",
         // Nodes join one at a time (Cassandra refuses concurrent bootstraps), each UN before the next.
@@ -131,7 +135,7 @@ export class Cassandra extends pulumi.ComponentResource {
         stop: { command: ["bash", "-c", "nodetool drain || true"], graceSeconds: 120 },
         volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
         ...sizes.node,
-      },
+      }, "cassandra", args.jmxAgentImage, "JVM_EXTRA_OPTS"),
       { parent: this, name },
     );
     this.auth = target.job(

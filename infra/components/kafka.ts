@@ -7,7 +7,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { PORTS, kafkaBrokerSettings, zookeeperEnsemble, zookeeperSettings } from "../catalog/settings";
 import { confluentEnv, jvmHeap, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, Size, Target, memberAddresses, memoryMiB, perMemberExports } from "../spec";
+import { JobHandle, ServiceHandle, ServiceSpec, Size, Target, memberAddresses, memoryMiB, perMemberExports } from "../spec";
+import { withJmxAgent } from "../monitoring/jmx";
 
 export interface KafkaArgs {
   target: Target;
@@ -24,6 +25,8 @@ export interface KafkaArgs {
   schemaRegistry: { kind: "confluent" | "karapace"; image: string; published: number; size: Size };
   /** Absent: no Control Center. */
   controlCenter?: { image: string; published: number; size: Size };
+  /** The JMX exporter agent's image (images/jmx-agent): ZooKeeper and the brokers serve metrics. Absent: none. */
+  jmxAgentImage?: pulumi.Input<string>;
 }
 
 export const TOPIC_PARTITIONS = 6;
@@ -89,8 +92,10 @@ export class Kafka extends pulumi.ComponentResource {
             ids: perMemberExports(zookeeperNodes, (i) => ({ ZOOKEEPER_SERVER_ID: String(i + 1) })),
             limits: zookeeperEnsemble([]),
           };
+    // cp-zookeeper's and cp-kafka's start scripts hand KAFKA_OPTS to the JVM.
+    const agent = <T extends ServiceSpec>(spec: T, role: "zookeeper" | "kafka") => withJmxAgent(spec, role, args.jmxAgentImage, "KAFKA_OPTS");
     this.zookeeper = target.service(
-      {
+      agent({
         name: "zookeeper",
         state: "stateful",
         image: images.zookeeper,
@@ -117,7 +122,7 @@ export class Kafka extends pulumi.ComponentResource {
         ],
         volumeGroup: APPUSER_GROUP,
         ...sizes.zookeeper,
-      },
+      }, "zookeeper"),
       owner,
     );
 
@@ -152,7 +157,7 @@ export class Kafka extends pulumi.ComponentResource {
       delete brokerEnv.KAFKA_ADVERTISED_LISTENERS;
     }
     this.broker = target.service(
-      {
+      agent({
         name: "kafka",
         state: "stateful",
         image: images.kafka,
@@ -175,7 +180,7 @@ export class Kafka extends pulumi.ComponentResource {
         volumeGroup: APPUSER_GROUP,
         dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
         ...sizes.kafka,
-      },
+      }, "kafka"),
       owner,
     );
 

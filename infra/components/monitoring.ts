@@ -29,6 +29,8 @@ export interface MonitoringArgs {
   retention: string;
   /** Job name (the rules select on it) -> the service whose replicas it scrapes. */
   scrape: Record<string, Handle>;
+  /** Jobs whose series keep the job and instance labels their pushers set (the Pushgateway's). */
+  honorLabels?: string[];
   settings: MonitoringSettings;
   /** Seconds between scrapes and between rule evaluations. */
   intervalSeconds: number;
@@ -65,7 +67,8 @@ export class Monitoring extends pulumi.ComponentResource {
       const m = handle.metrics;
       if (!m) throw new Error(`monitoring: ${handle.name} serves no metrics (its spec has no \`metrics\`), so job ${job} cannot scrape it`);
       const where = "hosts" in m ? { targets: m.hosts.map((h) => `${h}:${m.port}`) } : { dns: { names: [m.dnsName], port: m.port } };
-      jobs[job] = { ...where, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };
+      const honor = args.honorLabels?.includes(job) ? { honorLabels: true } : {};
+      jobs[job] = { ...where, ...honor, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };
     }
     jobs.prometheus = { targets: [`127.0.0.1:${PORTS.prometheus}`] };
     const interval = `${args.intervalSeconds}s`;
@@ -101,5 +104,27 @@ export class Monitoring extends pulumi.ComponentResource {
     );
     this.url = `http://${this.prometheus.outsideAddress("web") ?? args.target.outsideAddress(args.publishedPort)}`;
     this.registerOutputs({ url: this.url, address: this.prometheus.address("web") });
+  }
+}
+
+export interface JmxAgentImageArgs {
+  target: Target;
+  tag: string;
+  /** Build args every project image gets (the build's CA certificates). */
+  buildArgs: Record<string, string>;
+}
+
+/**
+ * The JMX exporter agent's image (images/jmx-agent), built before the JVMs that load it: Kafka,
+ * ZooKeeper and Cassandra copy its folder out and keep their upstream images.
+ */
+export class JmxAgentImage extends pulumi.ComponentResource {
+  readonly image: pulumi.Output<string>;
+
+  constructor(name: string, args: JmxAgentImageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:JmxAgentImage", name, {}, opts);
+    const dockerfile = "images/jmx-agent/Dockerfile";
+    this.image = args.target.image({ name: "jmx-agent", context: ".", dockerfile, tag: args.tag, args: args.buildArgs }, { parent: this, name });
+    this.registerOutputs({ image: this.image });
   }
 }

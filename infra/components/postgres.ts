@@ -6,11 +6,11 @@
  * other teams), sets their passwords, and gives each database to its role.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_READER, postgresRolesSql } from "../catalog/db-roles";
+import { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_MONITOR, POSTGRES_READER, postgresRolesSql } from "../catalog/db-roles";
 import { PORTS } from "../catalog/settings";
 import { JobHandle, ServiceHandle, Size, Target } from "../spec";
 
-export { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_READER } from "../catalog/db-roles";
+export { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_MONITOR, POSTGRES_READER } from "../catalog/db-roles";
 
 export interface PostgresArgs {
   target: Target;
@@ -21,6 +21,7 @@ export interface PostgresArgs {
   adminPassword: pulumi.Input<string>;
   airflowPassword: pulumi.Input<string>;
   readerPassword: pulumi.Input<string>;
+  monitorPassword: pulumi.Input<string>;
 }
 
 /**
@@ -36,7 +37,7 @@ if ! echo 'SELECT 1' | as ${POSTGRES_ADMIN} "$PG_ADMIN_PASSWORD" >/dev/null 2>&1
 fi
 as ${POSTGRES_ADMIN} "$PG_ADMIN_PASSWORD" <<'SQL'
 ${postgresRolesSql()}SQL
-echo "postgres-roles: ${PIPELINE_DB}, ${AIRFLOW_DB}, ${POSTGRES_READER} ready, none a superuser"
+echo "postgres-roles: ${PIPELINE_DB}, ${AIRFLOW_DB}, ${POSTGRES_READER}, ${POSTGRES_MONITOR} ready, none a superuser"
 `;
 
 export class Postgres extends pulumi.ComponentResource {
@@ -46,6 +47,8 @@ export class Postgres extends pulumi.ComponentResource {
   readonly database = PIPELINE_DB;
   readonly user = PIPELINE_DB;
   readonly readerUser = POSTGRES_READER;
+  /** postgres_exporter's login. */
+  readonly monitorUser = POSTGRES_MONITOR;
   readonly airflowDatabase = AIRFLOW_DB;
   readonly airflowUser = AIRFLOW_DB;
 
@@ -79,6 +82,7 @@ export class Postgres extends pulumi.ComponentResource {
           PG_PIPELINE_PASSWORD: args.password,
           PG_AIRFLOW_PASSWORD: args.airflowPassword,
           PG_READER_PASSWORD: args.readerPassword,
+          PG_MONITOR_PASSWORD: args.monitorPassword,
         },
         ports: {},
         dependsOn: [{ on: this.server, condition: "healthy" }],

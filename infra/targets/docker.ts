@@ -11,7 +11,7 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { JobRun } from "./docker-job";
 import {
-  HealthCheck, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ScrapeAddresses, ServiceHandle, ServiceSpec, StackNetwork, Target,
+  HealthCheck, ImageFolder, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ScrapeAddresses, ServiceHandle, ServiceSpec, StackNetwork, Target,
   checkService, dependencyResources, makeHandle, memoryMiB, repoPath,
 } from "../spec";
 
@@ -31,6 +31,24 @@ export const DOCKER_NETWORK = "docker-network";
 export const PORT_LABEL = "realtime-pipeline.port.";
 /** The least time `up` waits for a service to turn healthy. */
 const WAIT_FLOOR_SECONDS = 600;
+
+/** Image folders copied into volumes: what the process mounts, and the copies it starts after. */
+interface CopiedFolders {
+  mounts: docker.types.input.ContainerVolume[];
+  after: pulumi.Resource[];
+}
+const NO_FOLDERS: CopiedFolders = { mounts: [], after: [] };
+/** Where a copy job sees the volume it fills. */
+const COPY_INTO = "/into";
+
+/** A volume name from a folder's path: /opt/jmx-agent -> jmx-agent. */
+export function folderName(path: string): string {
+  const base = path.replace(/\/+$/, "").split("/").pop() ?? "";
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(base)) throw new Error(`image folder ${path}: its last part names a volume, so lowercase letters, digits and - only`);
+  return base;
+}
+
+const shellQuote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
 
 /** A health check as Docker takes it: exec form, its durations as the engine reads them back. */
 function healthcheck(hc: HealthCheck): docker.types.input.ContainerHealthcheck {
@@ -110,14 +128,15 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     // Interchangeable replicas: one container each, <name>-1..N (the names the dev stack always
     // gave its Spark workers). Nothing dials such a service by its own name.
     const one = replicas === 1 && !this.numbered.includes(spec.name);
+    const folders = this.copyFolders(spec, owner);
     const members = one ? [spec] : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
-    const containers = members.map((m) => this.serviceContainer(m, owner));
+    const containers = members.map((m) => this.serviceContainer(m, owner, folders));
     return makeHandle("service", spec, containers[0], this, containers);
   }
 
-  private serviceContainer(spec: ServiceSpec, owner: Owner): docker.Container {
+  private serviceContainer(spec: ServiceSpec, owner: Owner, folders: CopiedFolders): docker.Container {
     const hc = spec.healthCheck;
-    return this.container(spec, "service", owner, {
+    return this.container(spec, "service", owner, folders, {
       healthcheck: healthcheck(hc),
       // Services come back after a crash or a host reboot.
       restart: "unless-stopped",
@@ -133,16 +152,34 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   }
 
   job(spec: JobSpec, owner: Owner): JobHandle {
-    const container = this.container(spec, "job", owner, {
+    return makeHandle("job", spec, this.jobRun(spec, owner, this.copyFolders(spec, owner)), this);
+  }
+
+  private jobRun(spec: JobSpec, owner: Owner, folders: CopiedFolders, entrypoint?: string[]): JobRun {
+    const container = this.container(spec, "job", owner, folders, {
       // Created, not started: the JobRun starts it and fails the deploy if it exits non-zero.
       // A job that failed is a deploy error, not something to restart.
       start: false,
       restart: "no",
       mustRun: false,
+      ...(entrypoint ? { entrypoints: entrypoint } : {}),
     });
     const inputs = { name: container.name, containerId: container.id };
-    const run = new JobRun(`${owner.name}-${spec.name}-run`, inputs, { parent: owner.parent });
-    return makeHandle("job", spec, run, this);
+    return new JobRun(`${owner.name}-${spec.name}-run`, inputs, { parent: owner.parent });
+  }
+
+  /**
+   * Docker has no init containers: each image folder is copied into a volume of its own by a job
+   * run from that image, and the process mounts the volume and starts after the copy.
+   */
+  private copyFolders(spec: ProcessSpec, owner: Owner): CopiedFolders {
+    const copied = (spec.imageFolders ?? []).map((f: ImageFolder) => {
+      const name = `${spec.name}-${folderName(f.path)}`;
+      const copy: JobSpec = { name: `copy-${name}`, image: f.image, env: {}, ports: {}, volumes: [{ volume: name, path: COPY_INTO }], memory: "64m" };
+      const run = this.jobRun(copy, owner, NO_FOLDERS, ["sh", "-c", `cp -R ${shellQuote(`${f.from}/.`)} ${COPY_INTO}/`]);
+      return { mount: { volumeName: this.volume(name).name, containerPath: f.path, readOnly: true }, run };
+    });
+    return { mounts: copied.map((c) => c.mount), after: copied.map((c) => c.run) };
   }
 
   image(spec: ImageSpec, owner: Owner): pulumi.Output<string> {
@@ -167,6 +204,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
     spec: ProcessSpec,
     kind: "service" | "job",
     owner: Owner,
+    folders: CopiedFolders,
     lifecycle: Partial<docker.ContainerArgs>,
   ): docker.Container {
     const name = `${this.prefix}-${spec.name}`;
@@ -187,7 +225,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
           { label: "realtime-pipeline.kind", value: kind },
           ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
         ],
-        volumes: (spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })),
+        volumes: [...(spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })), ...folders.mounts],
         uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
         memory: memoryMiB(spec.memory),
         // Memory plus swap = the limit: no swap past it. Left unset, Docker reads back twice the
@@ -195,7 +233,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         memorySwap: memoryMiB(spec.memory),
         ...lifecycle,
       },
-      { parent: owner.parent, dependsOn: dependencyResources(spec) },
+      { parent: owner.parent, dependsOn: [...dependencyResources(spec), ...folders.after] },
     );
   }
 

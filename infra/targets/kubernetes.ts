@@ -14,6 +14,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import {
   FileSpec,
+  ImageFolder,
   HealthCheck,
   ImageSpec,
   JobHandle,
@@ -314,6 +315,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       }
     }
 
+    const folders = (spec.imageFolders ?? []).map((f, i) => copyFolder(f, `folder-${i}`));
     const mem = `${memoryMiB(spec.memory)}Mi`;
     const container: k8s.types.input.core.v1.Container = {
       name: spec.name,
@@ -329,6 +331,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       volumeMounts: [
         ...(spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path })),
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
+        ...folders.map((f) => ({ name: f.volume, mountPath: f.path, readOnly: true })),
       ],
       ...probes,
       ...(service.stop?.command ? { lifecycle: { preStop: { exec: { command: service.stop.command } } } } : {}),
@@ -338,6 +341,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const volumes = [
       ...(perMember ? [] : (spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } }))),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
+      ...folders.map((f) => ({ name: f.volume, emptyDir: {} })),
     ];
     // fsGroup makes most volumes writable for the image's group, but the kubelet applies it to no
     // hostPath or local volume (what many on-premises classes give): the group is set once, as root.
@@ -359,7 +363,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       enableServiceLinks: false,
       ...(service.stop ? { terminationGracePeriodSeconds: service.stop.graceSeconds } : {}),
       ...(Object.keys(this.args.nodeSelector).length > 0 ? { nodeSelector: this.args.nodeSelector } : {}),
-      ...(volumeOwner ? { initContainers: [volumeOwner] } : {}),
+      ...(volumeOwner || folders.length > 0 ? { initContainers: [...(volumeOwner ? [volumeOwner] : []), ...folders.map((f) => f.copy)] } : {}),
       containers: [container],
       volumes,
       ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),
@@ -398,4 +402,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   private fileMode(files: FileSpec[]): number {
     return files.some((f) => f.executable) ? 0o755 : 0o644;
   }
+}
+
+/** An image folder: an emptyDir that an init container from that image fills before the process starts. */
+function copyFolder(f: ImageFolder, volume: string): { volume: string; path: string; copy: k8s.types.input.core.v1.Container } {
+  const into = "/into";
+  return {
+    volume,
+    path: f.path,
+    copy: {
+      name: `copy-${volume}`,
+      image: f.image,
+      command: ["cp", "-R", `${f.from}/.`, `${into}/`],
+      resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
+      volumeMounts: [{ name: volume, mountPath: into }],
+    },
+  };
 }

@@ -135,6 +135,8 @@ export const ingestSchema = z.object({
   INGEST_RETRY_MAX_MS: int(1, 600_000, 10_000),
   /** The largest API response read (bytes); a larger page is recorded as failed and skipped. */
   INGEST_MAX_RESPONSE_BYTES: int(1024, 1_073_741_824, 64 << 20),
+  /** One-shot mode: the Pushgateway the run's metrics go to when it ends; unset: none are pushed. */
+  PUSHGATEWAY_URL: z.preprocess((v) => v || undefined, url("http://pushgateway:9091").optional()),
 });
 export type IngestConfig = z.infer<typeof ingestSchema>;
 

@@ -88,7 +88,8 @@ postgres_ready() {
 SELECT 'CREATE DATABASE pipeline' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname='pipeline')\gexec
 SQL
   PG_PIPELINE_PASSWORD="$(secret pg-pipeline)" PG_AIRFLOW_PASSWORD="$(secret pg-airflow)" \
-    PG_READER_PASSWORD="$(secret pg-reader)" _psql -d postgres -f - >/dev/null <"$sql"
+    PG_READER_PASSWORD="$(secret pg-reader)" PG_MONITOR_PASSWORD="$(secret pg-monitor)" \
+    _psql -d postgres -f - >/dev/null <"$sql"
 }
 
 postgres_env() {
@@ -100,6 +101,8 @@ PG_USER=pipeline
 PG_PASSWORD=$(secret pg-pipeline)
 PG_READER_USER=pipeline_reader
 PG_READER_PASSWORD=$(secret pg-reader)
+PG_MONITOR_USER=pipeline_monitor
+PG_MONITOR_PASSWORD=$(secret pg-monitor)
 AIRFLOW_DB_URL=postgresql+psycopg2://airflow:$(secret pg-airflow)@$SVC_HOST:$PG_PORT/airflow
 ENV
 }

@@ -38,11 +38,18 @@ interface ContainerInfo {
 const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
   "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus", "lag-exporter",
+  "postgres-exporter", "pushgateway", "statsd-exporter",
 ];
-const JOBS = ["postgres-roles", "kafka-topics", "cassandra-auth", "airflow-init"];
+const JOBS = [
+  "postgres-roles", "kafka-topics", "cassandra-auth", "airflow-init",
+  "copy-zookeeper-jmx-agent", "copy-kafka-jmx-agent", "copy-cassandra-jmx-agent",
+];
 /** Start order by health: [container, what it waits for]. */
 const ORDER: [string, string[]][] = [
-  ["kafka", ["zookeeper"]],
+  ["zookeeper", ["copy-zookeeper-jmx-agent"]],
+  ["kafka", ["zookeeper", "copy-kafka-jmx-agent"]],
+  ["cassandra", ["copy-cassandra-jmx-agent"]],
+  ["postgres-exporter", ["postgres-roles"]],
   ["kafka-topics", ["kafka"]],
   ["schema-registry", ["kafka"]],
   ["cassandra-auth", ["cassandra"]],
@@ -327,12 +334,21 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     };
     type Sample = { metric: Record<string, string>; value: [number, string] };
     const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
-    const JOBS_UP = { relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1 };
+    const JOBS_UP = {
+      relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1, kafka: 1, zookeeper: 1, cassandra: 1,
+      postgres: 1, pushgateway: 1, "airflow-statsd": 1,
+    };
     const targets = await waitFor("every scrape target up", 120_000, async () => {
       const u = await up();
       return Object.keys(JOBS_UP).every((j) => u[j] === 1) ? u : undefined;
     });
     assert.deepEqual(targets, JOBS_UP);
+    // the JMX agent's series the member alerts read: present, and healthy on a healthy stack
+    const value = async (q: string) => (await query<{ result: Sample[] }>(`/query?query=${encodeURIComponent(q)}`)).result.map((s) => Number(s.value[1]));
+    assert.deepEqual(await value("sum(kafka_server_replicamanager_underreplicatedpartitions)"), [0]);
+    assert.deepEqual(await value("sum(kafka_controller_kafkacontroller_activecontrollercount)"), [1]);
+    assert.deepEqual(await value("max(cassandra_failuredetector_downendpointcount)"), [0]);
+    assert.equal((await value("zookeeper_numaliveconnections")).length, 1);
     // the rules loaded: the pipeline's alert groups, every rule evaluated without error
     const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
     assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));

@@ -121,14 +121,30 @@ describe("infra: day-2 changes on a Kubernetes stage keep data and order", () =>
 
   it("volumes of a non-root image get its group once, as root, before it starts (hostPath and local volumes ignore fsGroup)", () => {
     type Init = { name: string; command: string[]; securityContext: { runAsUser: number }; volumeMounts: { mountPath: string }[] };
-    const init = (n: string) => (specOf(workload(run, n)).template.spec as PodSpec & { initContainers?: Init[] }).initContainers;
-    const kafka = init("kafka")![0];
+    const inits = (n: string) => (specOf(workload(run, n)).template.spec as PodSpec & { initContainers?: Init[] }).initContainers ?? [];
+    const init = (n: string) => inits(n).find((c) => c.name === "volume-group");
+    const kafka = init("kafka")!;
     assert.equal(kafka.securityContext.runAsUser, 0);
     assert.match(kafka.command.join(" "), /chgrp -R 1000 '\/var\/lib\/kafka\/data'/);
     assert.deepEqual(kafka.volumeMounts.map((m) => m.mountPath), ["/var/lib/kafka/data"]);
     // Images that start as root and hand their volumes over themselves need none.
     assert.equal(init("cassandra"), undefined);
     assert.equal(init("postgres"), undefined);
+  });
+
+  it("a JVM's agent folder is copied out of the agent image by an init container, and mounted read-only", () => {
+    type Init = { name: string; image: unknown; command: string[]; volumeMounts: { name: string; mountPath: string }[] };
+    type Pod = PodSpec & { initContainers?: Init[]; volumes: { name: string; emptyDir?: object }[] };
+    for (const n of ["kafka", "zookeeper", "cassandra"]) {
+      const pod = specOf(workload(run, n)).template.spec as Pod;
+      const copy = (pod.initContainers ?? []).find((c) => c.name.startsWith("copy-"));
+      assert.ok(copy, `${n}: no copy init container`);
+      assert.deepEqual(copy.command, ["cp", "-R", "/opt/jmx-agent/.", "/into/"], n);
+      const volume = copy.volumeMounts[0].name;
+      assert.deepEqual(pod.volumes.find((v) => v.name === volume)?.emptyDir, {}, `${n}: ${volume} is no emptyDir`);
+      const main = (pod.containers as unknown as { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[])[0];
+      assert.deepEqual(main.volumeMounts.find((m) => m.name === volume), { name: volume, mountPath: "/opt/jmx-agent", readOnly: true }, n);
+    }
   });
 
   it("pods run on the nodes nodeSelector names", async () => {

@@ -50,7 +50,7 @@ describe("infra: the dev stack declares every container", () => {
     }
   });
 
-  it("images: workers, airflow and the spark job are built from images/, never pushed", () => {
+  it("images: workers, airflow, the spark job and the JMX agent are built from images/, never pushed", () => {
     const images = run.resources.filter((r) => r.type === "docker:index/image:Image");
     // Absolute: providers run in infra/ (Pulumi.yaml main), where a relative path names nothing.
     for (const i of images) {
@@ -60,7 +60,7 @@ describe("infra: the dev stack declares every container", () => {
       assert.ok(fs.existsSync(b.dockerfile), b.dockerfile);
     }
     const dockerfiles = images.map((i) => path.relative(REPO_ROOT, (i.inputs.build as { dockerfile: string }).dockerfile)).sort();
-    assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
+    assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/jmx-agent/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
     for (const i of images) assert.equal(i.inputs.skipPush, true);
     const spark = images.find((i) => i.name.endsWith("-spark-image"))!;
     // The configured Spark version reaches the image through its base and its connectors.
@@ -94,6 +94,9 @@ describe("infra: the dev stack declares every container", () => {
       "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
       "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",
       relay: "Workers", processor: "Workers", prometheus: "Monitoring", "lag-exporter": "Monitoring",
+      // Docker has no init containers: a job copies the JMX agent out of its image for each JVM.
+      "postgres-exporter": "Exporters", pushgateway: "Exporters", "statsd-exporter": "Exporters",
+      "copy-zookeeper-jmx-agent": "Kafka", "copy-kafka-jmx-agent": "Kafka", "copy-cassandra-jmx-agent": "Cassandra",
     };
     assert.equal(containers(run).length, Object.keys(subsystem).length);
     for (const c of containers(run)) {

@@ -106,7 +106,7 @@ describe("infra: the dev stack's containers, as a real Docker engine needs them"
     const r = await runProgram({ ...DEV_CONFIG, buildCaCertificates: pem });
     const images = r.resources.filter((x) => x.type === "docker:index/image:Image");
     const withCa = images.filter((i) => /BEGIN CERTIFICATE/.test(String((i.inputs.build as { args: Record<string, string> }).args?.EXTRA_CA_CERTS ?? "")));
-    assert.deepEqual(withCa.map((i) => i.name.replace(/^realtime-pipeline-dev-/, "")).sort(), ["spark-image", "workers-image"]);
+    assert.deepEqual(withCa.map((i) => i.name.replace(/^realtime-pipeline-dev-/, "")).sort(), ["airflow-image", "jmx-agent-image", "spark-image", "workers-image"]);
     const bad = await runProgram({ ...DEV_CONFIG, buildCaCertificates: "/nonexistent/ca.pem" });
     assert.match(String(bad.error), /realtime-pipeline:buildCaCertificates: cannot read \/nonexistent\/ca\.pem/);
     // Unset (the default): no extra certificate anywhere.

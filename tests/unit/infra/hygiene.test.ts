@@ -20,7 +20,14 @@ describe("infra: every container is production-shaped", () => {
     assert.equal(run.error, undefined, String(run.error));
   });
 
-  const isJob = (c: Declared) => ["kafka-topics", "cassandra-auth", "postgres-roles", "airflow-init"].includes(hostnameOf(c));
+  // The target's own label says which containers are jobs (run once, waited for).
+  const isJob = (c: Declared) =>
+    (unwrap(c.inputs.labels) as { label: string; value: string }[]).some((l) => l.label === "realtime-pipeline.kind" && l.value === "job");
+
+  it("the jobs are the pipeline's steps and the JMX agent's copies", () => {
+    const jobs = containers(run).filter(isJob).map(hostnameOf).sort();
+    assert.deepEqual(jobs, ["airflow-init", "cassandra-auth", "copy-cassandra-jmx-agent", "copy-kafka-jmx-agent", "copy-zookeeper-jmx-agent", "kafka-topics", "postgres-roles"]);
+  });
 
   it("a service has a health check; a job has none (its exit code is the answer)", () => {
     for (const c of containers(run).filter(isJob)) assert.equal(c.inputs.healthcheck, undefined, hostnameOf(c));
@@ -42,7 +49,12 @@ describe("infra: every container is production-shaped", () => {
   });
 
   it("has a memory limit from config", async () => {
-    for (const c of containers(run)) assert.ok(Number(c.inputs.memory) >= 256, `${hostnameOf(c)}: memory ${c.inputs.memory}`);
+    // A copy of files (the JMX agent's) and a Go exporter need little; every JVM and worker at least 256 MiB.
+    const small = (h: string) => h.startsWith("copy-") || ["postgres-exporter", "pushgateway", "statsd-exporter"].includes(h);
+    for (const c of containers(run)) {
+      const least = small(hostnameOf(c)) ? 32 : 256;
+      assert.ok(Number(c.inputs.memory) >= least, `${hostnameOf(c)}: memory ${c.inputs.memory}`);
+    }
     const r = await runProgram({ ...DEV_CONFIG, memory: JSON.stringify({ kafka: "3g" }) });
     assert.equal(containers(r).find((c) => hostnameOf(c) === "kafka")!.inputs.memory, 3072);
   });
@@ -50,7 +62,7 @@ describe("infra: every container is production-shaped", () => {
   it("has a restart policy: services come back, jobs run once and are waited for", () => {
     const runs = run.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/realtime-pipeline:JobRun");
     for (const c of containers(run)) {
-      const job = ["kafka-topics", "cassandra-auth", "postgres-roles", "airflow-init"].includes(hostnameOf(c));
+      const job = isJob(c);
       assert.equal(c.inputs.restart, job ? "no" : "unless-stopped", hostnameOf(c));
       if (!job) assert.equal(c.inputs.wait, true, hostnameOf(c));
       // A job's container is created stopped; its JobRun runs it and fails `up` on a non-zero exit

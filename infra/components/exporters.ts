@@ -1,0 +1,97 @@
+/**
+ * The exporters Prometheus scrapes beside the processes that serve metrics themselves:
+ * postgres_exporter (PostgreSQL's statistics, as the pg_monitor role), the Pushgateway (what a
+ * batch run such as ingest pushes when it ends) and statsd_exporter (Airflow's StatsD metrics:
+ * DAG run outcomes). The JVMs' JMX exporter runs inside them (monitoring/jmx.ts).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { PORTS } from "../catalog/settings";
+import { statsdMappingConfig } from "../monitoring/statsd";
+import { Dependency, ServiceHandle, Size, Target } from "../spec";
+
+const STATSD_MAPPING = "/etc/statsd-exporter/mapping.yml";
+
+export interface ExportersArgs {
+  target: Target;
+  images: { postgresExporter: string; pushgateway: string; statsdExporter: string };
+  size: Size;
+  /** The server postgres_exporter logs in to, as its monitor role, once the role exists. */
+  postgres: { server: ServiceHandle; database: string; user: string; password: pulumi.Input<string>; dependsOn: Dependency[] };
+}
+
+export class Exporters extends pulumi.ComponentResource {
+  readonly postgres: ServiceHandle;
+  readonly pushgateway: ServiceHandle;
+  readonly statsd: ServiceHandle;
+  /** Where a batch run pushes its metrics (http://host:port). */
+  readonly pushgatewayUrl: string;
+  /** host:port that Airflow sends StatsD (UDP) to. */
+  readonly statsdAddress: { host: string; port: number };
+
+  constructor(name: string, args: ExportersArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("realtime-pipeline:index:Exporters", name, {}, opts);
+    const { target, images, size, postgres } = args;
+    const owner = { parent: this, name };
+    this.postgres = target.service(
+      {
+        name: "postgres-exporter",
+        state: "stateless",
+        image: images.postgresExporter,
+        args: [`--web.listen-address=:${PORTS.postgresExporter}`],
+        env: {
+          DATA_SOURCE_URI: `${postgres.server.address("postgres")}/${postgres.database}?sslmode=disable`,
+          DATA_SOURCE_USER: postgres.user,
+        },
+        secretEnv: { DATA_SOURCE_PASS: postgres.password },
+        ports: { metrics: { container: PORTS.postgresExporter } },
+        metrics: { port: "metrics" },
+        healthCheck: wgetCheck(PORTS.postgresExporter, "/metrics"),
+        dependsOn: postgres.dependsOn,
+        ...size,
+      },
+      owner,
+    );
+    this.pushgateway = target.service(
+      {
+        name: "pushgateway",
+        state: "stateless",
+        image: images.pushgateway,
+        args: [`--web.listen-address=:${PORTS.pushgateway}`],
+        env: {},
+        ports: { http: { container: PORTS.pushgateway } },
+        metrics: { port: "http" },
+        healthCheck: wgetCheck(PORTS.pushgateway, "/-/ready"),
+        ...size,
+      },
+      owner,
+    );
+    this.statsd = target.service(
+      {
+        name: "statsd-exporter",
+        state: "stateless",
+        image: images.statsdExporter,
+        args: [
+          `--web.listen-address=:${PORTS.statsdExporter}`,
+          `--statsd.listen-udp=:${PORTS.statsd}`,
+          `--statsd.listen-tcp=:${PORTS.statsd}`,
+          `--statsd.mapping-config=${STATSD_MAPPING}`,
+        ],
+        env: {},
+        ports: { metrics: { container: PORTS.statsdExporter }, statsd: { container: PORTS.statsd } },
+        metrics: { port: "metrics" },
+        files: [{ path: STATSD_MAPPING, content: statsdMappingConfig() }],
+        healthCheck: wgetCheck(PORTS.statsdExporter, "/-/ready"),
+        ...size,
+      },
+      owner,
+    );
+    this.pushgatewayUrl = `http://${this.pushgateway.address("http")}`;
+    this.statsdAddress = { host: this.statsd.dnsName, port: PORTS.statsd };
+    this.registerOutputs({ pushgatewayUrl: this.pushgatewayUrl, statsd: `${this.statsdAddress.host}:${this.statsdAddress.port}` });
+  }
+}
+
+/** wget: busybox's in the upstream images, Debian's in the stand-ins (images/upstream). */
+function wgetCheck(port: number, path: string) {
+  return { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], intervalSeconds: 15, timeoutSeconds: 5 };
+}
