@@ -7,6 +7,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "../catalog/settings";
+import { consoleFiles, consoleFlags } from "../monitoring/consoles";
 import { renderRules, ruleGroups } from "../monitoring/rules";
 import { renderScrapeConfig, type ScrapeJob } from "../monitoring/scrape";
 import type { MonitoringSettings } from "../monitoring/settings";
@@ -84,6 +85,8 @@ export class Monitoring extends pulumi.ComponentResource {
           "--storage.tsdb.path=/prometheus",
           `--storage.tsdb.retention.time=${args.retention}`,
           `--web.listen-address=0.0.0.0:${PORTS.prometheus}`,
+          // the pipeline's dashboards: /consoles/pipeline.html and one per component
+          ...consoleFlags(),
         ],
         env: {},
         ports: { web: { container: PORTS.prometheus, published: args.publishedPort } },
@@ -95,6 +98,7 @@ export class Monitoring extends pulumi.ComponentResource {
         files: [
           { path: CONFIG, content: config },
           { path: RULES, content: renderRules(ruleGroups(args.settings)) },
+          ...consoleFiles(),
         ],
         // SIGTERM: Prometheus closes its head block and WAL cleanly
         stop: { graceSeconds: 60 },

@@ -4,16 +4,16 @@
  * query to names that exist. A name here is a claim about that exporter: check it when deploying it.
  */
 export const CONSOLE_EXPORTER_METRICS: Record<string, string> = {
-  // JMX exporter agent, example_configs/kafka-2_0_0.yml: kafka.server<type=BrokerTopicMetrics,
+  // the JMX exporter agent with our rules (jmx.ts): kafka.server<type=BrokerTopicMetrics,
   // name=MessagesInPerSec, topic=...><>Count, and kafka.controller<...ActiveControllerCount><>Value
-  kafka_server_brokertopicmetrics_messagesin_total: "jmx_exporter kafka-2_0_0.yml",
-  kafka_controller_kafkacontroller_activecontrollercount: "jmx_exporter kafka-2_0_0.yml",
-  // the JMX exporter agent's own JVM collector (0.x names; 1.x renames it jvm_memory_used_bytes)
+  kafka_server_brokertopicmetrics_messagesin_total: "jmx_exporter, jmx.ts kafka rules",
+  kafka_controller_kafkacontroller_activecontrollercount: "jmx_exporter, jmx.ts kafka rules",
+  // the JMX exporter agent's own JVM collector (0.x names, the agent is 0.20.0)
   jvm_memory_bytes_used: "jmx_exporter JVM collector",
-  // example_configs/cassandra.yml's catch-all rule: cassandra_<type>_<name>{<type>=<scope>}
-  cassandra_clientrequest_latency: "jmx_exporter cassandra.yml (ClientRequest Latency Count)",
-  cassandra_clientrequest_timeouts: "jmx_exporter cassandra.yml (ClientRequest Timeouts Count)",
-  cassandra_storage_load: "jmx_exporter cassandra.yml (Storage Load Count, bytes)",
+  // jmx.ts cassandra rules: ClientRequest <scope> Latency/Timeouts Count, Storage Load Count (bytes)
+  cassandra_clientrequest_latency_total: "jmx_exporter, jmx.ts cassandra rules",
+  cassandra_clientrequest_timeouts_total: "jmx_exporter, jmx.ts cassandra rules",
+  cassandra_storage_load: "jmx_exporter, jmx.ts cassandra rules",
   // prometheus-community/postgres_exporter's default collectors
   pg_stat_database_numbackends: "postgres_exporter stat_database",
   pg_stat_database_xact_commit: "postgres_exporter stat_database",
