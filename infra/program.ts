@@ -136,6 +136,9 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
             [JOBS.kafka]: kafka.broker,
             [JOBS.zookeeper]: kafka.zookeeper,
             [JOBS.cassandra]: cassandra.node,
+            [JOBS.sparkMaster]: spark.master,
+            [JOBS.sparkWorker]: spark.workers,
+            [JOBS.sparkDriver]: spark.driver,
             ...(exporters
               ? { [JOBS.postgres]: exporters.postgres, [JOBS.pushgateway]: exporters.pushgateway, [JOBS.airflow]: exporters.statsd }
               : {}),

@@ -39,7 +39,19 @@ export interface SparkArgs {
 
 const tcpCheck = (port: number) => ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${port}`];
 /** Master and worker daemons default to a 1g heap each: too much beside the executors in a container. */
-const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m" };
+/**
+ * Spark's own Prometheus endpoint (its PrometheusServlet sink) on each daemon's web UI: the master's
+ * at /metrics/master/prometheus (its applications' at /metrics/applications/prometheus), a worker's
+ * at /metrics/prometheus. spark-class hands SPARK_DAEMON_JAVA_OPTS to both daemons' JVMs.
+ */
+const SERVLET = "org.apache.spark.metrics.sink.PrometheusServlet";
+const METRICS_OPTS = [
+  `-Dspark.metrics.conf.*.sink.prometheusServlet.class=${SERVLET}`,
+  "-Dspark.metrics.conf.*.sink.prometheusServlet.path=/metrics/prometheus",
+  "-Dspark.metrics.conf.master.sink.prometheusServlet.path=/metrics/master/prometheus",
+  "-Dspark.metrics.conf.applications.sink.prometheusServlet.path=/metrics/applications/prometheus",
+].join(" ");
+const DAEMON = { SPARK_NO_DAEMONIZE: "true", SPARK_DAEMON_MEMORY: "256m", SPARK_DAEMON_JAVA_OPTS: METRICS_OPTS };
 const sparkClass = "/opt/spark/bin/spark-class";
 /** apache/spark runs as spark (185:185). */
 const SPARK_GROUP = 185;
@@ -77,6 +89,7 @@ export class Spark extends pulumi.ComponentResource {
         args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.dnsName("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
         env: DAEMON,
         ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, published: args.publishedUi } },
+        metrics: { port: "ui", path: "/metrics/master/prometheus" },
         healthCheck: { command: tcpCheck(PORTS.sparkMasterUi) },
         ...sizes.master,
       },
@@ -93,6 +106,7 @@ export class Spark extends pulumi.ComponentResource {
           args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(workers.cores), "--memory", workers.memory, "--webui-port", String(PORTS.sparkWorkerUi)],
           env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
           ports: { ui: { container: PORTS.sparkWorkerUi } },
+          metrics: { port: "ui", path: "/metrics/prometheus" },
           healthCheck: { command: tcpCheck(PORTS.sparkWorkerUi) },
           volumes: [checkpoints],
           volumeGroup: SPARK_GROUP,
@@ -124,6 +138,8 @@ export class Spark extends pulumi.ComponentResource {
         },
         secretEnv: args.jobSecretEnv,
         ports: { ui: { container: DRIVER_UI_PORT } },
+        // submit.sh turns on the driver's servlet and the query's own metrics (rates, batch duration)
+        metrics: { port: "ui", path: "/metrics/prometheus" },
         healthCheck: { command: tcpCheck(DRIVER_UI_PORT), startPeriodSeconds: 60 },
         volumes: [checkpoints],
         volumeGroup: SPARK_GROUP,

@@ -22,6 +22,10 @@ export const JOBS = {
   /** node_exporter on each host (the Docker host, each Kubernetes node) */
   node: "node",
   pushgateway: "pushgateway",
+  /** Spark's PrometheusServlet on each daemon's and the driver's web UI */
+  sparkMaster: "spark-master",
+  sparkWorker: "spark-worker",
+  sparkDriver: "spark-driver",
 } as const;
 
 /** A Prometheus duration as rules take it: 30s, 5m, 1h. */
