@@ -17,6 +17,7 @@ import { generatePage } from "../../runtime/api/generate";
 import { AGGREGATES_TABLE, DLQ_TOPIC, KEYSPACE, USERS_TABLE, USERS_TOPIC } from "../../runtime/contracts/names";
 import { USER_CREATED_FIELDS, type UserCreated } from "../../runtime/contracts/user-created";
 import { normalizeUser } from "../../runtime/ingest/normalize";
+import { captureScreenshots } from "./screenshots";
 import { Operation, Project, REPO, buildCa, buildLeftovers, describeStep, dockerApi, dockerFilter as filter, removeBuildLeftovers, report, tools } from "./harness";
 
 const STACK = "ci";
@@ -336,7 +337,7 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
     const JOBS_UP = {
       relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1, kafka: 1, zookeeper: 1, cassandra: 1,
-      postgres: 1, pushgateway: 1, "airflow-statsd": 1,
+      postgres: 1, pushgateway: 1, "airflow-statsd": 1, "spark-master": 1, "spark-worker": 1, "spark-driver": 1,
     };
     const targets = await waitFor("every scrape target up", 120_000, async () => {
       const u = await up();
@@ -349,6 +350,12 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     assert.deepEqual(await value("sum(kafka_controller_kafkacontroller_activecontrollercount)"), [1]);
     assert.deepEqual(await value("max(cassandra_failuredetector_downendpointcount)"), [0]);
     assert.equal((await value("zookeeper_numaliveconnections")).length, 1);
+    // postgres_exporter logs in as pipeline_monitor; the DAG runs above reached the Pushgateway
+    // (ingest's pushed group, job and seed kept) and statsd_exporter (Airflow's run outcomes)
+    assert.deepEqual(await value(`pg_up{job="postgres"}`), [1]);
+    assert.ok((await value(`pipeline_run_last_success_timestamp_seconds{job="ingest"}`)).length >= 1, "no ingest run pushed its metrics");
+    assert.ok((await value(`sum(airflow_dagrun_duration_count{dag_id="user_automation"})`))[0] >= 1, "statsd_exporter saw no successful DAG run");
+    assert.ok((await value(`count({job="spark-driver",__name__=~".*streaming.*"})`))[0] >= 1, "no streaming query metrics from the driver");
     // the rules loaded: the pipeline's alert groups, every rule evaluated without error
     const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
     assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));
@@ -409,6 +416,17 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     // the lag needs the whole window above 0 (60 s) and then its for (30 s)
     assert.ok(seen.ConsumerLagGrowing >= 80, `ConsumerLagGrowing after ${seen.ConsumerLagGrowing} s`);
     await waitFor("the processor healthy again", 180_000, async () => ((await inspect("processor")).State.Health?.Status === "healthy" ? true : undefined));
+  });
+
+  it("the README's pictures: the consoles, alerts and targets of this stack, shot in headless Chromium", async () => {
+    const prometheus = String(outputs.prometheusUrl.value);
+    const dir = path.join(REPO, "docs", "img");
+    const t0 = Date.now();
+    const pages = ["/consoles/pipeline.html", "/consoles/kafka.html", "/classic/alerts", "/classic/targets"];
+    // the pipeline console's graphs hold the records of the DAG runs above
+    const files = await captureScreenshots(prometheus, dir, { pages, minGraphs: 3 });
+    assert.equal(files.length, pages.length);
+    console.log(`      screenshots: ${files.map((f) => `${path.basename(f)} ${fs.statSync(f).size} B`).join(", ")} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 
   it("a second up changes nothing", async () => {

@@ -1,6 +1,7 @@
 /**
  * Mocha global fixture of the engine ring: starts the tools it needs through scripts/services
- * (the Pulumi CLI, the Kubernetes control plane, the image registry, the Docker engine), and at
+ * (the Pulumi CLI, the Kubernetes control plane, the image registry, the Docker engine, Chromium
+ * for the README's screenshots), and at
  * the end stops the ones this run started: a service someone else had up stays up.
  */
 import { execFileSync } from "node:child_process";
@@ -17,7 +18,7 @@ const services = path.join(REPO, "scripts/services");
  * once scripts/services.d/docker.sh exists; DOCKER_HOST otherwise.
  */
 function wanted(): string[] {
-  const names = process.env.STACKS_TOOLS ? process.env.STACKS_TOOLS.split(",").map((n) => n.trim()).filter(Boolean) : ["pulumi", "k8s", "k8s-node", "image-registry", "docker"];
+  const names = process.env.STACKS_TOOLS ? process.env.STACKS_TOOLS.split(",").map((n) => n.trim()).filter(Boolean) : ["pulumi", "k8s", "k8s-node", "image-registry", "docker", "chromium"];
   if (!fs.existsSync(path.join(REPO, "scripts/services.d/docker.sh"))) return names.filter((n) => n !== "docker");
   return names;
 }
