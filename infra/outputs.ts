@@ -20,6 +20,7 @@ import type { Spark } from "./components/spark";
 import type { PipelineSecrets } from "./secrets";
 import { Handle, StackNetwork } from "./spec";
 import { DOCKER_NETWORK } from "./targets/docker";
+import { PIPELINE_CONSOLE } from "./monitoring/consoles";
 import { KUBERNETES_NAMESPACE } from "./targets/kubernetes";
 
 /** The contract's words for where internal addresses resolve: the Docker network, or the namespace. */
@@ -34,7 +35,7 @@ export interface ContractNetwork {
  * is a minor change; removing, renaming or reshaping one, or changing which are secret, a major one.
  * Readers refuse a major they do not know.
  */
-export const CONTRACT_VERSION = "1.2";
+export const CONTRACT_VERSION = "1.3";
 
 /** `internal`: from the stack's network (and stacks joined to it); `host`: from outside the stack. */
 export interface Endpoint {
@@ -55,6 +56,8 @@ export interface PipelineOutputs {
   sparkUiUrl: string;
   /** Prometheus's UI and HTTP API (series, alerts); absent when the stage turns monitoring off. Since 1.1. */
   prometheusUrl?: string;
+  /** The pipeline's dashboard (a Prometheus console); absent with monitoring off. Since 1.3. */
+  dashboardUrl?: string;
   /** spark:// URL on the stack's network (the master's RPC port is not published). */
   sparkMasterUrl: string;
   /** Comma lists of host:port. */
@@ -87,6 +90,7 @@ export const OUTPUT_NAMES: readonly (keyof PipelineOutputs)[] = [
   "airflowUrl",
   "sparkUiUrl",
   "prometheusUrl",
+  "dashboardUrl",
   "sparkMasterUrl",
   "cassandraContactPoints",
   "cassandraKeyspace",
@@ -148,6 +152,7 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     airflowUrl: `http://${published(airflow.webserver, "http")}`,
     sparkUiUrl: `http://${published(spark.master, "ui")}`,
     prometheusUrl: s.monitoring ? `http://${published(s.monitoring.prometheus, "web")}` : undefined,
+    dashboardUrl: s.monitoring ? `http://${published(s.monitoring.prometheus, "web")}${PIPELINE_CONSOLE}` : undefined,
     sparkMasterUrl: spark.masterUrl,
     cassandraContactPoints: { internal: cassandra.node.address("cql"), host: published(cassandra.node, "cql") },
     cassandraKeyspace: cassandra.keyspace,

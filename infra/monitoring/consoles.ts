@@ -16,6 +16,9 @@ const SOURCE_DIR = join(__dirname, "consoles");
 /** The consoles, in menu order; each is consoles/<name>.html and a _menuItem of menu.lib. */
 export const CONSOLES = ["pipeline", "kafka", "cassandra", "postgres", "airflow"] as const;
 
+/** Where Prometheus serves the pipeline's console: the stack's dashboardUrl output. */
+export const PIPELINE_CONSOLE = "/consoles/pipeline.html";
+
 /** The two flags that serve the files of consoleFiles() at /consoles. */
 export function consoleFlags(): string[] {
   return [`--web.console.templates=${CONSOLES_DIR}`, `--web.console.libraries=${CONSOLE_LIBRARIES_DIR}`];

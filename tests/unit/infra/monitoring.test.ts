@@ -7,7 +7,7 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { REPO_ROOT } from "../../../infra/spec";
-import { DEV_CONFIG, Declared, Run, containers, hostnameOf, runProgram, unwrap } from "./harness";
+import { DEV_CONFIG, Declared, Run, containers, envOf, hostnameOf, runProgram, unwrap } from "./harness";
 import { FILES_HASH } from "../../../infra/targets/kubernetes";
 
 const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "ns1", sparkWorkers: "2", kubeContext: "staging-cluster" };
@@ -45,6 +45,7 @@ describe("infra: Prometheus in every stack", () => {
     assert.equal(c.inputs.image, "prom/prometheus:v2.42.0");
     assert.deepEqual(unwrap(c.inputs.ports), [{ internal: 9090, external: 9090, ip: "127.0.0.1" }]);
     assert.equal(dev.outputs?.prometheusUrl, "http://127.0.0.1:9090");
+    assert.equal(dev.outputs?.dashboardUrl, "http://127.0.0.1:9090/consoles/pipeline.html");
   });
 
   it("kubernetes: each worker's replicas and the lag exporter through a headless Service of their own, a StatefulSet with a claim, nobody may write it", () => {
@@ -81,9 +82,15 @@ describe("infra: Prometheus in every stack", () => {
     assert.match(build, new RegExp(`\\[prometheus\\]="${String(c.inputs.image).replace(/[.]/g, "\\.")}"`));
   });
 
-  it("monitoring: false declares no Prometheus and no prometheusUrl", async () => {
+  it("monitoring: false declares no Prometheus, no exporter, no agent and no prometheusUrl or dashboardUrl", async () => {
     const off = await runProgram({ ...DEV_CONFIG, monitoring: "false" });
-    assert.equal(containers(off).filter((c) => hostnameOf(c) === "prometheus").length, 0);
+    const hosts = containers(off).map(hostnameOf);
+    for (const h of ["prometheus", "lag-exporter", "postgres-exporter", "pushgateway", "statsd-exporter"]) assert.ok(!hosts.includes(h), h);
+    assert.deepEqual(hosts.filter((h) => h.startsWith("copy-")), []);
+    const kafkaEnv = (r: Run) => envOf(containers(r).find((c) => hostnameOf(c) === "kafka")!);
+    assert.equal(kafkaEnv(off).KAFKA_OPTS, undefined);
+    assert.match(kafkaEnv(dev).KAFKA_OPTS, /^-javaagent:\/opt\/jmx-agent\/jmx_prometheus_javaagent\.jar=9404:/);
     assert.equal(off.outputs?.prometheusUrl, undefined);
+    assert.equal(off.outputs?.dashboardUrl, undefined);
   });
 });
