@@ -128,7 +128,8 @@ export class JmxAgentImage extends pulumi.ComponentResource {
   constructor(name: string, args: JmxAgentImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("realtime-pipeline:index:JmxAgentImage", name, {}, opts);
     const dockerfile = "images/jmx-agent/Dockerfile";
-    this.image = args.target.image({ name: "jmx-agent", context: ".", dockerfile, tag: args.tag, args: args.buildArgs }, { parent: this, name });
+    // its own folder as the context: the worker sources (in the root context) never rebuild it
+    this.image = args.target.image({ name: "jmx-agent", context: "images/jmx-agent", dockerfile, tag: args.tag, args: args.buildArgs }, { parent: this, name });
     this.registerOutputs({ image: this.image });
   }
 }
