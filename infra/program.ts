@@ -76,23 +76,6 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const registry = { on: kafka.schemaRegistry, condition: "healthy" as const };
   const cassandraRole = { on: cassandra.auth, condition: "completed" as const };
 
-  const workers = new Workers(
-    prefix,
-    workersArgs(config, target, {
-      env: { common: env.common, relay: [env.postgres, env.kafka], processor: [env.kafka, env.cassandra] },
-      dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
-    }),
-    formerly(prefix, "workers"),
-  );
-  const spark = new Spark(
-    prefix,
-    sparkArgs(config, target, {
-      jobEnv: { ...env.common.env, ...env.kafka.env, ...env.cassandra.env },
-      jobSecretEnv: env.cassandra.secret,
-      jobDependsOn: [topics, registry, cassandraRole],
-    }),
-    formerly(prefix, "spark"),
-  );
   const exporters = config.monitoring
     ? new Exporters(
         prefix,
@@ -105,6 +88,29 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
         }),
       )
     : undefined;
+  const workers = new Workers(
+    prefix,
+    workersArgs(config, target, {
+      env: { common: env.common, relay: [env.postgres, env.kafka], processor: [env.kafka, env.cassandra] },
+      dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
+    }),
+    formerly(prefix, "workers"),
+  );
+  const spark = new Spark(
+    prefix,
+    sparkArgs(config, target, {
+      jobEnv: {
+        ...env.common.env,
+        ...env.kafka.env,
+        ...env.cassandra.env,
+        // the query's progress (records behind, rates) after each batch: images/spark/job/progress_metrics.py
+        ...(exporters ? { PUSHGATEWAY_URL: exporters.pushgatewayUrl } : {}),
+      },
+      jobSecretEnv: env.cassandra.secret,
+      jobDependsOn: [topics, registry, cassandraRole],
+    }),
+    formerly(prefix, "spark"),
+  );
   const airflow = new Airflow(
     prefix,
     airflowArgs(config, target, {

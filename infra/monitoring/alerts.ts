@@ -27,6 +27,7 @@ function recordsStop(s: MonitoringSettings): AlertRule[] {
   const pending = `pipeline_outbox_pending{job="${JOBS.relay}"}`;
   // kafka_exporter (danielqsj/kafka_exporter): kafka_consumergroup_lag{consumergroup, topic, partition}
   const lag = `kafka_consumergroup_lag{job="${JOBS.kafkaExporter}"}`;
+  const sparkBehind = `spark_query_offsets_behind_latest{job="${JOBS.sparkQuery}",stat="max"}`;
   const out = (worker: string) =>
     `sum(rate(pipeline_records_out_total{job="${worker}",worker="${worker}"}[${s.backlogWindow}]))`;
   return [
@@ -43,6 +44,11 @@ function recordsStop(s: MonitoringSettings): AlertRule[] {
       `sum by (consumergroup, topic) (min_over_time(${lag}[${s.backlogWindow}])) > 0` +
         ` and sum by (consumergroup, topic) (delta(${lag}[${s.backlogWindow}])) > 0`,
       s.backlogFor, "Group {{ $labels.consumergroup }} falls behind on {{ $labels.topic }}"),
+    // images/spark/job/progress_metrics.py, pushed after each batch (the Pushgateway keeps job and query)
+    alert("SparkQueryLagGrowing", "warning",
+      `max by (query) (min_over_time(${sparkBehind}[${s.backlogWindow}])) > 0` +
+        ` and max by (query) (delta(${sparkBehind}[${s.backlogWindow}])) > 0`,
+      s.backlogFor, "The Spark query {{ $labels.query }} falls behind the topic: users_by_country lags"),
     alert("ProcessorStoresNothing", "critical", `${out(JOBS.relay)} > 0 unless ${out(JOBS.processor)} > 0`,
       s.processorStallFor, "The relay publishes and no processor stores: records stopped after Kafka"),
   ];

@@ -26,6 +26,8 @@ export const JOBS = {
   sparkMaster: "spark-master",
   sparkWorker: "spark-worker",
   sparkDriver: "spark-driver",
+  /** the Spark query's progress, pushed by its listener to the Pushgateway (job label kept) */
+  sparkQuery: "spark-query",
 } as const;
 
 /** A Prometheus duration as rules take it: 30s, 5m, 1h. */

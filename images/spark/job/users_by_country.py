@@ -24,6 +24,8 @@ Configuration (environment, same names as the TypeScript workers where they over
   SPARK_STARTING_OFFSETS      earliest|latest for a new checkpoint (default earliest)
   SPARK_WINDOW, SPARK_WATERMARK, SPARK_TRIGGER  ("1 minute", "10 minutes", "5 seconds")
   SPARK_MAX_OFFSETS_PER_TRIGGER  optional bound of one micro-batch
+  PUSHGATEWAY_URL             optional: each batch's progress (offsets behind, rates) is pushed there
+                              (progress_metrics.py)
 Flags: --available-now  process what the topic holds, then stop (benchmarks, backfills).
 """
 
@@ -207,6 +209,9 @@ def main(argv: list[str]) -> int:
     )
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=os.environ.get("SPARK_TRIGGER", "5 seconds"))
+    if os.environ.get("PUSHGATEWAY_URL"):
+        from progress_metrics import listener
+        spark.streams.addListener(listener(os.environ["PUSHGATEWAY_URL"]))
     query = writer.start()
     LOG.info(json.dumps({"event": "started", "topic": topic, "table": f"{keyspace}.{table}",
                          "available_now": available_now}))

@@ -34,6 +34,7 @@ const RELAY = 'job="relay",instance="relay:9464"';
 const PROCESSOR = 'job="processor",instance="processor-0:9464"';
 const LAG = 'job="kafka-exporter",instance="kafka-exporter:9308",consumergroup="users-processor",topic="users_created"';
 const INGEST = 'job="ingest",instance="ingest:9464"';
+const SPARK_Q = 'job="spark-query",instance="",query="users_by_country",source="KafkaV2[Subscribe[users_created]]"';
 const DAG = 'job="airflow-statsd",instance="statsd:9102"';
 
 export function alertCases(c: MonitoringSettings): AlertCase[] {
@@ -59,6 +60,15 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
       alert: "RelayCannotReadOutbox", scenario: "the count fails (-1) from minute 21",
       failing: [s(`pipeline_outbox_pending{${RELAY}}`, "0x20 -1x60")], onset: 21,
       labels: { job: "relay", instance: "relay:9464" }, healthy: [s(`pipeline_outbox_pending{${RELAY}}`, "0x80")],
+    },
+    {
+      alert: "SparkQueryLagGrowing", scenario: "the query's records behind grow from minute 21",
+      failing: [
+        s(`spark_query_offsets_behind_latest{${SPARK_Q},stat="max"}`, "0x20 50+50x60"),
+        s(`spark_query_offsets_behind_latest{${SPARK_Q},stat="min"}`, "0x80"),
+      ],
+      onset: 21 + W, labels: { query: "users_by_country" },
+      healthy: [s(`spark_query_offsets_behind_latest{${SPARK_Q},stat="max"}`, `${sawtooth} 0`)],
     },
     {
       alert: "ConsumerLagGrowing", scenario: "partition 0's lag grows from minute 21, partition 1 keeps up",
