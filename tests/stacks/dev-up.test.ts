@@ -422,7 +422,9 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     const prometheus = String(outputs.prometheusUrl.value);
     const dir = path.join(REPO, "docs", "img");
     const t0 = Date.now();
-    const pages = ["/consoles/pipeline.html", "/consoles/kafka.html", "/classic/alerts", "/classic/targets"];
+    // the consoles' graphs over the last 15 minutes (the stack's lifetime so far), not their default hour
+    const range = `#pctc${encodeURIComponent(JSON.stringify({ duration: 900, endTime: 0 }))}`;
+    const pages = [`/consoles/pipeline.html${range}`, `/consoles/kafka.html${range}`, "/classic/alerts", "/classic/targets"];
     // the pipeline console's graphs hold the records of the DAG runs above
     const files = await captureScreenshots(prometheus, dir, { pages, minGraphs: 3 });
     assert.equal(files.length, pages.length);

@@ -82,7 +82,8 @@ export async function captureScreenshots(
       const drawn = await drawnGraphs(chromium, url, opts);
       if (drawn < (opts.minGraphs ?? 0)) throw new Error(`${url}: ${drawn} graphs drawn, want ${opts.minGraphs}`);
     }
-    const file = join(outDir, `${page.replace(/^\/+/, "").replace(/\.html$/, "").replace(/[^A-Za-z0-9]+/g, "-")}.png`);
+    // named by the path alone: a console's #pctc (its time range) stays out of the file name
+    const file = join(outDir, `${page.replace(/#.*$/, "").replace(/^\/+/, "").replace(/\.html$/, "").replace(/[^A-Za-z0-9]+/g, "-")}.png`);
     rmSync(file, { force: true });
     try {
       await run(chromium, [...args, `--screenshot=${file}`, url], { timeout: opts.timeoutMs ?? 60_000 });
