@@ -146,7 +146,12 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
             [JOBS.sparkWorker]: spark.workers,
             [JOBS.sparkDriver]: spark.driver,
             ...(exporters
-              ? { [JOBS.postgres]: exporters.postgres, [JOBS.pushgateway]: exporters.pushgateway, [JOBS.airflow]: exporters.statsd }
+              ? {
+                  [JOBS.postgres]: exporters.postgres,
+                  [JOBS.pushgateway]: exporters.pushgateway,
+                  [JOBS.airflow]: exporters.statsd,
+                  [JOBS.node]: exporters.node,
+                }
               : {}),
           },
           honorLabels: [JOBS.pushgateway],

@@ -99,6 +99,12 @@ export interface ImageFolder {
   path: string;
 }
 
+/** A folder of the machine (`host`), seen read-only by the process at `path`. */
+export interface HostPath {
+  host: string;
+  path: string;
+}
+
 export type Condition = "healthy" | "completed";
 
 export interface Dependency {
@@ -130,6 +136,11 @@ export interface ProcessSpec {
   volumeGroup?: number;
   files?: FileSpec[];
   imageFolders?: ImageFolder[];
+  /**
+   * Folders of the machine the process runs on, read-only (a node-level agent reading the host's
+   * filesystems); for node-level agents only: nothing else should depend on which machine it is.
+   */
+  hostPaths?: HostPath[];
   dependsOn?: Dependency[];
   /** Limit, "512m" / "2g". */
   memory: string;
@@ -163,6 +174,11 @@ export interface ServiceSpec extends ProcessSpec {
   state: "stateful" | "stateless";
   /** Default 1; a stateful service with more is a cluster and needs `cluster`. */
   replicas?: number;
+  /**
+   * One copy on each machine of the target (a node-level agent): stateless, no replicas setting
+   * beyond 1, no volumes of its own. The copies are scraped one by one like replicas.
+   */
+  everyMachine?: boolean;
   cluster?: ClusterSpec;
   /** Ready to serve: what clients and dependents wait for (in a cluster: in the quorum, in sync). */
   healthCheck: HealthCheck;
@@ -307,12 +323,25 @@ export function dependencyResources(spec: ProcessSpec): pulumi.Resource[] {
 export function checkService(spec: ServiceSpec): number {
   const replicas = spec.replicas ?? 1;
   if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`${spec.name}: replicas must be an integer >= 1, not ${replicas}`);
+  if (spec.everyMachine) checkEveryMachine(spec, replicas);
   if (spec.state === "stateful" && replicas !== 1 && spec.cluster === undefined) throw new Error(`${spec.name}: a stateful service with ${replicas} replicas is a cluster: say how its members start (cluster)`);
   if (spec.state === "stateless") {
     const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
     if (own.length > 0) throw new Error(`${spec.name}: a stateless service may mount only shared volumes, but mounts ${own.join(", ")}; make it stateful or the volume shared`);
   }
   return replicas;
+}
+
+/** A copy per machine: the machines set the count, and nothing of its own to keep on any of them. */
+function checkEveryMachine(spec: ServiceSpec, replicas: number): void {
+  const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
+  if (spec.state !== "stateless") throw new Error(`${spec.name}: an everyMachine service is stateless, not ${spec.state}`);
+  if (replicas > 1) {
+    throw new Error(`${spec.name}: an everyMachine service runs one copy per machine; drop replicas (${replicas})`);
+  }
+  if (own.length > 0) {
+    throw new Error(`${spec.name}: an everyMachine service has no volumes of its own, but mounts ${own.join(", ")} (volumes)`);
+  }
 }
 
 /** Builds a handle from the target's address rules. */

@@ -106,7 +106,12 @@ export function exportersArgs(c: StageConfig, target: Target, postgres: Exporter
   const images = upstreamImages(c);
   return {
     target,
-    images: { postgresExporter: images.postgresExporter, pushgateway: images.pushgateway, statsdExporter: images.statsdExporter },
+    images: {
+      postgresExporter: images.postgresExporter,
+      pushgateway: images.pushgateway,
+      statsdExporter: images.statsdExporter,
+      nodeExporter: images.nodeExporter,
+    },
     size: size(c, "exporter"),
     postgres,
   };

@@ -5,6 +5,7 @@
 #   quay.io/prometheuscommunity/postgres-exporter:v0.11.1      postgres-exporter/ (Debian's 0.11.1)
 #   prom/pushgateway:v1.5.1                                    pushgateway/ (Debian's 1.5.1)
 #   prom/statsd-exporter:v0.28.0                               statsd-exporter/ (go install of the tag)
+#   prom/node-exporter:v1.5.0                                  node-exporter/ (Debian's 1.5.0)
 # A folder with a go-install file (module@version) gets that program built on this host first
 # (Go and the module proxy; the binary is kept under $PIPELINE_HOME/downloads) beside its Dockerfile.
 # Each image carries the hash of its folder as a label; an image whose hash matches is kept, so a
@@ -19,6 +20,7 @@ declare -A IMAGES=(
   [postgres-exporter]="quay.io/prometheuscommunity/postgres-exporter:v0.11.1"
   [pushgateway]="prom/pushgateway:v1.5.1"
   [statsd-exporter]="prom/statsd-exporter:v0.28.0"
+  [node-exporter]="prom/node-exporter:v1.5.0"
 )
 
 # The build context: the folder, plus the Go program its go-install file names.

@@ -31,6 +31,7 @@ export function upstreamImages(c: UpstreamVersions) {
     postgresExporter: "quay.io/prometheuscommunity/postgres-exporter:v0.11.1",
     pushgateway: "prom/pushgateway:v1.5.1",
     statsdExporter: "prom/statsd-exporter:v0.28.0",
+    nodeExporter: "prom/node-exporter:v1.5.0",
   };
 }
 

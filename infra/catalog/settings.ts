@@ -34,6 +34,7 @@ export const PORTS = {
   postgresExporter: 9187,
   pushgateway: 9091,
   statsdExporter: 9102,
+  nodeExporter: 9100,
   /** StatsD's own port (UDP): Airflow sends its metrics there. */
   statsd: 9125,
 } as const;

@@ -2,18 +2,19 @@
  * The exporters Prometheus scrapes beside the processes that serve metrics themselves:
  * postgres_exporter (PostgreSQL's statistics, as the pg_monitor role), the Pushgateway (what a
  * batch run such as ingest pushes when it ends) and statsd_exporter (Airflow's StatsD metrics:
- * DAG run outcomes). The JVMs' JMX exporter runs inside them (monitoring/jmx.ts).
+ * DAG run outcomes) and node_exporter on every machine (its filesystems, the host's root mounted
+ * read-only). The JVMs' JMX exporter runs inside them (monitoring/jmx.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "../catalog/settings";
 import { statsdMappingConfig } from "../monitoring/statsd";
-import { Dependency, ServiceHandle, Size, Target } from "../spec";
+import { Dependency, ServiceHandle, ServiceSpec, Size, Target } from "../spec";
 
 const STATSD_MAPPING = "/etc/statsd-exporter/mapping.yml";
 
 export interface ExportersArgs {
   target: Target;
-  images: { postgresExporter: string; pushgateway: string; statsdExporter: string };
+  images: { postgresExporter: string; pushgateway: string; statsdExporter: string; nodeExporter: string };
   size: Size;
   /** The server postgres_exporter logs in to, as its monitor role, once the role exists. */
   postgres: { server: ServiceHandle; database: string; user: string; password: pulumi.Input<string>; dependsOn: Dependency[] };
@@ -23,6 +24,8 @@ export class Exporters extends pulumi.ComponentResource {
   readonly postgres: ServiceHandle;
   readonly pushgateway: ServiceHandle;
   readonly statsd: ServiceHandle;
+  /** node_exporter, one per machine. */
+  readonly node: ServiceHandle;
   /** Where a batch run pushes its metrics (http://host:port). */
   readonly pushgatewayUrl: string;
   /** host:port that Airflow sends StatsD (UDP) to. */
@@ -85,10 +88,40 @@ export class Exporters extends pulumi.ComponentResource {
       },
       owner,
     );
+    this.node = target.service(nodeExporter(images.nodeExporter, size), owner);
     this.pushgatewayUrl = `http://${this.pushgateway.address("http")}`;
     this.statsdAddress = { host: this.statsd.dnsName, port: PORTS.statsd };
     this.registerOutputs({ pushgatewayUrl: this.pushgatewayUrl, statsd: `${this.statsdAddress.host}:${this.statsdAddress.port}` });
   }
+}
+
+/** Where node_exporter sees the machine's root: its mounts are the machine's filesystems, claims' included. */
+const HOST_ROOT = "/host";
+/**
+ * node_exporter's default mount-point exclusions, plus the files the engine binds into every
+ * container (/etc/hosts...): each is a mount of the root filesystem and would report it again.
+ */
+const MOUNTS_EXCLUDE =
+  "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+|etc/(hostname|hosts|resolv\\.conf))($|/)";
+
+function nodeExporter(image: string, size: Size): ServiceSpec {
+  return {
+    name: "node-exporter",
+    state: "stateless",
+    everyMachine: true,
+    image,
+    args: [
+      `--path.rootfs=${HOST_ROOT}`,
+      `--web.listen-address=:${PORTS.nodeExporter}`,
+      `--collector.filesystem.mount-points-exclude=${MOUNTS_EXCLUDE}`,
+    ],
+    env: {},
+    hostPaths: [{ host: "/", path: HOST_ROOT }],
+    ports: { metrics: { container: PORTS.nodeExporter } },
+    metrics: { port: "metrics" },
+    healthCheck: wgetCheck(PORTS.nodeExporter, "/metrics"),
+    ...size,
+  };
 }
 
 /** wget: busybox's in the upstream images, Debian's in the stand-ins (images/upstream). */

@@ -104,16 +104,13 @@ function dag(s: MonitoringSettings): AlertRule[] {
 }
 
 function disk(s: MonitoringSettings): AlertRule[] {
-  // node_exporter: node_filesystem_{avail,size}_bytes{device, fstype, mountpoint}
+  // node_exporter: node_filesystem_{avail,size}_bytes{device, fstype, mountpoint}. A claim's
+  // filesystem is one of the machine's mounts, which node_exporter sees (the host's root mounted).
   const fs = `{job="${JOBS.node}",fstype!~"tmpfs|overlay|squashfs"}`;
   return [
     alert("FilesystemFilling", "warning",
       `node_filesystem_avail_bytes${fs} / node_filesystem_size_bytes${fs} < ${s.diskFreeMin}`,
       s.diskFor, `{{ $labels.mountpoint }} on {{ $labels.instance }} has less than ${s.diskFreeMin * 100} % free`),
-    // the kubelet's /metrics: kubelet_volume_stats_{available,capacity}_bytes{namespace, persistentvolumeclaim}
-    alert("ClaimFilling", "warning",
-      `kubelet_volume_stats_available_bytes / kubelet_volume_stats_capacity_bytes < ${s.diskFreeMin}`,
-      s.diskFor, `Claim {{ $labels.persistentvolumeclaim }} has less than ${s.diskFreeMin * 100} % free`),
   ];
 }
 

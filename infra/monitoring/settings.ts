@@ -60,7 +60,7 @@ export const monitoringSettingsSchema = z
     /** Six runs of the default schedule (every 5 minutes). */
     dagSuccessWindow: duration.default("30m"),
     dagFor: duration.default("1m"),
-    /** Free space below this share of a filesystem or a claim. */
+    /** Free space below this share of a filesystem (a claim's is one of a node's mounts). */
     diskFreeMin: fraction.default(0.1),
     diskFor: duration.default("10m"),
   })

@@ -76,6 +76,12 @@ export function goDuration(seconds: number): string {
   return `${s}s`;
 }
 
+/** The host's folders a node-level agent reads: bind mounts, read-only (absent when none: no diff elsewhere). */
+function hostMounts(spec: ProcessSpec): Pick<docker.ContainerArgs, "mounts"> {
+  const binds = (spec.hostPaths ?? []).map((h) => ({ type: "bind", source: h.host, target: h.path, readOnly: true }));
+  return binds.length > 0 ? { mounts: binds } : {};
+}
+
 export class DockerTarget extends pulumi.ComponentResource implements Target {
   readonly prefix: string;
   readonly network: StackNetwork;
@@ -226,6 +232,7 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
           ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
         ],
         volumes: [...(spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })), ...folders.mounts],
+        ...hostMounts(spec),
         uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
         memory: memoryMiB(spec.memory),
         // Memory plus swap = the limit: no swap past it. Left unset, Docker reads back twice the

@@ -1,7 +1,8 @@
 /**
  * The Kubernetes target: the same specs become a StatefulSet for a stateful service, a Deployment
- * for a stateless one, a Job for a job, and a Service per process: headless where peers dial the
- * pods themselves (members, self-addressed processes), a ClusterIP over the ready pods otherwise.
+ * for a stateless one, a DaemonSet for one on every machine, a Job for a job, and a Service per
+ * process: headless where peers dial the pods themselves (members, self-addressed processes), a
+ * ClusterIP over the ready pods otherwise.
  * Start order by health comes from Pulumi's await logic: a StatefulSet or Deployment is created
  * once its pods are ready (the readiness probe is the spec's health check), a Job once complete.
  *
@@ -204,7 +205,11 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const wait = `${awaitMinutes(spec, replicas)}m`;
     const opts = { ...pod.opts, customTimeouts: { create: wait, update: wait } };
     let resource: pulumi.Resource;
-    if (spec.state === "stateless") {
+    if (spec.everyMachine) {
+      // One pod per node (the nodeSelector's), replaced one node at a time.
+      const updateStrategy = { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } };
+      resource = new k8s.apps.v1.DaemonSet(pod.name, { metadata: pod.metadata, spec: { selector, template, updateStrategy } }, opts);
+    } else if (spec.state === "stateless") {
       // Recreate: the old pods are gone before new ones start (never two relays or two drivers).
       const strategy = spec.exclusive ? { type: "Recreate" } : { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
       resource = new k8s.apps.v1.Deployment(pod.name, { metadata: pod.metadata, spec: { replicas, selector, template, strategy } }, opts);
@@ -316,6 +321,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     }
 
     const folders = (spec.imageFolders ?? []).map((f, i) => copyFolder(f, `folder-${i}`));
+    const hostPaths = (spec.hostPaths ?? []).map((h, i) => ({ ...h, volume: `host-${i}` }));
     const mem = `${memoryMiB(spec.memory)}Mi`;
     const container: k8s.types.input.core.v1.Container = {
       name: spec.name,
@@ -332,6 +338,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...(spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path })),
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
         ...folders.map((f) => ({ name: f.volume, mountPath: f.path, readOnly: true })),
+        ...hostPaths.map((h) => ({ name: h.volume, mountPath: h.path, readOnly: true })),
       ],
       ...probes,
       ...(service.stop?.command ? { lifecycle: { preStop: { exec: { command: service.stop.command } } } } : {}),
@@ -342,6 +349,8 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(perMember ? [] : (spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } }))),
       ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
       ...folders.map((f) => ({ name: f.volume, emptyDir: {} })),
+      // Directory: the node's folder must exist; the kubelet never creates one on the host.
+      ...hostPaths.map((h) => ({ name: h.volume, hostPath: { path: h.host, type: "Directory" } })),
     ];
     // fsGroup makes most volumes writable for the image's group, but the kubelet applies it to no
     // hostPath or local volume (what many on-premises classes give): the group is set once, as root.

@@ -39,7 +39,7 @@ interface ContainerInfo {
 const SERVICES = [
   "postgres", "zookeeper", "kafka", "schema-registry", "cassandra", "spark-master", "spark-worker-1", "spark-worker-2",
   "spark-driver", "airflow-webserver", "airflow-scheduler", "api", "relay", "processor", "prometheus", "lag-exporter",
-  "postgres-exporter", "pushgateway", "statsd-exporter",
+  "postgres-exporter", "pushgateway", "statsd-exporter", "node-exporter",
 ];
 const JOBS = [
   "postgres-roles", "kafka-topics", "cassandra-auth", "airflow-init",
@@ -337,7 +337,7 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     const up = async () => Object.fromEntries((await query<{ result: Sample[] }>("/query?query=up")).result.map((s) => [s.metric.job, Number(s.value[1])]));
     const JOBS_UP = {
       relay: 1, processor: 1, "kafka-exporter": 1, prometheus: 1, kafka: 1, zookeeper: 1, cassandra: 1,
-      postgres: 1, pushgateway: 1, "airflow-statsd": 1, "spark-master": 1, "spark-worker": 1, "spark-driver": 1,
+      postgres: 1, pushgateway: 1, "airflow-statsd": 1, "spark-master": 1, "spark-worker": 1, "spark-driver": 1, node: 1,
     };
     const targets = await waitFor("every scrape target up", 120_000, async () => {
       const u = await up();
@@ -356,6 +356,8 @@ describe("stacks: the dev stack up for real on the local Docker engine (stack ci
     assert.ok((await value(`pipeline_run_last_success_timestamp_seconds{job="ingest"}`)).length >= 1, "no ingest run pushed its metrics");
     assert.ok((await value(`sum(airflow_dagrun_duration_count{dag_id="user_automation"})`))[0] >= 1, "statsd_exporter saw no successful DAG run");
     assert.ok((await value(`count({job="spark-driver",__name__=~".*streaming.*"})`))[0] >= 1, "no streaming query metrics from the driver");
+    // node_exporter sees the host's root through its read-only bind of / at /host
+    assert.ok((await value('node_filesystem_avail_bytes{job="node",mountpoint="/"}')).length >= 1, "node_exporter reports no root filesystem");
     // the rules loaded: the pipeline's alert groups, every rule evaluated without error
     const groups = (await query<{ groups: { name: string; rules: { health: string }[] }[] }>("/rules")).groups;
     assert.ok(groups.length >= 4, groups.map((g) => g.name).join(", "));

@@ -92,7 +92,7 @@ const restarts = (t: Tools, app: string) =>
 function importUpstreamImages(t: Tools, containerd: string): number {
   const c = parseStageConfig({ target: "kubernetes", registry: "x", kubeContext: "x", schemaRegistry: "karapace" });
   const u = upstreamImages(c);
-  const wanted = [u.postgres, u.zookeeper, u.kafka, u.karapace, u.cassandra, u.prometheus];
+  const wanted = [u.postgres, u.zookeeper, u.kafka, u.karapace, u.cassandra, u.prometheus, u.nodeExporter];
   const have = execFileSync("ctr", ["--address", containerd, "-n", "k8s.io", "images", "ls", "-q"], { encoding: "utf8" });
   const normal = (i: string) => (i.includes("/") && i.split("/")[0].includes(".") ? i : `docker.io/${i.includes("/") ? i : `library/${i}`}`);
   const missing = wanted.filter((i) => !have.split("\n").includes(normal(i)));
@@ -315,14 +315,15 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
     const prom = await portForward(t, "svc/prometheus", 9090);
     let scraped: Record<string, number> = {};
     try {
-      scraped = await waitFor("Prometheus to scrape 1 relay, 3 processors and the lag exporter", 180_000, async () => {
+      scraped = await waitFor("Prometheus to scrape 1 relay, 3 processors, the lag exporter and node_exporter", 180_000, async () => {
         const byJob = async (q: string) => {
           const r = (await (await fetch(`http://127.0.0.1:${prom.local}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { metric: { job: string }; value: [number, string] }[] } };
           return Object.fromEntries(r.data.result.map((s) => [s.metric.job, Number(s.value[1])]));
         };
-        // as many targets as replicas, every one up
+        // as many targets as replicas, every one up; node_exporter: one pod on the one real node
         const [targets, up] = [await byJob("count by (job) (up)"), await byJob("sum by (job) (up)")];
-        return targets.relay === 1 && targets.processor === 3 && up.relay === 1 && up.processor === 3 && up["kafka-exporter"] === 1 ? up : undefined;
+        const workers = targets.relay === 1 && targets.processor === 3 && up.relay === 1 && up.processor === 3;
+        return workers && up["kafka-exporter"] === 1 && targets.node === 1 && up.node === 1 ? up : undefined;
       });
     } finally {
       prom.stop();

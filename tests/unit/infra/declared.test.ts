@@ -96,7 +96,7 @@ describe("infra: the dev stack declares every container", () => {
       "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",
       relay: "Workers", processor: "Workers", prometheus: "Monitoring", "lag-exporter": "Monitoring",
       // Docker has no init containers: a job copies the JMX agent out of its image for each JVM.
-      "postgres-exporter": "Exporters", pushgateway: "Exporters", "statsd-exporter": "Exporters",
+      "postgres-exporter": "Exporters", pushgateway: "Exporters", "statsd-exporter": "Exporters", "node-exporter": "Exporters",
       "copy-zookeeper-jmx-agent": "Kafka", "copy-kafka-jmx-agent": "Kafka", "copy-cassandra-jmx-agent": "Cassandra",
     };
     assert.equal(containers(run).length, Object.keys(subsystem).length);

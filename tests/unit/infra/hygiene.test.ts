@@ -50,7 +50,7 @@ describe("infra: every container is production-shaped", () => {
 
   it("has a memory limit from config", async () => {
     // A copy of files (the JMX agent's) and a Go exporter need little; every JVM and worker at least 256 MiB.
-    const small = (h: string) => h.startsWith("copy-") || ["postgres-exporter", "pushgateway", "statsd-exporter"].includes(h);
+    const small = (h: string) => h.startsWith("copy-") || ["postgres-exporter", "pushgateway", "statsd-exporter", "node-exporter"].includes(h);
     for (const c of containers(run)) {
       const least = small(hostnameOf(c)) ? 32 : 256;
       assert.ok(Number(c.inputs.memory) >= least, `${hostnameOf(c)}: memory ${c.inputs.memory}`);
@@ -95,6 +95,14 @@ describe("infra: every container is production-shaped", () => {
         assert.ok(volumes.has(m.volumeName), `${host}: ${m.volumeName} is not a declared volume`);
       }
     }
+  });
+
+  it("node-exporter reads the host's / read-only at /host, a bind mount; no other container binds a host folder", () => {
+    const binds = (c: Declared) => (unwrap(c.inputs.mounts) ?? []) as { type: string; source: string; target: string; readOnly: boolean }[];
+    const ne = containers(run).find((c) => hostnameOf(c) === "node-exporter")!;
+    assert.deepEqual(binds(ne), [{ type: "bind", source: "/", target: "/host", readOnly: true }]);
+    assert.ok((ne.inputs.command as string[]).includes("--path.rootfs=/host"));
+    for (const c of containers(run).filter((x) => x !== ne)) assert.deepEqual(binds(c), [], hostnameOf(c));
   });
 
   it("publishes only the ports people use, on the bind address", () => {

@@ -5,8 +5,10 @@ const STAGING = { target: "kubernetes", registry: "ghcr.io/acme", namespace: "re
 const JOBS = ["airflow-init", "cassandra-auth", "kafka-topics", "postgres-roles"];
 /** What keeps state of its own: a StatefulSet; everything else is a Deployment. */
 const STATEFUL = ["cassandra", "kafka", "postgres", "prometheus", "zookeeper"];
+/** One pod on each node: a DaemonSet. */
+const EVERY_MACHINE = ["node-exporter"];
 const NS = "realtime-pipeline-staging";
-const WORKLOADS = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment"];
+const WORKLOADS = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:DaemonSet"];
 
 type Container = { name: string; image: string; args?: string[]; env: { name: string; value?: string; valueFrom?: unknown }[]; readinessProbe?: { exec: { command: string[] } }; resources: { limits: { memory: string } }; volumeMounts: { name: string; mountPath: string }[] };
 const podContainer = (w: Declared) => (unwrap(w.inputs.spec) as { template: { spec: { containers: Container[] } } }).template.spec.containers[0];
@@ -22,15 +24,17 @@ describe("infra: the same specs on the Kubernetes target (staging/prod)", () => 
     docker = await runProgram(DEV_CONFIG);
   });
 
-  it("declares a StatefulSet per stateful service, a Deployment per stateless one, a Job per job, under the Docker names", () => {
+  it("declares a StatefulSet per stateful service, a Deployment per stateless one, a DaemonSet per every-machine one, a Job per job, under the Docker names", () => {
     const names = (type: string) => of(run, type).map((w) => (w.inputs.metadata as { name: string }).name).sort();
     // Docker's copy-* jobs are init containers of the pods here.
     const dockerHosts = containers(docker).map(hostnameOf).filter((h) => !h.startsWith("copy-"));
     assert.deepEqual(names("kubernetes:batch/v1:Job"), JOBS);
     assert.deepEqual(names("kubernetes:apps/v1:StatefulSet"), STATEFUL);
     // Docker's spark-worker-1..N are one Deployment of N replicas here.
-    const stateless = [...new Set(dockerHosts.filter((h) => !JOBS.includes(h) && !STATEFUL.includes(h)).map((h) => h.replace(/^spark-worker-\d+$/, "spark-worker")))];
+    const other = [...JOBS, ...STATEFUL, ...EVERY_MACHINE];
+    const stateless = [...new Set(dockerHosts.filter((h) => !other.includes(h)).map((h) => h.replace(/^spark-worker-\d+$/, "spark-worker")))];
     assert.deepEqual(names("kubernetes:apps/v1:Deployment"), stateless.sort());
+    assert.deepEqual(names("kubernetes:apps/v1:DaemonSet"), EVERY_MACHINE);
     assert.equal(of(run, "docker:index/container:Container").length, 0);
   });
 
@@ -189,6 +193,29 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     for (const n of ["zookeeper", "kafka", "cassandra"]) {
       const w = of(r, "kubernetes:apps/v1:StatefulSet").find((x) => (x.inputs.metadata as { name: string }).name === n)!;
       for (const t of (unwrap(w.inputs.spec) as { volumeClaimTemplates: { spec: { storageClassName: string } }[] }).volumeClaimTemplates) assert.equal(t.spec.storageClassName, "fast-rwo", n);
+    }
+  });
+
+  it("node-exporter: a DaemonSet on the selected nodes, the node's / read-only at /host, scraped pod by pod", async () => {
+    const r = await runProgram({ ...STAGING, nodeSelector: JSON.stringify({ "kubernetes.io/hostname": "node-a" }) }, "staging");
+    assert.equal(r.error, undefined, String(r.error));
+    const ds = of(r, "kubernetes:apps/v1:DaemonSet").find((w) => (w.inputs.metadata as { name: string }).name === "node-exporter")!;
+    type PodSpec = { nodeSelector?: Record<string, string>; volumes: { name: string; hostPath?: { path: string; type: string } }[] };
+    const spec = unwrap(ds.inputs.spec) as { template: { spec: PodSpec }; updateStrategy: unknown };
+    assert.deepEqual(spec.template.spec.nodeSelector, { "kubernetes.io/hostname": "node-a" });
+    assert.deepEqual(spec.updateStrategy, { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } });
+    const host = spec.template.spec.volumes.find((v) => v.hostPath !== undefined)!;
+    assert.deepEqual(host.hostPath, { path: "/", type: "Directory" });
+    const mount = (podContainer(ds).volumeMounts as { name: string; mountPath: string; readOnly?: boolean }[]).find((m) => m.name === host.name);
+    assert.deepEqual(mount, { name: host.name, mountPath: "/host", readOnly: true });
+    assert.ok(podContainer(ds).args?.includes("--path.rootfs=/host"));
+    // Prometheus resolves each node's pod through the headless <name>-pods Service.
+    const pods = of(r, "kubernetes:core/v1:Service").find((s) => (s.inputs.metadata as { name: string }).name === "node-exporter-pods");
+    assert.equal((pods?.inputs.spec as { clusterIP?: string } | undefined)?.clusterIP, "None");
+    // No other workload reads a folder of the node.
+    for (const w of of(r, ...WORKLOADS, "kubernetes:batch/v1:Job").filter((x) => x !== ds)) {
+      const vols = (unwrap(w.inputs.spec) as { template: { spec: PodSpec } }).template.spec.volumes;
+      assert.equal(vols.filter((v) => v.hostPath !== undefined).length, 0, w.name);
     }
   });
 

@@ -35,6 +35,8 @@ describe("infra: Prometheus in every stack", () => {
     assert.match(config, /job_name: "relay"\n\s+static_configs:\n\s+- targets:\n\s+- "relay:9464"\n/);
     assert.match(config, /job_name: "processor"\n\s+static_configs:\n\s+- targets:\n\s+- "processor:9464"\n/);
     assert.match(config, /job_name: "kafka-exporter"\n\s+static_configs:\n\s+- targets:\n\s+- "lag-exporter:9464"\n/);
+    // node_exporter: one container, the host
+    assert.match(config, /job_name: "node"\n\s+static_configs:\n\s+- targets:\n\s+- "node-exporter:9100"\n/);
     assert.doesNotMatch(config, /dns_sd_configs/);
     // replicas are containers <name>-1..N: each one a target
     const two = await runProgram({ ...DEV_CONFIG, processorReplicas: "2" });
@@ -49,7 +51,7 @@ describe("infra: Prometheus in every stack", () => {
   });
 
   it("kubernetes: each worker's replicas and the lag exporter through a headless Service of their own, a StatefulSet with a claim, nobody may write it", () => {
-    for (const w of ["relay", "processor", "lag-exporter"]) {
+    for (const w of ["relay", "processor", "lag-exporter", "node-exporter"]) {
       const svc = byName(staging, "kubernetes:core/v1:Service", `${w}-pods`);
       assert.ok(svc, `no ${w}-pods Service`);
       // not-ready pods too: a pod failing its probe is still scraped (up 0, or its metrics)
@@ -58,6 +60,8 @@ describe("infra: Prometheus in every stack", () => {
     const cm = byName(staging, "kubernetes:core/v1:ConfigMap", "prometheus-files")!;
     const data = Object.values(unwrap(cm.inputs.data) as Record<string, string>);
     assert.ok(data.some((d) => d.includes('- "processor-pods.ns1.svc"')), data.join("\n"));
+    // each node's node_exporter pod, by the DaemonSet's headless Service
+    assert.ok(data.some((d) => d.includes('- "node-exporter-pods.ns1.svc"')), data.join("\n"));
     const set = byName(staging, "kubernetes:apps/v1:StatefulSet", "prometheus")!;
     const spec = unwrap(set.inputs.spec) as { template: { metadata: { annotations?: Record<string, string> }; spec: { securityContext: { fsGroup: number } } } };
     assert.equal(spec.template.spec.securityContext.fsGroup, 65534);

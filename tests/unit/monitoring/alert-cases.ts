@@ -42,7 +42,6 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
   const dag = `${DAG},dag_id="${c.dagId}"`;
   const fs = 'job="node",instance="host:9100",device="/dev/sda1",mountpoint="/"';
   const tmpfs = 'job="node",instance="host:9100",device="tmpfs",mountpoint="/run",fstype="tmpfs"';
-  const pvc = 'job="kubelet",instance="node-1",namespace="rp",persistentvolumeclaim="kafka-data-kafka-0"';
   return [
     {
       alert: "OutboxBacklogGrowing", scenario: "the backlog grows from minute 21 and never empties",
@@ -134,19 +133,6 @@ export function alertCases(c: MonitoringSettings): AlertCase[] {
         s(`node_filesystem_size_bytes{${fs},fstype="ext4"}`, "100x80"),
         s(`node_filesystem_avail_bytes{${tmpfs}}`, "1x80"),
         s(`node_filesystem_size_bytes{${tmpfs}}`, "100x80"),
-      ],
-    },
-    {
-      alert: "ClaimFilling", scenario: "Kafka's claim drops to 5 % free at minute 21",
-      failing: [
-        s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x20 5x60"),
-        s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80"),
-      ],
-      onset: 21,
-      labels: { job: "kubelet", instance: "node-1", namespace: "rp", persistentvolumeclaim: "kafka-data-kafka-0" },
-      healthy: [
-        s(`kubelet_volume_stats_available_bytes{${pvc}}`, "50x80"),
-        s(`kubelet_volume_stats_capacity_bytes{${pvc}}`, "100x80"),
       ],
     },
   ];
