@@ -92,7 +92,10 @@ const restarts = (t: Tools, app: string) =>
 function importUpstreamImages(t: Tools, containerd: string): number {
   const c = parseStageConfig({ target: "kubernetes", registry: "x", kubeContext: "x", schemaRegistry: "karapace" });
   const u = upstreamImages(c);
-  const wanted = [u.postgres, u.zookeeper, u.kafka, u.karapace, u.cassandra, u.prometheus, u.nodeExporter];
+  const wanted = [
+    u.postgres, u.zookeeper, u.kafka, u.karapace, u.cassandra, u.prometheus,
+    u.postgresExporter, u.pushgateway, u.statsdExporter, u.nodeExporter,
+  ];
   const have = execFileSync("ctr", ["--address", containerd, "-n", "k8s.io", "images", "ls", "-q"], { encoding: "utf8" });
   const normal = (i: string) => (i.includes("/") && i.split("/")[0].includes(".") ? i : `docker.io/${i.includes("/") ? i : `library/${i}`}`);
   const missing = wanted.filter((i) => !have.split("\n").includes(normal(i)));
@@ -311,19 +314,26 @@ describe("stacks: the staging shape on a real Kubernetes node (stack ci-k8s)", f
     const images = all.flatMap((p) => p.spec.containers.map((c) => c.image)).filter((i) => i.startsWith(`${t.registry}/`));
     assert.ok(images.length >= 6, all.flatMap((p) => p.spec.containers.map((c) => c.image)).join(", "));
     for (const i of images) assert.match(i, /@sha256:[0-9a-f]{64}$/);
-    // Prometheus finds each worker replica through its headless <name>-pods Service and scrapes it.
+    // Prometheus finds each replica through a headless Service (the set's own, or <name>-pods) and scrapes it.
     const prom = await portForward(t, "svc/prometheus", 9090);
     let scraped: Record<string, number> = {};
     try {
-      scraped = await waitFor("Prometheus to scrape 1 relay, 3 processors, the lag exporter and node_exporter", 180_000, async () => {
+      // every replica of every job: the workers, the JVMs' JMX agents, the exporters, Spark's servlets
+      const SCRAPED: Record<string, number> = {
+        relay: 1, processor: 3, "kafka-exporter": 1, prometheus: 1, kafka: 3, zookeeper: 3, cassandra: 3,
+        postgres: 1, pushgateway: 1, "airflow-statsd": 1, "spark-master": 1, "spark-worker": 1, "spark-driver": 1,
+        // node_exporter: one pod on the one real node
+        node: 1,
+      };
+      scraped = await waitFor(`Prometheus to scrape ${JSON.stringify(SCRAPED)}`, 300_000, async () => {
         const byJob = async (q: string) => {
           const r = (await (await fetch(`http://127.0.0.1:${prom.local}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { metric: { job: string }; value: [number, string] }[] } };
           return Object.fromEntries(r.data.result.map((s) => [s.metric.job, Number(s.value[1])]));
         };
-        // as many targets as replicas, every one up; node_exporter: one pod on the one real node
+        // as many targets as replicas, every one up
         const [targets, up] = [await byJob("count by (job) (up)"), await byJob("sum by (job) (up)")];
-        const workers = targets.relay === 1 && targets.processor === 3 && up.relay === 1 && up.processor === 3;
-        return workers && up["kafka-exporter"] === 1 && targets.node === 1 && up.node === 1 ? up : undefined;
+        const every = Object.entries(SCRAPED).every(([job, n]) => targets[job] === n && up[job] === n);
+        return every ? up : undefined;
       });
     } finally {
       prom.stop();
