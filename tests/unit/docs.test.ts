@@ -10,7 +10,7 @@ import { monitoringSettingsSchema } from "../../infra/monitoring/settings";
 
 const ROOT = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
-const DOCS = ["README.md", "CHANGELOG.md", ...fs.readdirSync(path.join(ROOT, "docs")).map((f) => `docs/${f}`)];
+const DOCS = ["README.md", "CHANGELOG.md", ...fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
 
 describe("docs", () => {
   it("docs/reference.md names every config key, and every kind, port and volume of the nested ones", () => {
