@@ -210,7 +210,7 @@ def main(argv: list[str]) -> int:
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=os.environ.get("SPARK_TRIGGER", "5 seconds"))
     if os.environ.get("PUSHGATEWAY_URL"):
-        # spark-submit runs this file without its folder on sys.path: the module beside it is found here
+        # the module beside this file, from wherever the job is started
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from progress_metrics import listener
         spark.streams.addListener(listener(os.environ["PUSHGATEWAY_URL"]))
