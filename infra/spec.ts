@@ -71,6 +71,14 @@ export function nodeHttpCheck(port: number, path: string): HealthCheck {
   };
 }
 
+/**
+ * A check that asks an HTTP endpoint with wget from inside the container: busybox's in the
+ * exporters' and Prometheus's upstream images, Debian's in the stand-ins (images/upstream).
+ */
+export function wgetCheck(port: number, path: string, timings: Pick<HealthCheck, "intervalSeconds" | "timeoutSeconds"> = { intervalSeconds: 15, timeoutSeconds: 5 }): HealthCheck {
+  return { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], ...timings };
+}
+
 export interface VolumeMount {
   /** Logical volume name, unique in the stack; the same name shares one volume. */
   volume: string;

@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PORTS } from "../catalog/settings";
 import { statsdMappingConfig } from "../monitoring/statsd";
-import { Dependency, ServiceHandle, ServiceSpec, Size, Target } from "../spec";
+import { Dependency, ServiceHandle, ServiceSpec, Size, Target, wgetCheck } from "../spec";
 
 const STATSD_MAPPING = "/etc/statsd-exporter/mapping.yml";
 
@@ -122,9 +122,4 @@ function nodeExporter(image: string, size: Size): ServiceSpec {
     healthCheck: wgetCheck(PORTS.nodeExporter, "/metrics"),
     ...size,
   };
-}
-
-/** wget: busybox's in the upstream images, Debian's in the stand-ins (images/upstream). */
-function wgetCheck(port: number, path: string) {
-  return { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], intervalSeconds: 15, timeoutSeconds: 5 };
 }

@@ -12,7 +12,7 @@ import { renderRules, ruleGroups } from "../monitoring/rules";
 import { renderScrapeConfig, type ScrapeJob } from "../monitoring/scrape";
 import type { MonitoringSettings } from "../monitoring/settings";
 import { JOBS } from "../monitoring/settings";
-import { Dependency, EnvGroup, Handle, ServiceHandle, Size, Target, merge, nodeHttpCheck } from "../spec";
+import { Dependency, EnvGroup, Handle, ServiceHandle, Size, Target, merge, nodeHttpCheck, wgetCheck } from "../spec";
 
 /** The upstream image runs as nobody (uid and gid 65534): a fresh cluster volume is made writable for it. */
 const NOBODY = 65534;
@@ -90,9 +90,8 @@ export class Monitoring extends pulumi.ComponentResource {
         ],
         env: {},
         ports: { web: { container: PORTS.prometheus, published: args.publishedPort } },
-        // wget: busybox's in the upstream image, Debian's in the stand-in (images/upstream)
-        healthCheck: { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.prometheus}/-/ready`], intervalSeconds: 10, timeoutSeconds: 5 },
-        aliveCheck: { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${PORTS.prometheus}/-/healthy`], intervalSeconds: 30, timeoutSeconds: 10 },
+        healthCheck: wgetCheck(PORTS.prometheus, "/-/ready", { intervalSeconds: 10, timeoutSeconds: 5 }),
+        aliveCheck: wgetCheck(PORTS.prometheus, "/-/healthy", { intervalSeconds: 30, timeoutSeconds: 10 }),
         volumes: [{ volume: "prometheus-data", path: "/prometheus" }],
         volumeGroup: NOBODY,
         files: [

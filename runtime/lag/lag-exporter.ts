@@ -6,13 +6,13 @@
  * run outside the processor: the processor's own pipeline_consumer_lag stops when it does.
  */
 import type { Admin } from "kafkajs";
-import { Gauge } from "prom-client";
+import type { Gauge } from "prom-client";
 import type { LagConfig } from "../lib/config";
 import { classify, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import { createKafka } from "../lib/kafka";
 import { createLogger, type Logger } from "../lib/logger";
-import { metrics } from "../lib/metrics";
+import { metrics, registryGauge } from "../lib/metrics";
 import { untilAvailable } from "../lib/retry";
 import { sleep } from "../lib/sleep";
 
@@ -69,11 +69,9 @@ export async function readLag(admin: Admin, groups: string[]): Promise<LagReadin
   return reading;
 }
 
-/** The registry's gauge of that name, made once (a second exporter in one process reuses it). */
-function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-  const registry = metrics().registry;
-  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
-}
+/** The process registry's gauge of that name, made once (a second exporter in one process reuses it). */
+const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> =>
+  registryGauge(metrics().registry, name, help, labelNames);
 
 function gauges() {
   const labelNames = ["consumergroup", "topic", "partition"] as const;

@@ -18,6 +18,11 @@ export interface WorkerMetrics {
   stageSeconds: Histogram<"stage">;
 }
 
+/** The registry's gauge of that name, made on first use and the same one after. */
+export function registryGauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
 let shared: WorkerMetrics | undefined;
 
 export function metrics(): WorkerMetrics {

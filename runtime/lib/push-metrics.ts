@@ -6,7 +6,8 @@
  * A push that fails is the gateway's or the network's fault, not the run's: the pages are
  * already stored, so it is logged and the run still succeeds (the next run pushes again).
  */
-import { Gauge, Pushgateway, type Registry } from "prom-client";
+import { Pushgateway, type Registry } from "prom-client";
+import { registryGauge } from "./metrics";
 import type { Logger } from "./logger";
 
 export interface PushTarget {
@@ -19,7 +20,7 @@ export interface PushTarget {
 /** Pushes `registry` with the end time; resolves true when the gateway took it. Never throws. */
 export async function pushRunMetrics(registry: Registry, target: PushTarget, log: Logger): Promise<boolean> {
   const name = "pipeline_run_last_success_timestamp_seconds";
-  const ended = (registry.getSingleMetric(name) as Gauge | undefined) ?? new Gauge({ name, help: "When the last one-shot run ended without error (Unix seconds)", registers: [registry] });
+  const ended = registryGauge(registry, name, "When the last one-shot run ended without error (Unix seconds)");
   ended.set(Date.now() / 1000);
   const gateway = new Pushgateway(target.url, { timeout: target.timeoutMs ?? 10_000 }, registry);
   try {
