@@ -38,6 +38,8 @@ import { RoundLoop, type RelayShared, type RelayTotals } from "./round-loop";
 
 export interface RelaySummary extends RelayTotals {
   seconds: number;
+  /** CPU seconds (user and system) this process spent from the relay's start to its stop. */
+  cpuSeconds: number;
 }
 
 export interface RelayOptions {
@@ -62,7 +64,8 @@ export function startRelay(options: RelayOptions): RelayHandle {
 async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal): Promise<RelaySummary> {
   const config = options.config;
   const startedAt = Date.now();
-  const summary: RelaySummary = { published: 0, parked: 0, rounds: 0, failedRounds: 0, seconds: 0 };
+  const cpuAtStart = process.cpuUsage();
+  const summary: RelaySummary = { published: 0, parked: 0, rounds: 0, failedRounds: 0, seconds: 0, cpuSeconds: 0 };
   const pool = options.pool ?? createPgPool(config, 2 * config.RELAY_CONCURRENCY + 1, log);
   const kafka = createKafka(config.KAFKA_BROKERS, "relay", log);
   const admin = kafka.admin();
@@ -111,6 +114,8 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
     if (!options.pool) await pool.end().catch(() => undefined);
   }
   summary.seconds = (Date.now() - startedAt) / 1000;
+  const cpu = process.cpuUsage(cpuAtStart);
+  summary.cpuSeconds = Number(((cpu.user + cpu.system) / 1e6).toFixed(3));
   log.info(summary, "relay stopped");
   return summary;
 }
