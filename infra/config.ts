@@ -165,6 +165,8 @@ export const stageConfigSchema = z
      */
     cassandraConsistency: z.enum(["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"], { errorMap: () => ({ message: "must be LOCAL_QUORUM, QUORUM, EACH_QUORUM, ALL, LOCAL_ONE or ONE" }) }).default("LOCAL_QUORUM"),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+    /** Hours a published outbox row is kept in PostgreSQL (the relay deletes older ones); 0 keeps them for ever. */
+    outboxRetentionHours: z.coerce.number().int("must be a whole number of hours").min(0, "must be 0 (keep for ever) or more").max(8784, "must be at most 8784 (a year)").default(168),
     /** kubernetes target: where the project's images are pushed (e.g. ghcr.io/acme). */
     registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, "must be a registry path such as ghcr.io/acme").optional(),
     /** kubernetes target: the namespace (default: <project>-<stack>) and the claims' storage class. */
@@ -338,6 +340,7 @@ const FIX_EXAMPLE: Record<string, string> = {
   monitoring: "false",
   prometheusVersion: "2.42.0",
   prometheusRetention: "15d",
+  outboxRetentionHours: "168",
   scrapeIntervalSeconds: "15",
   alerts: "'{\"targetDownFor\": \"1m\"}'",
   advertisedHost: "<host name on the LAN>",

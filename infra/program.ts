@@ -91,7 +91,7 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const workers = new Workers(
     prefix,
     workersArgs(config, target, {
-      env: { common: env.common, relay: [env.postgres, env.kafka], processor: [env.kafka, env.cassandra] },
+      env: { common: env.common, relay: [env.postgres, env.kafka, env.relay], processor: [env.kafka, env.cassandra] },
       dependsOn: { relay: [pg, topics, registry], processor: [topics, registry, cassandraRole] },
     }),
     formerly(prefix, "workers"),

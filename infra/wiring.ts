@@ -16,6 +16,8 @@ export interface PipelineEnv {
   postgres: EnvGroup;
   kafka: EnvGroup;
   cassandra: EnvGroup;
+  /** The relay's own settings. */
+  relay: EnvGroup;
   /** Set once the data source is known (the offline API server or the configured URL). */
   source: (apiBaseUrl: string) => EnvGroup;
 }
@@ -58,6 +60,7 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
       },
       secret: { CASSANDRA_PASSWORD: a.cassandraPassword },
     },
+    relay: { env: { RELAY_OUTBOX_RETENTION_S: String(c.outboxRetentionHours * 3600) }, secret: {} },
     source: (apiBaseUrl) => ({ env: { API_BASE_URL: apiBaseUrl, INGEST_BATCH_SIZE: String(c.ingestBatchSize) }, secret: {} }),
   };
 }

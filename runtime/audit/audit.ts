@@ -8,7 +8,8 @@
  *     no row is `missing`, an older write time is `stale` (the newest version was lost);
  *   - unpublished: `pending` (the relay has not got there yet), parked: `parked` (its reason is in
  *     the outbox): neither is a loss;
- *   - no outbox row at all: only the row's presence can be checked.
+ *   - no outbox row at all (the retention deleted its rows: relay/prune.ts): only the row's
+ *     presence can be checked.
  * A re-drive writes a new outbox row for each missing or stale user from its `users` row (the
  * newest version staged): the relay publishes it like any other, and the processor writes it at
  * the write time of its new outbox id, above every version staged before it, so it also repairs

@@ -152,6 +152,14 @@ export const relaySchema = z.object({
   RELAY_CONCURRENCY: int(1, 16, 1),
   /** Bytes of encoded messages per Kafka send (each partition's record batch stays under the broker's 1 MiB). */
   RELAY_MAX_SEND_BYTES: int(16_384, 16_000_000, 900_000),
+  /** Seconds a published outbox row is kept (7 days); 0 keeps every row for ever. */
+  RELAY_OUTBOX_RETENTION_S: int(0, 31_622_400, 604_800),
+  /** Between two pruning passes (one relay prunes at a time). */
+  RELAY_PRUNE_EVERY_MS: int(1000, 86_400_000, 300_000),
+  /** Rows per delete statement of a pruning pass. */
+  RELAY_PRUNE_BATCH: int(100, 100_000, 10_000),
+  /** Between two delete statements of a pass. */
+  RELAY_PRUNE_PAUSE_MS: int(0, 60_000, 500),
 });
 export type RelayConfig = z.infer<typeof relaySchema>;
 

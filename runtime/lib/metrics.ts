@@ -14,6 +14,7 @@ export interface WorkerMetrics {
   consumerLag: Gauge<"topic" | "partition" | "group">;
   outboxPending: Gauge;
   outboxOldestPendingSeconds: Gauge;
+  outboxPruned: Counter;
   fetchToStoreSeconds: Histogram;
   stageSeconds: Histogram<"stage">;
 }
@@ -68,6 +69,7 @@ export function metrics(): WorkerMetrics {
         + "about once a second)",
       registers: [registry],
     }),
+    outboxPruned: new Counter({ name: "pipeline_outbox_pruned_total", help: "Published outbox rows deleted after the retention", registers: [registry] }),
   };
   return shared;
 }

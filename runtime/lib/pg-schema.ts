@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS relay_inflight (
   created_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (bucket, id) WHERE published_at IS NULL;
+-- the retention's deletes walk the oldest rows only (runtime/relay/prune.ts)
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_at);
 CREATE TABLE IF NOT EXISTS rejected_records (
   id          bigserial PRIMARY KEY,
   seed        text NOT NULL,

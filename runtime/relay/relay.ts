@@ -34,6 +34,7 @@ import { sleep } from "../lib/sleep";
 import { startStoppable, type WorkerHandle } from "../lib/stoppable";
 import { TopicLimit } from "../lib/topic-limit";
 import { PendingGauge, Refusals } from "./loop-state";
+import { keepOutboxPruned } from "./prune";
 import { RoundLoop, type RelayShared, type RelayTotals } from "./round-loop";
 
 export interface RelaySummary extends RelayTotals {
@@ -66,7 +67,7 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
   const startedAt = Date.now();
   const cpuAtStart = process.cpuUsage();
   const summary: RelaySummary = { published: 0, parked: 0, rounds: 0, failedRounds: 0, seconds: 0, cpuSeconds: 0 };
-  const pool = options.pool ?? createPgPool(config, 2 * config.RELAY_CONCURRENCY + 1, log);
+  const pool = options.pool ?? createPgPool(config, 2 * config.RELAY_CONCURRENCY + 2, log);
   const kafka = createKafka(config.KAFKA_BROKERS, "relay", log);
   const admin = kafka.admin();
   const loops: RoundLoop[] = [];
@@ -101,12 +102,19 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
     // holds: a loop's bucket locks live until its commit, after the Kafka ack.
     for (let index = 0; index < config.RELAY_CONCURRENCY; index++) loops.push(new RoundLoop(index, shared));
     const loopsDone = new AbortController();
-    const watching = watchSchemaId(registry, schema, log, AbortSignal.any([signal, loopsDone.signal]));
+    const background = AbortSignal.any([signal, loopsDone.signal]);
+    const watching = watchSchemaId(registry, schema, log, background);
+    const pruning = config.RELAY_OUTBOX_RETENTION_S > 0
+      ? keepOutboxPruned(pool, {
+          retentionSeconds: config.RELAY_OUTBOX_RETENTION_S, batch: config.RELAY_PRUNE_BATCH, pauseMs: config.RELAY_PRUNE_PAUSE_MS,
+          everyMs: config.RELAY_PRUNE_EVERY_MS, log, signal: background,
+        })
+      : undefined;
     try {
       await Promise.all(loops.map((loop) => loop.run()));
     } finally {
       loopsDone.abort();
-      await watching;
+      await Promise.all([watching, pruning]);
     }
   } finally {
     await Promise.all(loops.map((loop) => loop.close()));

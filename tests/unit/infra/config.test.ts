@@ -22,6 +22,7 @@ const BAD: { case: string; set: Record<string, string | undefined>; key: string;
   { case: "createNamespace that is not a boolean", set: { createNamespace: "no" }, key: "realtime-pipeline:createNamespace", says: /true or false/ },
   { case: "an image platform that is not os/arch", set: { imagePlatform: "amd64" }, key: "realtime-pipeline:imagePlatform", says: /linux\/amd64 or linux\/arm64/ },
   { case: "a pull secret that is not a Secret name", set: { imagePullSecrets: JSON.stringify(["Reg Cred"]) }, key: "realtime-pipeline:imagePullSecrets.0", says: /Secret names.*Fix: pulumi config set --path 'realtime-pipeline:imagePullSecrets\[0\]'/ },
+  { case: "a fractional outbox retention", set: { outboxRetentionHours: "1.5" }, key: "realtime-pipeline:outboxRetentionHours", says: /whole number of hours.*Fix: pulumi config set realtime-pipeline:outboxRetentionHours 168/ },
   { case: "a bad data-source URL", set: { dataSourceUrl: "randomuser" }, key: "realtime-pipeline:dataSourceUrl", says: /http\(s\) URL/ },
 ];
 
