@@ -8,13 +8,14 @@
  * Each replayed record carries `dlq_replayed_from` (DLQ partition/offset), for whoever reads it.
  */
 import { createHash, randomUUID } from "node:crypto";
-import { Partitioners, type IHeaders, type Kafka } from "kafkajs";
+import type { IHeaders, Kafka } from "kafkajs";
 import { z } from "zod";
 import { DLQ_TOPIC, USERS_TOPIC } from "../contracts/names";
 import { commonShape, kafkaShape, loadConfig } from "../lib/config";
 import { createKafka } from "../lib/kafka";
 import type { Logger } from "../lib/logger";
 import type { DlqEnvelope } from "./dlq";
+import { kafkaReplayProducer, ReplaySender, type Replayable } from "./replay-sender";
 
 export const DLQ_REPLAY_USAGE =
   "usage: main dlq-replay [--reason REGEX] [--since ISO] [--until ISO] [--dry-run] [--group G]";
@@ -83,8 +84,6 @@ export function matches(env: DlqEnvelope, f: ReplayFilter): boolean {
   return true;
 }
 
-type Replayable = { key: Buffer | null; value: Buffer; headers: IHeaders };
-
 /** The record a letter was, or why it cannot be replayed. */
 export function recordOf(env: DlqEnvelope, from: string): Replayable | { error: string } {
   if (env.value_base64 === null) {
@@ -111,7 +110,9 @@ export async function replayDlq(kafka: Kafka, log: Logger, o: ReplayOptions): Pr
   await admin.connect();
   let ends: Map<number, bigint>;
   const start = new Map<number, bigint>();
+  let partitions: number;
   try {
+    partitions = (await admin.fetchTopicOffsets(topic)).length;
     const offsets = await admin.fetchTopicOffsets(dlqTopic);
     ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
     const committed = o.dryRun ? [] : (await admin.fetchOffsets({ groupId, topics: [dlqTopic] }))[0]?.partitions ?? [];
@@ -126,11 +127,10 @@ export async function replayDlq(kafka: Kafka, log: Logger, o: ReplayOptions): Pr
   log.info({ groupId, dlqTopic, topic, partitions: left.size, dryRun: !!o.dryRun }, "dlq replay");
   if (left.size === 0) return s;
 
-  const producer = kafka.producer({
-    idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
-  });
-  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, sessionTimeout: 10_000 });
-  await Promise.all([producer.connect(), consumer.connect()]);
+  const sender = new ReplaySender({ topic, partitions, newProducer: kafkaReplayProducer(kafka), log });
+  // a session long enough for a send retried on its pauses (replay-sender.ts) without losing the group
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 250, sessionTimeout: 30_000 });
+  await consumer.connect();
   try {
     await consumer.subscribe({ topic: dlqTopic, fromBeginning: true });
     let resolveDone: () => void = () => undefined;
@@ -173,7 +173,7 @@ export async function replayDlq(kafka: Kafka, log: Logger, o: ReplayOptions): Pr
             }
             out.push(r);
           }
-          if (out.length > 0 && !o.dryRun) await producer.send({ topic, acks: -1, messages: out });
+          if (!o.dryRun) await sender.send(out);
           s.replayed += out.length;
           if (last !== undefined && !o.dryRun) {
             // after the send's ack: a crash in between replays these again (upserts: harmless)
@@ -192,7 +192,7 @@ export async function replayDlq(kafka: Kafka, log: Logger, o: ReplayOptions): Pr
     // partitions a fetch may have moved past already (nothing left in them) are done too
     await done;
   } finally {
-    await Promise.all([consumer.disconnect().catch(() => undefined), producer.disconnect().catch(() => undefined)]);
+    await Promise.all([consumer.disconnect().catch(() => undefined), sender.close()]);
   }
   return s;
 }
