@@ -34,7 +34,8 @@ function main(): void {
   if (specs.length === 0) throw new Error("usage: api-server.ts <seed>:<pages>:<results> ...");
   const bodies = new Map<string, Buffer>();
   for (const s of specs) {
-    for (let p = 1; p <= s.pages; p++) bodies.set(key(s.seed, p, s.results), Buffer.from(JSON.stringify(generatePage(s.seed, p, s.results))));
+    for (let p = 1; p <= s.pages; p++)
+      bodies.set(key(s.seed, p, s.results), Buffer.from(JSON.stringify(generatePage(s.seed, p, s.results))));
   }
   const server = http.createServer((req, res) => {
     const u = new URL(req.url ?? "/", "http://localhost");
@@ -43,7 +44,16 @@ function main(): void {
       res.writeHead(200, { "content-type": "application/json" }).end('{"status":"ok"}');
       return;
     }
-    const body = path === "/api" ? bodies.get(key(u.searchParams.get("seed") ?? "", Number(u.searchParams.get("page")), Number(u.searchParams.get("results")))) : undefined;
+    const body =
+      path === "/api"
+        ? bodies.get(
+            key(
+              u.searchParams.get("seed") ?? "",
+              Number(u.searchParams.get("page")),
+              Number(u.searchParams.get("results")),
+            ),
+          )
+        : undefined;
     if (!body) {
       res.writeHead(404, { "content-type": "application/json" }).end('{"error":"page not pre-rendered"}');
       return;

@@ -17,17 +17,22 @@ import type { Client } from "cassandra-driver";
 const JMX_PORT = 7199;
 /** What Cassandra's own tool scripts give the JVM (jvm11-clients.options) so its classes load on Java 17. */
 const JVM_OPENS = [
-  "--add-exports", "java.base/sun.nio.ch=ALL-UNNAMED",
-  "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED",
-  "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED",
-  "--add-opens", "java.base/java.nio=ALL-UNNAMED",
+  "--add-exports",
+  "java.base/sun.nio.ch=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/sun.nio.ch=ALL-UNNAMED",
+  "--add-exports",
+  "java.base/jdk.internal.ref=ALL-UNNAMED",
+  "--add-opens",
+  "java.base/java.nio=ALL-UNNAMED",
 ];
 const BUSY_POOLS = ["CompactionExecutor", "MemtableFlushWriter", "MemtablePostFlush", "PerDiskMemtableFlushWriter_0"];
 
 function cassandraLib(home: string): string {
   const root = join(home, "downloads", "cassandra");
   const versions = existsSync(root) ? readdirSync(root).filter((v) => existsSync(join(root, v, "lib"))) : [];
-  if (versions.length === 0) throw new Error(`no Cassandra jars under ${root}: run scripts/services up cassandra first`);
+  if (versions.length === 0)
+    throw new Error(`no Cassandra jars under ${root}: run scripts/services up cassandra first`);
   return join(root, versions.sort().at(-1)!, "lib");
 }
 
@@ -35,10 +40,25 @@ function cassandraLib(home: string): string {
 export function nodetool(home: string, ...args: string[]): void {
   const toolHome = join(home, "run", "bench", "nodetool-home"); // NodeTool writes its history under user.home
   mkdirSync(toolHome, { recursive: true });
-  const argv = [`-Duser.home=${toolHome}`, ...JVM_OPENS, "-cp", `${cassandraLib(home)}/*`, "org.apache.cassandra.tools.NodeTool", "-h", "127.0.0.1", "-p", String(JMX_PORT), ...args];
+  const argv = [
+    `-Duser.home=${toolHome}`,
+    ...JVM_OPENS,
+    "-cp",
+    `${cassandraLib(home)}/*`,
+    "org.apache.cassandra.tools.NodeTool",
+    "-h",
+    "127.0.0.1",
+    "-p",
+    String(JMX_PORT),
+    ...args,
+  ];
   const r = spawnSync("java", argv, { encoding: "utf8", timeout: 120_000 });
   if (r.status !== 0) {
-    const why = (r.stderr || r.stdout || String(r.error ?? "")).split("\n").filter((l) => !/ DEBUG |^\s+at /.test(l)).slice(-5).join("\n");
+    const why = (r.stderr || r.stdout || String(r.error ?? ""))
+      .split("\n")
+      .filter((l) => !/ DEBUG |^\s+at /.test(l))
+      .slice(-5)
+      .join("\n");
     throw new Error(`nodetool ${args[0]} failed (exit ${r.status}): ${why}`);
   }
 }
@@ -61,9 +81,12 @@ export async function cassandraQuiet(client: Client, timeoutMs = 120_000): Promi
   const t0 = Date.now();
   for (;;) {
     const rs = await client.execute("SELECT name, active_tasks, pending_tasks FROM system_views.thread_pools");
-    const busy = rs.rows.filter((r) => BUSY_POOLS.includes(r.name as string) && Number(r.active_tasks) + Number(r.pending_tasks) > 0);
+    const busy = rs.rows.filter(
+      (r) => BUSY_POOLS.includes(r.name as string) && Number(r.active_tasks) + Number(r.pending_tasks) > 0,
+    );
     if (busy.length === 0) return Date.now() - t0;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`Cassandra still busy after ${timeoutMs} ms: ${busy.map((r) => r.name).join(", ")}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`Cassandra still busy after ${timeoutMs} ms: ${busy.map((r) => r.name).join(", ")}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }

@@ -125,11 +125,16 @@ async function main(): Promise<void> {
   }
   const ratio = (k: Key) => Math.round((by("group", k) / by("periodic", k)) * 100) / 100;
   const ratios = {
-    rate: ratio("rate"), limit: ratio("limit"), cpu_us: ratio("cpuUs"),
-    svc_cpu_us: ratio("svcCpuUs"), limit_svc_cpu_us: ratio("limitSvcCpuUs"),
+    rate: ratio("rate"),
+    limit: ratio("limit"),
+    cpu_us: ratio("cpuUs"),
+    svc_cpu_us: ratio("svcCpuUs"),
+    limit_svc_cpu_us: ratio("limitSvcCpuUs"),
   };
-  say(`\ngroup / periodic (medians): processor rate ${ratios.rate}, limit ${ratios.limit}, ` +
-    `services' CPU per record ${ratios.svc_cpu_us}`);
+  say(
+    `\ngroup / periodic (medians): processor rate ${ratios.rate}, limit ${ratios.limit}, ` +
+      `services' CPU per record ${ratios.svc_cpu_us}`,
+  );
   say(`BENCH_COMMITLOG ${JSON.stringify({ order, runs, ratios })}`);
 }
 

@@ -42,7 +42,10 @@ export const SERVICES = ["postgres", "zookeeper", "kafka", "schema-registry", "c
  * all (`us`) and per service (`byName`); `pids`: the services' pids, to tell whether one was
  * restarted between two readings.
  */
-export function servicesCpuUs(home: string, names: string[] = SERVICES): { us: number; pids: string; byName: Record<string, number> } {
+export function servicesCpuUs(
+  home: string,
+  names: string[] = SERVICES,
+): { us: number; pids: string; byName: Record<string, number> } {
   const roots = new Map<number, string>();
   for (const n of names) {
     try {

@@ -31,16 +31,32 @@ const WEEK_S = 7 * 24 * 3600;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(): Promise<void> {
-  const senv = loadServicesEnv(["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL"]);
+  const senv = loadServicesEnv([
+    "PG_HOST",
+    "PG_PORT",
+    "PG_DATABASE",
+    "PG_USER",
+    "KAFKA_BROKERS",
+    "SCHEMA_REGISTRY_URL",
+  ]);
   const run = Date.now().toString(36);
   const schema = `bench_outbox_${run}`;
   const options = `-c search_path=${schema}`;
-  const pool = new Pool({ host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD, max: 2, options });
+  const pool = new Pool({
+    host: senv.PG_HOST,
+    port: Number(senv.PG_PORT),
+    database: senv.PG_DATABASE,
+    user: senv.PG_USER,
+    password: senv.PG_PASSWORD,
+    max: 2,
+    options,
+  });
   const logDir = join(pipelineHome(), "run", "bench", `outbox-${run}`);
   await pool.query(`CREATE SCHEMA ${schema}`);
   await pool.query(PG_SCHEMA_SQL);
   const rates: { label: string; rate: number; rows: number }[] = [];
-  const outboxRows = async () => Number((await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox")).rows[0].n);
+  const outboxRows = async () =>
+    Number((await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox")).rows[0].n);
 
   /** Stages N users as pending outbox rows, then drains them with one relay --once. */
   async function round(label: string, retentionS: number): Promise<void> {
@@ -57,15 +73,20 @@ async function main(): Promise<void> {
     const w = await spawnWorker(`relay-${rates.length}`, ["relay", "--once"], env, logDir);
     const code = await w.exited;
     const s = w.summary() as { published?: number; seconds?: number } | undefined;
-    if (code !== 0 || !s?.published || !s.seconds) throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
+    if (code !== 0 || !s?.published || !s.seconds)
+      throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
     const rate = s.published / s.seconds;
     rates.push({ label, rate, rows: before });
     const ref = rates[0].rate;
-    say(`  ${label.padEnd(9)} outbox ${before.toLocaleString("en-US").padStart(10)} rows: ${s.published} published in ${s.seconds.toFixed(1)} s, ${rate.toFixed(0)} records/s (${(rate / ref).toFixed(2)} of the first)`);
+    say(
+      `  ${label.padEnd(9)} outbox ${before.toLocaleString("en-US").padStart(10)} rows: ${s.published} published in ${s.seconds.toFixed(1)} s, ${rate.toFixed(0)} records/s (${(rate / ref).toFixed(2)} of the first)`,
+    );
   }
 
   try {
-    say(`outbox history ${run}: ${N} pending rows a round; history ${HISTORY.toLocaleString("en-US")} published rows; worker logs ${logDir}/`);
+    say(
+      `outbox history ${run}: ${N} pending rows a round; history ${HISTORY.toLocaleString("en-US")} published rows; worker logs ${logDir}/`,
+    );
     await round("empty", 0);
     await round("empty", 0);
     const payload = (await pool.query<{ p: unknown }>("SELECT payload AS p FROM outbox LIMIT 1")).rows[0].p;
@@ -78,14 +99,18 @@ async function main(): Promise<void> {
       [HISTORY, JSON.stringify(payload)],
     );
     await pool.query("VACUUM ANALYZE outbox");
-    say(`  history of ${HISTORY.toLocaleString("en-US")} published rows written in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    say(
+      `  history of ${HISTORY.toLocaleString("en-US")} published rows written in ${((Date.now() - t0) / 1000).toFixed(0)} s`,
+    );
     await round("history", 0);
     await round("history", 0);
     await round("pruning", WEEK_S);
     const p0 = Date.now();
     const rest = await pruneOutbox(pool, { retentionSeconds: WEEK_S, batch: 10_000 });
     await pool.query("VACUUM ANALYZE outbox");
-    say(`  the rest of the history pruned (${rest.deleted.toLocaleString("en-US")} rows, no pauses) and vacuumed in ${((Date.now() - p0) / 1000).toFixed(0)} s`);
+    say(
+      `  the rest of the history pruned (${rest.deleted.toLocaleString("en-US")} rows, no pauses) and vacuumed in ${((Date.now() - p0) / 1000).toFixed(0)} s`,
+    );
     await round("pruned", WEEK_S);
   } finally {
     await pool.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
@@ -95,8 +120,12 @@ async function main(): Promise<void> {
   const of = (label: string) => rates.filter((r) => r.label === label).map((r) => r.rate);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const ratio = (label: string) => Number((mean(of(label)) / ref).toFixed(3));
-  say(`relay records/s against the empty outbox: history ${ratio("history")}, pruning ${ratio("pruning")}, pruned ${ratio("pruned")}`);
-  say(`BENCH ${JSON.stringify({ empty: Math.round(ref), history: ratio("history"), pruning: ratio("pruning"), pruned: ratio("pruned"), records: N, historyRows: HISTORY })}`);
+  say(
+    `relay records/s against the empty outbox: history ${ratio("history")}, pruning ${ratio("pruning")}, pruned ${ratio("pruned")}`,
+  );
+  say(
+    `BENCH ${JSON.stringify({ empty: Math.round(ref), history: ratio("history"), pruning: ratio("pruning"), pruned: ratio("pruned"), records: N, historyRows: HISTORY })}`,
+  );
 }
 
 main().catch((e: unknown) => {

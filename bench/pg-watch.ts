@@ -37,15 +37,35 @@ export async function logAutovacuum(pool: Pool): Promise<void> {
 }
 
 export async function pgSnapshot(pool: Pool): Promise<PgSnapshot> {
-  const t = await pool.query<{ relname: string; live: string; dead: string; upd: string; hot: string; av: string; aa: string; bytes: string }>(
+  const t = await pool.query<{
+    relname: string;
+    live: string;
+    dead: string;
+    upd: string;
+    hot: string;
+    av: string;
+    aa: string;
+    bytes: string;
+  }>(
     `SELECT relname, n_live_tup AS live, n_dead_tup AS dead, n_tup_upd AS upd, n_tup_hot_upd AS hot,
             autovacuum_count AS av, autoanalyze_count AS aa, pg_total_relation_size(relid) AS bytes
        FROM pg_stat_user_tables WHERE schemaname = current_schema() AND relname IN ('outbox', 'users') ORDER BY relname`,
   );
-  const b = await pool.query<{ c: string; buf: string }>("SELECT checkpoints_timed + checkpoints_req AS c, buffers_checkpoint AS buf FROM pg_stat_bgwriter");
+  const b = await pool.query<{ c: string; buf: string }>(
+    "SELECT checkpoints_timed + checkpoints_req AS c, buffers_checkpoint AS buf FROM pg_stat_bgwriter",
+  );
   return {
     at: Date.now(),
-    tables: t.rows.map((r) => ({ relname: r.relname, live: Number(r.live), dead: Number(r.dead), upd: Number(r.upd), hot: Number(r.hot), autovacuums: Number(r.av), autoanalyzes: Number(r.aa), mb: Math.round(Number(r.bytes) / 2 ** 20) })),
+    tables: t.rows.map((r) => ({
+      relname: r.relname,
+      live: Number(r.live),
+      dead: Number(r.dead),
+      upd: Number(r.upd),
+      hot: Number(r.hot),
+      autovacuums: Number(r.av),
+      autoanalyzes: Number(r.aa),
+      mb: Math.round(Number(r.bytes) / 2 ** 20),
+    })),
     checkpoints: Number(b.rows[0].c),
     checkpointBuffers: Number(b.rows[0].buf),
   };

@@ -66,12 +66,27 @@ async function pgUnnest(pool: Pool, users: UserCreated[], batch: number): Promis
         `INSERT INTO ${REF}.users (id, first_name, last_name, gender, address, country, post_code, email, username, dob, registered_date, phone, picture, fetched_at)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
                               $10::timestamptz[], $11::timestamptz[], $12::text[], $13::text[], $14::timestamptz[])`,
-        [col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"), col("post_code"), col("email"), col("username"),
-          rows.map((u) => iso(u.dob)), rows.map((u) => iso(u.registered_date)), col("phone"), col("picture"), rows.map((u) => iso(u.fetched_at))],
+        [
+          col("id"),
+          col("first_name"),
+          col("last_name"),
+          col("gender"),
+          col("address"),
+          col("country"),
+          col("post_code"),
+          col("email"),
+          col("username"),
+          rows.map((u) => iso(u.dob)),
+          rows.map((u) => iso(u.registered_date)),
+          col("phone"),
+          col("picture"),
+          rows.map((u) => iso(u.fetched_at)),
+        ],
       );
-      await c.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`, [
-        col("id"), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u)),
-      ]);
+      await c.query(
+        `INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`,
+        [col("id"), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u))],
+      );
       await c.query("COMMIT");
       rec.tick(i + rows.length);
     }
@@ -99,7 +114,22 @@ async function pgValues(pool: Pool, users: UserCreated[], batch: number): Promis
         const op: unknown[] = [];
         rows.forEach((u, r) => {
           uv.push(`(${Array.from({ length: 14 }, (_, k) => `$${r * 14 + k + 1}`).join(",")})`);
-          up.push(u.id, u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email, u.username, iso(u.dob), iso(u.registered_date), u.phone, u.picture, iso(u.fetched_at));
+          up.push(
+            u.id,
+            u.first_name,
+            u.last_name,
+            u.gender,
+            u.address,
+            u.country,
+            u.post_code,
+            u.email,
+            u.username,
+            iso(u.dob),
+            iso(u.registered_date),
+            u.phone,
+            u.picture,
+            iso(u.fetched_at),
+          );
           ov.push(`($${r * 3 + 1},$${r * 3 + 2},$${r * 3 + 3})`);
           op.push(u.id, keyBucket(u.id), JSON.stringify(u));
         });
@@ -127,7 +157,10 @@ export interface KafkaMsg {
 async function refTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }] });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+  });
   await admin.disconnect();
 }
 
@@ -136,9 +169,19 @@ async function refTopic(kafka: Kafka, topic: string, partitions: number): Promis
  * header) from a bare kafkajs producer with the relay's producer settings (idempotent, acks=all,
  * one request in flight), `batch` messages per send, to a topic with the same number of partitions.
  */
-export async function kafkaReference(kafka: Kafka, topic: string, partitions: number, msgs: KafkaMsg[], batch: number): Promise<RunFigures> {
+export async function kafkaReference(
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  msgs: KafkaMsg[],
+  batch: number,
+): Promise<RunFigures> {
   await refTopic(kafka, topic, partitions);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   try {
     await producer.send({ topic, acks: -1, messages: msgs.slice(0, 1) }); // metadata + producer id
@@ -176,13 +219,18 @@ export async function relayReference(
   await pool.query(`CREATE TABLE ${REF}.outbox (LIKE outbox INCLUDING ALL)`);
   for (let i = 0; i < users.length; i += 5000) {
     const rows = users.slice(i, i + 5000);
-    await pool.query(`INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`, [
-      rows.map((u) => u.id), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u)),
-    ]);
+    await pool.query(
+      `INSERT INTO ${REF}.outbox (user_id, bucket, payload) SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[])`,
+      [rows.map((u) => u.id), rows.map((u) => keyBucket(u.id)), rows.map((u) => JSON.stringify(u))],
+    );
   }
   await pool.query(`VACUUM ANALYZE ${REF}.outbox`);
   await refTopic(kafka, topic, partitions);
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
   await producer.connect();
   const c = await pool.connect();
   try {
@@ -199,9 +247,15 @@ export async function relayReference(
         await c.query("COMMIT");
         break;
       }
-      const messages = r.rows.map((x) => ({ key: x.user_id, value: encodeFrame(schemaId, type, x.payload), headers: { outbox_id: x.id } }));
+      const messages = r.rows.map((x) => ({
+        key: x.user_id,
+        value: encodeFrame(schemaId, type, x.payload),
+        headers: { outbox_id: x.id },
+      }));
       await producer.send({ topic, acks: -1, compression: CompressionTypes.None, messages });
-      await c.query(`UPDATE ${REF}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [r.rows.map((x) => x.id)]);
+      await c.query(`UPDATE ${REF}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])`, [
+        r.rows.map((x) => x.id),
+      ]);
       await c.query("COMMIT");
       done += r.rows.length;
       rec.tick(done);
@@ -266,9 +320,17 @@ export async function cassandraReference(
   return out;
 }
 
-export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; kafka?: Kafka; topics?: string[]; groups?: string[]; cassandra?: CassandraClient }): Promise<void> {
+export async function cleanupReferences(o: {
+  pool?: Pool;
+  pgSchemas?: string[];
+  kafka?: Kafka;
+  topics?: string[];
+  groups?: string[];
+  cassandra?: CassandraClient;
+}): Promise<void> {
   if (o.pool) {
-    for (const schema of [REF, ...(o.pgSchemas ?? [])]) await o.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    for (const schema of [REF, ...(o.pgSchemas ?? [])])
+      await o.pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
   }
   if (o.cassandra) await o.cassandra.execute(`DROP TABLE IF EXISTS ${REF_TABLE}`).catch(() => undefined);
   if (o.kafka) {
@@ -287,8 +349,20 @@ export async function cleanupReferences(o: { pool?: Pool; pgSchemas?: string[]; 
  * processor pays on the same 2 cores on top of its Cassandra writes. The group must already be at
  * the messages' start (its committed offsets).
  */
-export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId: string, n: number, partitionsAtOnce: number): Promise<RunFigures> {
-  const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+export async function kafkaConsumeReference(
+  kafka: Kafka,
+  topic: string,
+  groupId: string,
+  n: number,
+  partitionsAtOnce: number,
+): Promise<RunFigures> {
+  const consumer = kafka.consumer({
+    groupId,
+    maxBytes: 16 << 20,
+    maxWaitTimeInMs: 750,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let rec: ReturnType<typeof recorder> | undefined;
@@ -306,7 +380,9 @@ export async function kafkaConsumeReference(kafka: Kafka, topic: string, groupId
       if (bytes < 0) throw new Error("unreachable");
       const last = batch.lastOffset();
       resolveOffset(last);
-      await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      await consumer.commitOffsets([
+        { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+      ]);
       done += batch.messages.length;
       rec.tick(done);
       if (done >= n) finish();
@@ -341,7 +417,13 @@ export async function readAndInsertReference(
 ): Promise<RunFigures> {
   await client.execute(`DROP TABLE IF EXISTS ${REF_TABLE}`);
   await client.execute(USERS_TABLE_CQL.replace(`${KEYSPACE}.${USERS_TABLE}`, REF_TABLE));
-  const consumer = kafka.consumer({ groupId, maxBytes: 16 << 20, maxWaitTimeInMs: 750, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  const consumer = kafka.consumer({
+    groupId,
+    maxBytes: 16 << 20,
+    maxWaitTimeInMs: 750,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let rec: ReturnType<typeof recorder> | undefined;
@@ -369,7 +451,9 @@ export async function readAndInsertReference(
         await concurrent.executeConcurrent(client, queries, { concurrencyLevel: concurrency });
         const last = batch.lastOffset();
         resolveOffset(last);
-        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+        await consumer.commitOffsets([
+          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
+        ]);
         await heartbeat();
         done += batch.messages.length;
         rec.tick(done);
@@ -379,7 +463,10 @@ export async function readAndInsertReference(
       }
     },
   });
-  const timeout = setTimeout(() => finish(new Error(`read + insert reference: ${done} of ${n} messages after 300 s`)), 300_000);
+  const timeout = setTimeout(
+    () => finish(new Error(`read + insert reference: ${done} of ${n} messages after 300 s`)),
+    300_000,
+  );
   try {
     await finished;
   } finally {

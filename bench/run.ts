@@ -33,7 +33,8 @@
  *      BENCH_LATENCY_BATCH (200: users per page in phase 3), INGEST_BATCH_SIZE (1000),
  *      RELAY_BATCH_SIZE (1000), PROCESSOR_CONCURRENCY (128), TOPIC_PARTITIONS (6), BENCH_RELAYS
  *      (1: relay processes in phase 1), RELAY_CONCURRENCY, RELAY_MAX_BUCKETS, RELAY_POLL_MS,
- *      PROCESSOR_PARTITIONS_CONCURRENCY and PROCESSOR_CHUNK_SIZE (passed to the workers when set). Worker logs: $PIPELINE_HOME/run/bench/<run>/.
+ *      PROCESSOR_PARTITIONS_CONCURRENCY and PROCESSOR_CHUNK_SIZE (passed to the workers when set). Worker logs:
+ * $PIPELINE_HOME/run/bench/<run>/.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -56,12 +57,41 @@ import { groupLag } from "../runtime/index";
 import { REPO, sample, scrape, spawnWorker, type WorkerProc } from "../scripts/pipeline";
 import { loadServicesEnv, pipelineHome } from "../tests/support/services";
 import { pauseCompaction, settleCassandra } from "./cassandra-settle";
-import { cassandraReference, cleanupReferences, kafkaConsumeReference, kafkaReference, pgReference, readAndInsertReference, relayReference, REF, type KafkaMsg } from "./references";
+import {
+  cassandraReference,
+  cleanupReferences,
+  kafkaConsumeReference,
+  kafkaReference,
+  pgReference,
+  readAndInsertReference,
+  relayReference,
+  REF,
+  type KafkaMsg,
+} from "./references";
 import { procCpuUs, servicesCpuUs } from "./cpu";
 import { describeSnapshots, logAutovacuum, pgSnapshot, watchPg } from "./pg-watch";
-import { histQuantile, percentile, recorder, runFigures, slope, table, type Point, type Row, type RunFigures } from "./stats";
+import {
+  histQuantile,
+  percentile,
+  recorder,
+  runFigures,
+  slope,
+  table,
+  type Point,
+  type Row,
+  type RunFigures,
+} from "./stats";
 
-const REQUIRED = ["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"];
+const REQUIRED = [
+  "PG_HOST",
+  "PG_PORT",
+  "PG_DATABASE",
+  "PG_USER",
+  "KAFKA_BROKERS",
+  "SCHEMA_REGISTRY_URL",
+  "CASSANDRA_CONTACT_POINTS",
+  "CASSANDRA_LOCAL_DC",
+];
 
 const intEnv = (k: string, d: number) => {
   const v = process.env[k];
@@ -71,7 +101,15 @@ const intEnv = (k: string, d: number) => {
 };
 
 /** Worker settings passed on to the workers when set, for A/B runs of a knob. */
-const PASSED = ["RELAY_CONCURRENCY", "RELAY_MAX_BUCKETS", "RELAY_POLL_MS", "PROCESSOR_PARTITIONS_CONCURRENCY", "PROCESSOR_CHUNK_SIZE", "PROCESSOR_FETCH_MIN_BYTES", "PROCESSOR_FETCH_MAX_WAIT_MS"];
+const PASSED = [
+  "RELAY_CONCURRENCY",
+  "RELAY_MAX_BUCKETS",
+  "RELAY_POLL_MS",
+  "PROCESSOR_PARTITIONS_CONCURRENCY",
+  "PROCESSOR_CHUNK_SIZE",
+  "PROCESSOR_FETCH_MIN_BYTES",
+  "PROCESSOR_FETCH_MAX_WAIT_MS",
+];
 
 const say = (s: string) => process.stdout.write(s + "\n");
 const fmt = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "-");
@@ -94,7 +132,11 @@ function usersOf(seed: string, n: number, batch: number): UserCreated[] {
 /** A consumer group whose committed offsets are the current ends of users_created. */
 async function groupAtEnd(admin: Admin, groupId: string): Promise<void> {
   const ends = await admin.fetchTopicOffsets(USERS_TOPIC);
-  await admin.setOffsets({ groupId, topic: USERS_TOPIC, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+  await admin.setOffsets({
+    groupId,
+    topic: USERS_TOPIC,
+    partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+  });
 }
 
 async function mustSucceed(w: WorkerProc): Promise<void> {
@@ -106,13 +148,16 @@ async function mustSucceed(w: WorkerProc): Promise<void> {
 async function otherConsumers(admin: Admin, mine: string[]): Promise<string[]> {
   const { groups } = await admin.listGroups();
   const out: string[] = [];
-  const candidates = groups.filter((g) => g.protocolType === "consumer" && !mine.includes(g.groupId)).map((g) => g.groupId);
+  const candidates = groups
+    .filter((g) => g.protocolType === "consumer" && !mine.includes(g.groupId))
+    .map((g) => g.groupId);
   if (candidates.length === 0) return out;
   const { groups: described } = await admin.describeGroups(candidates);
   for (const g of described) {
     if (g.state !== "Stable" || g.members.length === 0) continue;
     const offs = await admin.fetchOffsets({ groupId: g.groupId, topics: [USERS_TOPIC] }).catch(() => []);
-    if (offs[0]?.partitions.some((p) => Number(p.offset) >= 0)) out.push(`${g.groupId} (${g.members.length} member(s))`);
+    if (offs[0]?.partitions.some((p) => Number(p.offset) >= 0))
+      out.push(`${g.groupId} (${g.members.length} member(s))`);
   }
   return out;
 }
@@ -121,7 +166,13 @@ async function otherConsumers(admin: Admin, mine: string[]): Promise<string[]> {
  * ingest's PostgreSQL transaction alone (storeBatch, the worker's own code) on the same rows,
  * into fresh tables of a scratch schema: how much of ingest's time is its SQL.
  */
-async function storeBatchRate(pool: Pool, pgConf: PoolConfig, users: UserCreated[], batch: number, seed: string): Promise<number> {
+async function storeBatchRate(
+  pool: Pool,
+  pgConf: PoolConfig,
+  users: UserCreated[],
+  batch: number,
+  seed: string,
+): Promise<number> {
   const schema = `${seed.replace(/[^a-z0-9_]/gi, "_")}`;
   await pool.query(`CREATE SCHEMA ${schema}`);
   const p = new Pool({ ...pgConf, max: 1, options: `-c search_path=${schema}` });
@@ -181,7 +232,21 @@ function watch(...ws: WorkerProc[]): { stop(): Point[]; last(): Point | undefine
  * out so far) are polled: polling rows that cannot be there yet was Cassandra work the pipeline
  * competed with on 2 cores (it doubled the services' CPU per record of the run).
  */
-function latencySampler(cass: CassandraClient, all: string[], size: number, staged: () => number = () => Infinity): { done(): boolean; stop(): { lat: number[]; worst: { fetchedAt: number; ms: number }[]; firstFetch: number; lastSeen: number; seen: number } } {
+function latencySampler(
+  cass: CassandraClient,
+  all: string[],
+  size: number,
+  staged: () => number = () => Infinity,
+): {
+  done(): boolean;
+  stop(): {
+    lat: number[];
+    worst: { fetchedAt: number; ms: number }[];
+    firstFetch: number;
+    lastSeen: number;
+    seen: number;
+  };
+} {
   const step = Math.max(1, Math.floor(all.length / size));
   const indexOf = new Map<string, number>();
   all.forEach((id, i) => {
@@ -235,12 +300,14 @@ function latencySampler(cass: CassandraClient, all: string[], size: number, stag
     stop: () => {
       stopped = true;
       // the slowest rows with their fetch time: when a tail happened, to set beside other logs
-      const worst = lat.map((ms, i) => ({ fetchedAt: fetched[i], ms })).sort((a, b) => b.ms - a.ms).slice(0, 20);
+      const worst = lat
+        .map((ms, i) => ({ fetchedAt: fetched[i], ms }))
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, 20);
       return { lat, worst, firstFetch, lastSeen, seen: ids.length - unseen.size };
     },
   };
 }
-
 
 /** A worker's warn lines ("slow ...") logged between t0 and t1 (epoch ms), with their times. */
 function slowLines(logFile: string, t0: number, t1: number): { t: number; line: string }[] {
@@ -269,13 +336,18 @@ function slowLines(logFile: string, t0: number, t1: number): { t: number; line: 
 /** The ids the API serves for `seed`, pages 1..pages of `results` (ingest lower-cases them). */
 function idsOf(seed: string, pages: number, results: number): string[] {
   const out: string[] = [];
-  for (let p = 1; p <= pages; p++) for (const raw of generatePage(seed, p, results).results) out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
+  for (let p = 1; p <= pages; p++)
+    for (const raw of generatePage(seed, p, results).results)
+      out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
   return out;
 }
 
 /** bench/api-server.ts in its own process; resolves with its URL once every page is rendered. */
 function startBenchApi(specs: string[], logDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "bench", "api-server.ts"), ...specs], { cwd: REPO, stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO, "bench", "api-server.ts"), ...specs], {
+    cwd: REPO,
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   return new Promise((resolve, reject) => {
     let buf = "";
     child.stdout!.on("data", (d: Buffer) => {
@@ -283,17 +355,25 @@ function startBenchApi(specs: string[], logDir: string): Promise<{ url: string; 
       const m = /READY (\S+)/.exec(buf);
       if (m) resolve({ url: m[1], child });
     });
-    child.once("exit", (code) => reject(new Error(`bench api server exited with code ${code} before it was ready (logs: ${logDir})`)));
+    child.once("exit", (code) =>
+      reject(new Error(`bench api server exited with code ${code} before it was ready (logs: ${logDir})`)),
+    );
   });
 }
 
 /** Mean of two runs' figures (a limit taken before and after its worker). */
 function meanFigures(a: RunFigures, b: RunFigures): RunFigures {
   const m = (x: number, y: number) => (x + y) / 2;
-  return { mean: m(a.mean, b.mean), steady: m(a.steady, b.steady), cpuUsPerRecord: m(a.cpuUsPerRecord, b.cpuUsPerRecord), records: a.records };
+  return {
+    mean: m(a.mean, b.mean),
+    steady: m(a.steady, b.steady),
+    cpuUsPerRecord: m(a.cpuUsPerRecord, b.cpuUsPerRecord),
+    records: a.records,
+  };
 }
 
-const rates = (f: RunFigures) => `steady ${fmt(f.steady)}/s, mean ${fmt(f.mean)}/s, ${f.cpuUsPerRecord.toFixed(1)} CPU-µs/record`;
+const rates = (f: RunFigures) =>
+  `steady ${fmt(f.steady)}/s, mean ${fmt(f.mean)}/s, ${f.cpuUsPerRecord.toFixed(1)} CPU-µs/record`;
 
 /** Rows of `ids` present in spark_streams.created_users. */
 async function countRows(cass: CassandraClient, ids: string[]): Promise<number> {
@@ -340,16 +420,26 @@ async function main(): Promise<void> {
   const RELAYS = intEnv("BENCH_RELAYS", 1);
   // BENCH_ONLY=ingest: phase 1's ingest and its limit only (a quick A/B of an ingest change)
   const only = process.env.BENCH_ONLY;
-  if (only !== undefined && !["ingest", "relay", "processor", "e2e", "latency"].includes(only)) throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e, latency or unset (got "${only}")`);
-  const LAT_N = process.env.BENCH_LATENCY_RECORDS === "0" || (only && only !== "latency") ? 0 : intEnv("BENCH_LATENCY_RECORDS", 30_000);
+  if (only !== undefined && !["ingest", "relay", "processor", "e2e", "latency"].includes(only))
+    throw new Error(`BENCH_ONLY must be ingest, relay, processor, e2e, latency or unset (got "${only}")`);
+  const LAT_N =
+    process.env.BENCH_LATENCY_RECORDS === "0" || (only && only !== "latency")
+      ? 0
+      : intEnv("BENCH_LATENCY_RECORDS", 30_000);
   const LAT_BATCH = intEnv("BENCH_LATENCY_BATCH", 200);
   // BENCH_E2E_AB="K=V[,K=V]": before phase 2, BENCH_E2E_TRIALS (4) end-to-end runs alternating
   // the workers' defaults (A) and these settings (B), each on new users (an A/B in one run)
-  const abEnv = Object.fromEntries((process.env.BENCH_E2E_AB ?? "").split(",").filter(Boolean).map((kv) => {
-    const [k, v] = kv.split("=");
-    if (!k || v === undefined) throw new Error(`BENCH_E2E_AB must be K=V[,K=V] (got "${process.env.BENCH_E2E_AB}")`);
-    return [k, v];
-  }));
+  const abEnv = Object.fromEntries(
+    (process.env.BENCH_E2E_AB ?? "")
+      .split(",")
+      .filter(Boolean)
+      .map((kv) => {
+        const [k, v] = kv.split("=");
+        if (!k || v === undefined)
+          throw new Error(`BENCH_E2E_AB must be K=V[,K=V] (got "${process.env.BENCH_E2E_AB}")`);
+        return [k, v];
+      }),
+  );
   const trials = Object.keys(abEnv).length > 0 ? intEnv("BENCH_E2E_TRIALS", 4) : 0;
   const pages = Math.ceil(N / BATCH);
   const n = pages * BATCH;
@@ -363,17 +453,35 @@ async function main(): Promise<void> {
   const pgOptions = `-c search_path=${pgSchema}`;
   const load0 = loadavg();
 
-  say(`bench ${run}: ${fmt(n)} records per phase; ingest batch ${BATCH}, relay batch ${RELAY_BATCH}, processor concurrency ${CONCURRENCY}, ${PARTITIONS} partitions`);
-  say(`machine: ${os.cpus().length} cores, load average ${load0.join(" ")} (shared: rates vary run to run; the ratios are taken within this run, CPU per record holds better)`);
+  say(
+    `bench ${run}: ${fmt(n)} records per phase; ingest batch ${BATCH}, relay batch ${RELAY_BATCH}, processor concurrency ${CONCURRENCY}, ${PARTITIONS} partitions`,
+  );
+  say(
+    `machine: ${os.cpus().length} cores, load average ${load0.join(" ")} (shared: rates vary run to run; the ratios are taken within this run, CPU per record holds better)`,
+  );
   say(`worker logs: ${logDir}/`);
 
   const seedA = `bench-${run}-a`;
   const seedB = `bench-${run}-b`;
   const seedC = `bench-${run}-c`;
   // the API renders every page now, in its own process, while this one prepares the rows
-  const apiReady = startBenchApi([`${seedA}:${pages}:${BATCH}`, ...(only && only !== "e2e" ? [] : [`${seedB}:${pages}:${BATCH}`]), ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : []), ...Array.from({ length: trials }, (_, t) => `${seedB}-t${t}:${pages}:${BATCH}`)], logDir);
+  const apiReady = startBenchApi(
+    [
+      `${seedA}:${pages}:${BATCH}`,
+      ...(only && only !== "e2e" ? [] : [`${seedB}:${pages}:${BATCH}`]),
+      ...(LAT_N > 0 ? [`${seedC}:${latPages + 50}:${LAT_BATCH}`] : []),
+      ...Array.from({ length: trials }, (_, t) => `${seedB}-t${t}:${pages}:${BATCH}`),
+    ],
+    logDir,
+  );
   apiReady.catch(() => undefined);
-  const pgConf: PoolConfig = { host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD };
+  const pgConf: PoolConfig = {
+    host: senv.PG_HOST,
+    port: Number(senv.PG_PORT),
+    database: senv.PG_DATABASE,
+    user: senv.PG_USER,
+    password: senv.PG_PASSWORD,
+  };
   const pool = new Pool({ ...pgConf, max: 3, options: pgOptions });
   const kafka = new Kafka({ clientId: "bench", brokers: senv.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -422,7 +530,10 @@ async function main(): Promise<void> {
     await ensureTopics(kafka, PARTITIONS, 1);
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${pgSchema}`);
     const others = await otherConsumers(admin, []);
-    if (others.length > 0) say(`NOTE: other consumer groups are reading users_created: ${others.join(", ")} (they share the machine and Cassandra).`);
+    if (others.length > 0)
+      say(
+        `NOTE: other consumer groups are reading users_created: ${others.join(", ")} (they share the machine and Cassandra).`,
+      );
     const rows: Row[] = [];
 
     const usersA = usersOf(seedA, n, BATCH);
@@ -432,7 +543,13 @@ async function main(): Promise<void> {
     const registry = createRegistry(senv.SCHEMA_REGISTRY_URL);
     const schemaId = await registerUserCreated(registry);
     const type = avroType(userCreatedAvsc());
-    const msgs: KafkaMsg[] = await Promise.all(usersA.map(async (u, i) => ({ key: u.id, value: await registry.encode(schemaId, u), headers: { outbox_id: String(i + 1) } })));
+    const msgs: KafkaMsg[] = await Promise.all(
+      usersA.map(async (u, i) => ({
+        key: u.id,
+        value: await registry.encode(schemaId, u),
+        headers: { outbox_id: String(i + 1) },
+      })),
+    );
     const api = await apiReady;
     apiChild = api.child;
     apiUrl = api.url;
@@ -451,14 +568,20 @@ async function main(): Promise<void> {
     const halfRate = async (target: number, ingestRate: number, procMetricsPort: number, relayLog: string) => {
       // ingest pauses between pages: a page every LAT_BATCH/target s, less the time a page takes at full speed
       const pauseMs = Math.max(0, Math.round((1000 * LAT_BATCH) / target - (1000 * LAT_BATCH) / ingestRate));
-      say(`\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`);
+      say(
+        `\n[3/3] all three at half the end-to-end rate: ${fmt(LAT_N)} users, pages of ${LAT_BATCH}, a pause of ${pauseMs} ms between pages (target ${fmt(target)}/s)`,
+      );
       const pm0 = await scrape(procMetricsPort);
       const pg0 = await pgSnapshot(pool);
       const pgw = watchPg(pool);
       const t3 = Date.now();
       let staged3 = () => 0;
       const lat3 = latencySampler(cass, idsC, 2000, () => staged3());
-      const i3 = await spawnW("ingest-half-rate", ["ingest"], { INGEST_SEED: seedC, INGEST_BATCH_SIZE: String(LAT_BATCH), INGEST_INTERVAL_MS: String(pauseMs) });
+      const i3 = await spawnW("ingest-half-rate", ["ingest"], {
+        INGEST_SEED: seedC,
+        INGEST_BATCH_SIZE: String(LAT_BATCH),
+        INGEST_INTERVAL_MS: String(pauseMs),
+      });
       const wi3 = watch(i3);
       staged3 = () => (i3.child.exitCode !== null ? Infinity : (wi3.last()?.v ?? 0) + LAT_BATCH);
       const deadline3 = Date.now() + 600_000;
@@ -477,28 +600,61 @@ async function main(): Promise<void> {
       const pgEvents = pgw.stop();
       const pg1 = await pgSnapshot(pool);
       const pm1 = await scrape(procMetricsPort);
-      const q = (name: string, labels: Record<string, string>, p: number) => 1000 * histQuantile(pm0, pm1, name, labels, p);
+      const q = (name: string, labels: Record<string, string>, p: number) =>
+        1000 * histQuantile(pm0, pm1, name, labels, p);
       const stages = {
-        processor_fetch_to_store: { p50: q("pipeline_fetch_to_store_seconds", {}, 0.5), p99: q("pipeline_fetch_to_store_seconds", {}, 0.99) },
-        fetch_to_kafka: { p50: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.5), p99: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.99) },
-        kafka_to_store: { p50: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.5), p99: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.99) },
+        processor_fetch_to_store: {
+          p50: q("pipeline_fetch_to_store_seconds", {}, 0.5),
+          p99: q("pipeline_fetch_to_store_seconds", {}, 0.99),
+        },
+        fetch_to_kafka: {
+          p50: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.5),
+          p99: q("pipeline_stage_seconds", { stage: "fetch_to_kafka" }, 0.99),
+        },
+        kafka_to_store: {
+          p50: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.5),
+          p99: q("pipeline_stage_seconds", { stage: "kafka_to_store" }, 0.99),
+        },
       };
-      const h = { target, rate: ip3.mean, p50: percentile(l3.lat, 50), p99: percentile(l3.lat, 99), max: Math.max(...l3.lat), n: l3.lat.length, stages };
-      say(`  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(h.n)} sampled rows): p50 ${fmt(h.p50)} ms, p99 ${fmt(h.p99)} ms, max ${fmt(h.max)} ms`);
+      const h = {
+        target,
+        rate: ip3.mean,
+        p50: percentile(l3.lat, 50),
+        p99: percentile(l3.lat, 99),
+        max: Math.max(...l3.lat),
+        n: l3.lat.length,
+        stages,
+      };
+      say(
+        `  ingest paced at ${fmt(ip3.mean)}/s; latency fetch -> row (${fmt(h.n)} sampled rows): p50 ${fmt(h.p50)} ms, p99 ${fmt(h.p99)} ms, max ${fmt(h.max)} ms`,
+      );
       // where a tail was: the slowest rows' fetch times, and beside them what PostgreSQL and the relay did
       const rel = (t: number) => `+${((t - t3) / 1000).toFixed(1)} s`;
-      say(`  slowest sampled rows (fetched at, latency): ${l3.worst.slice(0, 8).map((w) => `${rel(w.fetchedAt)} ${fmt(w.ms)} ms`).join(", ")}`);
+      say(
+        `  slowest sampled rows (fetched at, latency): ${l3.worst
+          .slice(0, 8)
+          .map((w) => `${rel(w.fetchedAt)} ${fmt(w.ms)} ms`)
+          .join(", ")}`,
+      );
       say(`  PostgreSQL during the phase: ${describeSnapshots(pg0, pg1)}`);
       for (const e of pgEvents.slice(0, 30)) say(`    ${rel(e.t)} ${e.what}`);
       if (pgEvents.length > 30) say(`    ... ${pgEvents.length - 30} more`);
       const slowRelay = slowLines(relayLog, t3, Date.now());
-      say(`  relay: ${slowRelay.length} slow round(s) or pending count(s) (≥ 1 s) during the phase${slowRelay.length ? ":" : ""}`);
+      say(
+        `  relay: ${slowRelay.length} slow round(s) or pending count(s) (≥ 1 s) during the phase${slowRelay.length ? ":" : ""}`,
+      );
       for (const l of slowRelay.slice(0, 20)) say(`    ${rel(l.t)} ${l.line}`);
-      say(`  the processor's histograms (every row, bucket upper bounds): fetch -> Cassandra ack p50 ≤ ${fmt(stages.processor_fetch_to_store.p50)} ms, p99 ≤ ${fmt(stages.processor_fetch_to_store.p99)} ms; fetch -> Kafka send p50 ≤ ${fmt(stages.fetch_to_kafka.p50)}, p99 ≤ ${fmt(stages.fetch_to_kafka.p99)} ms; Kafka send -> Cassandra ack p50 ≤ ${fmt(stages.kafka_to_store.p50)}, p99 ≤ ${fmt(stages.kafka_to_store.p99)} ms`);
+      say(
+        `  the processor's histograms (every row, bucket upper bounds): fetch -> Cassandra ack p50 ≤ ${fmt(stages.processor_fetch_to_store.p50)} ms, p99 ≤ ${fmt(stages.processor_fetch_to_store.p99)} ms; fetch -> Kafka send p50 ≤ ${fmt(stages.fetch_to_kafka.p50)}, p99 ≤ ${fmt(stages.fetch_to_kafka.p99)} ms; Kafka send -> Cassandra ack p50 ≤ ${fmt(stages.kafka_to_store.p50)}, p99 ≤ ${fmt(stages.kafka_to_store.p99)} ms`,
+      );
       return h;
     };
     const halfJson = (h: NonNullable<Awaited<ReturnType<typeof halfRate>>>) => ({
-      rate: r0(h.rate), p50: r0(h.p50), p99: r0(h.p99), max: r0(h.max), rows: h.n,
+      rate: r0(h.rate),
+      p50: r0(h.p50),
+      p99: r0(h.p99),
+      max: r0(h.max),
+      rows: h.n,
       stages_ms: Object.fromEntries(Object.entries(h.stages).map(([k, v]) => [k, { p50: r0(v.p50), p99: r0(v.p99) }])),
     });
 
@@ -513,7 +669,9 @@ async function main(): Promise<void> {
       const h = await halfRate(target, intEnv("BENCH_INGEST_RATE", 12_000), pL.metricsPort, rL.logFile);
       await Promise.all([rL.stop(), pL.stop()]);
       const load1 = loadavg();
-      say(`\nresults (${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(
+        `\nresults (${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`,
+      );
       say(`BENCH ${JSON.stringify({ run, only, load: load0, load_end: load1, latency_ms: { half: halfJson(h) } })}`);
       return;
     }
@@ -524,28 +682,45 @@ async function main(): Promise<void> {
     const timed = (w: string) => only === undefined || only === w;
     // BENCH_CPU_PROF=<dir>: the timed worker(s) of phase 1 write a V8 CPU profile there (node --cpu-prof)
     const profDir = process.env.BENCH_CPU_PROF;
-    const prof = (w: string): string[] => (profDir && timed(w) ? ["--cpu-prof", `--cpu-prof-dir=${join(profDir, w)}`] : []);
+    const prof = (w: string): string[] =>
+      profDir && timed(w) ? ["--cpu-prof", `--cpu-prof-dir=${join(profDir, w)}`] : [];
     const limits = (w: string) => timed(w) || only === "e2e";
     const home = pipelineHome();
     // the sink's compaction paused until the end (cassandra-settle.ts): no phase pays for it by chance
-    await ensureCassandraSchema(cass, Number(senv.CASSANDRA_REPLICATION_FACTOR ?? 1), senv.CASSANDRA_LOCAL_DC); // the table exists on a first run
+    // the table exists on a first run
+    await ensureCassandraSchema(cass, Number(senv.CASSANDRA_REPLICATION_FACTOR ?? 1), senv.CASSANDRA_LOCAL_DC);
     resumeCompaction = pauseCompaction(home, KEYSPACE, USERS_TABLE);
-    /** Per label: each service's CPU per record while that label's run went on (the processor's section prints them). */
+    /**
+     * Per label: each service's CPU per record while that label's run went on (the processor's section prints them).
+     */
     const svcBy: Record<string, Record<string, number | null>> = {};
-    /** f's result and the services' CPU per record while it ran (runs: passes over the n records); per service under `label` */
+    /**
+     * f's result and the services' CPU per record while it ran (runs: passes over the n records); per service under
+     * `label`
+     */
     const svcCpu = async <T>(runs: number, f: () => Promise<T>, label?: string): Promise<[T, number]> => {
       const a = servicesCpuUs(home);
       const r = await f();
       const b = servicesCpuUs(home);
       // a service restarted meanwhile (someone's fault test): its CPU is not comparable
       if (a.pids !== b.pids) return [r, NaN];
-      if (label) svcBy[label] = Object.fromEntries(Object.keys(b.byName).map((k) => [k, round2((b.byName[k] - (a.byName[k] ?? 0)) / (n * runs))]));
+      if (label)
+        svcBy[label] = Object.fromEntries(
+          Object.keys(b.byName).map((k) => [k, round2((b.byName[k] - (a.byName[k] ?? 0)) / (n * runs))]),
+        );
       return [r, (b.us - a.us) / (n * runs)];
     };
-    const svcSay = (label: string) => (svcBy[label] ? Object.entries(svcBy[label]).map(([k, v]) => `${k} ${v === null ? "n/a" : v.toFixed(1)}`).join(", ") : "n/a");
+    const svcSay = (label: string) =>
+      svcBy[label]
+        ? Object.entries(svcBy[label])
+            .map(([k, v]) => `${k} ${v === null ? "n/a" : v.toFixed(1)}`)
+            .join(", ")
+        : "n/a";
     const nan: RunFigures = { mean: NaN, steady: NaN, cpuUsPerRecord: NaN, records: 0 };
     const svc = { ingest: NaN, pgLimit: NaN, relay: NaN, relayLimit: NaN, processor: NaN, cassLimit: NaN, e2e: NaN };
-    say(`\n[1/3] ${only === "e2e" ? "the three limits" : "each worker alone on a backlog of " + fmt(n) + " records; its limit measured just before and just after it (mean)"}`);
+    say(
+      `\n[1/3] ${only === "e2e" ? "the three limits" : "each worker alone on a backlog of " + fmt(n) + " records; its limit measured just before and just after it (mean)"}`,
+    );
     let ingestF = nan;
     let pgLimit = nan;
     {
@@ -557,7 +732,9 @@ async function main(): Promise<void> {
         svc.ingest = si0;
         ingestF = runFigures(wi.stop());
         const si = ingest.summary() ?? {};
-        say(`  ingest${timed("ingest") ? "" : " (untimed: the backlog)"}:      ${rates(ingestF)}; ${fmt(Number(si.staged))} staged (its summary: ${fmt(Number(si.fetched) / Number(si.seconds))}/s)`);
+        say(
+          `  ingest${timed("ingest") ? "" : " (untimed: the backlog)"}:      ${rates(ingestF)}; ${fmt(Number(si.staged))} staged (its summary: ${fmt(Number(si.fetched) / Number(si.seconds))}/s)`,
+        );
       }
       if (pg1) {
         const [pg2, s2] = only === "e2e" ? [pg1, s1] : await svcCpu(2, () => pgReference(pool, usersA, BATCH));
@@ -565,45 +742,84 @@ async function main(): Promise<void> {
         const pgV = meanFigures(pg1.values, pg2.values);
         const pgU = meanFigures(pg1.unnest, pg2.unnest);
         pgLimit = pgU.steady >= pgV.steady ? pgU : pgV;
-        say(`  pg limit:    ${rates(pgLimit)} (INSERT ${pgU.steady >= pgV.steady ? "SELECT unnest" : "VALUES"}, ${BATCH}/txn, 1 connection; steady before/after: VALUES ${fmt(pg1.values.steady)}/${fmt(pg2.values.steady)}, unnest ${fmt(pg1.unnest.steady)}/${fmt(pg2.unnest.steady)})`);
+        say(
+          `  pg limit:    ${rates(pgLimit)} (INSERT ${pgU.steady >= pgV.steady ? "SELECT unnest" : "VALUES"}, ${BATCH}/txn, 1 connection; steady before/after: VALUES ${fmt(pg1.values.steady)}/${fmt(pg2.values.steady)}, unnest ${fmt(pg1.unnest.steady)}/${fmt(pg2.unnest.steady)})`,
+        );
       }
       if (timed("ingest")) {
         const storeOnly = await storeBatchRate(pool, pgConf, usersA, BATCH, `${seedA}-store`);
-        say(`  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`);
+        say(
+          `  (diagnostic: ingest's own storeBatch() on the same rows, without fetch/parse/validation: ${fmt(storeOnly)}/s steady)`,
+        );
       }
     }
     const ingestJ: Judged = { worker: ingestF, limit: pgLimit };
-    if (timed("ingest")) rows.push({ worker: "ingest", rate: ingestF.steady, limit: pgLimit.steady, limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn` });
+    if (timed("ingest"))
+      rows.push({
+        worker: "ingest",
+        rate: ingestF.steady,
+        limit: pgLimit.steady,
+        limitWhat: `pg multi-row INSERT users+outbox, ${BATCH}/txn`,
+      });
     const svcLine = (pairs: [string, number, number][]) =>
       `services' CPU-µs per record (PostgreSQL, Kafka, ZooKeeper, registry, Cassandra), worker / its limit: ${pairs.map(([w, a, b]) => `${w} ${a.toFixed(1)} / ${b.toFixed(1)}`).join(", ")}`;
     /** The end of a BENCH_ONLY=<worker> run: its table, CPU per record, and its BENCH line. */
-    const reportOnly = (name: "ingest" | "relay" | "processor", j: Judged, svcWorker: number, svcLimit: number, extra: Record<string, unknown> = {}): void => {
+    const reportOnly = (
+      name: "ingest" | "relay" | "processor",
+      j: Judged,
+      svcWorker: number,
+      svcLimit: number,
+      extra: Record<string, unknown> = {},
+    ): void => {
       const load1 = loadavg();
-      say(`\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+      say(
+        `\nresults (${fmt(n)} records, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`,
+      );
       say(table(rows));
-      say(`CPU-µs per record, ${name} / its limit: ${j.worker.cpuUsPerRecord.toFixed(1)} / ${j.limit.cpuUsPerRecord.toFixed(1)}`);
+      say(
+        `CPU-µs per record, ${name} / its limit: ${j.worker.cpuUsPerRecord.toFixed(1)} / ${j.limit.cpuUsPerRecord.toFixed(1)}`,
+      );
       say(svcLine([[name, svcWorker, svcLimit]]));
-      say(`BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { [name]: round2(ratioOf(j)) }, cpu_ratios: { [name]: round2(cpuRatioOf(j)) }, [name]: { ...jsonOf(j), svc_cpu_us: round2(svcWorker), limit_svc_cpu_us: round2(svcLimit), ...extra } })}`);
+      say(
+        `BENCH ${JSON.stringify({ run, records: n, only, load: load0, load_end: load1, ratios: { [name]: round2(ratioOf(j)) }, cpu_ratios: { [name]: round2(cpuRatioOf(j)) }, [name]: { ...jsonOf(j), svc_cpu_us: round2(svcWorker), limit_svc_cpu_us: round2(svcLimit), ...extra } })}`,
+      );
     };
     if (only === "ingest") return reportOnly("ingest", ingestJ, svc.ingest, svc.pgLimit);
 
     let relayF = nan;
     let relayLimit = nan;
     {
-      const [k1, s1] = limits("relay") ? await svcCpu(1, () => relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type)) : [undefined, NaN];
+      const [k1, s1] = limits("relay")
+        ? await svcCpu(1, () =>
+            relayReference(pool, kafka, refTopics[0], PARTITIONS, usersA, RELAY_BATCH, schemaId, type),
+          )
+        : [undefined, NaN];
       if (only !== "e2e") {
-        const relays = await Promise.all(Array.from({ length: RELAYS }, (_, i) => spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {}, prof("relay"))));
+        const relays = await Promise.all(
+          Array.from({ length: RELAYS }, (_, i) =>
+            spawnW(`relay-isolated-${i + 1}`, ["relay", "--once"], {}, prof("relay")),
+          ),
+        );
         const wr = watch(...relays);
         const [, sr] = await svcCpu(1, () => Promise.all(relays.map(mustSucceed)));
         svc.relay = sr;
         relayF = runFigures(wr.stop());
-        say(`  relay${timed("relay") ? "" : " (untimed: the backlog)"}:       ${rates(relayF)}; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`);
+        say(
+          `  relay${timed("relay") ? "" : " (untimed: the backlog)"}:       ${rates(relayF)}; ${relays.map((r) => JSON.stringify(r.summary())).join(" ")}`,
+        );
       }
       if (k1) {
-        const [k2, s2] = only === "e2e" ? [k1, s1] : await svcCpu(1, () => relayReference(pool, kafka, refTopics[1], PARTITIONS, usersA, RELAY_BATCH, schemaId, type));
+        const [k2, s2] =
+          only === "e2e"
+            ? [k1, s1]
+            : await svcCpu(1, () =>
+                relayReference(pool, kafka, refTopics[1], PARTITIONS, usersA, RELAY_BATCH, schemaId, type),
+              );
         svc.relayLimit = (s1 + s2) / 2;
         relayLimit = meanFigures(k1, k2);
-        say(`  relay limit: ${rates(relayLimit)} (pg claim ${RELAY_BATCH} FOR UPDATE SKIP LOCKED + Avro + kafkajs send (idempotent, acks=all) + mark published, 1 connection; steady before/after ${fmt(k1.steady)}/${fmt(k2.steady)})`);
+        say(
+          `  relay limit: ${rates(relayLimit)} (pg claim ${RELAY_BATCH} FOR UPDATE SKIP LOCKED + Avro + kafkajs send (idempotent, acks=all) + mark published, 1 connection; steady before/after ${fmt(k1.steady)}/${fmt(k2.steady)})`,
+        );
         if (timed("relay")) {
           const kOnly = await kafkaReference(kafka, refTopics[2], PARTITIONS, msgs, RELAY_BATCH);
           say(`  (diagnostic: kafkajs alone, the same Avro bytes, ${RELAY_BATCH}/send: ${rates(kOnly)})`);
@@ -611,7 +827,13 @@ async function main(): Promise<void> {
       }
     }
     const relayJ: Judged = { worker: relayF, limit: relayLimit };
-    if (timed("relay")) rows.push({ worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay", rate: relayF.steady, limit: relayLimit.steady, limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round` });
+    if (timed("relay"))
+      rows.push({
+        worker: RELAYS > 1 ? `relay x${RELAYS}` : "relay",
+        rate: relayF.steady,
+        limit: relayLimit.steady,
+        limitWhat: `pg claim+mark around kafkajs send, ${RELAY_BATCH}/round`,
+      });
     if (only === "relay") return reportOnly("relay", relayJ, svc.relay, svc.relayLimit);
 
     // the bare client at the processor's concurrency, 3x it, and its in-flight maximum with
@@ -625,26 +847,47 @@ async function main(): Promise<void> {
       // each Cassandra phase starts settled and pays for flushing its own rows (cassandra-settle.ts)
       const settle = () => settleCassandra(cass, home);
       say(`  (Cassandra settled before the limit: ${fmt(await settle())} ms)`);
-      const [c1, s1] = await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels, settle), "limit_before");
+      const [c1, s1] = await svcCpu(
+        levels.length,
+        () => cassandraReference(cass, usersA, levels, settle),
+        "limit_before",
+      );
       if (only !== "e2e") {
-        const proc = await spawnW("processor-isolated", ["processor", "--once"], { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" }, prof("processor"));
+        const proc = await spawnW(
+          "processor-isolated",
+          ["processor", "--once"],
+          { PROCESSOR_GROUP_ID: groupA, PROCESSOR_IDLE_EXIT_MS: "1000" },
+          prof("processor"),
+        );
         const wp = watch(proc);
-        const [, sp] = await svcCpu(1, async () => {
-          await mustSucceed(proc);
-          await settle();
-        }, "processor");
+        const [, sp] = await svcCpu(
+          1,
+          async () => {
+            await mustSucceed(proc);
+            await settle();
+          },
+          "processor",
+        );
         svc.processor = sp;
         procF = runFigures(wp.stop());
         const inCass = await countRows(cass, idsA);
-        say(`  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`);
-        if (inCass < n) say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
+        say(
+          `  processor:   ${rates(procF)}; ${fmt(inCass)} of ${fmt(n)} rows in Cassandra; ${JSON.stringify(proc.summary())}`,
+        );
+        if (inCass < n)
+          say(`  WARNING: ${fmt(n - inCass)} rows missing in Cassandra: dead-lettered? see ${proc.logFile}`);
       }
-      const [c2, s2] = only === "e2e" ? [c1, s1] : await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels, settle), "limit_after");
+      const [c2, s2] =
+        only === "e2e"
+          ? [c1, s1]
+          : await svcCpu(levels.length, () => cassandraReference(cass, usersA, levels, settle), "limit_after");
       svc.cassLimit = (s1 + s2) / 2;
       const cl = new Map(levels.map((l) => [l, meanFigures(c1.get(l)!, c2.get(l)!)]));
       best = levels.reduce((a, b) => (cl.get(b)!.steady > cl.get(a)!.steady ? b : a));
       cassLimit = cl.get(best)!;
-      say(`  cassandra limit: ${rates(cassLimit)} (same rows, the processor's prepared INSERT with its write time, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`);
+      say(
+        `  cassandra limit: ${rates(cassLimit)} (same rows, the processor's prepared INSERT with its write time, x${best} in flight; steady before/after: ${levels.map((l) => `x${l} ${fmt(c1.get(l)!.steady)}/${fmt(c2.get(l)!.steady)}`).join(", ")})`,
+      );
     }
     let readOnly: { figures: RunFigures; svc: number } | undefined;
     let readInsert: { figures: RunFigures; svc: number } | undefined;
@@ -652,27 +895,70 @@ async function main(): Promise<void> {
       // what reading the topic alone costs, which the processor pays and its limit does not
       const [f, sv] = await svcCpu(1, () => kafkaConsumeReference(kafka, USERS_TOPIC, groupRead, n, partsAtOnce));
       readOnly = { figures: f, svc: sv };
-      say(`  (diagnostic: kafkajs reading the same ${fmt(n)} messages alone, committing each batch: ${rates(f)}, + services ${sv.toFixed(1)} CPU-µs/record)`);
+      say(
+        `  (diagnostic: kafkajs reading the same ${fmt(n)} messages alone, committing each batch: ${rates(f)}, + services ${sv.toFixed(1)} CPU-µs/record)`,
+      );
       // the processor's floor with these clients: what it cannot avoid (read, Avro decode, insert), bare
       // as many writes in flight in all as the limit's best level: split over the partitions read at once
       const perBatch = Math.max(1, Math.round(best / partsAtOnce));
-      const [fi, svi] = await svcCpu(1, async () => {
-        const f = await readAndInsertReference(kafka, cass, USERS_TOPIC, groupReadInsert, n, partsAtOnce, perBatch, type);
-        await settleCassandra(cass, home);
-        return f;
-      }, "floor");
+      const [fi, svi] = await svcCpu(
+        1,
+        async () => {
+          const f = await readAndInsertReference(
+            kafka,
+            cass,
+            USERS_TOPIC,
+            groupReadInsert,
+            n,
+            partsAtOnce,
+            perBatch,
+            type,
+          );
+          await settleCassandra(cass, home);
+          return f;
+        },
+        "floor",
+      );
       readInsert = { figures: fi, svc: svi };
-      say(`  (floor: bare kafkajs read + avsc decode + cassandra-driver insert of the same ${fmt(n)} messages, x${perBatch} in flight per batch, ${partsAtOnce} partitions at once, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`);
+      say(
+        `  (floor: bare kafkajs read + avsc decode + cassandra-driver insert of the same ${fmt(n)} messages, x${perBatch} in flight per batch, ${partsAtOnce} partitions at once, committing each batch: ${rates(fi)}, + services ${svi.toFixed(1)} CPU-µs/record; the processor at ${round2(procF.steady / fi.steady)} of it)`,
+      );
     }
-    if (timed("processor")) say(`  (services' CPU-µs per record: processor: ${svcSay("processor")}; limit before: ${svcSay("limit_before")}; after: ${svcSay("limit_after")}; floor: ${svcSay("floor")})`);
+    if (timed("processor"))
+      say(
+        `  (services' CPU-µs per record: processor: ${svcSay("processor")}; limit before: ${svcSay("limit_before")}; after: ${svcSay("limit_after")}; floor: ${svcSay("floor")})`,
+      );
     const procJ: Judged = { worker: procF, limit: cassLimit };
     /** The processor's diagnostics in the BENCH line: the read alone, and its floor (read + decode + insert, bare). */
     const procDiag = (): Record<string, unknown> => ({
-      ...(readOnly ? { read_only: { rate: r0(readOnly.figures.steady), cpu_us: round2(readOnly.figures.cpuUsPerRecord), svc_cpu_us: round2(readOnly.svc) } } : {}),
-      ...(readInsert ? { floor: { rate: r0(readInsert.figures.steady), cpu_us: round2(readInsert.figures.cpuUsPerRecord), svc_cpu_us: round2(readInsert.svc), ratio: round2(procF.steady / readInsert.figures.steady) } } : {}),
+      ...(readOnly
+        ? {
+            read_only: {
+              rate: r0(readOnly.figures.steady),
+              cpu_us: round2(readOnly.figures.cpuUsPerRecord),
+              svc_cpu_us: round2(readOnly.svc),
+            },
+          }
+        : {}),
+      ...(readInsert
+        ? {
+            floor: {
+              rate: r0(readInsert.figures.steady),
+              cpu_us: round2(readInsert.figures.cpuUsPerRecord),
+              svc_cpu_us: round2(readInsert.svc),
+              ratio: round2(procF.steady / readInsert.figures.steady),
+            },
+          }
+        : {}),
       svc_cpu_us_by_service: svcBy,
     });
-    if (timed("processor")) rows.push({ worker: "processor", rate: procF.steady, limit: cassLimit.steady, limitWhat: `cassandra-driver, x${best} in flight` });
+    if (timed("processor"))
+      rows.push({
+        worker: "processor",
+        rate: procF.steady,
+        limit: cassLimit.steady,
+        limitWhat: `cassandra-driver, x${best} in flight`,
+      });
     if (only === "processor") return reportOnly("processor", procJ, svc.processor, svc.cassLimit, { ...procDiag() });
 
     // ---------------- A/B of end to end (BENCH_E2E_AB) ----------------
@@ -693,7 +979,8 @@ async function main(): Promise<void> {
       const deadlineT = Date.now() + 600_000;
       while ((wpT.last()?.v ?? 0) < n) {
         if (pT.child.exitCode !== null || rT.child.exitCode !== null) throw new Error(`a worker died: see ${logDir}/`);
-        if (Date.now() > deadlineT) throw new Error(`A/B trial ${t}: only ${fmt(wpT.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
+        if (Date.now() > deadlineT)
+          throw new Error(`A/B trial ${t}: only ${fmt(wpT.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
         await new Promise((r) => setTimeout(r, 200));
       }
       const s1 = servicesCpuUs(home);
@@ -712,9 +999,21 @@ async function main(): Promise<void> {
       const each = [ipT, rpT, ppT].map((ps) => (ps.at(-1)!.cpuUs - ps[0].cpuUs) / n);
       const cpu = each[0] + each[1] + each[2];
       const svcUs = s0.pids === s1.pids ? (s1.us - s0.us) / n : NaN;
-      const r = { variant, steady: r0(steady), mean: r0(n / ((lastStore.t - first.t) / 1000)), cpu_us: round2(cpu), cpu_us_each: each.map(round2), svc_cpu_us: round2(svcUs), per_relay_round: r0(n / roundsT), per_processor_batch: r0(n / batchesT), load: loadavg()[0] };
+      const r = {
+        variant,
+        steady: r0(steady),
+        mean: r0(n / ((lastStore.t - first.t) / 1000)),
+        cpu_us: round2(cpu),
+        cpu_us_each: each.map(round2),
+        svc_cpu_us: round2(svcUs),
+        per_relay_round: r0(n / roundsT),
+        per_processor_batch: r0(n / batchesT),
+        load: loadavg()[0],
+      };
       abRuns.push(r);
-      say(`  A/B trial ${t + 1}/${trials} (${variant}${variant === "B" ? ": " + JSON.stringify(abEnv) : ""}): end to end steady ${fmt(steady)}/s, mean ${fmt(r.mean ?? NaN)}/s; CPU-µs/record workers ${cpu.toFixed(1)} (ingest ${each[0].toFixed(1)}, relay ${each[1].toFixed(1)}, processor ${each[2].toFixed(1)}) + services ${svcUs.toFixed(1)}; ${fmt(n / roundsT)} per relay round, ${fmt(n / batchesT)} per processor batch; load ${r.load}`);
+      say(
+        `  A/B trial ${t + 1}/${trials} (${variant}${variant === "B" ? ": " + JSON.stringify(abEnv) : ""}): end to end steady ${fmt(steady)}/s, mean ${fmt(r.mean ?? NaN)}/s; CPU-µs/record workers ${cpu.toFixed(1)} (ingest ${each[0].toFixed(1)}, relay ${each[1].toFixed(1)}, processor ${each[2].toFixed(1)}) + services ${svcUs.toFixed(1)}; ${fmt(n / roundsT)} per relay round, ${fmt(n / batchesT)} per processor batch; load ${r.load}`,
+      );
     }
     if (trials > 0) say(`BENCH_AB ${JSON.stringify({ run, records: n, b: abEnv, runs: abRuns })}`);
 
@@ -738,7 +1037,8 @@ async function main(): Promise<void> {
     for (;;) {
       if (p2.child.exitCode !== null || r2.child.exitCode !== null) throw new Error(`a worker died: see ${logDir}/`);
       if (lat2.done() && (wp2.last()?.v ?? 0) >= n && (await groupLag(admin, groupB).catch(() => -1)) === 0) break;
-      if (Date.now() > deadline) throw new Error(`phase 2: only ${fmt(wp2.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
+      if (Date.now() > deadline)
+        throw new Error(`phase 2: only ${fmt(wp2.last()?.v ?? 0)} of ${fmt(n)} stored after 600 s`);
       await new Promise((r) => setTimeout(r, 200));
     }
     const svc2b = servicesCpuUs(home);
@@ -761,49 +1061,94 @@ async function main(): Promise<void> {
     e2eF.mean = n / ((lastStore - l2.firstFetch) / 1000);
     // CPU of the three over the middle of the run, per record: ingest's and relay's CPU at the
     // processor's 10 % and 90 % points
-    const at = (ps: Point[], t: number) => ps.reduce((b, p) => (Math.abs(p.t - t) < Math.abs(b.t - t) ? p : b), ps[0]).cpuUs;
+    const at = (ps: Point[], t: number) =>
+      ps.reduce((b, p) => (Math.abs(p.t - t) < Math.abs(b.t - t) ? p : b), ps[0]).cpuUs;
     const pLo = pp2.find((p) => p.v >= 0.1 * n)!;
     const pHi = pp2.find((p) => p.v >= 0.9 * n)!;
-    e2eF.cpuUsPerRecord = (at(ip2, pHi.t) - at(ip2, pLo.t) + at(rp2, pHi.t) - at(rp2, pLo.t) + pHi.cpuUs - pLo.cpuUs) / (pHi.v - pLo.v);
+    e2eF.cpuUsPerRecord =
+      (at(ip2, pHi.t) - at(ip2, pLo.t) + at(rp2, pHi.t) - at(rp2, pLo.t) + pHi.cpuUs - pLo.cpuUs) / (pHi.v - pLo.v);
     const [ir2, rr2] = [runFigures(ip2), runFigures(rp2)];
     const slowest = [pgLimit, relayLimit, cassLimit].reduce((a, b) => (b.steady < a.steady ? b : a));
-    const e2eLimit: RunFigures = { ...slowest, cpuUsPerRecord: pgLimit.cpuUsPerRecord + relayLimit.cpuUsPerRecord + cassLimit.cpuUsPerRecord };
+    const e2eLimit: RunFigures = {
+      ...slowest,
+      cpuUsPerRecord: pgLimit.cpuUsPerRecord + relayLimit.cpuUsPerRecord + cassLimit.cpuUsPerRecord,
+    };
     // On 2 cores the three stages share the CPU: when each limit alone keeps the machine busy
     // (its client + its service), three at once reach 1 / (1/a + 1/b + 1/c), not the slowest. The
     // CPU all three bare stages need per record (clients + services), over the cores, bounds it too.
     const shared = 1 / (1 / pgLimit.steady + 1 / relayLimit.steady + 1 / cassLimit.steady);
-    const limitsCpu = pgLimit.cpuUsPerRecord + svc.pgLimit + relayLimit.cpuUsPerRecord + svc.relayLimit + cassLimit.cpuUsPerRecord + svc.cassLimit;
+    const limitsCpu =
+      pgLimit.cpuUsPerRecord +
+      svc.pgLimit +
+      relayLimit.cpuUsPerRecord +
+      svc.relayLimit +
+      cassLimit.cpuUsPerRecord +
+      svc.cassLimit;
     const cpuBound = (os.cpus().length * 1e6) / limitsCpu;
     const e2eCpuAll = e2eF.cpuUsPerRecord + svc.e2e;
     // the limit end to end is judged against: the slowest stage alone, unless the CPU the three
     // bare stages need per record cannot reach it on these cores
     const fair = Number.isFinite(cpuBound) ? Math.min(slowest.steady, cpuBound) : slowest.steady;
     e2eLimit.steady = fair;
-    say(`  while running together: ingest ${fmt(ir2.steady)}/s, relay ${fmt(rr2.steady)}/s, processor ${fmt(e2eF.steady)}/s steady; all three ${fmt(cpu2() / 1000)} ms of CPU`);
-    say(`  end to end:  ${rates(e2eF)} (CPU: the three workers together); mean from the first fetch to the last write, ${((lastStore - l2.firstFetch) / 1000).toFixed(1)} s`);
-    say(`  hand-offs: ${fmt(n / rounds)} records per relay round (${fmt(rounds)} rounds), ${fmt(n / batches)} per processor batch (${fmt(batches)} batches)`);
-    say(`  CPU-µs per record, clients + services: all three workers ${e2eCpuAll.toFixed(1)} (${e2eF.cpuUsPerRecord.toFixed(1)} + ${svc.e2e.toFixed(1)})${only ? "" : `; the three alone ${(ingestF.cpuUsPerRecord + svc.ingest + relayF.cpuUsPerRecord + svc.relay + procF.cpuUsPerRecord + svc.processor).toFixed(1)}`}; the three limits ${limitsCpu.toFixed(1)} (${os.cpus().length} cores: at most ${fmt(cpuBound)}/s)`);
-    say(`  the limits sharing ${os.cpus().length} cores: 1/(1/${fmt(pgLimit.steady)} + 1/${fmt(relayLimit.steady)} + 1/${fmt(cassLimit.steady)}) = ${fmt(shared)}/s; end to end is ${Math.round((100 * e2eF.steady) / shared)}% of it (${Math.round((100 * e2eF.steady) / slowest.steady)}% of the slowest alone)`);
-    say(`  latency fetch -> row at full rate (${fmt(l2.lat.length)} sampled rows): p50 ${fmt(percentile(l2.lat, 50))} ms, p99 ${fmt(percentile(l2.lat, 99))} ms, max ${fmt(Math.max(...l2.lat))} ms`);
+    say(
+      `  while running together: ingest ${fmt(ir2.steady)}/s, relay ${fmt(rr2.steady)}/s, processor ${fmt(e2eF.steady)}/s steady; all three ${fmt(cpu2() / 1000)} ms of CPU`,
+    );
+    say(
+      `  end to end:  ${rates(e2eF)} (CPU: the three workers together); mean from the first fetch to the last write, ${((lastStore - l2.firstFetch) / 1000).toFixed(1)} s`,
+    );
+    say(
+      `  hand-offs: ${fmt(n / rounds)} records per relay round (${fmt(rounds)} rounds), ${fmt(n / batches)} per processor batch (${fmt(batches)} batches)`,
+    );
+    say(
+      `  CPU-µs per record, clients + services: all three workers ${e2eCpuAll.toFixed(1)} (${e2eF.cpuUsPerRecord.toFixed(1)} + ${svc.e2e.toFixed(1)})${only ? "" : `; the three alone ${(ingestF.cpuUsPerRecord + svc.ingest + relayF.cpuUsPerRecord + svc.relay + procF.cpuUsPerRecord + svc.processor).toFixed(1)}`}; the three limits ${limitsCpu.toFixed(1)} (${os.cpus().length} cores: at most ${fmt(cpuBound)}/s)`,
+    );
+    say(
+      `  the limits sharing ${os.cpus().length} cores: 1/(1/${fmt(pgLimit.steady)} + 1/${fmt(relayLimit.steady)} + 1/${fmt(cassLimit.steady)}) = ${fmt(shared)}/s; end to end is ${Math.round((100 * e2eF.steady) / shared)}% of it (${Math.round((100 * e2eF.steady) / slowest.steady)}% of the slowest alone)`,
+    );
+    say(
+      `  latency fetch -> row at full rate (${fmt(l2.lat.length)} sampled rows): p50 ${fmt(percentile(l2.lat, 50))} ms, p99 ${fmt(percentile(l2.lat, 99))} ms, max ${fmt(Math.max(...l2.lat))} ms`,
+    );
     const e2eJ: Judged = { worker: e2eF, limit: e2eLimit };
-    rows.push({ worker: "end to end", rate: e2eF.steady, limit: fair, limitWhat: `min(slowest limit alone ${fmt(slowest.steady)}, ${os.cpus().length} cores / CPU of the 3 bare stages ${fmt(cpuBound)})` });
+    rows.push({
+      worker: "end to end",
+      rate: e2eF.steady,
+      limit: fair,
+      limitWhat: `min(slowest limit alone ${fmt(slowest.steady)}, ${os.cpus().length} cores / CPU of the 3 bare stages ${fmt(cpuBound)})`,
+    });
 
     // ---------------- phase 3: half rate ----------------
     const half = LAT_N > 0 ? await halfRate(e2eF.steady / 2, ingestF.steady, p2.metricsPort, r2.logFile) : undefined;
     await Promise.all([r2.stop(), p2.stop()]);
 
     const load1 = loadavg();
-    say(`\nresults (${fmt(n)} records per measurement, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`);
+    say(
+      `\nresults (${fmt(n)} records per measurement, ${new Date().toISOString()}; load average ${load0.join(" ")} at the start, ${load1.join(" ")} at the end)`,
+    );
     say(table(rows));
-    say(`CPU-µs per record, worker / its limit: ingest ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}, relay ${relayF.cpuUsPerRecord.toFixed(1)} / ${relayLimit.cpuUsPerRecord.toFixed(1)}, processor ${procF.cpuUsPerRecord.toFixed(1)} / ${cassLimit.cpuUsPerRecord.toFixed(1)}, end to end ${e2eF.cpuUsPerRecord.toFixed(1)} / ${e2eLimit.cpuUsPerRecord.toFixed(1)}`);
-    say(`latency fetch -> Cassandra row: full rate p50 ${fmt(percentile(l2.lat, 50))} ms p99 ${fmt(percentile(l2.lat, 99))} ms` + (half ? `; half rate (${fmt(half.rate)}/s) p50 ${fmt(half.p50)} ms p99 ${fmt(half.p99)} ms` : ""));
+    say(
+      `CPU-µs per record, worker / its limit: ingest ${ingestF.cpuUsPerRecord.toFixed(1)} / ${pgLimit.cpuUsPerRecord.toFixed(1)}, relay ${relayF.cpuUsPerRecord.toFixed(1)} / ${relayLimit.cpuUsPerRecord.toFixed(1)}, processor ${procF.cpuUsPerRecord.toFixed(1)} / ${cassLimit.cpuUsPerRecord.toFixed(1)}, end to end ${e2eF.cpuUsPerRecord.toFixed(1)} / ${e2eLimit.cpuUsPerRecord.toFixed(1)}`,
+    );
+    say(
+      `latency fetch -> Cassandra row: full rate p50 ${fmt(percentile(l2.lat, 50))} ms p99 ${fmt(percentile(l2.lat, 99))} ms` +
+        (half ? `; half rate (${fmt(half.rate)}/s) p50 ${fmt(half.p50)} ms p99 ${fmt(half.p99)} ms` : ""),
+    );
     const bench = {
       run,
       records: n,
       load: load0,
       load_end: load1,
-      ratios: { ingest: round2(ratioOf(ingestJ)), relay: round2(ratioOf(relayJ)), processor: round2(ratioOf(procJ)), e2e: round2(ratioOf(e2eJ)) },
-      cpu_ratios: { ingest: round2(cpuRatioOf(ingestJ)), relay: round2(cpuRatioOf(relayJ)), processor: round2(cpuRatioOf(procJ)), e2e: round2(cpuRatioOf(e2eJ)) },
+      ratios: {
+        ingest: round2(ratioOf(ingestJ)),
+        relay: round2(ratioOf(relayJ)),
+        processor: round2(ratioOf(procJ)),
+        e2e: round2(ratioOf(e2eJ)),
+      },
+      cpu_ratios: {
+        ingest: round2(cpuRatioOf(ingestJ)),
+        relay: round2(cpuRatioOf(relayJ)),
+        processor: round2(cpuRatioOf(procJ)),
+        e2e: round2(cpuRatioOf(e2eJ)),
+      },
       ingest: jsonOf(ingestJ),
       relay: jsonOf(relayJ),
       processor: { ...jsonOf(procJ), ...procDiag() },
@@ -819,9 +1164,22 @@ async function main(): Promise<void> {
         per_relay_round: r0(n / rounds),
         per_processor_batch: r0(n / batches),
       },
-      svc_cpu_us: { ingest: round2(svc.ingest), ingest_limit: round2(svc.pgLimit), relay: round2(svc.relay), relay_limit: round2(svc.relayLimit), processor: round2(svc.processor), processor_limit: round2(svc.cassLimit), e2e: round2(svc.e2e) },
+      svc_cpu_us: {
+        ingest: round2(svc.ingest),
+        ingest_limit: round2(svc.pgLimit),
+        relay: round2(svc.relay),
+        relay_limit: round2(svc.relayLimit),
+        processor: round2(svc.processor),
+        processor_limit: round2(svc.cassLimit),
+        e2e: round2(svc.e2e),
+      },
       latency_ms: {
-        full: { p50: r0(percentile(l2.lat, 50)), p99: r0(percentile(l2.lat, 99)), max: r0(Math.max(...l2.lat)), rows: l2.lat.length },
+        full: {
+          p50: r0(percentile(l2.lat, 50)),
+          p99: r0(percentile(l2.lat, 99)),
+          max: r0(Math.max(...l2.lat)),
+          rows: l2.lat.length,
+        },
         ...(half ? { half: halfJson(half) } : {}),
       },
     };
@@ -832,9 +1190,18 @@ async function main(): Promise<void> {
     try {
       resumeCompaction?.();
     } catch (e) {
-      say(`WARNING: the compaction of ${KEYSPACE}.${USERS_TABLE} is still paused (a Cassandra restart resumes it): ${(e as Error).message}`);
+      say(
+        `WARNING: the compaction of ${KEYSPACE}.${USERS_TABLE} is still paused (a Cassandra restart resumes it): ${(e as Error).message}`,
+      );
     }
-    await cleanupReferences({ pool, pgSchemas: [pgSchema], kafka, cassandra: cass, topics: refTopics, groups: [groupA, groupB, groupRead, groupReadInsert] }).catch(() => undefined);
+    await cleanupReferences({
+      pool,
+      pgSchemas: [pgSchema],
+      kafka,
+      cassandra: cass,
+      topics: refTopics,
+      groups: [groupA, groupB, groupRead, groupReadInsert],
+    }).catch(() => undefined);
     await admin.disconnect().catch(() => undefined);
     await Promise.all([pool.end(), cass.shutdown()]).catch(() => undefined);
   }
@@ -844,7 +1211,7 @@ if (require.main === module) {
   main().then(
     () => process.exit(0),
     (e: unknown) => {
-      process.stderr.write(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+      process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       process.exit(1);
     },
   );

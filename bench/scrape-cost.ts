@@ -76,17 +76,34 @@ function scrapeEvery(url: string, everyMs: number): { stop: () => Promise<number
 }
 
 async function main(): Promise<void> {
-  const senv = loadServicesEnv(["PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "KAFKA_BROKERS", "SCHEMA_REGISTRY_URL"]);
+  const senv = loadServicesEnv([
+    "PG_HOST",
+    "PG_PORT",
+    "PG_DATABASE",
+    "PG_USER",
+    "KAFKA_BROKERS",
+    "SCHEMA_REGISTRY_URL",
+  ]);
   const run = Date.now().toString(36);
   const schema = `bench_scrape_${run}`;
   const options = `-c search_path=${schema}`;
-  const pool = new Pool({ host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD, max: 2, options });
+  const pool = new Pool({
+    host: senv.PG_HOST,
+    port: Number(senv.PG_PORT),
+    database: senv.PG_DATABASE,
+    user: senv.PG_USER,
+    password: senv.PG_PASSWORD,
+    max: 2,
+    options,
+  });
   const logDir = join(pipelineHome(), "run", "bench", `scrape-${run}`);
   await pool.query(`CREATE SCHEMA ${schema}`);
   await pool.query(PG_SCHEMA_SQL);
   const rounds: Round[] = [];
   try {
-    say(`scrape cost ${run}: ${N} outbox rows a round, ${ROTATIONS * MODES.length} rounds (${MODES.join(", ")}); scraped every ${SCRAPE_MS} ms, hammered every ${STRESS_MS} ms; worker logs ${logDir}/`);
+    say(
+      `scrape cost ${run}: ${N} outbox rows a round, ${ROTATIONS * MODES.length} rounds (${MODES.join(", ")}); scraped every ${SCRAPE_MS} ms, hammered every ${STRESS_MS} ms; worker logs ${logDir}/`,
+    );
     for (let rotation = 0; rotation < ROTATIONS; rotation++) {
       const order = MODES.map((_, i) => MODES[(i + rotation) % MODES.length]);
       for (const mode of order) {
@@ -101,16 +118,25 @@ async function main(): Promise<void> {
           });
           await storeBatch(pool, { seed, page, users, rejected: [], prepared: prepareUsers(users) });
         }
-        const w = await spawnWorker(`relay-${rotation}-${mode}`, ["relay", "--once"], { ...senv, PGOPTIONS: options, LOG_LEVEL: "warn" }, logDir);
+        const w = await spawnWorker(
+          `relay-${rotation}-${mode}`,
+          ["relay", "--once"],
+          { ...senv, PGOPTIONS: options, LOG_LEVEL: "warn" },
+          logDir,
+        );
         const every = EVERY_MS[mode];
-        const scraper = every === undefined ? undefined : scrapeEvery(`http://127.0.0.1:${w.metricsPort}/metrics`, every);
+        const scraper =
+          every === undefined ? undefined : scrapeEvery(`http://127.0.0.1:${w.metricsPort}/metrics`, every);
         const code = await w.exited;
         const scrapes = (await scraper?.stop()) ?? 0;
         const s = w.summary() as Partial<Round> | undefined;
-        if (code !== 0 || !s?.published || !s.seconds || !s.cpuSeconds) throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
+        if (code !== 0 || !s?.published || !s.seconds || !s.cpuSeconds)
+          throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
         const r: Round = { mode, published: s.published, seconds: s.seconds, cpuSeconds: s.cpuSeconds, scrapes };
         rounds.push(r);
-        say(`  round ${rounds.length} ${mode.padEnd(8)} ${r.published} rows in ${r.seconds.toFixed(1)} s: ${rate(r).toFixed(0)} records/s, ${cpuPerRecordUs(r).toFixed(1)} µs CPU/record, ${scrapes} scrapes`);
+        say(
+          `  round ${rounds.length} ${mode.padEnd(8)} ${r.published} rows in ${r.seconds.toFixed(1)} s: ${rate(r).toFixed(0)} records/s, ${cpuPerRecordUs(r).toFixed(1)} µs CPU/record, ${scrapes} scrapes`,
+        );
       }
     }
   } finally {
@@ -122,16 +148,28 @@ async function main(): Promise<void> {
   const cpuAlone = median(alone.map(cpuPerRecordUs));
   const cpuScraped = median(of("scraped").map(cpuPerRecordUs));
   // one scrape's CPU: what a hammered round spent beyond the alone rounds' CPU per record
-  const perScrapeMs = median(of("hammered").map((r) => ((r.cpuSeconds - (cpuAlone / 1e6) * r.published) / r.scrapes) * 1000));
+  const perScrapeMs = median(
+    of("hammered").map((r) => ((r.cpuSeconds - (cpuAlone / 1e6) * r.published) / r.scrapes) * 1000),
+  );
   // the relay's CPU use while it works (CPU seconds per wall second), alone
   const busy = median(alone.map((r) => r.cpuSeconds / r.seconds));
   const shareAtDefault = perScrapeMs / 1000 / DEFAULT_INTERVAL_S / busy;
   const shareAtScrape = perScrapeMs / SCRAPE_MS / busy;
-  say(`records/s (medians): alone ${median(alone.map(rate)).toFixed(0)}, scraped ${median(of("scraped").map(rate)).toFixed(0)}, hammered ${median(of("hammered").map(rate)).toFixed(0)} (wall clock: noisy)`);
-  say(`CPU per record (medians): alone ${cpuAlone.toFixed(1)} µs, scraped every ${SCRAPE_MS} ms ${cpuScraped.toFixed(1)} µs (ratio ${(cpuScraped / cpuAlone).toFixed(3)}), hammered ${median(of("hammered").map(cpuPerRecordUs)).toFixed(1)} µs`);
-  say(`one scrape costs ${perScrapeMs.toFixed(2)} ms of CPU; the relay uses ${busy.toFixed(2)} CPU s per s while it works`);
-  say(`scraping takes ${(shareAtDefault * 100).toFixed(3)} % of the relay's CPU at the default ${DEFAULT_INTERVAL_S} s interval, ${(shareAtScrape * 100).toFixed(3)} % at ${SCRAPE_MS} ms`);
-  say(`BENCH ${JSON.stringify({ cpuPerRecordUs: { alone: +cpuAlone.toFixed(2), scraped: +cpuScraped.toFixed(2) }, perScrapeMs: +perScrapeMs.toFixed(3), busy: +busy.toFixed(3), shareAtDefault: +shareAtDefault.toFixed(5), shareAtScrape: +shareAtScrape.toFixed(5), records: N, rounds: rounds.length })}`);
+  say(
+    `records/s (medians): alone ${median(alone.map(rate)).toFixed(0)}, scraped ${median(of("scraped").map(rate)).toFixed(0)}, hammered ${median(of("hammered").map(rate)).toFixed(0)} (wall clock: noisy)`,
+  );
+  say(
+    `CPU per record (medians): alone ${cpuAlone.toFixed(1)} µs, scraped every ${SCRAPE_MS} ms ${cpuScraped.toFixed(1)} µs (ratio ${(cpuScraped / cpuAlone).toFixed(3)}), hammered ${median(of("hammered").map(cpuPerRecordUs)).toFixed(1)} µs`,
+  );
+  say(
+    `one scrape costs ${perScrapeMs.toFixed(2)} ms of CPU; the relay uses ${busy.toFixed(2)} CPU s per s while it works`,
+  );
+  say(
+    `scraping takes ${(shareAtDefault * 100).toFixed(3)} % of the relay's CPU at the default ${DEFAULT_INTERVAL_S} s interval, ${(shareAtScrape * 100).toFixed(3)} % at ${SCRAPE_MS} ms`,
+  );
+  say(
+    `BENCH ${JSON.stringify({ cpuPerRecordUs: { alone: +cpuAlone.toFixed(2), scraped: +cpuScraped.toFixed(2) }, perScrapeMs: +perScrapeMs.toFixed(3), busy: +busy.toFixed(3), shareAtDefault: +shareAtDefault.toFixed(5), shareAtScrape: +shareAtScrape.toFixed(5), records: N, rounds: rounds.length })}`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -43,11 +43,17 @@ export function table(rows: Row[]): string {
     r.worker,
     n0(r.rate),
     n0(r.limit),
-    Number.isFinite(r.rate / r.limit) ? `${Math.round((100 * r.rate) / r.limit)}%${r.rate / r.limit >= 0.8 ? "" : " (<80%)"}` : "-",
+    Number.isFinite(r.rate / r.limit)
+      ? `${Math.round((100 * r.rate) / r.limit)}%${r.rate / r.limit >= 0.8 ? "" : " (<80%)"}`
+      : "-",
     r.limitWhat,
   ]);
   const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(w[i]) : c.padStart(w[i]))).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join("  ")
+      .trimEnd();
   return [line(head), w.map((x) => "-".repeat(x)).join("  "), ...body.map(line)].join("\n");
 }
 
@@ -132,7 +138,13 @@ export function recorder(): { tick(done: number): void; figures(): RunFigures; p
  * The q-quantile (0..1) of a Prometheus histogram between two scrapes (the buckets' increase),
  * as the upper bound of the bucket it falls in: "at most this". NaN without observations.
  */
-export function histQuantile(before: Map<string, number> | undefined, after: Map<string, number> | undefined, name: string, labels: Record<string, string>, q: number): number {
+export function histQuantile(
+  before: Map<string, number> | undefined,
+  after: Map<string, number> | undefined,
+  name: string,
+  labels: Record<string, string>,
+  q: number,
+): number {
   if (!after) return NaN;
   const buckets: [number, number][] = [];
   for (const [k, v] of after) {

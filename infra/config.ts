@@ -20,7 +20,12 @@ const memory = z.string().regex(MEMORY, "must be a positive size such as 512m or
  * apache/spark:3.5-…), so `3.5` would pass here and fail at the pull.
  */
 const version = (line: string) =>
-  z.string().regex(new RegExp(`^${line.replace(/\./g, "\\.")}\\.[0-9]+$`), `must be a full ${line}.x version such as ${line}.0 (images are tagged by full version)`);
+  z
+    .string()
+    .regex(
+      new RegExp(`^${line.replace(/\./g, "\\.")}\\.[0-9]+$`),
+      `must be a full ${line}.x version such as ${line}.0 (images are tagged by full version)`,
+    );
 
 const port = z.coerce.number().int().min(1).max(65535);
 const count = z.coerce.number().int().min(1, "must be an integer >= 1");
@@ -100,24 +105,38 @@ export const DEFAULT_PORTS = {
 } as const;
 
 /** The stack's logical volumes (one claim each on a cluster; per member for a cluster's members). */
-export const VOLUMES = ["postgres-data", "zookeeper-data", "zookeeper-log", "kafka-data", "cassandra-data", "airflow-logs", "spark-checkpoints", "prometheus-data"] as const;
+export const VOLUMES = [
+  "postgres-data",
+  "zookeeper-data",
+  "zookeeper-log",
+  "kafka-data",
+  "cassandra-data",
+  "airflow-logs",
+  "spark-checkpoints",
+  "prometheus-data",
+] as const;
 export type Volume = (typeof VOLUMES)[number];
 export const DEFAULT_CLAIM_SIZE = "10Gi";
 const quantity = z.string().regex(/^[1-9][0-9]*(Mi|Gi|Ti)$/, "must be a size such as 512Mi, 10Gi or 1Ti");
 
 const CRON_FIELD = /^[0-9*/,\-A-Za-z?]+$/;
-const schedule = z
-  .string()
-  .refine(
-    // "none": manual runs only (the DAG's own convention).
-    (s) => /^(@(hourly|daily|weekly|monthly|yearly|once)|none)$/.test(s) || (s.split(/\s+/).length === 5 && s.split(/\s+/).every((f) => CRON_FIELD.test(f))),
-    "must be a 5-field cron expression such as '*/5 * * * *', a preset such as @hourly, or none",
-  );
+const schedule = z.string().refine(
+  // "none": manual runs only (the DAG's own convention).
+  (s) =>
+    /^(@(hourly|daily|weekly|monthly|yearly|once)|none)$/.test(s) ||
+    (s.split(/\s+/).length === 5 && s.split(/\s+/).every((f) => CRON_FIELD.test(f))),
+  "must be a 5-field cron expression such as '*/5 * * * *', a preset such as @hourly, or none",
+);
 
 export const stageConfigSchema = z
   .object({
     target: z.enum(["docker", "kubernetes"], {
-      errorMap: (i) => ({ message: i.code === "invalid_type" && i.received === "undefined" ? "is required (docker or kubernetes)" : "must be docker or kubernetes" }),
+      errorMap: (i) => ({
+        message:
+          i.code === "invalid_type" && i.received === "undefined"
+            ? "is required (docker or kubernetes)"
+            : "must be docker or kubernetes",
+      }),
     }),
     confluentVersion: version("7.9").default("7.9.2"),
     postgresVersion: version("15").default("15.13"),
@@ -125,13 +144,34 @@ export const stageConfigSchema = z
     sparkVersion: version("3.5").default("3.5.1"),
     airflowVersion: version("2.10").default("2.10.5"),
     /** Tag of the images this project builds (workers, airflow, spark job); never `latest`. */
-    imageTag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/).refine((t) => t !== "latest", "must not be latest: pin a version").default("0.1.0"),
+    imageTag: z
+      .string()
+      .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/)
+      .refine((t) => t !== "latest", "must not be latest: pin a version")
+      .default("0.1.0"),
     sparkWorkers: count.default(2),
     sparkWorkerCores: count.default(1),
     sparkWorkerMemory: memory.default("1g"),
-    memory: z.object(Object.fromEntries(Object.entries(DEFAULT_MEMORY).map(([k, v]) => [k, memory.default(v)])) as { [K in MemoryKey]: z.ZodDefault<typeof memory> }).strict().default({}),
-    ports: z.object(Object.fromEntries(Object.entries(DEFAULT_PORTS).map(([k, v]) => [k, port.default(v)])) as { [K in keyof typeof DEFAULT_PORTS]: z.ZodDefault<typeof port> }).strict().default({}),
-    bindAddress: z.string().ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1" }).default("127.0.0.1"),
+    memory: z
+      .object(
+        Object.fromEntries(Object.entries(DEFAULT_MEMORY).map(([k, v]) => [k, memory.default(v)])) as {
+          [K in MemoryKey]: z.ZodDefault<typeof memory>;
+        },
+      )
+      .strict()
+      .default({}),
+    ports: z
+      .object(
+        Object.fromEntries(Object.entries(DEFAULT_PORTS).map(([k, v]) => [k, port.default(v)])) as {
+          [K in keyof typeof DEFAULT_PORTS]: z.ZodDefault<typeof port>;
+        },
+      )
+      .strict()
+      .default({}),
+    bindAddress: z
+      .string()
+      .ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1" })
+      .default("127.0.0.1"),
     /** Absent: the dev stack runs the offline randomuser-compatible API from the worker image. */
     dataSourceUrl: z.string().url("must be an http(s) URL such as https://randomuser.me").optional(),
     schedule: schedule.default("*/5 * * * *"),
@@ -156,21 +196,45 @@ export const stageConfigSchema = z
      * smaller cluster still runs them) or required (a pod stays Pending rather than share a node
      * with another of its cluster: the only way losing a node costs one member).
      */
-    antiAffinity: z.enum(["preferred", "required"], { errorMap: () => ({ message: "must be preferred or required" }) }).default("preferred"),
-    cpu: z.object(Object.fromEntries(Object.entries(DEFAULT_CPU).map(([k, v]) => [k, cpu.default(v)])) as { [K in CpuKey]: z.ZodDefault<typeof cpu> }).strict().default({}),
+    antiAffinity: z
+      .enum(["preferred", "required"], { errorMap: () => ({ message: "must be preferred or required" }) })
+      .default("preferred"),
+    cpu: z
+      .object(
+        Object.fromEntries(Object.entries(DEFAULT_CPU).map(([k, v]) => [k, cpu.default(v)])) as {
+          [K in CpuKey]: z.ZodDefault<typeof cpu>;
+        },
+      )
+      .strict()
+      .default({}),
     /**
      * Consistency of the processor's and the Spark job's Cassandra writes. LOCAL_QUORUM: a write
      * is acknowledged by a majority of the keyspace's replicas (2 of 3), so losing one node loses
      * no acknowledged write; with RF 1 the quorum is that one node.
      */
-    cassandraConsistency: z.enum(["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"], { errorMap: () => ({ message: "must be LOCAL_QUORUM, QUORUM, EACH_QUORUM, ALL, LOCAL_ONE or ONE" }) }).default("LOCAL_QUORUM"),
+    cassandraConsistency: z
+      .enum(["LOCAL_QUORUM", "QUORUM", "EACH_QUORUM", "ALL", "LOCAL_ONE", "ONE"], {
+        errorMap: () => ({ message: "must be LOCAL_QUORUM, QUORUM, EACH_QUORUM, ALL, LOCAL_ONE or ONE" }),
+      })
+      .default("LOCAL_QUORUM"),
     logLevel: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
     /** Hours a published outbox row is kept in PostgreSQL (the relay deletes older ones); 0 keeps them for ever. */
-    outboxRetentionHours: z.coerce.number().int("must be a whole number of hours").min(0, "must be 0 (keep for ever) or more").max(8784, "must be at most 8784 (a year)").default(168),
+    outboxRetentionHours: z.coerce
+      .number()
+      .int("must be a whole number of hours")
+      .min(0, "must be 0 (keep for ever) or more")
+      .max(8784, "must be at most 8784 (a year)")
+      .default(168),
     /** kubernetes target: where the project's images are pushed (e.g. ghcr.io/acme). */
-    registry: z.string().regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, "must be a registry path such as ghcr.io/acme").optional(),
+    registry: z
+      .string()
+      .regex(/^[a-z0-9.-]+(:[0-9]+)?(\/[a-z0-9._-]+)*$/, "must be a registry path such as ghcr.io/acme")
+      .optional(),
     /** kubernetes target: the namespace (default: <project>-<stack>) and the claims' storage class. */
-    namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label such as realtime-pipeline").optional(),
+    namespace: z
+      .string()
+      .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, "must be a DNS label such as realtime-pipeline")
+      .optional(),
     storageClass: z.string().min(1).optional(),
     /**
      * kubernetes target: storage class of the claims several pods mount at once (Airflow logs, Spark
@@ -182,7 +246,13 @@ export const stageConfigSchema = z
      * <project>-<stack>. Set it to the current value before `pulumi stack rename`, and the renamed
      * stack keeps every resource (operating docs: "Rename a stack").
      */
-    namePrefix: z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/, "must be a lower-case DNS label of at most 40 characters such as realtime-pipeline-staging").optional(),
+    namePrefix: z
+      .string()
+      .regex(
+        /^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/,
+        "must be a lower-case DNS label of at most 40 characters such as realtime-pipeline-staging",
+      )
+      .optional(),
     /**
      * kubernetes target: size of each claim, by volume (a Kubernetes quantity such as 10Gi). A
      * cluster member's claims (kafka-data, cassandra-data, zookeeper-*) are made from its
@@ -191,7 +261,11 @@ export const stageConfigSchema = z
      * where the storage class allows expansion.
      */
     claimSizes: z
-      .object(Object.fromEntries(VOLUMES.map((v) => [v, quantity.default(DEFAULT_CLAIM_SIZE)])) as { [K in Volume]: z.ZodDefault<typeof quantity> })
+      .object(
+        Object.fromEntries(VOLUMES.map((v) => [v, quantity.default(DEFAULT_CLAIM_SIZE)])) as {
+          [K in Volume]: z.ZodDefault<typeof quantity>;
+        },
+      )
       .strict()
       .default({}),
     /**
@@ -200,40 +274,82 @@ export const stageConfigSchema = z
      * anything is deleted. A cluster member's claims are always kept when its StatefulSet goes.
      * Set false only to let destroy remove the data.
      */
-    protectData: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    protectData: z
+      .enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) })
+      .transform((v) => v === "true")
+      .default("true"),
     /** kubernetes target: labels a node must have to run the stack's pods (a node pool). */
     nodeSelector: z.record(z.string().min(1), z.string()).default({}),
-    /** kubernetes target: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and the context in it to deploy to. */
+    /**
+     * kubernetes target: the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config) and the context in it to
+     * deploy to.
+     */
     kubeconfig: z.string().min(1).optional(),
     kubeContext: z.string().min(1).optional(),
-    /** kubernetes target: false when the namespace exists already (made by the cluster's admins): the stack uses it and never deletes it. */
-    createNamespace: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
-    /** kubernetes target: Secrets (of type kubernetes.io/dockerconfigjson, in the namespace) the pods pull the project's images with. */
-    imagePullSecrets: z.array(z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be Secret names such as regcred")).default([]),
+    /**
+     * kubernetes target: false when the namespace exists already (made by the cluster's admins): the stack uses it and
+     * never deletes it.
+     */
+    createNamespace: z
+      .enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) })
+      .transform((v) => v === "true")
+      .default("true"),
+    /**
+     * kubernetes target: Secrets (of type kubernetes.io/dockerconfigjson, in the namespace) the pods pull the project's
+     * images with.
+     */
+    imagePullSecrets: z
+      .array(z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, "must be Secret names such as regcred"))
+      .default([]),
     /** kubernetes target: the platform the project's images are built for (the cluster nodes'). */
-    imagePlatform: z.string().regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must be an os/arch platform such as linux/amd64 or linux/arm64").default("linux/amd64"),
+    imagePlatform: z
+      .string()
+      .regex(/^[a-z0-9]+\/[a-z0-9]+(\/[a-z0-9]+)?$/, "must be an os/arch platform such as linux/amd64 or linux/arm64")
+      .default("linux/amd64"),
     /**
      * Which Schema Registry serves Confluent's REST API: Confluent's own (Confluent Community
      * License), or Karapace (Aiven, Apache-2.0; same API, same `_schemas` topic).
      */
-    schemaRegistry: z.enum(["confluent", "karapace"], { errorMap: () => ({ message: "must be confluent or karapace" }) }).default("confluent"),
+    schemaRegistry: z
+      .enum(["confluent", "karapace"], { errorMap: () => ({ message: "must be confluent or karapace" }) })
+      .default("confluent"),
     /** false: no Prometheus (the stack's metrics and alerts: docs/operating.md "When records stop"). */
-    monitoring: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
-    prometheusVersion: z.string().regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, "must be a full version such as 2.42.0 (the image prom/prometheus:v<version>)").default("2.42.0"),
+    monitoring: z
+      .enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) })
+      .transform((v) => v === "true")
+      .default("true"),
+    prometheusVersion: z
+      .string()
+      .regex(/^[0-9]+\.[0-9]+\.[0-9]+$/, "must be a full version such as 2.42.0 (the image prom/prometheus:v<version>)")
+      .default("2.42.0"),
     /** How long Prometheus keeps series (a Prometheus duration). */
-    prometheusRetention: z.string().regex(/^[1-9][0-9]*(h|d|w|y)$/, "must be a duration such as 15d or 12h").default("15d"),
+    prometheusRetention: z
+      .string()
+      .regex(/^[1-9][0-9]*(h|d|w|y)$/, "must be a duration such as 15d or 12h")
+      .default("15d"),
     /** Seconds between scrapes and between rule evaluations. */
     // the recording rules' rates look back 1 minute: four samples at 15 s
-    scrapeIntervalSeconds: z.coerce.number().int().min(5, "must be at least 5").max(15, "must be at most 15 (the rules' rates over 1 minute need 4 samples)").default(15),
+    scrapeIntervalSeconds: z.coerce
+      .number()
+      .int()
+      .min(5, "must be at least 5")
+      .max(15, "must be at most 15 (the rules' rates over 1 minute need 4 samples)")
+      .default(15),
     /** The alert rules' thresholds and windows (infra/monitoring/settings.ts), e.g. {"targetDownFor": "1m"}. */
     alerts: monitoringSettingsSchema.default({}),
     /** false: no Control Center (proprietary; with schemaRegistry karapace the stack is all open source). */
-    controlCenter: z.enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) }).transform((v) => v === "true").default("true"),
+    controlCenter: z
+      .enum(["true", "false"], { errorMap: () => ({ message: "must be true or false" }) })
+      .transform((v) => v === "true")
+      .default("true"),
     /**
      * bindAddress 0.0.0.0: the name or address clients on the LAN dial (Kafka advertises it, the
      * outputs carry it); `localhost` would send them to themselves.
      */
-    advertisedHost: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, "must be a host name or IPv4 address such as dev-box.lan").optional(),
+    advertisedHost: z
+      .string()
+      .regex(/^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/, "must be a host name or IPv4 address such as dev-box.lan")
+      .optional(),
     /**
      * A PEM file of CA certificates the image builds trust in addition to their own roots, for
      * registries behind a TLS-intercepting proxy (README: "Behind a TLS-intercepting proxy").
@@ -246,29 +362,60 @@ export const stageConfigSchema = z
     // Runs even when a field failed above; compare only sizes that parsed. The worker daemon's
     // own heap (256m) and JVM overhead need room beside what executors are offered.
     const sizes = [c.sparkWorkerMemory, c.memory?.sparkWorker];
-    if (sizes.every((s) => typeof s === "string" && MEMORY.test(s)) && memoryMiB(c.sparkWorkerMemory) + 512 > memoryMiB(c.memory.sparkWorker)) {
-      ctx.addIssue({ code: "custom", path: ["sparkWorkerMemory"], message: `must leave 512m below the container limit memory.sparkWorker (${c.memory.sparkWorker})` });
+    if (
+      sizes.every((s) => typeof s === "string" && MEMORY.test(s)) &&
+      memoryMiB(c.sparkWorkerMemory) + 512 > memoryMiB(c.memory.sparkWorker)
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["sparkWorkerMemory"],
+        message: `must leave 512m below the container limit memory.sparkWorker (${c.memory.sparkWorker})`,
+      });
     }
     if (c.bindAddress === "0.0.0.0" && c.advertisedHost === undefined) {
-      ctx.addIssue({ code: "custom", path: ["advertisedHost"], message: "is required when bindAddress is 0.0.0.0 (the name LAN clients dial; localhost would point them at themselves)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["advertisedHost"],
+        message:
+          "is required when bindAddress is 0.0.0.0 (the name LAN clients dial; localhost would point them at themselves)",
+      });
     }
     if (c.target === "kubernetes" && c.registry === undefined) {
-      ctx.addIssue({ code: "custom", path: ["registry"], message: "is required for the kubernetes target (the cluster pulls the project's images from it)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["registry"],
+        message: "is required for the kubernetes target (the cluster pulls the project's images from it)",
+      });
     }
     if (c.target === "docker") {
       // One host: several brokers or nodes on it survive nothing and cost memory. Each container
       // also has one fixed name on the network, where a cluster needs one per member.
       for (const key of ["zookeeperNodes", "kafkaBrokers", "cassandraNodes"] as const) {
         const n = c[key];
-        if (typeof n === "number" && n > 1) ctx.addIssue({ code: "custom", path: [key], message: `must be 1 on the docker target (one host; a replicated ${key.replace(/Nodes|Brokers/, "")} is a kubernetes stage's), not ${n}`, params: { fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key}` } });
+        if (typeof n === "number" && n > 1)
+          ctx.addIssue({
+            code: "custom",
+            path: [key],
+            message: `must be 1 on the docker target (one host; a replicated ${key.replace(/Nodes|Brokers/, "")} is a kubernetes stage's), not ${n}`,
+            params: { fix: `pulumi config rm ${CONFIG_NAMESPACE}:${key}` },
+          });
       }
     }
     if (typeof c.zookeeperNodes === "number" && c.zookeeperNodes % 2 === 0) {
-      ctx.addIssue({ code: "custom", path: ["zookeeperNodes"], message: `must be odd (a quorum of ${c.zookeeperNodes} survives no more failures than ${c.zookeeperNodes - 1}), not ${c.zookeeperNodes}` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["zookeeperNodes"],
+        message: `must be odd (a quorum of ${c.zookeeperNodes} survives no more failures than ${c.zookeeperNodes - 1}), not ${c.zookeeperNodes}`,
+      });
     }
     if (c.target === "kubernetes" && c.kubeContext === undefined) {
       // Never whatever context the shell happens to have: the stack names its cluster.
-      ctx.addIssue({ code: "custom", path: ["kubeContext"], message: "is required for the kubernetes target (the kubeconfig context of the cluster to deploy to; see `kubectl config get-contexts`)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["kubeContext"],
+        message:
+          "is required for the kubernetes target (the kubeconfig context of the cluster to deploy to; see `kubectl config get-contexts`)",
+      });
     }
   });
 
@@ -292,9 +439,19 @@ export interface Replication {
   cassandraReplicationFactor: number;
 }
 
-export function replicationOf(n: { zookeeperNodes: number; kafkaBrokers: number; cassandraNodes: number; processorReplicas: number }): Replication {
+export function replicationOf(n: {
+  zookeeperNodes: number;
+  kafkaBrokers: number;
+  cassandraNodes: number;
+  processorReplicas: number;
+}): Replication {
   const rf = Math.min(3, n.kafkaBrokers);
-  return { ...n, topicReplicationFactor: rf, minInsyncReplicas: minInsyncReplicas(rf), cassandraReplicationFactor: Math.min(3, n.cassandraNodes) };
+  return {
+    ...n,
+    topicReplicationFactor: rf,
+    minInsyncReplicas: minInsyncReplicas(rf),
+    cassandraReplicationFactor: Math.min(3, n.cassandraNodes),
+  };
 }
 
 export type StageConfig = ParsedConfig & { replication: Replication };
@@ -333,7 +490,7 @@ const FIX_EXAMPLE: Record<string, string> = {
   createNamespace: "false",
   protectData: "false",
   namePrefix: "realtime-pipeline-<old stack>",
-  nodeSelector: "'{\"kubernetes.io/hostname\": \"<node>\"}'",
+  nodeSelector: '\'{"kubernetes.io/hostname": "<node>"}\'',
   imagePlatform: "linux/amd64",
   schemaRegistry: "karapace",
   controlCenter: "false",
@@ -342,7 +499,7 @@ const FIX_EXAMPLE: Record<string, string> = {
   prometheusRetention: "15d",
   outboxRetentionHours: "168",
   scrapeIntervalSeconds: "15",
-  alerts: "'{\"targetDownFor\": \"1m\"}'",
+  alerts: '\'{"targetDownFor": "1m"}\'',
   advertisedHost: "<host name on the LAN>",
   buildCaCertificates: "/usr/local/share/ca-certificates/<proxy-ca>.crt",
   confluentVersion: "7.9.2",
@@ -382,10 +539,10 @@ export function parseStageConfig(raw: Record<string, unknown>): StageConfig {
         i.code === "custom" && typeof i.params?.fix === "string"
           ? i.params.fix
           : i.code === "unrecognized_keys"
-          ? `remove it (docs/reference.md lists the known keys)`
-          : i.path.length > 1
-            ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? p : `.${p}`)).join("")}' ${nestedDefault(i.path) ?? "<value>"}`
-            : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
+            ? `remove it (docs/reference.md lists the known keys)`
+            : i.path.length > 1
+              ? `pulumi config set --path '${CONFIG_NAMESPACE}:${i.path.map((p, n) => (typeof p === "number" ? `[${p}]` : n === 0 ? p : `.${p}`)).join("")}' ${nestedDefault(i.path) ?? "<value>"}`
+              : `pulumi config set ${CONFIG_NAMESPACE}:${top} ${FIX_EXAMPLE[top] ?? "<value>"}`;
       return `${key}: ${i.code === "unrecognized_keys" ? "unknown key" : i.message}. Fix: ${fix}`;
     }),
   );

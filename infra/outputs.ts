@@ -137,7 +137,8 @@ function published(h: Handle, port: string): string {
 /** The target's network in the contract's words; a target with another word would break readers. */
 function contractNetwork(n: StackNetwork): ContractNetwork {
   const kind = NETWORK_KINDS.find((k) => k === n.kind);
-  if (kind === undefined) throw new Error(`network kind ${n.kind} is not one of the contract's: ${NETWORK_KINDS.join(", ")}`);
+  if (kind === undefined)
+    throw new Error(`network kind ${n.kind} is not one of the contract's: ${NETWORK_KINDS.join(", ")}`);
   return { kind, name: n.name };
 }
 
@@ -160,7 +161,12 @@ export function pipelineOutputs(s: OutputSources): PipelineOutputs {
     cassandraPassword: secrets.cassandraPassword,
     cassandraReaderUser: cassandra.readerUser,
     cassandraReaderPassword: secrets.cassandraReaderPassword,
-    postgres: { host: postgres.server.dnsName, port: postgres.server.ports.postgres.container, database: postgres.database, user: postgres.user },
+    postgres: {
+      host: postgres.server.dnsName,
+      port: postgres.server.ports.postgres.container,
+      database: postgres.database,
+      user: postgres.user,
+    },
     postgresPassword: secrets.postgresPassword,
     postgresReaderUser: postgres.readerUser,
     postgresReaderPassword: secrets.postgresReaderPassword,

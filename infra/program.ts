@@ -19,21 +19,33 @@ import { Exporters } from "./components/exporters";
 import { STATSD_PREFIX } from "./monitoring/statsd";
 import { PipelineOutputs, pipelineOutputs } from "./outputs";
 import { Target, repoPath } from "./spec";
-import { airflowArgs, buildCaArgs, cassandraArgs, exportersArgs, kafkaArgs, monitoringArgs, postgresArgs, sparkArgs, workersArgs } from "./stage-args";
+import {
+  airflowArgs,
+  buildCaArgs,
+  cassandraArgs,
+  exportersArgs,
+  kafkaArgs,
+  monitoringArgs,
+  postgresArgs,
+  sparkArgs,
+  workersArgs,
+} from "./stage-args";
 import { pipelineEnv } from "./wiring";
 import { JOBS } from "./monitoring/settings";
 
 /** The one place that knows which platform runs the specs. */
 function makeTarget(config: StageConfig, prefix: string): Target {
   if (config.target === "kubernetes") {
-    // Validation guarantees a registry and a context for this target. A relative kubeconfig is relative to the repository.
+    // Validation guarantees a registry and a context for this target. A relative kubeconfig is relative to the
+    // repository.
     return new KubernetesTarget(prefix, {
       prefix,
       namespace: config.namespace ?? prefix,
       registry: config.registry!,
       storageClass: config.storageClass,
       sharedStorageClass: config.sharedStorageClass,
-      kubeconfig: config.kubeconfig === undefined ? undefined : repoPath(config.kubeconfig.replace(/^~(?=\/)/, os.homedir())),
+      kubeconfig:
+        config.kubeconfig === undefined ? undefined : repoPath(config.kubeconfig.replace(/^~(?=\/)/, os.homedir())),
       context: config.kubeContext!,
       createNamespace: config.createNamespace,
       imagePullSecrets: config.imagePullSecrets,
@@ -68,8 +80,19 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
     ? new JmxAgentImage(prefix, { target, tag: config.imageTag, buildArgs: buildCaArgs(config) }).image
     : undefined;
   const kafka = new Kafka(prefix, kafkaArgs(config, target, jmxAgent), formerly(prefix, "kafka"));
-  const cassandra = new Cassandra(prefix, cassandraArgs(config, target, secrets, jmxAgent), formerly(prefix, "cassandra"));
-  const env = pipelineEnv({ config, postgres, postgresPassword: secrets.postgresPassword, kafka, cassandra, cassandraPassword: secrets.cassandraPassword });
+  const cassandra = new Cassandra(
+    prefix,
+    cassandraArgs(config, target, secrets, jmxAgent),
+    formerly(prefix, "cassandra"),
+  );
+  const env = pipelineEnv({
+    config,
+    postgres,
+    postgresPassword: secrets.postgresPassword,
+    kafka,
+    cassandra,
+    cassandraPassword: secrets.cassandraPassword,
+  });
 
   const pg = { on: postgres.roles, condition: "completed" as const };
   const topics = { on: kafka.topics, condition: "completed" as const };
@@ -114,14 +137,22 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
   const airflow = new Airflow(
     prefix,
     airflowArgs(config, target, {
-      database: { server: postgres.server, roles: postgres.roles, name: postgres.airflowDatabase, user: postgres.airflowUser },
+      database: {
+        server: postgres.server,
+        roles: postgres.roles,
+        name: postgres.airflowDatabase,
+        user: postgres.airflowUser,
+      },
       dbPassword: secrets.airflowDbPassword,
       adminPassword: secrets.airflowAdminPassword,
       fernetKey: secrets.airflowFernetKey,
       webserverSecretKey: secrets.airflowWebserverSecretKey,
       // No METRICS_PORT: the DAG lets each ingest run pick a free one beside Airflow's own ports.
       ingestEnv: [
-        { env: { LOG_LEVEL: config.logLevel, ...(exporters ? { PUSHGATEWAY_URL: exporters.pushgatewayUrl } : {}) }, secret: {} },
+        {
+          env: { LOG_LEVEL: config.logLevel, ...(exporters ? { PUSHGATEWAY_URL: exporters.pushgatewayUrl } : {}) },
+          secret: {},
+        },
         env.postgres,
         env.source(workers.apiBaseUrl),
       ],
@@ -167,4 +198,3 @@ export function deployPipeline(config: StageConfig): PipelineOutputs {
 export function runStack(): PipelineOutputs {
   return deployPipeline(readStageConfig());
 }
-

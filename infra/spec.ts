@@ -65,7 +65,11 @@ export interface HealthCheck {
  */
 export function nodeHttpCheck(port: number, path: string): HealthCheck {
   return {
-    command: ["node", "-e", `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`],
+    command: [
+      "node",
+      "-e",
+      `fetch('http://127.0.0.1:${port}${path}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+    ],
     intervalSeconds: 15,
     timeoutSeconds: 20,
   };
@@ -75,7 +79,11 @@ export function nodeHttpCheck(port: number, path: string): HealthCheck {
  * A check that asks an HTTP endpoint with wget from inside the container: busybox's in the
  * exporters' and Prometheus's upstream images, Debian's in the stand-ins (images/upstream).
  */
-export function wgetCheck(port: number, path: string, timings: Pick<HealthCheck, "intervalSeconds" | "timeoutSeconds"> = { intervalSeconds: 15, timeoutSeconds: 5 }): HealthCheck {
+export function wgetCheck(
+  port: number,
+  path: string,
+  timings: Pick<HealthCheck, "intervalSeconds" | "timeoutSeconds"> = { intervalSeconds: 15, timeoutSeconds: 5 },
+): HealthCheck {
   return { command: ["wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${port}${path}`], ...timings };
 }
 
@@ -237,7 +245,9 @@ export interface Handle {
   address(port: string): string;
   /** host:port of a published port role from outside the stack; undefined when it is not published. */
   outsideAddress(port: string): string | undefined;
-  /** Where Prometheus finds every replica's metrics (ServiceSpec.metrics): a name resolving to each, the port, the path. */
+  /**
+   * Where Prometheus finds every replica's metrics (ServiceSpec.metrics): a name resolving to each, the port, the path.
+   */
   metrics?: ScrapePoint;
 }
 
@@ -318,24 +328,33 @@ export interface Target {
 
 /** The resources a process must start after; a condition must match what the dependency is. */
 export function dependencyResources(spec: ProcessSpec): pulumi.Resource[] {
-  return (spec.dependsOn ?? []).map((d) => {
-    const expected = d.condition === "completed" ? "job" : "service";
-    if (d.on.kind !== expected) {
-      throw new Error(`${spec.name} waits for ${d.on.name} to be ${d.condition}, but ${d.on.name} is a ${d.on.kind}`);
-    }
-    return d.on.resources;
-  }).flat();
+  return (spec.dependsOn ?? [])
+    .map((d) => {
+      const expected = d.condition === "completed" ? "job" : "service";
+      if (d.on.kind !== expected) {
+        throw new Error(`${spec.name} waits for ${d.on.name} to be ${d.condition}, but ${d.on.name} is a ${d.on.kind}`);
+      }
+      return d.on.resources;
+    })
+    .flat();
 }
 
 /** The rules every target applies to a service spec before declaring it. */
 export function checkService(spec: ServiceSpec): number {
   const replicas = spec.replicas ?? 1;
-  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`${spec.name}: replicas must be an integer >= 1, not ${replicas}`);
+  if (!Number.isInteger(replicas) || replicas < 1)
+    throw new Error(`${spec.name}: replicas must be an integer >= 1, not ${replicas}`);
   if (spec.everyMachine) checkEveryMachine(spec, replicas);
-  if (spec.state === "stateful" && replicas !== 1 && spec.cluster === undefined) throw new Error(`${spec.name}: a stateful service with ${replicas} replicas is a cluster: say how its members start (cluster)`);
+  if (spec.state === "stateful" && replicas !== 1 && spec.cluster === undefined)
+    throw new Error(
+      `${spec.name}: a stateful service with ${replicas} replicas is a cluster: say how its members start (cluster)`,
+    );
   if (spec.state === "stateless") {
     const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
-    if (own.length > 0) throw new Error(`${spec.name}: a stateless service may mount only shared volumes, but mounts ${own.join(", ")}; make it stateful or the volume shared`);
+    if (own.length > 0)
+      throw new Error(
+        `${spec.name}: a stateless service may mount only shared volumes, but mounts ${own.join(", ")}; make it stateful or the volume shared`,
+      );
   }
   return replicas;
 }
@@ -343,12 +362,15 @@ export function checkService(spec: ServiceSpec): number {
 /** A copy per machine: the machines set the count, and nothing of its own to keep on any of them. */
 function checkEveryMachine(spec: ServiceSpec, replicas: number): void {
   const own = (spec.volumes ?? []).filter((v) => !v.shared).map((v) => v.volume);
-  if (spec.state !== "stateless") throw new Error(`${spec.name}: an everyMachine service is stateless, not ${spec.state}`);
+  if (spec.state !== "stateless")
+    throw new Error(`${spec.name}: an everyMachine service is stateless, not ${spec.state}`);
   if (replicas > 1) {
     throw new Error(`${spec.name}: an everyMachine service runs one copy per machine; drop replicas (${replicas})`);
   }
   if (own.length > 0) {
-    throw new Error(`${spec.name}: an everyMachine service has no volumes of its own, but mounts ${own.join(", ")} (volumes)`);
+    throw new Error(
+      `${spec.name}: an everyMachine service has no volumes of its own, but mounts ${own.join(", ")} (volumes)`,
+    );
   }
 }
 
@@ -378,7 +400,15 @@ export function makeHandle<K extends Handle["kind"]>(
       const p = port(role).published;
       return p === undefined ? undefined : target.outsideAddress(p);
     },
-    ...(m ? { metrics: { ...target.scrapeAddresses(spec.name, (spec as Partial<ServiceSpec>).replicas ?? 1), port: port(m.port).container, path: m.path ?? "/metrics" } } : {}),
+    ...(m
+      ? {
+          metrics: {
+            ...target.scrapeAddresses(spec.name, (spec as Partial<ServiceSpec>).replicas ?? 1),
+            port: port(m.port).container,
+            path: m.path ?? "/metrics",
+          },
+        }
+      : {}),
   };
 }
 
@@ -401,7 +431,8 @@ export function memberAddresses(
 export function perMemberExports(replicas: number, env: (ordinal: number) => Record<string, string>): string {
   const arms = Array.from({ length: replicas }, (_, i) => {
     const exports = Object.entries(env(i)).map(([k, v]) => {
-      if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || v.includes("'")) throw new Error(`perMemberExports: ${k} is not a plain variable and value`);
+      if (!/^[A-Z_][A-Z0-9_]*$/.test(k) || v.includes("'"))
+        throw new Error(`perMemberExports: ${k} is not a plain variable and value`);
       return `export ${k}='${v}'`;
     });
     return `${i}) ${exports.join("; ")};;`;

@@ -58,7 +58,12 @@ export function kafkaArgs(c: StageConfig, target: Target, jmxAgentImage?: pulumi
   };
 }
 
-export function cassandraArgs(c: StageConfig, target: Target, secrets: PipelineSecrets, jmxAgentImage?: pulumi.Input<string>): CassandraArgs {
+export function cassandraArgs(
+  c: StageConfig,
+  target: Target,
+  secrets: PipelineSecrets,
+  jmxAgentImage?: pulumi.Input<string>,
+): CassandraArgs {
   return {
     target,
     jmxAgentImage,
@@ -90,7 +95,11 @@ export function sparkArgs(c: StageConfig, target: Target, job: SparkJob): SparkA
   };
 }
 
-export function workersArgs(c: StageConfig, target: Target, wiring: Pick<WorkersArgs, "env" | "dependsOn">): WorkersArgs {
+export function workersArgs(
+  c: StageConfig,
+  target: Target,
+  wiring: Pick<WorkersArgs, "env" | "dependsOn">,
+): WorkersArgs {
   return {
     target,
     imageTag: c.imageTag,
@@ -117,7 +126,11 @@ export function exportersArgs(c: StageConfig, target: Target, postgres: Exporter
   };
 }
 
-export function monitoringArgs(c: StageConfig, target: Target, rest: Pick<MonitoringArgs, "scrape" | "honorLabels"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> }): MonitoringArgs {
+export function monitoringArgs(
+  c: StageConfig,
+  target: Target,
+  rest: Pick<MonitoringArgs, "scrape" | "honorLabels"> & { lagExporter: Omit<MonitoringArgs["lagExporter"], "size"> },
+): MonitoringArgs {
   return {
     target,
     image: upstreamImages(c).prometheus,
@@ -169,7 +182,9 @@ export function buildCaArgs(c: Pick<StageConfig, "buildCaCertificates">): Record
   }
   if (!pem.includes("-----BEGIN CERTIFICATE-----")) {
     const fix = "point it at a PEM file such as /usr/local/share/ca-certificates/<proxy-ca>.crt";
-    throw new StageConfigError([`${key}: ${c.buildCaCertificates} holds no PEM certificate (-----BEGIN CERTIFICATE-----). Fix: ${fix}`]);
+    throw new StageConfigError([
+      `${key}: ${c.buildCaCertificates} holds no PEM certificate (-----BEGIN CERTIFICATE-----). Fix: ${fix}`,
+    ]);
   }
   return { EXTRA_CA_CERTS: pem };
 }

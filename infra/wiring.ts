@@ -36,9 +36,17 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
   return {
     // LISTEN_HOST: in a container, loopback would hide /metrics, /healthz and the API from every
     // other container (ingest in Airflow's, a scraper); the network is the stack's own.
-    common: { env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics), LISTEN_HOST: "0.0.0.0" }, secret: {} },
+    common: {
+      env: { LOG_LEVEL: c.logLevel, METRICS_PORT: String(PORTS.workerMetrics), LISTEN_HOST: "0.0.0.0" },
+      secret: {},
+    },
     postgres: {
-      env: { PG_HOST: a.postgres.server.dnsName, PG_PORT: String(a.postgres.server.ports.postgres.container), PG_DATABASE: a.postgres.database, PG_USER: a.postgres.user },
+      env: {
+        PG_HOST: a.postgres.server.dnsName,
+        PG_PORT: String(a.postgres.server.ports.postgres.container),
+        PG_DATABASE: a.postgres.database,
+        PG_USER: a.postgres.user,
+      },
       secret: { PG_PASSWORD: a.postgresPassword },
     },
     kafka: {
@@ -61,6 +69,9 @@ export function pipelineEnv(a: WiringArgs): PipelineEnv {
       secret: { CASSANDRA_PASSWORD: a.cassandraPassword },
     },
     relay: { env: { RELAY_OUTBOX_RETENTION_S: String(c.outboxRetentionHours * 3600) }, secret: {} },
-    source: (apiBaseUrl) => ({ env: { API_BASE_URL: apiBaseUrl, INGEST_BATCH_SIZE: String(c.ingestBatchSize) }, secret: {} }),
+    source: (apiBaseUrl) => ({
+      env: { API_BASE_URL: apiBaseUrl, INGEST_BATCH_SIZE: String(c.ingestBatchSize) },
+      secret: {},
+    }),
   };
 }

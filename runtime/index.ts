@@ -4,7 +4,13 @@ export { generatePage, generateUser } from "./api/generate";
 export type { Faults, FaultsInput } from "./api/faults";
 export { runIngestOnce, runIngestLoop, type IngestSummary, type IngestOptions } from "./ingest/ingest";
 export { startRelay, type RelayHandle, type RelaySummary, type RelayOptions } from "./relay/relay";
-export { startProcessor, groupLag, type ProcessorHandle, type ProcessorSummary, type ProcessorOptions } from "./processor/processor";
+export {
+  startProcessor,
+  groupLag,
+  type ProcessorHandle,
+  type ProcessorSummary,
+  type ProcessorOptions,
+} from "./processor/processor";
 export { loadConfig, ConfigError, ingestSchema, relaySchema, processorSchema, apiSchema } from "./lib/config";
 export { createLogger } from "./lib/logger";
 export { metrics } from "./lib/metrics";

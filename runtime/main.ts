@@ -9,7 +9,15 @@
  *   dlq-replay [--reason REGEX] [--since ISO] [--until ISO] [--dry-run]   dead letters back to users_created
  * Exit codes: 0 done, 1 failure, 2 usage or configuration error.
  */
-import { apiSchema, ConfigError, ingestSchema, lagSchema, loadConfig, processorSchema, relaySchema } from "./lib/config";
+import {
+  apiSchema,
+  ConfigError,
+  ingestSchema,
+  lagSchema,
+  loadConfig,
+  processorSchema,
+  relaySchema,
+} from "./lib/config";
 import { startMetricsServer } from "./lib/http-server";
 import { createLogger, type Logger } from "./lib/logger";
 import { onShutdownSignal } from "./lib/shutdown";
@@ -33,7 +41,8 @@ export function parseArgs(argv: string[]): { command: Command; once: boolean; re
   if (argv[0] === "dlq-replay") return { command: "dlq-replay", once: false, rest: argv.slice(1) };
   const args = argv.filter((a) => a !== "--once");
   const once = argv.includes("--once");
-  if (args.length !== 1) return { error: args.length === 0 ? "no command given" : `unexpected arguments: ${args.slice(1).join(" ")}` };
+  if (args.length !== 1)
+    return { error: args.length === 0 ? "no command given" : `unexpected arguments: ${args.slice(1).join(" ")}` };
   const unknownFlag = args.find((a) => a.startsWith("-"));
   if (unknownFlag) return { error: `unknown option ${unknownFlag}` };
   if (!(COMMANDS as readonly string[]).includes(args[0])) return { error: `unknown command "${args[0]}"` };
@@ -87,7 +96,11 @@ async function run(command: Command, once: boolean, rest: string[], io: MainIo):
           port: c.API_PORT,
           host: c.LISTEN_HOST,
           log,
-          faults: { errorRate: c.API_FAULT_ERROR_RATE, latencyMs: c.API_FAULT_LATENCY_MS, malformedRate: c.API_FAULT_MALFORMED_RATE },
+          faults: {
+            errorRate: c.API_FAULT_ERROR_RATE,
+            latencyMs: c.API_FAULT_LATENCY_MS,
+            malformedRate: c.API_FAULT_MALFORMED_RATE,
+          },
         });
         log.info({ url: api.url }, "api listening");
         await new Promise<void>((r) => signal.addEventListener("abort", () => r(), { once: true }));
@@ -97,23 +110,48 @@ async function run(command: Command, once: boolean, rest: string[], io: MainIo):
       case "ingest": {
         const c = loadConfig(ingestSchema, io.env);
         if (!once) return await serveMetricsWhile(c, log, () => runIngestLoop({ config: c, log, signal }), true);
-        return await serveMetricsWhile(c, log, async () => {
-          const summary = await runIngestOnce({ config: c, log, signal });
-          if (c.PUSHGATEWAY_URL) await pushRunMetrics(metrics().registry, { url: c.PUSHGATEWAY_URL, job: "ingest", grouping: { seed: c.INGEST_SEED } }, log);
-          return summary;
-        }, true);
+        return await serveMetricsWhile(
+          c,
+          log,
+          async () => {
+            const summary = await runIngestOnce({ config: c, log, signal });
+            if (c.PUSHGATEWAY_URL)
+              await pushRunMetrics(
+                metrics().registry,
+                { url: c.PUSHGATEWAY_URL, job: "ingest", grouping: { seed: c.INGEST_SEED } },
+                log,
+              );
+            return summary;
+          },
+          true,
+        );
       }
       case "relay": {
         const c = loadConfig(relaySchema, io.env);
-        return await serveMetricsWhile(c, log, () => startRelay({ config: c, log, signal, untilDrained: once }).done, once);
+        return await serveMetricsWhile(
+          c,
+          log,
+          () => startRelay({ config: c, log, signal, untilDrained: once }).done,
+          once,
+        );
       }
       case "processor": {
         const c = loadConfig(processorSchema, io.env);
-        return await serveMetricsWhile(c, log, () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done, once);
+        return await serveMetricsWhile(
+          c,
+          log,
+          () => startProcessor({ config: c, log, signal, untilCaughtUp: once }).done,
+          once,
+        );
       }
       case "lag": {
         const c = loadConfig(lagSchema, io.env);
-        return await serveMetricsWhile(c, log, () => runLagExporter({ config: c, log, signal, rounds: once ? 1 : undefined }), once);
+        return await serveMetricsWhile(
+          c,
+          log,
+          () => runLagExporter({ config: c, log, signal, rounds: once ? 1 : undefined }),
+          once,
+        );
       }
       case "audit":
         return await auditCommand(rest, log);

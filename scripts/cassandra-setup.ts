@@ -96,7 +96,9 @@ async function makeAdmin(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const missing = Object.entries(passwords).filter(([, v]) => !v).map(([k]) => k);
+  const missing = Object.entries(passwords)
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
   if (missing.length) {
     const vars = "CASSANDRA_PASSWORD, CASSANDRA_ADMIN_PASSWORD, CASSANDRA_READER_PASSWORD, CASSANDRA_DEFAULT_PASSWORD";
     throw new Error(`passwords missing (${missing.join(", ")}): set ${vars}`);

@@ -44,13 +44,15 @@ async function withAttempts(attempts: number): Promise<void> {
       return await main();
     } catch (err) {
       if (i >= attempts) throw err;
-      process.stderr.write(`[kafka-topics] attempt ${i} failed (${err instanceof Error ? err.message : String(err)}); again in 2 s\n`);
+      process.stderr.write(
+        `[kafka-topics] attempt ${i} failed (${err instanceof Error ? err.message : String(err)}); again in 2 s\n`,
+      );
       await new Promise((r) => setTimeout(r, 2000));
     }
   }
 }
 
 withAttempts(5).catch((err: unknown) => {
-  process.stderr.write(`[kafka-topics] ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.stderr.write(`[kafka-topics] ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

@@ -62,10 +62,17 @@ export function freePort(): Promise<number> {
 
 /** `scripts/services up <the services the workers need>`; its progress goes to our stderr. */
 export function servicesUp(names: string[] = PIPELINE_SERVICES): void {
-  const known = new Set(readdirSync(join(REPO, "scripts", "services.d")).filter((f) => f.endsWith(".sh")).map((f) => f.slice(0, -3)));
+  const known = new Set(
+    readdirSync(join(REPO, "scripts", "services.d"))
+      .filter((f) => f.endsWith(".sh"))
+      .map((f) => f.slice(0, -3)),
+  );
   const missing = names.filter((n) => !known.has(n));
-  if (missing.length > 0) process.stderr.write(`pipeline: scripts/services knows no ${missing.join(", ")} yet; starting the others\n`);
-  const r = spawnSync(join(REPO, "scripts", "services"), ["up", ...names.filter((n) => known.has(n))], { stdio: ["ignore", "inherit", "inherit"] });
+  if (missing.length > 0)
+    process.stderr.write(`pipeline: scripts/services knows no ${missing.join(", ")} yet; starting the others\n`);
+  const r = spawnSync(join(REPO, "scripts", "services"), ["up", ...names.filter((n) => known.has(n))], {
+    stdio: ["ignore", "inherit", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`scripts/services up failed (exit ${r.status ?? r.signal})`);
 }
 
@@ -88,7 +95,13 @@ export interface WorkerProc {
  * stdout+stderr (pino JSON) go to logDir/<name>.log. `nodeArgs`: flags for node itself (the bench's
  * --cpu-prof, which NODE_OPTIONS does not allow).
  */
-export async function spawnWorker(name: string, args: string[], env: Record<string, string>, logDir: string, nodeArgs: string[] = []): Promise<WorkerProc> {
+export async function spawnWorker(
+  name: string,
+  args: string[],
+  env: Record<string, string>,
+  logDir: string,
+  nodeArgs: string[] = [],
+): Promise<WorkerProc> {
   mkdirSync(logDir, { recursive: true });
   const metricsPort = await freePort();
   const logFile = join(logDir, `${name}.log`);
@@ -151,7 +164,11 @@ export async function scrape(port: number): Promise<Map<string, number> | undefi
 }
 
 /** Sum of the samples of `name` whose labels include every `labels` pair. */
-export function sample(m: Map<string, number> | undefined, name: string, labels: Record<string, string> = {}): number | undefined {
+export function sample(
+  m: Map<string, number> | undefined,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   if (!m) return undefined;
   let sum: number | undefined;
   for (const [k, v] of m) {
@@ -169,7 +186,8 @@ export function sample(m: Map<string, number> | undefined, name: string, labels:
 export function idsOfPages(seed: string, from: number, pages: number, results: number): string[] {
   const out: string[] = [];
   for (let p = from; p < from + pages; p++) {
-    for (const raw of generatePage(seed, p, results).results) out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
+    for (const raw of generatePage(seed, p, results).results)
+      out.push((raw as { login: { uuid: string } }).login.uuid.toLowerCase());
   }
   return out;
 }
@@ -232,12 +250,15 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv = process.en
     else throw new Error(`unknown option ${a}\n${USAGE}`);
   }
   if (!Number.isInteger(o.users) || o.users < 1) throw new Error(`--users must be a positive integer\n${USAGE}`);
-  if (!Number.isInteger(o.batch) || o.batch < 1 || o.batch > 5000) throw new Error(`--batch must be an integer from 1 to 5000\n${USAGE}`);
-  if (!Number.isInteger(o.intervalMs) || o.intervalMs < 0) throw new Error(`--interval-ms must be an integer ≥ 0\n${USAGE}`);
+  if (!Number.isInteger(o.batch) || o.batch < 1 || o.batch > 5000)
+    throw new Error(`--batch must be an integer from 1 to 5000\n${USAGE}`);
+  if (!Number.isInteger(o.intervalMs) || o.intervalMs < 0)
+    throw new Error(`--interval-ms must be an integer ≥ 0\n${USAGE}`);
   return o;
 }
 
-const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? "-" : Math.round(n).toLocaleString("en-US"));
+const fmt = (n: number | undefined) =>
+  n === undefined || Number.isNaN(n) ? "-" : Math.round(n).toLocaleString("en-US");
 
 interface Counts {
   fetched?: number;
@@ -259,7 +280,9 @@ async function main(): Promise<number> {
   if (o.services) servicesUp();
   const senv = loadServicesEnv(["PG_HOST", "KAFKA_BROKERS", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC"]);
   if (!senv.SCHEMA_REGISTRY_URL && !process.env.SCHEMA_REGISTRY_URL) {
-    throw new Error("services.env has no SCHEMA_REGISTRY_URL: the schema registry is not up (scripts/services up schema-registry)");
+    throw new Error(
+      "services.env has no SCHEMA_REGISTRY_URL: the schema registry is not up (scripts/services up schema-registry)",
+    );
   }
   const api = await startApiServer({ port: 0 });
   const logDir = join(pipelineHome(), "run", "pipeline");
@@ -278,12 +301,26 @@ async function main(): Promise<number> {
     PROCESSOR_GROUP_ID: groupId,
   };
   say(`pipeline: API ${api.url}; workers: ingest, relay, processor (child processes, logs in ${logDir}/)`);
-  say(o.forever ? `pipeline: ingesting ${o.batch} users every ${o.intervalMs} ms until Ctrl-C` : `pipeline: ingesting ${fmt(batches * o.batch)} users (${batches} batches of ${o.batch}, seed "${o.seed}")`);
+  say(
+    o.forever
+      ? `pipeline: ingesting ${o.batch} users every ${o.intervalMs} ms until Ctrl-C`
+      : `pipeline: ingesting ${fmt(batches * o.batch)} users (${batches} batches of ${o.batch}, seed "${o.seed}")`,
+  );
 
   // side connections for the figures no single worker has: outbox backlog, group lag, DLQ size
-  const pg = new PgClient({ host: senv.PG_HOST, port: Number(senv.PG_PORT), database: senv.PG_DATABASE, user: senv.PG_USER, password: senv.PG_PASSWORD });
+  const pg = new PgClient({
+    host: senv.PG_HOST,
+    port: Number(senv.PG_PORT),
+    database: senv.PG_DATABASE,
+    user: senv.PG_USER,
+    password: senv.PG_PASSWORD,
+  });
   await pg.connect();
-  const kafka = new Kafka({ clientId: "pipeline-progress", brokers: senv.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: "pipeline-progress",
+    brokers: senv.KAFKA_BROKERS.split(","),
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   await admin.connect();
   const cass = createCassandraClient({
@@ -296,13 +333,28 @@ async function main(): Promise<number> {
   // where this run starts: the seed's next page (its users are this run's), the outbox's last id
   const firstPage = await pg
     .query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [o.seed])
-    .then((r) => r.rows[0]?.next_page ?? 1, () => 1); // no table yet: a first run
-  const outboxFrom = await pg.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM outbox").then((r) => r.rows[0].id, () => "0");
-  const dlqSize = () => admin.fetchTopicOffsets(DLQ_TOPIC).then((ps) => ps.reduce((s, p) => s + Number(p.high) - Number(p.low), 0), () => undefined);
+    .then(
+      (r) => r.rows[0]?.next_page ?? 1,
+      () => 1,
+    ); // no table yet: a first run
+  const outboxFrom = await pg.query<{ id: string }>("SELECT coalesce(max(id), 0)::text AS id FROM outbox").then(
+    (r) => r.rows[0].id,
+    () => "0",
+  );
+  const dlqSize = () =>
+    admin.fetchTopicOffsets(DLQ_TOPIC).then(
+      (ps) => ps.reduce((s, p) => s + Number(p.high) - Number(p.low), 0),
+      () => undefined,
+    );
   const dlqFrom = (await dlqSize()) ?? 0; // the DLQ's history is not this run's
   if (ownGroup) {
     const ends = await admin.fetchTopicOffsets(USERS_TOPIC).catch(() => undefined); // no topic yet: nothing to skip
-    if (ends) await admin.setOffsets({ groupId, topic: USERS_TOPIC, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+    if (ends)
+      await admin.setOffsets({
+        groupId,
+        topic: USERS_TOPIC,
+        partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })),
+      });
   }
 
   const processor = await spawnWorker("processor", ["processor"], env, logDir);
@@ -339,13 +391,18 @@ async function main(): Promise<number> {
     });
   }
 
-  const rate = (k: keyof Counts, dt: number) => (c[k] !== undefined ? ((c[k]! - (prev[k] ?? 0)) / dt) : undefined);
+  const rate = (k: keyof Counts, dt: number) => (c[k] !== undefined ? (c[k]! - (prev[k] ?? 0)) / dt : undefined);
   while (!stopping && !failed) {
     await new Promise((r) => setTimeout(r, 1000));
-    const [mi, mr, mp] = await Promise.all([scrape(ingest.metricsPort), scrape(relay.metricsPort), scrape(processor.metricsPort)]);
+    const [mi, mr, mp] = await Promise.all([
+      scrape(ingest.metricsPort),
+      scrape(relay.metricsPort),
+      scrape(processor.metricsPort),
+    ]);
     const sum = ingest.summary();
     // a counter without samples yet is 0 when its worker answered; else keep the last figure
-    const get = (m: Map<string, number> | undefined, name: string, fallback: number | undefined) => sample(m, name) ?? (m ? 0 : fallback);
+    const get = (m: Map<string, number> | undefined, name: string, fallback: number | undefined) =>
+      sample(m, name) ?? (m ? 0 : fallback);
     c.fetched = get(mi, "pipeline_records_in_total", (sum?.fetched as number | undefined) ?? c.fetched);
     c.staged = get(mi, "pipeline_records_out_total", (sum?.staged as number | undefined) ?? c.staged);
     c.rejected = get(mi, "pipeline_records_failed_total", (sum?.rejected as number | undefined) ?? c.rejected);
@@ -353,8 +410,14 @@ async function main(): Promise<number> {
     c.stored = get(mp, "pipeline_records_out_total", c.stored);
     c.deadLettered = get(mp, "pipeline_records_failed_total", c.deadLettered);
     c.outbox = await pg
-      .query<{ n: string }>("SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL AND id > $1::bigint", [outboxFrom])
-      .then((r) => Number(r.rows[0].n), () => undefined);
+      .query<{ n: string }>(
+        "SELECT count(*)::text AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL AND id > $1::bigint",
+        [outboxFrom],
+      )
+      .then(
+        (r) => Number(r.rows[0].n),
+        () => undefined,
+      );
     c.lag = await groupLag(admin, groupId).catch(() => undefined);
     c.dlqTopic = await dlqSize().then((x) => (x === undefined ? undefined : x - dlqFrom));
     const now = Date.now();
@@ -389,21 +452,39 @@ async function main(): Promise<number> {
   const ownIds = pagesDone > 0 ? idsOfPages(o.seed, firstPage, pagesDone, o.batch) : [];
   const ownStored = await storedOf(cass, ownIds).catch(() => NaN);
 
-  say(interrupted ? "pipeline: stopping the workers (SIGTERM; each finishes or gives back its batch)..." : "pipeline: stopping the workers...");
+  say(
+    interrupted
+      ? "pipeline: stopping the workers (SIGTERM; each finishes or gives back its batch)..."
+      : "pipeline: stopping the workers...",
+  );
   const codes = await Promise.all(workers.map((w) => w.stop()));
   if (ownGroup) await admin.deleteGroups([groupId]).catch(() => undefined);
   await admin.disconnect().catch(() => undefined);
   await Promise.all([pg.end(), cass.shutdown()]).catch(() => undefined);
   await api.close();
   say("");
-  const caughtUp = failed ? `FAILED: ${failed}` : interrupted ? "interrupted" : "caught up (ingest done, this run's outbox rows published, no consumer lag)";
+  const caughtUp = failed
+    ? `FAILED: ${failed}`
+    : interrupted
+      ? "interrupted"
+      : "caught up (ingest done, this run's outbox rows published, no consumer lag)";
   say(`pipeline: ${caughtUp}`);
-  if ((c.deadLettered ?? 0) > 0) say(`pipeline: WARNING: the processor dead-lettered ${fmt(c.deadLettered)} messages; reasons in ${processor.logFile} and in the DLQ headers`);
+  if ((c.deadLettered ?? 0) > 0)
+    say(
+      `pipeline: WARNING: the processor dead-lettered ${fmt(c.deadLettered)} messages; reasons in ${processor.logFile} and in the DLQ headers`,
+    );
   say(`  fetched    ${fmt((s?.fetched as number) ?? c.fetched)}`);
-  say(`  staged     ${fmt((s?.staged as number) ?? c.staged)}  (rejected ${fmt((s?.rejected as number) ?? c.rejected)}, in PostgreSQL rejected_records)`);
+  say(
+    `  staged     ${fmt((s?.staged as number) ?? c.staged)}  (rejected ${fmt((s?.rejected as number) ?? c.rejected)}, in PostgreSQL rejected_records)`,
+  );
   const older = (c.published ?? 0) - ((s?.outboxed as number | undefined) ?? c.staged ?? 0);
-  say(`  published  ${fmt(c.published)}  to Kafka users_created` + (older > 0 ? `  (${fmt(older)} of them rows older runs had left pending in the outbox)` : ""));
-  say(`  stored     ${fmt(ownStored)} of this run's ${fmt(ownIds.length)} users in Cassandra spark_streams.created_users  (the processor wrote ${fmt(c.stored)}; dead-lettered ${fmt(c.deadLettered)}; ${fmt(c.dlqTopic)} new messages in users_created.dlq)`);
+  say(
+    `  published  ${fmt(c.published)}  to Kafka users_created` +
+      (older > 0 ? `  (${fmt(older)} of them rows older runs had left pending in the outbox)` : ""),
+  );
+  say(
+    `  stored     ${fmt(ownStored)} of this run's ${fmt(ownIds.length)} users in Cassandra spark_streams.created_users  (the processor wrote ${fmt(c.stored)}; dead-lettered ${fmt(c.deadLettered)}; ${fmt(c.dlqTopic)} new messages in users_created.dlq)`,
+  );
   say(
     `  elapsed    ${elapsed.toFixed(1)} s; mean rates: ingest ${fmt(s?.seconds ? (s.fetched as number) / (s.seconds as number) : NaN)}/s,` +
       ` this run end to end ${fmt(ownStored / elapsed)}/s`,

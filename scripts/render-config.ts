@@ -13,7 +13,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { cassandraSettings, kafkaBrokerSettings, PORTS, zookeeperEnsemble, zookeeperSettings } from "../infra/catalog/settings";
+import {
+  cassandraSettings,
+  kafkaBrokerSettings,
+  PORTS,
+  zookeeperEnsemble,
+  zookeeperSettings,
+} from "../infra/catalog/settings";
 import { postgresRolesSql } from "../infra/catalog/db-roles";
 import { replicationOf } from "../infra/config";
 import { toYaml, type Yaml } from "../infra/catalog/yaml";
@@ -30,14 +36,16 @@ export function memberFromEnv(env: NodeJS.ProcessEnv = process.env): Member | un
   const nodes = Number(env.NODES ?? "1");
   if (!(nodes > 1)) return undefined;
   const node = Number(env.MEMBER);
-  if (!Number.isInteger(node) || node < 0 || node >= nodes) throw new Error(`MEMBER must be 0..${nodes - 1} with NODES=${nodes}, not ${env.MEMBER}`);
+  if (!Number.isInteger(node) || node < 0 || node >= nodes)
+    throw new Error(`MEMBER must be 0..${nodes - 1} with NODES=${nodes}, not ${env.MEMBER}`);
   return { node, nodes };
 }
 
 /** Member i's own loopback address (scripts/services member_host). */
 export const memberHost = (i: number) => `127.0.0.${2 + i}`;
 const hosts = (m: Member) => Array.from({ length: m.nodes }, (_, i) => memberHost(i));
-const replication = (m: Member) => replicationOf({ zookeeperNodes: m.nodes, kafkaBrokers: m.nodes, cassandraNodes: m.nodes, processorReplicas: 1 });
+const replication = (m: Member) =>
+  replicationOf({ zookeeperNodes: m.nodes, kafkaBrokers: m.nodes, cassandraNodes: m.nodes, processorReplicas: 1 });
 
 /** Java .properties text (zoo.cfg, server.properties). */
 export function toProperties(settings: Record<string, string>): string {
@@ -50,14 +58,15 @@ export function toProperties(settings: Record<string, string>): string {
 export function zooCfg(run: string, m?: Member): string {
   if (m) {
     return toProperties({
-      ...zookeeperSettings({ dataDir: join(run, `zookeeper-${m.node}`, "data"), clientPortAddress: memberHost(m.node) }),
+      ...zookeeperSettings({
+        dataDir: join(run, `zookeeper-${m.node}`, "data"),
+        clientPortAddress: memberHost(m.node),
+      }),
       ...zookeeperEnsemble(hosts(m)),
       ...LOCAL_SET_ZOOKEEPER_OVERRIDES,
     });
   }
-  return toProperties(
-    zookeeperSettings({ dataDir: join(run, "zookeeper", "data"), clientPortAddress: LOOPBACK }),
-  );
+  return toProperties(zookeeperSettings({ dataDir: join(run, "zookeeper", "data"), clientPortAddress: LOOPBACK }));
 }
 
 /**
@@ -90,7 +99,9 @@ export function kafkaServerProperties(run: string, m?: Member): string {
     return toProperties({
       ...kafkaBrokerSettings({
         brokerId: m.node,
-        zookeeperConnect: hosts(m).map((x) => `${x}:${PORTS.zookeeper}`).join(","),
+        zookeeperConnect: hosts(m)
+          .map((x) => `${x}:${PORTS.zookeeper}`)
+          .join(","),
         listeners: { internal, external },
         advertised: { internal, external },
         logDirs: join(run, `kafka-${m.node}`, "data"),
@@ -143,7 +154,14 @@ export function cassandraYaml(run: string, m?: Member): string {
     // A ring on one loaded 2-core machine: a replica's write took over Cassandra's 2 s default
     // (GC pauses of 0.2-0.7 s, load average 20), and LOCAL_QUORUM writes timed out with no node
     // down. Real nodes keep the defaults (the stacks set none of these).
-    ...(m ? { write_request_timeout: "10000ms", counter_write_request_timeout: "10000ms", read_request_timeout: "10000ms", range_request_timeout: "20000ms" } : {}),
+    ...(m
+      ? {
+          write_request_timeout: "10000ms",
+          counter_write_request_timeout: "10000ms",
+          read_request_timeout: "10000ms",
+          range_request_timeout: "20000ms",
+        }
+      : {}),
   };
   // A ring: seeded by its first two nodes (as the stacks' StatefulSet), each on its own address.
   const ours = cassandraSettings({
@@ -153,15 +171,19 @@ export function cassandraYaml(run: string, m?: Member): string {
     rpcAddress: m ? memberHost(m.node) : LOOPBACK,
     dataDir: join(run, m ? `cassandra-${m.node}` : "cassandra"),
   }) as unknown as Record<string, Yaml>;
-  return "# Rendered by scripts/render-config.ts from infra/catalog/settings.ts cassandraSettings().\n" +
-    toYaml({ ...base, ...ours });
+  return (
+    "# Rendered by scripts/render-config.ts from infra/catalog/settings.ts cassandraSettings().\n" +
+    toYaml({ ...base, ...ours })
+  );
 }
 
 function main(argv: string[]): void {
   const [what, out] = argv;
   const run = process.env.RUN;
   if (!what || !out || !run) {
-    console.error("usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra|postgres-roles> <out-file>");
+    console.error(
+      "usage: RUN=<state>/run tsx scripts/render-config.ts <zookeeper|kafka|cassandra|postgres-roles> <out-file>",
+    );
     process.exit(2);
   }
   const renderers: Record<string, (r: string, m?: Member) => string> = {

@@ -61,7 +61,15 @@ export function zookeeperEnv(settings: Record<string, string>): Record<string, s
 }
 
 /** The official cassandra image takes these cassandra.yaml keys from CASSANDRA_* variables. */
-export function cassandraEnv(s: { cluster_name: string; seed_provider: { parameters: { seeds: string }[] }[]; endpoint_snitch: string; num_tokens: number }, dc: string) {
+export function cassandraEnv(
+  s: {
+    cluster_name: string;
+    seed_provider: { parameters: { seeds: string }[] }[];
+    endpoint_snitch: string;
+    num_tokens: number;
+  },
+  dc: string,
+) {
   return {
     CASSANDRA_CLUSTER_NAME: s.cluster_name,
     CASSANDRA_SEEDS: s.seed_provider[0].parameters[0].seeds,
@@ -77,12 +85,19 @@ export function cassandraEnv(s: { cluster_name: string; seed_provider: { paramet
  * the block's next line goes with it.
  */
 /** The cassandra.yaml keys the image's env cannot set and its start command writes. */
-const DURABILITY_KEYS = ["commitlog_sync", "commitlog_sync_group_window", "commitlog_sync_period", "concurrent_writes"] as const;
-type CassandraYamlKeys = { authenticator: string; authorizer: string } & Record<(typeof DURABILITY_KEYS)[number], string | number>;
+const DURABILITY_KEYS = [
+  "commitlog_sync",
+  "commitlog_sync_group_window",
+  "commitlog_sync_period",
+  "concurrent_writes",
+] as const;
+type CassandraYamlKeys = { authenticator: string; authorizer: string } & Record<
+  (typeof DURABILITY_KEYS)[number],
+  string | number
+>;
 
 /** Until the first of CASSANDRA_SEEDS resolves, at most 120 s. */
-export const SEED_WAIT =
-  `timeout 120 bash -c 'until getent hosts "\${CASSANDRA_SEEDS%%,*}" >/dev/null; do sleep 1; done'`;
+export const SEED_WAIT = `timeout 120 bash -c 'until getent hosts "\${CASSANDRA_SEEDS%%,*}" >/dev/null; do sleep 1; done'`;
 
 export function cassandraAuthCommand(s: CassandraYamlKeys): string[] {
   const yaml = "/etc/cassandra/cassandra.yaml";

@@ -65,7 +65,9 @@ export function zookeeperEnsemble(hosts: string[]): Record<string, string> {
   return {
     initLimit: "10",
     syncLimit: "5",
-    ...Object.fromEntries(hosts.map((h, i) => [`server.${i + 1}`, `${h}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`])),
+    ...Object.fromEntries(
+      hosts.map((h, i) => [`server.${i + 1}`, `${h}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`]),
+    ),
   };
 }
 

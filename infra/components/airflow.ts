@@ -51,7 +51,13 @@ export class Airflow extends pulumi.ComponentResource {
     const { target, database, sizes } = args;
     const owner = { parent: this, name };
     this.image = target.image(
-      { name: "airflow", context: ".", dockerfile: "images/airflow/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: { ...args.buildArgs, AIRFLOW_VERSION: args.version, WORKERS_IMAGE: args.workersImage } },
+      {
+        name: "airflow",
+        context: ".",
+        dockerfile: "images/airflow/Dockerfile",
+        tag: `${args.version}-${args.imageTag}`,
+        args: { ...args.buildArgs, AIRFLOW_VERSION: args.version, WORKERS_IMAGE: args.workersImage },
+      },
       owner,
     );
     const db = database.server.address("postgres");
@@ -119,7 +125,10 @@ export class Airflow extends pulumi.ComponentResource {
         state: "stateless",
         args: ["webserver"],
         ports: { http: { container: PORTS.airflowWeb, published: args.publishedWeb } },
-        healthCheck: { command: ["curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`], startPeriodSeconds: 60 },
+        healthCheck: {
+          command: ["curl", "-fsS", `http://localhost:${PORTS.airflowWeb}/health`],
+          startPeriodSeconds: 60,
+        },
         dependsOn: afterInit,
       },
       owner,
@@ -130,11 +139,18 @@ export class Airflow extends pulumi.ComponentResource {
         state: "stateless",
         args: ["scheduler"],
         ports: { health: { container: SCHEDULER_HEALTH_PORT } },
-        healthCheck: { command: ["curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`], startPeriodSeconds: 60 },
+        healthCheck: {
+          command: ["curl", "-fsS", `http://localhost:${SCHEDULER_HEALTH_PORT}/health`],
+          startPeriodSeconds: 60,
+        },
         dependsOn: afterInit,
       },
       owner,
     );
-    this.registerOutputs({ image: this.image, webPublished: this.webserver.outsideAddress("http"), adminUser: AIRFLOW_ADMIN_USER });
+    this.registerOutputs({
+      image: this.image,
+      webPublished: this.webserver.outsideAddress("http"),
+      adminUser: AIRFLOW_ADMIN_USER,
+    });
   }
 }

@@ -52,8 +52,9 @@ const AUTH_TRIES = 60;
 const ADMIN_WITH = "WITH PASSWORD = '%s' AND LOGIN = true AND SUPERUSER = true;";
 /** What makes the admin role (printf format, %s its password); on a ring, system_auth replicated first. */
 const adminCql = (rf: number) =>
-  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`]
-    .join("\\n");
+  [...cassandraAuthReplicationCql(rf, CASSANDRA_DC), `CREATE ROLE IF NOT EXISTS ${CASSANDRA_ADMIN} ${ADMIN_WITH}`].join(
+    "\\n",
+  );
 const authScript = (rf: number) => `set -eu
 umask 077
 d="$(mktemp -d)"
@@ -102,7 +103,10 @@ export class Cassandra extends pulumi.ComponentResource {
       clusterName: "realtime-pipeline",
       // One node: its own name. A ring: the first members' own names (Target.memberDnsName); each
       // node listens on its pod's address (the image's default when no listen address is given).
-      seeds: nodes === 1 ? "cassandra" : Array.from({ length: Math.min(SEEDS, nodes) }, (_, i) => target.memberDnsName("cassandra", i)).join(","),
+      seeds:
+        nodes === 1
+          ? "cassandra"
+          : Array.from({ length: Math.min(SEEDS, nodes) }, (_, i) => target.memberDnsName("cassandra", i)).join(","),
       listenAddress: "cassandra",
       rpcAddress: "0.0.0.0",
       dataDir: "/var/lib/cassandra",
@@ -111,31 +115,60 @@ export class Cassandra extends pulumi.ComponentResource {
     const heapMiB = Math.floor(memoryMiB(sizes.node.memory) / 2);
     // The image's cassandra-env.sh appends JVM_EXTRA_OPTS to the JVM's options (nodetool's JVM keeps its own).
     this.node = target.service(
-      withJmxAgent({
-        name: "cassandra",
-        state: "stateful",
-        // Nodes join one at a time (Cassandra refuses concurrent bootstraps), each UN before the next.
-        ...(nodes === 1 ? {} : { replicas: nodes, cluster: { start: "one-by-one" as const } }),
-        image,
-        args: cassandraAuthCommand(settings),
-        env: { ...cassandraEnv(settings, CASSANDRA_DC), MAX_HEAP_SIZE: `${heapMiB}M`, HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M` },
-        ports: { cql: { container: settings.native_transport_port, published: args.publishedCql }, storage: { container: settings.storage_port } },
-        // Healthy = CQL is served (the native transport port accepts), which is what clients need;
-        // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
-        // A ring: the node is UN in the ring and serves CQL (nodetool is worth its JVM there).
-        // 60 tries of 10 s: a first start took over 6 min on a 2-core host at load 31 (it ran out
-        // of 30 tries and failed `up`); a port that opens sooner passes at once, so it costs nothing.
-        healthCheck:
-          nodes === 1
-            ? { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 60, startPeriodSeconds: 60 }
-            : { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 60 },
-        // CQL is served by this node, whatever the ring says; the startup probe covers a bootstrap.
-        aliveCheck: { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
-        // A drain first: memtables flushed, the commitlog closed, clients told; the restart replays nothing.
-        stop: { command: ["bash", "-c", "nodetool drain || true"], graceSeconds: 120 },
-        volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
-        ...sizes.node,
-      }, "cassandra", args.jmxAgentImage, "JVM_EXTRA_OPTS"),
+      withJmxAgent(
+        {
+          name: "cassandra",
+          state: "stateful",
+          // Nodes join one at a time (Cassandra refuses concurrent bootstraps), each UN before the next.
+          ...(nodes === 1 ? {} : { replicas: nodes, cluster: { start: "one-by-one" as const } }),
+          image,
+          args: cassandraAuthCommand(settings),
+          env: {
+            ...cassandraEnv(settings, CASSANDRA_DC),
+            MAX_HEAP_SIZE: `${heapMiB}M`,
+            HEAP_NEWSIZE: `${Math.floor(heapMiB / 4)}M`,
+          },
+          ports: {
+            cql: { container: settings.native_transport_port, published: args.publishedCql },
+            storage: { container: settings.storage_port },
+          },
+          // Healthy = CQL is served (the native transport port accepts), which is what clients need;
+          // `nodetool status` said UN before that, and is a JVM of its own (tens of seconds under load).
+          // A ring: the node is UN in the ring and serves CQL (nodetool is worth its JVM there).
+          // 60 tries of 10 s: a first start took over 6 min on a 2-core host at load 31 (it ran out
+          // of 30 tries and failed `up`); a port that opens sooner passes at once, so it costs nothing.
+          healthCheck:
+            nodes === 1
+              ? {
+                  command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`],
+                  intervalSeconds: 10,
+                  timeoutSeconds: 5,
+                  retries: 60,
+                  startPeriodSeconds: 60,
+                }
+              : {
+                  command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra} && ${NODE_UN}`],
+                  intervalSeconds: 30,
+                  timeoutSeconds: 25,
+                  retries: 20,
+                  startPeriodSeconds: 60,
+                },
+          // CQL is served by this node, whatever the ring says; the startup probe covers a bootstrap.
+          aliveCheck: {
+            command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.cassandra}`],
+            intervalSeconds: 10,
+            timeoutSeconds: 5,
+            retries: 6,
+          },
+          // A drain first: memtables flushed, the commitlog closed, clients told; the restart replays nothing.
+          stop: { command: ["bash", "-c", "nodetool drain || true"], graceSeconds: 120 },
+          volumes: [{ volume: "cassandra-data", path: "/var/lib/cassandra" }],
+          ...sizes.node,
+        },
+        "cassandra",
+        args.jmxAgentImage,
+        "JVM_EXTRA_OPTS",
+      ),
       { parent: this, name },
     );
     this.auth = target.job(
@@ -157,6 +190,12 @@ export class Cassandra extends pulumi.ComponentResource {
       { parent: this, name },
     );
     this.contactPoints = memberAddresses(target, "cassandra", nodes, settings.native_transport_port);
-    this.registerOutputs({ contactPoint: this.contactPoints, published: this.node.outsideAddress("cql"), keyspace: this.keyspace, user: this.user, reader: this.readerUser });
+    this.registerOutputs({
+      contactPoint: this.contactPoints,
+      published: this.node.outsideAddress("cql"),
+      keyspace: this.keyspace,
+      user: this.user,
+      reader: this.readerUser,
+    });
   }
 }

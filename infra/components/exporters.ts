@@ -17,7 +17,13 @@ export interface ExportersArgs {
   images: { postgresExporter: string; pushgateway: string; statsdExporter: string; nodeExporter: string };
   size: Size;
   /** The server postgres_exporter logs in to, as its monitor role, once the role exists. */
-  postgres: { server: ServiceHandle; database: string; user: string; password: pulumi.Input<string>; dependsOn: Dependency[] };
+  postgres: {
+    server: ServiceHandle;
+    database: string;
+    user: string;
+    password: pulumi.Input<string>;
+    dependsOn: Dependency[];
+  };
 }
 
 export class Exporters extends pulumi.ComponentResource {
@@ -91,7 +97,10 @@ export class Exporters extends pulumi.ComponentResource {
     this.node = target.service(nodeExporter(images.nodeExporter, size), owner);
     this.pushgatewayUrl = `http://${this.pushgateway.address("http")}`;
     this.statsdAddress = { host: this.statsd.dnsName, port: PORTS.statsd };
-    this.registerOutputs({ pushgatewayUrl: this.pushgatewayUrl, statsd: `${this.statsdAddress.host}:${this.statsdAddress.port}` });
+    this.registerOutputs({
+      pushgatewayUrl: this.pushgatewayUrl,
+      statsd: `${this.statsdAddress.host}:${this.statsdAddress.port}`,
+    });
   }
 }
 

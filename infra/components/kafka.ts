@@ -7,7 +7,16 @@ import * as pulumi from "@pulumi/pulumi";
 import { PORTS, kafkaBrokerSettings, zookeeperEnsemble, zookeeperSettings } from "../catalog/settings";
 import { confluentEnv, jvmHeap, zookeeperEnv } from "../catalog/images";
 import { DLQ_TOPIC, USERS_TOPIC } from "../../runtime/contracts/names";
-import { JobHandle, ServiceHandle, ServiceSpec, Size, Target, memberAddresses, memoryMiB, perMemberExports } from "../spec";
+import {
+  JobHandle,
+  ServiceHandle,
+  ServiceSpec,
+  Size,
+  Target,
+  memberAddresses,
+  memoryMiB,
+  perMemberExports,
+} from "../spec";
 import { withJmxAgent } from "../monitoring/jmx";
 
 export interface KafkaArgs {
@@ -88,41 +97,62 @@ export class Kafka extends pulumi.ComponentResource {
       zookeeperNodes === 1
         ? undefined
         : {
-            servers: Array.from({ length: zookeeperNodes }, (_, i) => `${target.memberDnsName("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`).join(";"),
+            servers: Array.from(
+              { length: zookeeperNodes },
+              (_, i) => `${target.memberDnsName("zookeeper", i)}:${PORTS.zookeeperPeer}:${PORTS.zookeeperElection}`,
+            ).join(";"),
             ids: perMemberExports(zookeeperNodes, (i) => ({ ZOOKEEPER_SERVER_ID: String(i + 1) })),
             limits: zookeeperEnsemble([]),
           };
     // cp-zookeeper's and cp-kafka's start scripts hand KAFKA_OPTS to the JVM.
-    const agent = <T extends ServiceSpec>(spec: T, role: "zookeeper" | "kafka") => withJmxAgent(spec, role, args.jmxAgentImage, "KAFKA_OPTS");
+    const agent = <T extends ServiceSpec>(spec: T, role: "zookeeper" | "kafka") =>
+      withJmxAgent(spec, role, args.jmxAgentImage, "KAFKA_OPTS");
     this.zookeeper = target.service(
-      agent({
-        name: "zookeeper",
-        state: "stateful",
-        image: images.zookeeper,
-        ...(ensemble ? { replicas: zookeeperNodes, cluster: { start: "together" as const }, args: ["bash", "-c", `${ensemble.ids}; exec ${CONFLUENT_RUN}`] } : {}),
-        // cp-zookeeper's start script defaults to a 512m heap: all of a 512m limit. Half of it.
-        env: {
-          ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
-          KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.zookeeper.memory) / 2),
-          ...(ensemble ? { ZOOKEEPER_SERVERS: ensemble.servers, ZOOKEEPER_INIT_LIMIT: ensemble.limits.initLimit, ZOOKEEPER_SYNC_LIMIT: ensemble.limits.syncLimit } : {}),
+      agent(
+        {
+          name: "zookeeper",
+          state: "stateful",
+          image: images.zookeeper,
+          ...(ensemble
+            ? {
+                replicas: zookeeperNodes,
+                cluster: { start: "together" as const },
+                args: ["bash", "-c", `${ensemble.ids}; exec ${CONFLUENT_RUN}`],
+              }
+            : {}),
+          // cp-zookeeper's start script defaults to a 512m heap: all of a 512m limit. Half of it.
+          env: {
+            ...zookeeperEnv(zookeeperSettings({ dataDir: "/var/lib/zookeeper/data" })),
+            KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.zookeeper.memory) / 2),
+            ...(ensemble
+              ? {
+                  ZOOKEEPER_SERVERS: ensemble.servers,
+                  ZOOKEEPER_INIT_LIMIT: ensemble.limits.initLimit,
+                  ZOOKEEPER_SYNC_LIMIT: ensemble.limits.syncLimit,
+                }
+              : {}),
+          },
+          ports: {
+            client: { container: PORTS.zookeeper },
+            ...(ensemble
+              ? { peer: { container: PORTS.zookeeperPeer }, election: { container: PORTS.zookeeperElection } }
+              : {}),
+          },
+          // ZooKeeper's own four-letter words (whitelisted in the shared settings), over bash: no nc
+          // or cub needed. A member of an ensemble is ready once it is in the quorum.
+          healthCheck: { command: ["bash", "-c", ensemble ? ZK_IN_QUORUM : ZK_ALIVE] },
+          // ruok answers imok outside a quorum too: a member whose peers are gone is not restarted.
+          aliveCheck: { command: ["bash", "-c", ZK_ALIVE], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
+          stop: { graceSeconds: 30 },
+          volumes: [
+            { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
+            { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
+          ],
+          volumeGroup: APPUSER_GROUP,
+          ...sizes.zookeeper,
         },
-        ports: {
-          client: { container: PORTS.zookeeper },
-          ...(ensemble ? { peer: { container: PORTS.zookeeperPeer }, election: { container: PORTS.zookeeperElection } } : {}),
-        },
-        // ZooKeeper's own four-letter words (whitelisted in the shared settings), over bash: no nc
-        // or cub needed. A member of an ensemble is ready once it is in the quorum.
-        healthCheck: { command: ["bash", "-c", ensemble ? ZK_IN_QUORUM : ZK_ALIVE] },
-        // ruok answers imok outside a quorum too: a member whose peers are gone is not restarted.
-        aliveCheck: { command: ["bash", "-c", ZK_ALIVE], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
-        stop: { graceSeconds: 30 },
-        volumes: [
-          { volume: "zookeeper-data", path: "/var/lib/zookeeper/data" },
-          { volume: "zookeeper-log", path: "/var/lib/zookeeper/log" },
-        ],
-        volumeGroup: APPUSER_GROUP,
-        ...sizes.zookeeper,
-      }, "zookeeper"),
+        "zookeeper",
+      ),
       owner,
     );
 
@@ -157,30 +187,57 @@ export class Kafka extends pulumi.ComponentResource {
       delete brokerEnv.KAFKA_ADVERTISED_LISTENERS;
     }
     this.broker = target.service(
-      agent({
-        name: "kafka",
-        state: "stateful",
-        image: images.kafka,
-        ...(cluster ? { replicas: kafkaBrokers, cluster: { start: "together" as const }, args: ["bash", "-c", `${cluster}; exec ${CONFLUENT_RUN}`] } : {}),
-        env: { ...brokerEnv, KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.kafka.memory) / 2) },
-        ports: { internal: { container: PORTS.kafkaInternal }, external: { container: PORTS.kafkaExternal, published: args.publishedKafka } },
-        // One broker: the INTERNAL listener accepts: the broker is up (its clients, the topics job
-        // first, retry until it serves them). Not kafka-broker-api-versions: a JVM of its own
-        // every 10 s, which took over 30 s on a loaded 2-core machine and never passed.
-        // A cluster: the broker is in the ISR of every partition it replicates (BROKER_IN_ISR).
-        healthCheck: cluster
-          ? { command: ["bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)], intervalSeconds: 30, timeoutSeconds: 25, retries: 20, startPeriodSeconds: 30 }
-          : { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], retries: 30, startPeriodSeconds: 30 },
-        // The listener accepts: the broker process serves, whatever its peers and ISR say.
-        aliveCheck: { command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`], intervalSeconds: 10, timeoutSeconds: 5, retries: 6 },
-        // SIGTERM starts a controlled shutdown: leadership moves to the other brokers and the log
-        // is closed cleanly (no recovery at the next start). It needs time on a loaded node.
-        stop: { graceSeconds: 120 },
-        volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
-        volumeGroup: APPUSER_GROUP,
-        dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
-        ...sizes.kafka,
-      }, "kafka"),
+      agent(
+        {
+          name: "kafka",
+          state: "stateful",
+          image: images.kafka,
+          ...(cluster
+            ? {
+                replicas: kafkaBrokers,
+                cluster: { start: "together" as const },
+                args: ["bash", "-c", `${cluster}; exec ${CONFLUENT_RUN}`],
+              }
+            : {}),
+          env: { ...brokerEnv, KAFKA_HEAP_OPTS: jvmHeap(memoryMiB(sizes.kafka.memory) / 2) },
+          ports: {
+            internal: { container: PORTS.kafkaInternal },
+            external: { container: PORTS.kafkaExternal, published: args.publishedKafka },
+          },
+          // One broker: the INTERNAL listener accepts: the broker is up (its clients, the topics job
+          // first, retry until it serves them). Not kafka-broker-api-versions: a JVM of its own
+          // every 10 s, which took over 30 s on a loaded 2-core machine and never passed.
+          // A cluster: the broker is in the ISR of every partition it replicates (BROKER_IN_ISR).
+          healthCheck: cluster
+            ? {
+                command: ["bash", "-c", BROKER_IN_ISR(PORTS.kafkaInternal)],
+                intervalSeconds: 30,
+                timeoutSeconds: 25,
+                retries: 20,
+                startPeriodSeconds: 30,
+              }
+            : {
+                command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`],
+                retries: 30,
+                startPeriodSeconds: 30,
+              },
+          // The listener accepts: the broker process serves, whatever its peers and ISR say.
+          aliveCheck: {
+            command: ["bash", "-c", `echo > /dev/tcp/127.0.0.1/${PORTS.kafkaInternal}`],
+            intervalSeconds: 10,
+            timeoutSeconds: 5,
+            retries: 6,
+          },
+          // SIGTERM starts a controlled shutdown: leadership moves to the other brokers and the log
+          // is closed cleanly (no recovery at the next start). It needs time on a loaded node.
+          stop: { graceSeconds: 120 },
+          volumes: [{ volume: "kafka-data", path: KAFKA_VOLUME_PATH }],
+          volumeGroup: APPUSER_GROUP,
+          dependsOn: [{ on: this.zookeeper, condition: "healthy" }],
+          ...sizes.kafka,
+        },
+        "kafka",
+      ),
       owner,
     );
 
@@ -260,37 +317,40 @@ export class Kafka extends pulumi.ComponentResource {
     this.controlCenter = !cc
       ? undefined
       : target.service(
-      {
-        name: "control-center",
-        state: "stateless",
-        image: cc.image,
-        env: {
-          CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
-          CONTROL_CENTER_ZOOKEEPER_CONNECT: zookeeperConnect,
-          CONTROL_CENTER_SCHEMA_REGISTRY_URL: this.schemaRegistryUrl,
-          // Every topic Control Center makes, at the topics' replication.
-          CONTROL_CENTER_REPLICATION_FACTOR: String(rf),
-          CONTROL_CENTER_INTERNAL_TOPICS_REPLICATION: String(rf),
-          CONTROL_CENTER_COMMAND_TOPIC_REPLICATION: String(rf),
-          CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_REPLICATION: String(rf),
-          CONTROL_CENTER_METRICS_TOPIC_REPLICATION: String(rf),
-          CONTROL_CENTER_INTERNAL_TOPICS_PARTITIONS: "1",
-          CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_PARTITIONS: "1",
-          CONFLUENT_METRICS_TOPIC_REPLICATION: String(rf),
-          PORT: String(PORTS.controlCenter),
-          // Control Center's start script defaults to a 6g heap, whatever the container's limit.
-          CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(cc.size.memory) / 2),
-        },
-        ports: { http: { container: PORTS.controlCenter, published: cc.published } },
-        healthCheck: { command: ["curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`], startPeriodSeconds: 60 },
-        dependsOn: [
-          { on: this.broker, condition: "healthy" },
-          { on: this.schemaRegistry, condition: "healthy" },
-        ],
-        ...cc.size,
-      },
-      owner,
-    );
+          {
+            name: "control-center",
+            state: "stateless",
+            image: cc.image,
+            env: {
+              CONTROL_CENTER_BOOTSTRAP_SERVERS: this.bootstrapInternal,
+              CONTROL_CENTER_ZOOKEEPER_CONNECT: zookeeperConnect,
+              CONTROL_CENTER_SCHEMA_REGISTRY_URL: this.schemaRegistryUrl,
+              // Every topic Control Center makes, at the topics' replication.
+              CONTROL_CENTER_REPLICATION_FACTOR: String(rf),
+              CONTROL_CENTER_INTERNAL_TOPICS_REPLICATION: String(rf),
+              CONTROL_CENTER_COMMAND_TOPIC_REPLICATION: String(rf),
+              CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_REPLICATION: String(rf),
+              CONTROL_CENTER_METRICS_TOPIC_REPLICATION: String(rf),
+              CONTROL_CENTER_INTERNAL_TOPICS_PARTITIONS: "1",
+              CONTROL_CENTER_MONITORING_INTERCEPTOR_TOPIC_PARTITIONS: "1",
+              CONFLUENT_METRICS_TOPIC_REPLICATION: String(rf),
+              PORT: String(PORTS.controlCenter),
+              // Control Center's start script defaults to a 6g heap, whatever the container's limit.
+              CONTROL_CENTER_HEAP_OPTS: jvmHeap(memoryMiB(cc.size.memory) / 2),
+            },
+            ports: { http: { container: PORTS.controlCenter, published: cc.published } },
+            healthCheck: {
+              command: ["curl", "-fsS", `http://localhost:${PORTS.controlCenter}/`],
+              startPeriodSeconds: 60,
+            },
+            dependsOn: [
+              { on: this.broker, condition: "healthy" },
+              { on: this.schemaRegistry, condition: "healthy" },
+            ],
+            ...cc.size,
+          },
+          owner,
+        );
     this.registerOutputs({
       bootstrapInternal: this.bootstrapInternal,
       bootstrapHost: this.bootstrapHost,

@@ -66,14 +66,24 @@ export class Monitoring extends pulumi.ComponentResource {
     const jobs: Record<string, ScrapeJob> = {};
     for (const [job, handle] of Object.entries({ ...args.scrape, [JOBS.kafkaExporter]: this.lagExporter })) {
       const m = handle.metrics;
-      if (!m) throw new Error(`monitoring: ${handle.name} serves no metrics (its spec has no \`metrics\`), so job ${job} cannot scrape it`);
-      const where = "hosts" in m ? { targets: m.hosts.map((h) => `${h}:${m.port}`) } : { dns: { names: [m.dnsName], port: m.port } };
+      if (!m)
+        throw new Error(
+          `monitoring: ${handle.name} serves no metrics (its spec has no \`metrics\`), so job ${job} cannot scrape it`,
+        );
+      const where =
+        "hosts" in m
+          ? { targets: m.hosts.map((h) => `${h}:${m.port}`) }
+          : { dns: { names: [m.dnsName], port: m.port } };
       const honor = args.honorLabels?.includes(job) ? { honorLabels: true } : {};
       jobs[job] = { ...where, ...honor, ...(m.path === "/metrics" ? {} : { metricsPath: m.path }) };
     }
     jobs.prometheus = { targets: [`127.0.0.1:${PORTS.prometheus}`] };
     const interval = `${args.intervalSeconds}s`;
-    const config = renderScrapeConfig(jobs, { scrapeInterval: interval, evaluationInterval: interval, ruleFiles: [RULES] });
+    const config = renderScrapeConfig(jobs, {
+      scrapeInterval: interval,
+      evaluationInterval: interval,
+      ruleFiles: [RULES],
+    });
 
     this.prometheus = args.target.service(
       {
@@ -128,7 +138,10 @@ export class JmxAgentImage extends pulumi.ComponentResource {
     super("realtime-pipeline:index:JmxAgentImage", name, {}, opts);
     const dockerfile = "images/jmx-agent/Dockerfile";
     // its own folder as the context: the worker sources (in the root context) never rebuild it
-    this.image = args.target.image({ name: "jmx-agent", context: "images/jmx-agent", dockerfile, tag: args.tag, args: args.buildArgs }, { parent: this, name });
+    this.image = args.target.image(
+      { name: "jmx-agent", context: "images/jmx-agent", dockerfile, tag: args.tag, args: args.buildArgs },
+      { parent: this, name },
+    );
     this.registerOutputs({ image: this.image });
   }
 }

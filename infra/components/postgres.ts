@@ -6,7 +6,14 @@
  * other teams), sets their passwords, and gives each database to its role.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { AIRFLOW_DB, PIPELINE_DB, POSTGRES_ADMIN, POSTGRES_MONITOR, POSTGRES_READER, postgresRolesSql } from "../catalog/db-roles";
+import {
+  AIRFLOW_DB,
+  PIPELINE_DB,
+  POSTGRES_ADMIN,
+  POSTGRES_MONITOR,
+  POSTGRES_READER,
+  postgresRolesSql,
+} from "../catalog/db-roles";
 import { PORTS } from "../catalog/settings";
 import { JobHandle, ServiceHandle, Size, Target } from "../spec";
 

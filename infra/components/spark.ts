@@ -68,7 +68,12 @@ export class Spark extends pulumi.ComponentResource {
     const { target, workers, sizes } = args;
     const owner = { parent: this, name };
     const image = target.image(
-      { name: "spark", context: ".", dockerfile: "images/spark/Dockerfile", tag: `${args.version}-${args.imageTag}`, args: {
+      {
+        name: "spark",
+        context: ".",
+        dockerfile: "images/spark/Dockerfile",
+        tag: `${args.version}-${args.imageTag}`,
+        args: {
           SPARK_IMAGE: args.baseImage,
           // The connectors follow the Spark version (spark-sql-kafka, spark-avro are versioned with it).
           SPARK_VERSION: args.version,
@@ -86,9 +91,21 @@ export class Spark extends pulumi.ComponentResource {
         // It binds and advertises its own name.
         selfAddressed: true,
         image,
-        args: [sparkClass, "org.apache.spark.deploy.master.Master", "--host", target.dnsName("spark-master"), "--port", String(PORTS.sparkMaster), "--webui-port", String(PORTS.sparkMasterUi)],
+        args: [
+          sparkClass,
+          "org.apache.spark.deploy.master.Master",
+          "--host",
+          target.dnsName("spark-master"),
+          "--port",
+          String(PORTS.sparkMaster),
+          "--webui-port",
+          String(PORTS.sparkMasterUi),
+        ],
         env: DAEMON,
-        ports: { rpc: { container: PORTS.sparkMaster }, ui: { container: PORTS.sparkMasterUi, published: args.publishedUi } },
+        ports: {
+          rpc: { container: PORTS.sparkMaster },
+          ui: { container: PORTS.sparkMasterUi, published: args.publishedUi },
+        },
         metrics: { port: "ui", path: "/metrics/master/prometheus" },
         healthCheck: { command: tcpCheck(PORTS.sparkMasterUi) },
         ...sizes.master,
@@ -98,22 +115,32 @@ export class Spark extends pulumi.ComponentResource {
     this.masterUrl = `spark://${this.master.address("rpc")}`;
 
     this.workers = target.service(
-        {
-          name: SPARK_WORKER,
-          state: "stateless",
-          replicas: workers.count,
-          image,
-          args: [sparkClass, "org.apache.spark.deploy.worker.Worker", this.masterUrl, "--cores", String(workers.cores), "--memory", workers.memory, "--webui-port", String(PORTS.sparkWorkerUi)],
-          env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
-          ports: { ui: { container: PORTS.sparkWorkerUi } },
-          metrics: { port: "ui", path: "/metrics/prometheus" },
-          healthCheck: { command: tcpCheck(PORTS.sparkWorkerUi) },
-          volumes: [checkpoints],
-          volumeGroup: SPARK_GROUP,
-          dependsOn: [{ on: this.master, condition: "healthy" }],
-          ...sizes.worker,
-        },
-        owner,
+      {
+        name: SPARK_WORKER,
+        state: "stateless",
+        replicas: workers.count,
+        image,
+        args: [
+          sparkClass,
+          "org.apache.spark.deploy.worker.Worker",
+          this.masterUrl,
+          "--cores",
+          String(workers.cores),
+          "--memory",
+          workers.memory,
+          "--webui-port",
+          String(PORTS.sparkWorkerUi),
+        ],
+        env: { ...DAEMON, SPARK_MASTER_URL: this.masterUrl },
+        ports: { ui: { container: PORTS.sparkWorkerUi } },
+        metrics: { port: "ui", path: "/metrics/prometheus" },
+        healthCheck: { command: tcpCheck(PORTS.sparkWorkerUi) },
+        volumes: [checkpoints],
+        volumeGroup: SPARK_GROUP,
+        dependsOn: [{ on: this.master, condition: "healthy" }],
+        ...sizes.worker,
+      },
+      owner,
     );
 
     this.driver = target.service(

@@ -38,7 +38,10 @@ export class Workers extends pulumi.ComponentResource {
     const { target, env, sizes } = args;
     const owner = { parent: this, name };
     const dockerfile = "images/workers/Dockerfile";
-    this.image = target.image({ name: "workers", context: ".", dockerfile, tag: args.imageTag, args: args.buildArgs }, owner);
+    this.image = target.image(
+      { name: "workers", context: ".", dockerfile, tag: args.imageTag, args: args.buildArgs },
+      owner,
+    );
 
     const base = (name: string, cmd: string, size: Size): Omit<ServiceSpec, "env"> => ({
       name,

@@ -28,7 +28,9 @@ export function consoleFlags(): string[] {
 export function consoleFiles(): { path: string; content: string }[] {
   const read = (name: string) => readFileSync(join(SOURCE_DIR, name), "utf8");
   // every .lib found, so a new library cannot be left out of the container
-  const libs = readdirSync(SOURCE_DIR).filter((f) => f.endsWith(".lib")).sort();
+  const libs = readdirSync(SOURCE_DIR)
+    .filter((f) => f.endsWith(".lib"))
+    .sort();
   return [
     ...libs.map((f) => ({ path: `${CONSOLE_LIBRARIES_DIR}/${f}`, content: read(f) })),
     ...CONSOLES.map((c) => ({ path: `${CONSOLES_DIR}/${c}.html`, content: read(`${c}.html`) })),

@@ -30,7 +30,8 @@ const counter = (pattern: string, name: string, labels?: Record<string, string>)
   ...(labels ? { labels } : {}),
 });
 
-const ZK_ATTRS = "(OutstandingRequests|AvgRequestLatency|MaxRequestLatency|NumAliveConnections|PacketsReceived|PacketsSent)";
+const ZK_ATTRS =
+  "(OutstandingRequests|AvgRequestLatency|MaxRequestLatency|NumAliveConnections|PacketsReceived|PacketsSent)";
 
 const CONFIGS: Record<JvmRole, { includeObjectNames: string[]; rules: Yaml[] }> = {
   kafka: {
@@ -41,9 +42,20 @@ const CONFIGS: Record<JvmRole, { includeObjectNames: string[]; rules: Yaml[] }> 
       "kafka.network:type=RequestMetrics,name=RequestsPerSec,*",
     ],
     rules: [
-      counter("kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec, topic=(.+)><>Count", "kafka_server_brokertopicmetrics_$1_total", { topic: "$2" }),
-      counter("kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec><>Count", "kafka_server_brokertopicmetrics_$1_total"),
-      counter("kafka.network<type=RequestMetrics, name=RequestsPerSec, request=(\\w+), version=(\\d+)><>Count", "kafka_network_requestmetrics_requests_total", { request: "$1", version: "$2" }),
+      counter(
+        "kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec, topic=(.+)><>Count",
+        "kafka_server_brokertopicmetrics_$1_total",
+        { topic: "$2" },
+      ),
+      counter(
+        "kafka.server<type=BrokerTopicMetrics, name=(\\w+)PerSec><>Count",
+        "kafka_server_brokertopicmetrics_$1_total",
+      ),
+      counter(
+        "kafka.network<type=RequestMetrics, name=RequestsPerSec, request=(\\w+), version=(\\d+)><>Count",
+        "kafka_network_requestmetrics_requests_total",
+        { request: "$1", version: "$2" },
+      ),
       // UnderReplicatedPartitions, OfflinePartitionsCount, ActiveControllerCount, ...
       gauge("kafka.(\\w+)<type=(\\w+), name=(\\w+)><>Value", "kafka_$1_$2_$3"),
     ],
@@ -51,8 +63,14 @@ const CONFIGS: Record<JvmRole, { includeObjectNames: string[]; rules: Yaml[] }> 
   zookeeper: {
     includeObjectNames: ["org.apache.ZooKeeperService:*"],
     rules: [
-      gauge(`org.apache.ZooKeeperService<name0=ReplicatedServer_id(\\d+), name1=replica.(\\d+), name2=(\\w+)><>${ZK_ATTRS}`, "zookeeper_$4", { server_id: "$1", role: "$3" }),
-      gauge(`org.apache.ZooKeeperService<name0=StandaloneServer_port(\\d+)><>${ZK_ATTRS}`, "zookeeper_$2", { role: "Standalone" }),
+      gauge(
+        `org.apache.ZooKeeperService<name0=ReplicatedServer_id(\\d+), name1=replica.(\\d+), name2=(\\w+)><>${ZK_ATTRS}`,
+        "zookeeper_$4",
+        { server_id: "$1", role: "$3" },
+      ),
+      gauge(`org.apache.ZooKeeperService<name0=StandaloneServer_port(\\d+)><>${ZK_ATTRS}`, "zookeeper_$2", {
+        role: "Standalone",
+      }),
     ],
   },
   cassandra: {
@@ -63,9 +81,20 @@ const CONFIGS: Record<JvmRole, { includeObjectNames: string[]; rules: Yaml[] }> 
       "org.apache.cassandra.metrics:type=CommitLog,*",
     ],
     rules: [
-      gauge("org.apache.cassandra.net<type=FailureDetector><>(Down|Up)EndpointCount", "cassandra_failuredetector_$1endpointcount"),
-      counter("org.apache.cassandra.metrics<type=ClientRequest, scope=(\\w+), name=(Latency|Timeouts|Unavailables|Failures)><>Count", "cassandra_clientrequest_$2_total", { scope: "$1" }),
-      gauge("org.apache.cassandra.metrics<type=ClientRequest, scope=(\\w+), name=Latency><>(\\d+)thPercentile", "cassandra_clientrequest_latency_microseconds", { scope: "$1", quantile: "0.$2" }),
+      gauge(
+        "org.apache.cassandra.net<type=FailureDetector><>(Down|Up)EndpointCount",
+        "cassandra_failuredetector_$1endpointcount",
+      ),
+      counter(
+        "org.apache.cassandra.metrics<type=ClientRequest, scope=(\\w+), name=(Latency|Timeouts|Unavailables|Failures)><>Count",
+        "cassandra_clientrequest_$2_total",
+        { scope: "$1" },
+      ),
+      gauge(
+        "org.apache.cassandra.metrics<type=ClientRequest, scope=(\\w+), name=Latency><>(\\d+)thPercentile",
+        "cassandra_clientrequest_latency_microseconds",
+        { scope: "$1", quantile: "0.$2" },
+      ),
       gauge("org.apache.cassandra.metrics<type=Storage, name=(\\w+)><>(Count|Value)", "cassandra_storage_$1"),
       gauge("org.apache.cassandra.metrics<type=CommitLog, name=(\\w+)><>(Count|Value)", "cassandra_commitlog_$1"),
     ],
@@ -75,7 +104,12 @@ const CONFIGS: Record<JvmRole, { includeObjectNames: string[]; rules: Yaml[] }> 
 /** The agent's config file for one kind of JVM (YAML). */
 export function jmxExporterConfig(role: JvmRole): string {
   const c = CONFIGS[role];
-  return toYaml({ lowercaseOutputName: true, lowercaseOutputLabelNames: true, includeObjectNames: c.includeObjectNames, rules: c.rules });
+  return toYaml({
+    lowercaseOutputName: true,
+    lowercaseOutputLabelNames: true,
+    includeObjectNames: c.includeObjectNames,
+    rules: c.rules,
+  });
 }
 
 /**
@@ -119,7 +153,12 @@ export function jmxAgent(role: JvmRole, agentImage: pulumi.Input<string>): JmxAg
  * `spec` with the agent loaded (`optsVar` is the variable its start script passes to the JVM, kept
  * with what it held) and its metrics port declared for Prometheus; `spec` as is without an image.
  */
-export function withJmxAgent<T extends JvmServiceSpec>(spec: T, role: JvmRole, agentImage: pulumi.Input<string> | undefined, optsVar: string): T {
+export function withJmxAgent<T extends JvmServiceSpec>(
+  spec: T,
+  role: JvmRole,
+  agentImage: pulumi.Input<string> | undefined,
+  optsVar: string,
+): T {
   if (agentImage === undefined) return spec;
   const a = jmxAgent(role, agentImage);
   const prior = spec.env[optsVar];

@@ -41,7 +41,8 @@ function scrapeJob(name: string, job: string[] | ScrapeJob, o: ScrapeConfigOptio
     }
   }
   if (j.dns) {
-    for (const n of j.dns.names) if (!DNS_NAME.test(n)) throw new Error(`scrape job ${name}: ${JSON.stringify(n)} is not a DNS name`);
+    for (const n of j.dns.names)
+      if (!DNS_NAME.test(n)) throw new Error(`scrape job ${name}: ${JSON.stringify(n)} is not a DNS name`);
     if (!validPort(j.dns.port)) throw new Error(`scrape job ${name}: port ${j.dns.port} is not 1-65535`);
   }
   return {
@@ -50,7 +51,11 @@ function scrapeJob(name: string, job: string[] | ScrapeJob, o: ScrapeConfigOptio
     ...(j.metricsPath ? { metrics_path: j.metricsPath } : {}),
     ...(targets.length > 0 ? { static_configs: [{ targets }] } : {}),
     ...(j.dns && j.dns.names.length > 0
-      ? { dns_sd_configs: [{ names: j.dns.names, type: "A", port: j.dns.port, refresh_interval: `${o.dnsRefreshSeconds ?? 30}s` }] }
+      ? {
+          dns_sd_configs: [
+            { names: j.dns.names, type: "A", port: j.dns.port, refresh_interval: `${o.dnsRefreshSeconds ?? 30}s` },
+          ],
+        }
       : {}),
   };
 }

@@ -8,7 +8,11 @@ import { toYaml } from "../catalog/yaml";
 
 export const STATSD_PREFIX = "airflow";
 
-const mapping = (match: string, name: string, labels: Record<string, string>) => ({ match: `${STATSD_PREFIX}.${match}`, name, labels });
+const mapping = (match: string, name: string, labels: Record<string, string>) => ({
+  match: `${STATSD_PREFIX}.${match}`,
+  name,
+  labels,
+});
 
 export function statsdMappingConfig(): string {
   return toYaml({

@@ -150,8 +150,15 @@ export async function runContainer(name: string, id: string, env: NodeJS.Process
     }
     if (scheme === "tcp" || scheme === "http" || scheme === "https") {
       const u = new URL(host.replace(/^[a-z]+:/i, "http:"));
-      const tlsOn = scheme === "https" || Boolean(env.DOCKER_TLS_VERIFY || env.DOCKER_TLS || env.DOCKER_CERT_PATH ||
-        env.DOCKER_CERT_MATERIAL || env.DOCKER_KEY_MATERIAL);
+      const tlsOn =
+        scheme === "https" ||
+        Boolean(
+          env.DOCKER_TLS_VERIFY ||
+          env.DOCKER_TLS ||
+          env.DOCKER_CERT_PATH ||
+          env.DOCKER_CERT_MATERIAL ||
+          env.DOCKER_KEY_MATERIAL,
+        );
       const base = { host: u.hostname.replace(/^\[|\]$/g, ""), port: Number(u.port || (tlsOn ? 2376 : 2375)) };
       if (!tlsOn) {
         return {
@@ -180,10 +187,16 @@ export async function runContainer(name: string, id: string, env: NodeJS.Process
       }
       const args = [
         ...(env.DOCKER_SSH_OPTS ? env.DOCKER_SSH_OPTS.split(/\s+/).filter(Boolean) : []),
-        "-o", "ConnectTimeout=30", "-T",
+        "-o",
+        "ConnectTimeout=30",
+        "-T",
         ...(u.username ? ["-l", decodeURIComponent(u.username)] : []),
         ...(u.port ? ["-p", u.port] : []),
-        "--", u.hostname.replace(/^\[|\]$/g, ""), "docker", "system", "dial-stdio",
+        "--",
+        u.hostname.replace(/^\[|\]$/g, ""),
+        "docker",
+        "system",
+        "dial-stdio",
       ];
       return {
         options: { createConnection: sshConnection(args) as never },
@@ -278,7 +291,7 @@ export async function runContainer(name: string, id: string, env: NodeJS.Process
       const b = logs.body;
       const muxed = logs.type.includes("multiplexed") || (b.length >= 8 && b[0] <= 2 && b.readUIntBE(1, 3) === 0);
       const parts: string[] = [];
-      for (let i = 0; muxed && i + 8 <= b.length; ) {
+      for (let i = 0; muxed && i + 8 <= b.length;) {
         const size = b.readUInt32BE(i + 4);
         parts.push(b.subarray(i + 8, i + 8 + size).toString());
         i += 8 + size;

@@ -11,8 +11,23 @@ import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { JobRun } from "./docker-job";
 import {
-  HealthCheck, ImageFolder, ImageSpec, JobHandle, JobSpec, Owner, ProcessSpec, ScrapeAddresses, ServiceHandle, ServiceSpec, StackNetwork, Target,
-  checkService, dependencyResources, makeHandle, memoryMiB, repoPath,
+  HealthCheck,
+  ImageFolder,
+  ImageSpec,
+  JobHandle,
+  JobSpec,
+  Owner,
+  ProcessSpec,
+  ScrapeAddresses,
+  ServiceHandle,
+  ServiceSpec,
+  StackNetwork,
+  Target,
+  checkService,
+  dependencyResources,
+  makeHandle,
+  memoryMiB,
+  repoPath,
 } from "../spec";
 
 export interface DockerTargetArgs {
@@ -44,7 +59,8 @@ const COPY_INTO = "/into";
 /** A volume name from a folder's path: /opt/jmx-agent -> jmx-agent. */
 export function folderName(path: string): string {
   const base = path.replace(/\/+$/, "").split("/").pop() ?? "";
-  if (!/^[a-z0-9][a-z0-9-]*$/.test(base)) throw new Error(`image folder ${path}: its last part names a volume, so lowercase letters, digits and - only`);
+  if (!/^[a-z0-9][a-z0-9-]*$/.test(base))
+    throw new Error(`image folder ${path}: its last part names a volume, so lowercase letters, digits and - only`);
   return base;
 }
 
@@ -67,7 +83,8 @@ function healthcheck(hc: HealthCheck): docker.types.input.ContainerHealthcheck {
  * "updated" the four containers with a 60 s start period (seen on the second up of dev-up).
  */
 export function goDuration(seconds: number): string {
-  if (!Number.isInteger(seconds) || seconds < 0) throw new Error(`health check durations are whole seconds ≥ 0, got ${seconds}`);
+  if (!Number.isInteger(seconds) || seconds < 0)
+    throw new Error(`health check durations are whole seconds ≥ 0, got ${seconds}`);
   const h = Math.floor(seconds / 3600);
   const m = Math.floor((seconds % 3600) / 60);
   const s = seconds % 60;
@@ -130,12 +147,15 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
 
   service(spec: ServiceSpec, owner: Owner): ServiceHandle {
     const replicas = checkService(spec);
-    if (spec.state === "stateful" && replicas !== 1) throw new Error(`${spec.name}: the docker target runs one member of a cluster (one host), not ${replicas}`);
+    if (spec.state === "stateful" && replicas !== 1)
+      throw new Error(`${spec.name}: the docker target runs one member of a cluster (one host), not ${replicas}`);
     // Interchangeable replicas: one container each, <name>-1..N (the names the dev stack always
     // gave its Spark workers). Nothing dials such a service by its own name.
     const one = replicas === 1 && !this.numbered.includes(spec.name);
     const folders = this.copyFolders(spec, owner);
-    const members = one ? [spec] : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
+    const members = one
+      ? [spec]
+      : Array.from({ length: replicas }, (_, i) => ({ ...spec, name: `${spec.name}-${i + 1}` }));
     const containers = members.map((m) => this.serviceContainer(m, owner, folders));
     return makeHandle("service", spec, containers[0], this, containers);
   }
@@ -152,7 +172,10 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
       // The provider polls until the check passes (an "unhealthy" on the way is no failure),
       // so wait at least as long as Docker keeps trying, and 10 minutes: a fixed 300 s gave up on
       // a Cassandra, a Kafka and Spark workers that were still starting on a loaded 2-core host.
-      waitTimeout: Math.max(WAIT_FLOOR_SECONDS, (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5))),
+      waitTimeout: Math.max(
+        WAIT_FLOOR_SECONDS,
+        (hc.startPeriodSeconds ?? 20) + (hc.retries ?? 10) * ((hc.intervalSeconds ?? 10) + (hc.timeoutSeconds ?? 5)),
+      ),
       mustRun: true,
     });
   }
@@ -181,8 +204,19 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
   private copyFolders(spec: ProcessSpec, owner: Owner): CopiedFolders {
     const copied = (spec.imageFolders ?? []).map((f: ImageFolder) => {
       const name = `${spec.name}-${folderName(f.path)}`;
-      const copy: JobSpec = { name: `copy-${name}`, image: f.image, env: {}, ports: {}, volumes: [{ volume: name, path: COPY_INTO }], memory: "64m" };
-      const run = this.jobRun(copy, owner, NO_FOLDERS, ["sh", "-c", `cp -R ${shellQuote(`${f.from}/.`)} ${COPY_INTO}/`]);
+      const copy: JobSpec = {
+        name: `copy-${name}`,
+        image: f.image,
+        env: {},
+        ports: {},
+        volumes: [{ volume: name, path: COPY_INTO }],
+        memory: "64m",
+      };
+      const run = this.jobRun(copy, owner, NO_FOLDERS, [
+        "sh",
+        "-c",
+        `cp -R ${shellQuote(`${f.from}/.`)} ${COPY_INTO}/`,
+      ]);
       return { mount: { volumeName: this.volume(name).name, containerPath: f.path, readOnly: true }, run };
     });
     return { mounts: copied.map((c) => c.mount), after: copied.map((c) => c.run) };
@@ -195,7 +229,12 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
         imageName: `${this.prefix}/${spec.name}:${spec.tag}`,
         // The classic builder: Docker engines without BuildKit (Debian's docker.io 20.10) build
         // the same Dockerfiles, and the engine's own image store resolves FROM <image ID>.
-        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, builderVersion: "BuilderV1" },
+        build: {
+          context: repoPath(spec.context),
+          dockerfile: repoPath(spec.dockerfile),
+          args: spec.args,
+          builderVersion: "BuilderV1",
+        },
         // Built for the local engine only; a registry comes with the Kubernetes target.
         skipPush: true,
       },
@@ -229,11 +268,21 @@ export class DockerTarget extends pulumi.ComponentResource implements Target {
           .map((p) => ({ internal: p.container, external: p.published, ip: this.bindAddress })),
         labels: [
           { label: "realtime-pipeline.kind", value: kind },
-          ...Object.entries(spec.ports).map(([role, p]) => ({ label: `${PORT_LABEL}${role}`, value: String(p.container) })),
+          ...Object.entries(spec.ports).map(([role, p]) => ({
+            label: `${PORT_LABEL}${role}`,
+            value: String(p.container),
+          })),
         ],
-        volumes: [...(spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })), ...folders.mounts],
+        volumes: [
+          ...(spec.volumes ?? []).map((v) => ({ volumeName: this.volume(v.volume).name, containerPath: v.path })),
+          ...folders.mounts,
+        ],
         ...hostMounts(spec),
-        uploads: (spec.files ?? []).map((f) => ({ file: f.path, content: f.content, executable: f.executable ?? false })),
+        uploads: (spec.files ?? []).map((f) => ({
+          file: f.path,
+          content: f.content,
+          executable: f.executable ?? false,
+        })),
         memory: memoryMiB(spec.memory),
         // Memory plus swap = the limit: no swap past it. Left unset, Docker reads back twice the
         // limit and the next `up` "updated" every container once.

@@ -43,7 +43,10 @@ export interface KubernetesTargetArgs {
   storageClass?: string;
   /** Storage class of the shared (ReadWriteMany) claims; storageClass when absent. */
   sharedStorageClass?: string;
-  /** The kubeconfig file (absent: $KUBECONFIG, else ~/.kube/config) and the context in it: never the shell's current one. */
+  /**
+   * The kubeconfig file (absent: $KUBECONFIG, else ~/.kube/config) and the context in it: never the shell's current
+   * one.
+   */
   kubeconfig?: string;
   context: string;
   /** false: the namespace exists already (the cluster's admins made it); the stack uses it and never deletes it. */
@@ -78,7 +81,10 @@ function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds 
  */
 export function volumeGroupScript(group: number, paths: string[]): string {
   return paths
-    .map((p) => `{ [ "$(stat -c %g:%A '${p}' | cut -c1-${String(group).length + 7})" = "${group}:drwxrw" ] || { chgrp -R ${group} '${p}' && chmod -R g+rwX '${p}'; }; }`)
+    .map(
+      (p) =>
+        `{ [ "$(stat -c %g:%A '${p}' | cut -c1-${String(group).length + 7})" = "${group}:drwxrw" ] || { chgrp -R ${group} '${p}' && chmod -R g+rwX '${p}'; }; }`,
+    )
     .join(" && ");
 }
 
@@ -158,11 +164,22 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     this.ownName = name;
     this.prefix = args.prefix;
     this.args = args;
-    this.provider = new k8s.Provider(`${name}-k8s`, { kubeconfig: args.kubeconfig, context: args.context }, { parent: this });
+    this.provider = new k8s.Provider(
+      `${name}-k8s`,
+      { kubeconfig: args.kubeconfig, context: args.context },
+      { parent: this },
+    );
     // Said in every preview and update: which cluster, before anything is touched.
-    pulumi.log.info(`kubernetes: context ${args.context} of ${args.kubeconfig ?? "$KUBECONFIG or ~/.kube/config"}, namespace ${args.namespace}${args.createNamespace ? "" : " (existing)"}`, this);
+    pulumi.log.info(
+      `kubernetes: context ${args.context} of ${args.kubeconfig ?? "$KUBECONFIG or ~/.kube/config"}, namespace ${args.namespace}${args.createNamespace ? "" : " (existing)"}`,
+      this,
+    );
     this.namespace = args.createNamespace
-      ? new k8s.core.v1.Namespace(`${name}-ns`, { metadata: { name: args.namespace } }, { parent: this, provider: this.provider })
+      ? new k8s.core.v1.Namespace(
+          `${name}-ns`,
+          { metadata: { name: args.namespace } },
+          { parent: this, provider: this.provider },
+        )
       : k8s.core.v1.Namespace.get(`${name}-ns`, args.namespace, { parent: this, provider: this.provider });
     this.network = { kind: KUBERNETES_NAMESPACE, name: args.namespace };
     this.registerOutputs({ namespace: this.namespace.metadata.name, context: args.context });
@@ -184,7 +201,9 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
    * `<name>-pods`, made beside the ClusterIP one for a service with metrics.
    */
   scrapeAddresses(service: string): ScrapeAddresses {
-    return { dnsName: this.headless.has(service) ? this.dnsName(service) : `${service}-pods.${this.args.namespace}.svc` };
+    return {
+      dnsName: this.headless.has(service) ? this.dnsName(service) : `${service}-pods.${this.args.namespace}.svc`,
+    };
   }
 
   /** Ports are not published on a cluster: `kubectl port-forward` opens them on this machine. */
@@ -197,9 +216,15 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const pod = this.pod(spec, owner, containerProbes(spec));
     const selector = { matchLabels: pod.labels };
     const clustered = spec.state === "stateful" && spec.cluster !== undefined && replicas > 1;
-    const podSpec = replicas > 1 ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") } : pod.spec;
+    const podSpec =
+      replicas > 1
+        ? { ...pod.spec, affinity: this.spread(pod.labels, clustered ? this.args.antiAffinity : "preferred") }
+        : pod.spec;
     // A ConfigMap change alone restarts nothing: the files' hash in the template rolls the pods.
-    const filesHash = (spec.files ?? []).length > 0 ? createHash("sha256").update(JSON.stringify(spec.files)).digest("hex").slice(0, 16) : undefined;
+    const filesHash =
+      (spec.files ?? []).length > 0
+        ? createHash("sha256").update(JSON.stringify(spec.files)).digest("hex").slice(0, 16)
+        : undefined;
     const annotations = filesHash === undefined ? {} : { annotations: { [FILES_HASH]: filesHash } };
     const template = { metadata: { labels: pod.labels, ...annotations }, spec: podSpec };
     const wait = `${awaitMinutes(spec, replicas)}m`;
@@ -208,13 +233,27 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     if (spec.everyMachine) {
       // One pod per node (the nodeSelector's), replaced one node at a time.
       const updateStrategy = { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } };
-      resource = new k8s.apps.v1.DaemonSet(pod.name, { metadata: pod.metadata, spec: { selector, template, updateStrategy } }, opts);
+      resource = new k8s.apps.v1.DaemonSet(
+        pod.name,
+        { metadata: pod.metadata, spec: { selector, template, updateStrategy } },
+        opts,
+      );
     } else if (spec.state === "stateless") {
       // Recreate: the old pods are gone before new ones start (never two relays or two drivers).
-      const strategy = spec.exclusive ? { type: "Recreate" } : { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
-      resource = new k8s.apps.v1.Deployment(pod.name, { metadata: pod.metadata, spec: { replicas, selector, template, strategy } }, opts);
+      const strategy = spec.exclusive
+        ? { type: "Recreate" }
+        : { type: "RollingUpdate", rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } };
+      resource = new k8s.apps.v1.Deployment(
+        pod.name,
+        { metadata: pod.metadata, spec: { replicas, selector, template, strategy } },
+        opts,
+      );
     } else if (!clustered) {
-      resource = new k8s.apps.v1.StatefulSet(pod.name, { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } }, opts);
+      resource = new k8s.apps.v1.StatefulSet(
+        pod.name,
+        { metadata: pod.metadata, spec: { serviceName: spec.name, replicas, selector, template } },
+        opts,
+      );
     } else {
       resource = new k8s.apps.v1.StatefulSet(
         pod.name,
@@ -234,7 +273,11 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
             persistentVolumeClaimRetentionPolicy: { whenDeleted: "Retain", whenScaled: "Retain" },
             volumeClaimTemplates: (spec.volumes ?? []).map((v) => ({
               metadata: { name: v.volume },
-              spec: { accessModes: ["ReadWriteOnce"], storageClassName: this.args.storageClass, resources: { requests: { storage: this.claimSize(v.volume) } } },
+              spec: {
+                accessModes: ["ReadWriteOnce"],
+                storageClassName: this.args.storageClass,
+                resources: { requests: { storage: this.claimSize(v.volume) } },
+              },
             })),
           },
         },
@@ -264,7 +307,11 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
   job(spec: JobSpec, owner: Owner): JobHandle {
     const pod = this.pod(spec, owner, {});
     const template = { metadata: { labels: pod.labels }, spec: { ...pod.spec, restartPolicy: "OnFailure" } };
-    const resource = new k8s.batch.v1.Job(pod.name, { metadata: pod.metadata, spec: { backoffLimit: 4, template } }, pod.opts);
+    const resource = new k8s.batch.v1.Job(
+      pod.name,
+      { metadata: pod.metadata, spec: { backoffLimit: 4, template } },
+      pod.opts,
+    );
     return makeHandle("job", spec, resource, this);
   }
 
@@ -273,7 +320,12 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       `${owner.name}-${spec.name}-image`,
       {
         imageName: `${this.args.registry}/${this.prefix}-${spec.name}:${spec.tag}`,
-        build: { context: repoPath(spec.context), dockerfile: repoPath(spec.dockerfile), args: spec.args, platform: this.args.imagePlatform },
+        build: {
+          context: repoPath(spec.context),
+          dockerfile: repoPath(spec.dockerfile),
+          args: spec.args,
+          platform: this.args.imagePlatform,
+        },
       },
       { parent: owner.parent },
     );
@@ -295,12 +347,23 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     const secretKeys = Object.keys(spec.secretEnv ?? {});
     const secret =
       secretKeys.length > 0
-        ? new k8s.core.v1.Secret(`${name}-env`, { metadata: { ...metadata, name: `${spec.name}-env` }, stringData: pulumi.secret(spec.secretEnv ?? {}) }, { parent, provider: this.provider })
+        ? new k8s.core.v1.Secret(
+            `${name}-env`,
+            { metadata: { ...metadata, name: `${spec.name}-env` }, stringData: pulumi.secret(spec.secretEnv ?? {}) },
+            { parent, provider: this.provider },
+          )
         : undefined;
     const files = spec.files ?? [];
     const configMap =
       files.length > 0
-        ? new k8s.core.v1.ConfigMap(`${name}-files`, { metadata: { ...metadata, name: `${spec.name}-files` }, data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])) }, { parent, provider: this.provider })
+        ? new k8s.core.v1.ConfigMap(
+            `${name}-files`,
+            {
+              metadata: { ...metadata, name: `${spec.name}-files` },
+              data: Object.fromEntries(files.map((f, i) => [`f${i}`, f.content])),
+            },
+            { parent, provider: this.provider },
+          )
         : undefined;
 
     const ports = Object.entries(spec.ports).map(([role, p]) => ({ name: role, port: p.container }));
@@ -311,12 +374,20 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       // listener, Spark's driver), not-ready pods included: Cassandra resolves its seed (itself)
       // before it is ready. A ClusterIP over the ready pods for everyone else's clients.
       const svc = selfAddressed ? { clusterIP: "None", publishNotReadyAddresses: true } : { type: "ClusterIP" };
-      new k8s.core.v1.Service(`${name}-svc`, { metadata, spec: { ...svc, selector: labels, ports } }, { parent, provider: this.provider });
+      new k8s.core.v1.Service(
+        `${name}-svc`,
+        { metadata, spec: { ...svc, selector: labels, ports } },
+        { parent, provider: this.provider },
+      );
       if (selfAddressed) this.headless.add(spec.name);
       else if (service.metrics) {
         // Prometheus scrapes each replica, not whichever one the ClusterIP picks.
         const pods = { ...metadata, name: `${spec.name}-pods` };
-        new k8s.core.v1.Service(`${name}-pods`, { metadata: pods, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } }, { parent, provider: this.provider });
+        new k8s.core.v1.Service(
+          `${name}-pods`,
+          { metadata: pods, spec: { clusterIP: "None", publishNotReadyAddresses: true, selector: labels, ports } },
+          { parent, provider: this.provider },
+        );
       }
     }
 
@@ -333,7 +404,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...secretKeys.map((k) => ({ name: k, valueFrom: { secretKeyRef: { name: secret!.metadata.name, key: k } } })),
       ],
       ports: ports.map((p) => ({ name: p.name, containerPort: p.port })),
-      resources: { requests: { memory: mem, ...(spec.cpu === undefined ? {} : { cpu: spec.cpu }) }, limits: { memory: mem } },
+      resources: {
+        requests: { memory: mem, ...(spec.cpu === undefined ? {} : { cpu: spec.cpu }) },
+        limits: { memory: mem },
+      },
       volumeMounts: [
         ...(spec.volumes ?? []).map((v) => ({ name: v.volume, mountPath: v.path })),
         ...files.map((f, i) => ({ name: "files", mountPath: f.path, subPath: `f${i}` })),
@@ -346,8 +420,15 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
     // A cluster's members have their own volumes (the StatefulSet's claim templates); others share the target's claims.
     const perMember = spec.cluster !== undefined && (spec.replicas ?? 1) > 1;
     const volumes = [
-      ...(perMember ? [] : (spec.volumes ?? []).map((v) => ({ name: v.volume, persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name } }))),
-      ...(configMap ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }] : []),
+      ...(perMember
+        ? []
+        : (spec.volumes ?? []).map((v) => ({
+            name: v.volume,
+            persistentVolumeClaim: { claimName: this.claim(v.volume, v.shared ?? false).metadata.name },
+          }))),
+      ...(configMap
+        ? [{ name: "files", configMap: { name: configMap.metadata.name, defaultMode: this.fileMode(files) } }]
+        : []),
       ...folders.map((f) => ({ name: f.volume, emptyDir: {} })),
       // Directory: the node's folder must exist; the kubelet never creates one on the host.
       ...hostPaths.map((h) => ({ name: h.volume, hostPath: { path: h.host, type: "Directory" } })),
@@ -361,7 +442,16 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         : {
             name: "volume-group",
             image: spec.image,
-            command: ["sh", "-c", literalArg(volumeGroupScript(spec.volumeGroup, dataMounts.map((m) => m.mountPath)))],
+            command: [
+              "sh",
+              "-c",
+              literalArg(
+                volumeGroupScript(
+                  spec.volumeGroup,
+                  dataMounts.map((m) => m.mountPath),
+                ),
+              ),
+            ],
             securityContext: { runAsUser: 0 },
             resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
             volumeMounts: dataMounts,
@@ -372,13 +462,23 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       enableServiceLinks: false,
       ...(service.stop ? { terminationGracePeriodSeconds: service.stop.graceSeconds } : {}),
       ...(Object.keys(this.args.nodeSelector).length > 0 ? { nodeSelector: this.args.nodeSelector } : {}),
-      ...(volumeOwner || folders.length > 0 ? { initContainers: [...(volumeOwner ? [volumeOwner] : []), ...folders.map((f) => f.copy)] } : {}),
+      ...(volumeOwner || folders.length > 0
+        ? { initContainers: [...(volumeOwner ? [volumeOwner] : []), ...folders.map((f) => f.copy)] }
+        : {}),
       containers: [container],
       volumes,
-      ...(this.args.imagePullSecrets.length > 0 ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) } : {}),
+      ...(this.args.imagePullSecrets.length > 0
+        ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) }
+        : {}),
       ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }),
     };
-    return { name, metadata, labels, spec: podSpec, opts: { parent, provider: this.provider, dependsOn: dependencyResources(spec) } };
+    return {
+      name,
+      metadata,
+      labels,
+      spec: podSpec,
+      opts: { parent, provider: this.provider, dependsOn: dependencyResources(spec) },
+    };
   }
 
   /** The target owns its claims: one per logical volume, whichever service asks first. */
@@ -391,7 +491,9 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
           metadata: { name: volume, namespace: this.namespace.metadata.name },
           spec: {
             accessModes: [shared ? "ReadWriteMany" : "ReadWriteOnce"],
-            storageClassName: shared ? (this.args.sharedStorageClass ?? this.args.storageClass) : this.args.storageClass,
+            storageClassName: shared
+              ? (this.args.sharedStorageClass ?? this.args.storageClass)
+              : this.args.storageClass,
             resources: { requests: { storage: this.claimSize(volume) } },
           },
         },
@@ -404,7 +506,8 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
 
   private claimSize(volume: string): string {
     const size = this.args.claimSizes[volume];
-    if (size === undefined) throw new Error(`${volume}: no claim size (the stage config's claimSizes lists every volume)`);
+    if (size === undefined)
+      throw new Error(`${volume}: no claim size (the stage config's claimSizes lists every volume)`);
     return size;
   }
 
@@ -414,7 +517,10 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
 }
 
 /** An image folder: an emptyDir that an init container from that image fills before the process starts. */
-function copyFolder(f: ImageFolder, volume: string): { volume: string; path: string; copy: k8s.types.input.core.v1.Container } {
+function copyFolder(
+  f: ImageFolder,
+  volume: string,
+): { volume: string; path: string; copy: k8s.types.input.core.v1.Container } {
   const into = "/into";
   return {
     volume,

@@ -39,7 +39,10 @@ export function faultsFromQuery(q: URLSearchParams, base: Faults): Faults {
 export class FaultState {
   private faults: Faults;
   private turn = 0;
-  constructor(initial: FaultsInput = {}, private readonly random: () => number = Math.random) {
+  constructor(
+    initial: FaultsInput = {},
+    private readonly random: () => number = Math.random,
+  ) {
     this.faults = faultsSchema.parse(initial);
   }
   get(): Faults {

@@ -54,7 +54,11 @@ function uuidFrom(h: Buffer): string {
 
 const hex = (algo: string, s: string) => crypto.createHash(algo).update(s).digest("hex");
 const ageAt = (t: number) => Math.floor((REFERENCE_NOW - t) / YEAR_MS);
-const ascii = (s: string) => s.normalize("NFD").replace(/[^A-Za-z]/g, "").toLowerCase();
+const ascii = (s: string) =>
+  s
+    .normalize("NFD")
+    .replace(/[^A-Za-z]/g, "")
+    .toLowerCase();
 
 export function generateUser(seed: string, page: number, index: number): RandomUser {
   const h = recordHash(seed, page, index);
@@ -79,7 +83,9 @@ export function generateUser(seed: string, page: number, index: number): RandomU
       city: pick(r, n.cities),
       state: pick(r, n.states),
       country: n.country,
-      postcode: n.numericPostcode ? intBetween(r, 1000, 99999) : `${String.fromCharCode(65 + intBetween(r, 0, 25))}${intBetween(r, 1, 9)}${String.fromCharCode(65 + intBetween(r, 0, 25))} ${intBetween(r, 1, 9)}${String.fromCharCode(65 + intBetween(r, 0, 25))}${intBetween(r, 1, 9)}`,
+      postcode: n.numericPostcode
+        ? intBetween(r, 1000, 99999)
+        : `${String.fromCharCode(65 + intBetween(r, 0, 25))}${intBetween(r, 1, 9)}${String.fromCharCode(65 + intBetween(r, 0, 25))} ${intBetween(r, 1, 9)}${String.fromCharCode(65 + intBetween(r, 0, 25))}${intBetween(r, 1, 9)}`,
       coordinates: { latitude: (r() * 180 - 90).toFixed(4), longitude: (r() * 360 - 180).toFixed(4) },
       timezone: { ...pick(r, TIMEZONES) },
     },

@@ -31,7 +31,11 @@ export interface ApiServer {
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -86,7 +90,12 @@ export function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> 
     if (faults.latencyMs > 0) await sleep(faults.latencyMs);
     if (status !== undefined) {
       count(status);
-      return send(res, status, { error: status === 429 ? "Too many requests" : "Uh oh, something has gone wrong." }, status === 429 ? { "retry-after": "0" } : {});
+      return send(
+        res,
+        status,
+        { error: status === 429 ? "Too many requests" : "Uh oh, something has gone wrong." },
+        status === 429 ? { "retry-after": "0" } : {},
+      );
     }
     const results = Number(u.searchParams.get("results") ?? "1");
     const page = Number(u.searchParams.get("page") ?? "1");

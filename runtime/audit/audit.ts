@@ -89,17 +89,16 @@ async function stagedUsers(pg: Pool, scope: AuditScope): Promise<Staged[]> {
     const all = await seedIds(pg, scope.seed, scope.pageSize);
     ids = [];
     for (let i = 0; i < all.length; i += SLICE) {
-      const r = await pg.query<{ id: string }>(
-        "SELECT id::text FROM users WHERE id = ANY($1::uuid[])",
-        [all.slice(i, i + SLICE)],
-      );
+      const r = await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [
+        all.slice(i, i + SLICE),
+      ]);
       ids.push(...r.rows.map((x) => x.id));
     }
   } else {
-    const r = await pg.query<{ id: string }>(
-      "SELECT id::text FROM users WHERE updated_at >= $1 AND updated_at < $2",
-      [scope.since, scope.until],
-    );
+    const r = await pg.query<{ id: string }>("SELECT id::text FROM users WHERE updated_at >= $1 AND updated_at < $2", [
+      scope.since,
+      scope.until,
+    ]);
     ids = r.rows.map((x) => x.id);
   }
   const out: Staged[] = [];
@@ -174,10 +173,19 @@ export function describeScope(s: AuditScope): string {
 
 export async function runAudit(pg: Pool, cass: Client, a: AuditArgs): Promise<AuditReport> {
   const staged = await stagedUsers(pg, a.scope);
-  const wt = await writeTimes(cass, staged.map((s) => s.id));
+  const wt = await writeTimes(
+    cass,
+    staged.map((s) => s.id),
+  );
   const rep: AuditReport = {
-    scope: describeScope(a.scope), staged: staged.length,
-    stored: 0, missing: 0, stale: 0, pending: 0, parked: 0, ids: [],
+    scope: describeScope(a.scope),
+    staged: staged.length,
+    stored: 0,
+    missing: 0,
+    stale: 0,
+    pending: 0,
+    parked: 0,
+    ids: [],
   };
   const redrive: string[] = [];
   for (const s of staged) {
@@ -246,8 +254,10 @@ export function formatReport(r: AuditReport): string {
   const bad = r.missing + r.stale;
   if (bad > 0) lines.push(`missing or stale ids (${r.ids.length} of ${bad}): ${r.ids.join(" ")}`);
   if (r.redrive) {
-    lines.push(`re-driven: ${r.redrive.written} users in new outbox rows for the relay` +
-      (r.redrive.busy > 0 ? `; ${r.redrive.busy} held by an ingest right now: audit again` : ""));
+    lines.push(
+      `re-driven: ${r.redrive.written} users in new outbox rows for the relay` +
+        (r.redrive.busy > 0 ? `; ${r.redrive.busy} held by an ingest right now: audit again` : ""),
+    );
   }
   return lines.join("\n");
 }

@@ -32,7 +32,8 @@ export const userCreatedSchema = z
 
 export type UserCreated = z.infer<typeof userCreatedSchema>;
 
-const isMs = (v: unknown) => Number.isInteger(v) && (v as number) >= -62_135_596_800_000 && (v as number) <= 253_402_300_799_999;
+const isMs = (v: unknown) =>
+  Number.isInteger(v) && (v as number) >= -62_135_596_800_000 && (v as number) <= 253_402_300_799_999;
 
 /**
  * userCreatedSchema as plain code, for the hot paths (ingest builds a value per record, the
@@ -45,16 +46,41 @@ export function isUserCreated(v: Record<string, unknown>): v is UserCreated {
   const s = (k: string) => typeof v[k] === "string";
   const full = (k: string) => typeof v[k] === "string" && (v[k] as string).length > 0;
   return (
-    typeof v.id === "string" && UUID.test(v.id) && full("first_name") && full("last_name") && s("gender") && s("address") && s("country") &&
-    s("post_code") && typeof v.email === "string" && EMAIL_RE.test(v.email) && full("username") && isMs(v.dob) && isMs(v.registered_date) &&
-    s("phone") && s("picture") && isMs(v.fetched_at)
+    typeof v.id === "string" &&
+    UUID.test(v.id) &&
+    full("first_name") &&
+    full("last_name") &&
+    s("gender") &&
+    s("address") &&
+    s("country") &&
+    s("post_code") &&
+    typeof v.email === "string" &&
+    EMAIL_RE.test(v.email) &&
+    full("username") &&
+    isMs(v.dob) &&
+    isMs(v.registered_date) &&
+    s("phone") &&
+    s("picture") &&
+    isMs(v.fetched_at)
   );
 }
 
 /** Field names in schema order (the Cassandra columns, the PostgreSQL users columns). */
 export const USER_CREATED_FIELDS = [
-  "id", "first_name", "last_name", "gender", "address", "country", "post_code", "email",
-  "username", "dob", "registered_date", "phone", "picture", "fetched_at",
+  "id",
+  "first_name",
+  "last_name",
+  "gender",
+  "address",
+  "country",
+  "post_code",
+  "email",
+  "username",
+  "dob",
+  "registered_date",
+  "phone",
+  "picture",
+  "fetched_at",
 ] as const satisfies readonly (keyof UserCreated)[];
 
 export const TIMESTAMP_FIELDS = ["dob", "registered_date", "fetched_at"] as const;

@@ -38,7 +38,10 @@ export interface FetchedPage {
 /** The API's page itself is bad (content): recorded with this reason, never a crash. */
 export class BadPageError extends ContentError {
   /** final: the API said it will never give this page (410, 451): not retried. */
-  constructor(reason: string, readonly final = false) {
+  constructor(
+    reason: string,
+    readonly final = false,
+  ) {
     super(reason);
     this.name = "BadPageError";
   }
@@ -46,7 +49,10 @@ export class BadPageError extends ContentError {
 
 /** The API refuses our request whatever the page: our configuration (or access) is wrong. */
 export class ApiRequestRefused extends ConfigError {
-  constructor(readonly reason: string, readonly status: number) {
+  constructor(
+    readonly reason: string,
+    readonly status: number,
+  ) {
     super([
       `${reason}: the API refuses the request itself (HTTP ${status}), not one page: check API_BASE_URL (the API's base, ` +
         "without /api/), INGEST_BATCH_SIZE, INGEST_SEED and the API's access",
@@ -62,7 +68,9 @@ export async function readCapped(res: Response, maxBytes: number, what: string):
   const declared = Number(res.headers.get("content-length") ?? "NaN");
   if (Number.isFinite(declared) && declared > maxBytes) {
     await res.body?.cancel().catch(() => undefined);
-    throw new BadPageError(`${what}: response of ${declared} bytes, larger than the cap of ${maxBytes} (INGEST_MAX_RESPONSE_BYTES)`);
+    throw new BadPageError(
+      `${what}: response of ${declared} bytes, larger than the cap of ${maxBytes} (INGEST_MAX_RESPONSE_BYTES)`,
+    );
   }
   if (!res.body) return "";
   const reader = res.body.getReader();

@@ -16,10 +16,21 @@ import { sleep } from "../lib/sleep";
 import type { UserCreated } from "../contracts/user-created";
 import { ApiRequestRefused, BadPageError, fetchPage, type FetchedPage } from "./fetch-page";
 import { normalizeUser } from "./normalize";
-import { nextPage, prepareUsers, recordPageFailure, recordPageRecovered, runPages, storeBatch, type PreparedUsers, type Rejected } from "./store-batch";
+import {
+  nextPage,
+  prepareUsers,
+  recordPageFailure,
+  recordPageRecovered,
+  runPages,
+  storeBatch,
+  type PreparedUsers,
+  type Rejected,
+} from "./store-batch";
 
 /** A page, or the reason it was given up. */
-type Fetched = (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers }) | { failed: { reason: string; attempts: number } };
+type Fetched =
+  | (FetchedPage & { split: ReturnType<typeof splitRecords>; prepared: PreparedUsers })
+  | { failed: { reason: string; attempts: number } };
 
 /** The longest pause between two rounds of fetching a page the API keeps refusing. */
 const PAGE_BACKOFF_MAX_MS = 60_000;
@@ -72,7 +83,12 @@ export function splitRecords(results: unknown[], fetchedAt: number): { users: Us
   for (const r of ok) {
     const last = lastIdx.get(r.user.id) as number;
     if (last === r.idx) users.push(r.user);
-    else rejected.push({ idx: r.idx, raw: r.raw, reason: `login.uuid: duplicate id ${r.user.id} in the page; record ${last} kept` });
+    else
+      rejected.push({
+        idx: r.idx,
+        raw: r.raw,
+        reason: `login.uuid: duplicate id ${r.user.id} in the page; record ${last} kept`,
+      });
   }
   rejected.sort((a, b) => a.idx - b.idx);
   return { users, rejected };
@@ -94,18 +110,41 @@ async function withPool<T>(o: IngestOptions, fn: (pool: Pool, log: Logger) => Pr
  * `maxBatches` pages from the seed's cursor on. With `run`, they are that run's pages: the pages
  * its earlier tries stored count, and a try never stores more than the run's share.
  */
-async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatches: number, pauseMs: number, run?: string): Promise<IngestSummary> {
+async function ingestBatches(
+  pool: Pool,
+  log: Logger,
+  o: IngestOptions,
+  maxBatches: number,
+  pauseMs: number,
+  run?: string,
+): Promise<IngestSummary> {
   const c = o.config;
   const m = metrics();
   const t0 = Date.now();
-  const s: IngestSummary = { seed: c.INGEST_SEED, batches: 0, fetched: 0, staged: 0, outboxed: 0, rejected: 0, failedPages: 0, retries: 0, nextPage: 1, seconds: 0, interrupted: false };
+  const s: IngestSummary = {
+    seed: c.INGEST_SEED,
+    batches: 0,
+    fetched: 0,
+    staged: 0,
+    outboxed: 0,
+    rejected: 0,
+    failedPages: 0,
+    retries: 0,
+    nextPage: 1,
+    seconds: 0,
+    interrupted: false,
+  };
   const wait = { signal: o.signal, log, health: "ingest" };
   let todo = maxBatches;
   if (run !== undefined) {
     const earlier = await untilAvailable("postgres: run", () => runPages(pool, run), wait);
     Object.assign(s, { run, earlierPages: earlier });
     todo = Math.max(0, maxBatches - earlier);
-    if (earlier > 0) log.info({ run, earlierPages: earlier, pages: todo }, "a retried run: the pages its earlier tries stored are not fetched again");
+    if (earlier > 0)
+      log.info(
+        { run, earlierPages: earlier, pages: todo },
+        "a retried run: the pages its earlier tries stored are not fetched again",
+      );
   }
   const fetchOnce = (page: number) =>
     fetchPage({
@@ -157,16 +196,31 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
         if (e instanceof ApiRequestRefused) {
           // our configuration: skipping would skip every page. Recorded (not skipped), then exit 2
           markFailing("ingest", `page ${page}: ${e.reason}`);
-          await untilAvailable("postgres: record page failure", () => recordPageFailure(pool, c.INGEST_SEED, page, e.reason, 1, false), wait);
-          log.error({ page, status: e.status, reason: e.reason }, "the API refuses ingest's request: a configuration error; stopping");
+          await untilAvailable(
+            "postgres: record page failure",
+            () => recordPageFailure(pool, c.INGEST_SEED, page, e.reason, 1, false),
+            wait,
+          );
+          log.error(
+            { page, status: e.status, reason: e.reason },
+            "the API refuses ingest's request: a configuration error; stopping",
+          );
           throw e;
         }
         if (classify(e) !== "infrastructure") throw e;
         const reason = describe(e);
         markFailing("ingest", `page ${page}: ${reason}`);
-        await untilAvailable("postgres: record page failure", () => recordPageFailure(pool, c.INGEST_SEED, page, reason, tries, false), wait);
-        const delay = backoffDelay(round, { baseMs: c.INGEST_RETRY_MAX_MS, maxMs: PAGE_BACKOFF_MAX_MS }) + c.INGEST_RETRY_BASE_MS;
-        log.warn({ page, attempts: tries, delay, reason }, "page not fetched within the retry budget: recorded in ingest_page_failures; backing off, then the same page again");
+        await untilAvailable(
+          "postgres: record page failure",
+          () => recordPageFailure(pool, c.INGEST_SEED, page, reason, tries, false),
+          wait,
+        );
+        const delay =
+          backoffDelay(round, { baseMs: c.INGEST_RETRY_MAX_MS, maxMs: PAGE_BACKOFF_MAX_MS }) + c.INGEST_RETRY_BASE_MS;
+        log.warn(
+          { page, attempts: tries, delay, reason },
+          "page not fetched within the retry budget: recorded in ingest_page_failures; backing off, then the same page again",
+        );
         await sleep(delay, o.signal);
         if (o.signal?.aborted) throw e;
       }
@@ -207,7 +261,20 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     m.recordsIn.inc({ worker: "ingest" }, results.length);
     const failed = "failed" in fetched ? fetched.failed : undefined;
     // PostgreSQL restarting: the same page again once it is back (one transaction: all or nothing)
-    const r = await untilAvailable(`postgres: store page ${page}`, () => storeBatch(pool, { seed: c.INGEST_SEED, page, users, rejected, failed, prepared: "failed" in fetched ? undefined : fetched.prepared, run: run === undefined ? undefined : { id: run, pages: maxBatches } }), wait);
+    const r = await untilAvailable(
+      `postgres: store page ${page}`,
+      () =>
+        storeBatch(pool, {
+          seed: c.INGEST_SEED,
+          page,
+          users,
+          rejected,
+          failed,
+          prepared: "failed" in fetched ? undefined : fetched.prepared,
+          run: run === undefined ? undefined : { id: run, pages: maxBatches },
+        }),
+      wait,
+    );
     end();
     if (r.runComplete) {
       log.info({ run, page }, "the run has all its pages (another try of it stored them); stopping");
@@ -230,7 +297,18 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     s.rejected += r.rejected;
     m.recordsOut.inc({ worker: "ingest" }, r.upserted);
     if (r.rejected > 0) m.recordsFailed.inc({ worker: "ingest", reason: "invalid" }, r.rejected);
-    log.info({ page, fetched: results.length, staged: r.upserted, outboxed: r.outboxed, rejected: r.rejected, retries: "failed" in fetched ? undefined : fetched.retries, failed: failed?.reason }, "batch stored");
+    log.info(
+      {
+        page,
+        fetched: results.length,
+        staged: r.upserted,
+        outboxed: r.outboxed,
+        rejected: r.rejected,
+        retries: "failed" in fetched ? undefined : fetched.retries,
+        failed: failed?.reason,
+      },
+      "batch stored",
+    );
     if (!more) break;
     page++;
     if (!next) {
@@ -240,21 +318,27 @@ async function ingestBatches(pool: Pool, log: Logger, o: IngestOptions, maxBatch
     }
     inflight = next;
   }
-  s.nextPage = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait).catch((e: unknown) => {
-    if (classify(e) !== "infrastructure") throw e;
-    log.warn({ err: describe(e) }, "cursor not read at stop");
-    return -1;
-  });
+  s.nextPage = await untilAvailable("postgres: cursor", () => nextPage(pool, c.INGEST_SEED), wait).catch(
+    (e: unknown) => {
+      if (classify(e) !== "infrastructure") throw e;
+      log.warn({ err: describe(e) }, "cursor not read at stop");
+      return -1;
+    },
+  );
   s.seconds = (Date.now() - t0) / 1000;
   return s;
 }
 
 /** One-shot: `batches` pages (default INGEST_BATCHES), then a summary. */
 export function runIngestOnce(o: IngestOptions): Promise<IngestSummary> {
-  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? o.config.INGEST_BATCHES, 0, o.config.INGEST_RUN_ID));
+  return withPool(o, (pool, log) =>
+    ingestBatches(pool, log, o, o.batches ?? o.config.INGEST_BATCHES, 0, o.config.INGEST_RUN_ID),
+  );
 }
 
 /** Loop: a page every INGEST_INTERVAL_MS until the signal aborts. */
 export function runIngestLoop(o: IngestOptions): Promise<IngestSummary> {
-  return withPool(o, (pool, log) => ingestBatches(pool, log, o, o.batches ?? Number.POSITIVE_INFINITY, o.config.INGEST_INTERVAL_MS));
+  return withPool(o, (pool, log) =>
+    ingestBatches(pool, log, o, o.batches ?? Number.POSITIVE_INFINITY, o.config.INGEST_INTERVAL_MS),
+  );
 }

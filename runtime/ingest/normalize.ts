@@ -14,7 +14,10 @@ export function normalizeUser(raw: unknown, fetchedAt: number): Normalized {
   // as U+FFFD, another value than the API's: the record is rejected, in a value or a key alike
   if (!isPgStorableJson(raw)) {
     const bad = unstorablePath(raw);
-    return { ok: false, reason: `${bad?.path ?? "(record)"}: contains ${bad?.what ?? "a character PostgreSQL cannot store"}` };
+    return {
+      ok: false,
+      reason: `${bad?.path ?? "(record)"}: contains ${bad?.what ?? "a character PostgreSQL cannot store"}`,
+    };
   }
   let u: SourceUser;
   if (isSourceUser(raw)) u = raw;

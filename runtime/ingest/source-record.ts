@@ -4,7 +4,11 @@ import { z } from "zod";
 /** An ISO-8601 date-time WITH its zone (Z or ±hh:mm): without one, Date.parse would read it in local time. */
 const isoDate = z
   .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(s) && Number.isFinite(Date.parse(s)), "not an ISO-8601 date-time with a zone (Z or ±hh:mm)");
+  .refine(
+    (s) =>
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(s) && Number.isFinite(Date.parse(s)),
+    "not an ISO-8601 date-time with a zone (Z or ±hh:mm)",
+  );
 
 /**
  * An e-mail address, Unicode allowed (real randomuser.me records have them: "josé@exemple.fr"):
@@ -47,7 +51,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object
 const isStr = (v: unknown): v is string => typeof v === "string";
 const isFull = (v: unknown): v is string => typeof v === "string" && v.length > 0;
 const isNumOrStr = (v: unknown) => typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
-const isIso = (v: unknown) => isObj(v) && typeof v.date === "string" && ISO_DATE.test(v.date) && Number.isFinite(Date.parse(v.date));
+const isIso = (v: unknown) =>
+  isObj(v) && typeof v.date === "string" && ISO_DATE.test(v.date) && Number.isFinite(Date.parse(v.date));
 
 /**
  * sourceUserSchema as plain code, for the records that pass (nearly all): zod costs 60–100 µs a
@@ -58,7 +63,8 @@ const isIso = (v: unknown) => isObj(v) && typeof v.date === "string" && ISO_DATE
 export function isSourceUser(v: unknown): v is SourceUser {
   if (!isObj(v) || !isStr(v.gender) || !isStr(v.phone)) return false;
   const { name, location: l, login, picture } = v;
-  if (!isObj(name) || !isFull(name.first) || !isFull(name.last) || !(name.title === undefined || isStr(name.title))) return false;
+  if (!isObj(name) || !isFull(name.first) || !isFull(name.last) || !(name.title === undefined || isStr(name.title)))
+    return false;
   if (!isObj(l) || !isObj(l.street) || !isNumOrStr(l.street.number) || !isStr(l.street.name)) return false;
   if (!isStr(l.city) || !isStr(l.state) || !isFull(l.country) || !isNumOrStr(l.postcode)) return false;
   if (!isStr(v.email) || !EMAIL.test(v.email)) return false;

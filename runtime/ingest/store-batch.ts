@@ -80,9 +80,20 @@ export function prepareUsers(all: UserCreated[]): PreparedUsers {
   return {
     count: users.length,
     params: [
-      col("id"), col("first_name"), col("last_name"), col("gender"), col("address"), col("country"),
-      col("post_code"), col("email"), col("username"), pgArrayLiteral(users.map((u) => iso(u.dob))),
-      pgArrayLiteral(users.map((u) => iso(u.registered_date))), col("phone"), col("picture"), pgArrayLiteral(users.map((u) => iso(u.fetched_at))),
+      col("id"),
+      col("first_name"),
+      col("last_name"),
+      col("gender"),
+      col("address"),
+      col("country"),
+      col("post_code"),
+      col("email"),
+      col("username"),
+      pgArrayLiteral(users.map((u) => iso(u.dob))),
+      pgArrayLiteral(users.map((u) => iso(u.registered_date))),
+      col("phone"),
+      col("picture"),
+      pgArrayLiteral(users.map((u) => iso(u.fetched_at))),
       pgArrayLiteral(users.map((u) => keyBucket(u.id))),
     ],
   };
@@ -160,10 +171,13 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
     // one round trip (PostgreSQL waits while its reply is on its way: every round trip counts). A
     // second ingest at the same page waits for the lock, then finds the page taken: nothing written.
     // A seed's first page makes its row first.
-    const MOVE = "UPDATE ingest_cursor SET next_page = $2::int + 1, updated_at = now() WHERE seed = $1 AND next_page = $2::int";
+    const MOVE =
+      "UPDATE ingest_cursor SET next_page = $2::int + 1, updated_at = now() WHERE seed = $1 AND next_page = $2::int";
     let moved = await c.query(MOVE, [a.seed, a.page]);
     if (moved.rowCount === 0) {
-      await c.query("INSERT INTO ingest_cursor (seed, next_page) VALUES ($1, 1) ON CONFLICT (seed) DO NOTHING", [a.seed]);
+      await c.query("INSERT INTO ingest_cursor (seed, next_page) VALUES ($1, 1) ON CONFLICT (seed) DO NOTHING", [
+        a.seed,
+      ]);
       moved = await c.query(MOVE, [a.seed, a.page]);
     }
     if (moved.rowCount === 0) {
@@ -183,7 +197,11 @@ export async function storeBatch(pool: Pool, a: StoreBatchArgs): Promise<StoreBa
          SELECT $1::text, $2::int, * FROM unnest($3::int[], $4::jsonb[], $5::text[], $6::text[])
          ON CONFLICT (seed, page, idx) DO UPDATE SET raw = excluded.raw, raw_json = excluded.raw_json, reason = excluded.reason`,
         [
-          a.seed, a.page, a.rejected.map((r) => r.idx), raws.map((r) => r.json), raws.map((r) => r.original ?? null),
+          a.seed,
+          a.page,
+          a.rejected.map((r) => r.idx),
+          raws.map((r) => r.json),
+          raws.map((r) => r.original ?? null),
           a.rejected.map((r) => pgText(r.reason)),
         ],
       );
@@ -211,7 +229,14 @@ export async function nextPage(pool: Pool, seed: string): Promise<number> {
 }
 
 /** A page's failure, kept visible in ingest_page_failures (attempts add up over rounds). */
-export async function recordPageFailure(c: { query: Pool["query"] }, seed: string, page: number, reason: string, attempts: number, skipped: boolean): Promise<void> {
+export async function recordPageFailure(
+  c: { query: Pool["query"] },
+  seed: string,
+  page: number,
+  reason: string,
+  attempts: number,
+  skipped: boolean,
+): Promise<void> {
   await c.query(
     `INSERT INTO ingest_page_failures (seed, page, reason, attempts, skipped) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (seed, page) DO UPDATE SET reason = excluded.reason, attempts = ingest_page_failures.attempts + excluded.attempts,

@@ -77,12 +77,18 @@ function gauges() {
   const labelNames = ["consumergroup", "topic", "partition"] as const;
   return {
     lag: gauge("kafka_consumergroup_lag", "Messages a consumer group is behind a partition's end", labelNames),
-    current: gauge("kafka_consumergroup_current_offset", "A consumer group's committed offset on a partition", labelNames),
+    current: gauge(
+      "kafka_consumergroup_current_offset",
+      "A consumer group's committed offset on a partition",
+      labelNames,
+    ),
     end: gauge("kafka_topic_partition_current_offset", "A partition's end offset", ["topic", "partition"] as const),
   };
 }
 
-/** Reads every LAG_INTERVAL_MS until the signal; Kafka unreachable marks /healthz failing and is read again next round. */
+/**
+ * Reads every LAG_INTERVAL_MS until the signal; Kafka unreachable marks /healthz failing and is read again next round.
+ */
 export async function runLagExporter(o: LagOptions): Promise<LagSummary> {
   const c = o.config;
   const log = o.log ?? createLogger("lag", c.LOG_LEVEL);

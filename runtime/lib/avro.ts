@@ -85,16 +85,23 @@ export class FrameDecoder {
       if (status === 404) {
         const latest = await this.subjectLatest();
         if (latest === undefined) {
-          throw new InfrastructureError(`schema registry does not know ${this.subject} (restarted empty or still loading): schema ${id} cannot be fetched`);
+          throw new InfrastructureError(
+            `schema registry does not know ${this.subject} (restarted empty or still loading): schema ${id} cannot be fetched`,
+          );
         }
         if (id > latest) {
           const first = this.firstUnknown.get(id) ?? Date.now();
           this.firstUnknown.set(id, first);
           if (Date.now() - first < this.unknownGraceMs) {
-            throw new InfrastructureError(`schema registry does not know schema ${id} (its latest for ${this.subject} is ${latest}: still loading?); waiting up to ${this.unknownGraceMs} ms before it is a reason`);
+            throw new InfrastructureError(
+              `schema registry does not know schema ${id} (its latest for ${this.subject} is ${latest}: still loading?); waiting up to ${this.unknownGraceMs} ms before it is a reason`,
+            );
           }
         }
-        this.resolvers.set(id, { error: `decode: schema id ${id} is not in the registry`, until: Date.now() + UNKNOWN_ID_TTL_MS });
+        this.resolvers.set(id, {
+          error: `decode: schema id ${id} is not in the registry`,
+          until: Date.now() + UNKNOWN_ID_TTL_MS,
+        });
         return;
       }
       throw new InfrastructureError(`schema registry: schema ${id}: ${describe(e)}`, { cause: e });
@@ -103,7 +110,10 @@ export class FrameDecoder {
     try {
       this.resolvers.set(id, { resolver: this.reader.createResolver(writer) });
     } catch (e) {
-      this.resolvers.set(id, { error: `decode: writer schema ${id} cannot be read as ${this.reader.name ?? "the reader schema"}: ${(e as Error).message}`, until: Number.POSITIVE_INFINITY });
+      this.resolvers.set(id, {
+        error: `decode: writer schema ${id} cannot be read as ${this.reader.name ?? "the reader schema"}: ${(e as Error).message}`,
+        until: Number.POSITIVE_INFINITY,
+      });
     }
   }
 
@@ -116,7 +126,8 @@ export class FrameDecoder {
   private static schemaId(frame: Buffer | null): number {
     if (!frame || frame.length === 0) throw new ContentError("decode: empty value");
     const id = FrameDecoder.idOf(frame);
-    if (id === undefined) throw new ContentError("decode: not in the Confluent wire format (magic byte 0, schema id, Avro)");
+    if (id === undefined)
+      throw new ContentError("decode: not in the Confluent wire format (magic byte 0, schema id, Avro)");
     return id;
   }
 

@@ -17,7 +17,6 @@ export interface CassandraConfig {
   CASSANDRA_CONSISTENCY?: CassandraConsistency;
 }
 
-
 const CONSISTENCY: Record<CassandraConsistency, number> = {
   LOCAL_QUORUM: types.consistencies.localQuorum,
   QUORUM: types.consistencies.quorum,
@@ -32,7 +31,9 @@ export function createCassandraClient(c: CassandraConfig, keyspace?: string): Cl
     contactPoints: c.CASSANDRA_CONTACT_POINTS,
     localDataCenter: c.CASSANDRA_LOCAL_DC,
     keyspace,
-    authProvider: c.CASSANDRA_USER ? new auth.PlainTextAuthProvider(c.CASSANDRA_USER, c.CASSANDRA_PASSWORD ?? "") : undefined,
+    authProvider: c.CASSANDRA_USER
+      ? new auth.PlainTextAuthProvider(c.CASSANDRA_USER, c.CASSANDRA_PASSWORD ?? "")
+      : undefined,
     queryOptions: { consistency: CONSISTENCY[c.CASSANDRA_CONSISTENCY ?? "LOCAL_QUORUM"] },
     pooling: { coreConnectionsPerHost: { 0: 2, 1: 1, 2: 0 } },
     socketOptions: { readTimeout: 30_000, connectTimeout: 5_000 },

@@ -1,5 +1,10 @@
 /** Split items into consecutive groups of at most `maxBytes` (by `size`) and `maxCount` items each. */
-export function chunkByBytes<T>(items: T[], size: (t: T) => number, maxBytes: number, maxCount = Number.POSITIVE_INFINITY): T[][] {
+export function chunkByBytes<T>(
+  items: T[],
+  size: (t: T) => number,
+  maxBytes: number,
+  maxCount = Number.POSITIVE_INFINITY,
+): T[][] {
   const out: T[][] = [];
   let cur: T[] = [];
   let bytes = 0;

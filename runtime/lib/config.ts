@@ -42,18 +42,26 @@ export const num = (min: number, max: number, def: number) =>
 export const bool = (def: boolean) =>
   z.preprocess(
     (v) => (v === undefined || v === "" ? String(def) : String(v).toLowerCase()),
-    z.enum(["true", "false", "1", "0", "yes", "no"], {
-      errorMap: () => ({ message: "must be true or false" }),
-    }).transform((v) => v === "true" || v === "1" || v === "yes"),
+    z
+      .enum(["true", "false", "1", "0", "yes", "no"], {
+        errorMap: () => ({ message: "must be true or false" }),
+      })
+      .transform((v) => v === "true" || v === "1" || v === "yes"),
   );
 
 /** Comma list of host:port. */
 export const hostPorts = (name: string, example: string) =>
   z
     .string({ required_error: `is not set: give a comma list of host:port, e.g. ${example}` })
-    .transform((s) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0))
+    .transform((s) =>
+      s
+        .split(",")
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0),
+    )
     .superRefine((list, ctx) => {
-      if (list.length === 0) ctx.addIssue({ code: "custom", message: `is empty: give a comma list of host:port, e.g. ${example}` });
+      if (list.length === 0)
+        ctx.addIssue({ code: "custom", message: `is empty: give a comma list of host:port, e.g. ${example}` });
       for (const hp of list) {
         if (!/^[^\s:]+:\d{1,5}$/.test(hp)) {
           ctx.addIssue({ code: "custom", message: `has "${hp}", which is not host:port (${name} e.g. ${example})` });
@@ -82,7 +90,10 @@ export const commonShape = {
    * Address the worker's HTTP servers (/metrics, /healthz, the API) listen on: loopback on a
    * shared machine; 0.0.0.0 in a container (the stacks set it), where other containers dial it.
    */
-  LISTEN_HOST: z.preprocess((v) => v || "127.0.0.1", z.string().ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1 or 0.0.0.0" })),
+  LISTEN_HOST: z.preprocess(
+    (v) => v || "127.0.0.1",
+    z.string().ip({ version: "v4", message: "must be an IPv4 address such as 127.0.0.1 or 0.0.0.0" }),
+  ),
 };
 
 export const pgShape = {
@@ -118,7 +129,10 @@ export const ingestSchema = z.object({
   ...pgShape,
   API_BASE_URL: url("http://127.0.0.1:8000"),
   INGEST_BATCH_SIZE: int(1, 5000, 1000),
-  INGEST_SEED: z.preprocess((v) => v || "pipeline", z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, _ . or -")),
+  INGEST_SEED: z.preprocess(
+    (v) => v || "pipeline",
+    z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "must be 1-64 letters, digits, _ . or -"),
+  ),
   /** Batches (pages) per one-shot run. */
   INGEST_BATCHES: int(1, 1_000_000, 1),
   /**
@@ -126,7 +140,13 @@ export const ingestSchema = z.object({
    * stores only the pages its earlier tries did not, so a run is INGEST_BATCHES pages however
    * often it is tried.
    */
-  INGEST_RUN_ID: z.preprocess((v) => v || undefined, z.string().regex(/^[\x21-\x7e]{1,250}$/, "must be 1-250 printable ASCII characters without spaces").optional()),
+  INGEST_RUN_ID: z.preprocess(
+    (v) => v || undefined,
+    z
+      .string()
+      .regex(/^[\x21-\x7e]{1,250}$/, "must be 1-250 printable ASCII characters without spaces")
+      .optional(),
+  ),
   /** Pause between batches in loop mode. */
   INGEST_INTERVAL_MS: int(0, 3_600_000, 1000),
   INGEST_HTTP_TIMEOUT_MS: int(100, 600_000, 15_000),
@@ -172,7 +192,15 @@ export const lagSchema = z.object({
   /** The consumer groups watched, comma-separated (the processor's by default). */
   LAG_GROUPS: z.preprocess(
     (v) => v || PROCESSOR_GROUP,
-    z.string().transform((s) => s.split(",").map((g) => g.trim()).filter((g) => g.length > 0)).pipe(z.array(z.string()).min(1, "is empty: give a comma list of consumer group ids, e.g. users-processor")),
+    z
+      .string()
+      .transform((s) =>
+        s
+          .split(",")
+          .map((g) => g.trim())
+          .filter((g) => g.length > 0),
+      )
+      .pipe(z.array(z.string()).min(1, "is empty: give a comma list of consumer group ids, e.g. users-processor")),
   ),
   /** Between two readings (Prometheus scrapes the last one). */
   LAG_INTERVAL_MS: int(500, 600_000, 5000),
@@ -194,7 +222,9 @@ export const processorSchema = z.object({
    */
   PROCESSOR_FETCH_MIN_BYTES: int(1, 16 << 20, 1),
   PROCESSOR_FETCH_MAX_WAIT_MS: int(1, 10_000, 5_000),
-  /** Partitions handled at once (kafkajs partitionsConsumedConcurrently), each with up to PROCESSOR_CONCURRENCY writes. */
+  /**
+   * Partitions handled at once (kafkajs partitionsConsumedConcurrently), each with up to PROCESSOR_CONCURRENCY writes.
+   */
   PROCESSOR_PARTITIONS_CONCURRENCY: int(1, 1000, 3),
   /**
    * How long the group waits for a member that stopped heartbeating (a SIGKILLed processor holds

@@ -30,7 +30,10 @@ export class InfrastructureError extends Error {
  * offset kept) and alerts until the registry is repaired.
  */
 export class SchemaLostError extends InfrastructureError {
-  constructor(readonly schemaId: number, message: string) {
+  constructor(
+    readonly schemaId: number,
+    message: string,
+  ) {
     super(message);
     this.name = "SchemaLostError";
   }
@@ -39,7 +42,10 @@ export class SchemaLostError extends InfrastructureError {
 /** The record itself is bad: park it with this reason. */
 export class ContentError extends Error {
   readonly fault = "content" as const;
-  constructor(readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(reason, options);
     this.name = "ContentError";
   }
@@ -55,9 +61,23 @@ export class ProgrammingError extends Error {
 }
 
 const NODE_NET_CODES = new Set([
-  "ECONNREFUSED", "ECONNRESET", "ECONNABORTED", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN",
-  "EHOSTUNREACH", "ENETUNREACH", "ENETDOWN", "EHOSTDOWN", "ESOCKETTIMEDOUT", "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "ABORT_ERR",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENETDOWN",
+  "EHOSTDOWN",
+  "ESOCKETTIMEDOUT",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+  "ABORT_ERR",
 ]);
 
 /** pg client messages that carry no SQLSTATE but mean the connection or server went away. */
@@ -74,13 +94,35 @@ const PG_CONNECTION_MESSAGES = [
 ];
 
 /** kafkajs protocol errors that are about the messages we sent, not the broker's state. */
-const KAFKA_CONTENT_TYPES = new Set(["MESSAGE_TOO_LARGE", "RECORD_LIST_TOO_LARGE", "INVALID_RECORD", "CORRUPT_MESSAGE", "INVALID_RECORD_TIMESTAMP"]);
+const KAFKA_CONTENT_TYPES = new Set([
+  "MESSAGE_TOO_LARGE",
+  "RECORD_LIST_TOO_LARGE",
+  "INVALID_RECORD",
+  "CORRUPT_MESSAGE",
+  "INVALID_RECORD_TIMESTAMP",
+]);
 /** kafkajs errors that say our configuration or code is wrong. */
-const KAFKA_PROGRAMMING_TYPES = new Set(["TOPIC_AUTHORIZATION_FAILED", "GROUP_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED", "UNSUPPORTED_VERSION", "INVALID_REQUIRED_ACKS", "INVALID_CONFIG", "INVALID_SESSION_TIMEOUT"]);
+const KAFKA_PROGRAMMING_TYPES = new Set([
+  "TOPIC_AUTHORIZATION_FAILED",
+  "GROUP_AUTHORIZATION_FAILED",
+  "CLUSTER_AUTHORIZATION_FAILED",
+  "UNSUPPORTED_VERSION",
+  "INVALID_REQUIRED_ACKS",
+  "INVALID_CONFIG",
+  "INVALID_SESSION_TIMEOUT",
+]);
 
 /** cassandra-driver ResponseError codes that mean our statement is wrong (types.responseErrorCodes). */
-const CASSANDRA_PROGRAMMING_CODES = new Set([0x2000 /* syntax */, 0x2100 /* unauthorized */, 0x2200 /* invalid */, 0x2300 /* config */, 0x0100 /* bad credentials */]);
-const CASSANDRA_INFRA_NAMES = new Set(["NoHostAvailableError", "OperationTimedOutError", "BusyConnectionError", "DriverInternalError"]);
+const CASSANDRA_PROGRAMMING_CODES = new Set([
+  0x2000 /* syntax */, 0x2100 /* unauthorized */, 0x2200 /* invalid */, 0x2300 /* config */,
+  0x0100 /* bad credentials */,
+]);
+const CASSANDRA_INFRA_NAMES = new Set([
+  "NoHostAvailableError",
+  "OperationTimedOutError",
+  "BusyConnectionError",
+  "DriverInternalError",
+]);
 /** cassandra-driver DriverError messages of a connection lost or not made (lib/connection.js, writers.js). */
 const CASSANDRA_CONNECTION_MESSAGES = [/^Socket was closed$/, /^Connection timeout$/];
 
@@ -144,7 +186,8 @@ export function classify(err: unknown): Fault {
   if (name === "AbortError" || name === "TimeoutError") return "infrastructure";
 
   // pg: DatabaseError carries a SQLSTATE (5 characters) and a severity
-  if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined) return classifyPg(e.code, message);
+  if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && e.severity !== undefined)
+    return classifyPg(e.code, message);
   if (PG_CONNECTION_MESSAGES.some((re) => re.test(message))) return "infrastructure";
 
   // kafkajs: KafkaJS* errors; protocol errors carry `type`
@@ -163,7 +206,8 @@ export function classify(err: unknown): Fault {
   // cassandra-driver
   if (CASSANDRA_INFRA_NAMES.has(name)) return "infrastructure";
   if (name === "DriverError" && CASSANDRA_CONNECTION_MESSAGES.some((re) => re.test(message))) return "infrastructure";
-  if (name === "ResponseError" && typeof e.code === "number") return CASSANDRA_PROGRAMMING_CODES.has(e.code) ? "programming" : "infrastructure";
+  if (name === "ResponseError" && typeof e.code === "number")
+    return CASSANDRA_PROGRAMMING_CODES.has(e.code) ? "programming" : "infrastructure";
 
   // the Schema Registry client (mappersmith): network failures come as status 400 with no body
   if (name === "ResponseError" && typeof e.status === "number") {

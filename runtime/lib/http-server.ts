@@ -9,7 +9,11 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-export function startMetricsServer(port: number, healthy: () => boolean = isHealthy, host = "127.0.0.1"): Promise<MetricsServer> {
+export function startMetricsServer(
+  port: number,
+  healthy: () => boolean = isHealthy,
+  host = "127.0.0.1",
+): Promise<MetricsServer> {
   const registry = metrics().registry;
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
@@ -39,7 +43,11 @@ export function startMetricsServer(port: number, healthy: () => boolean = isHeal
       server.off("error", reject);
       resolve({
         port: (server.address() as AddressInfo).port,
-        close: () => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.closeAllConnections();
+            server.close(() => r());
+          }),
       });
     });
   });

@@ -5,14 +5,15 @@ import { InfrastructureError } from "./errors";
 import type { Logger } from "./logger";
 
 function pinoLogCreator(log: Logger): logCreator {
-  return () => ({ level, log: entry }) => {
-    const { message, ...rest } = entry;
-    const ctx = { kafkajs: rest.namespace ?? entry.namespace, ...rest };
-    if (level === KafkaLogLevel.ERROR) log.error(ctx, message);
-    else if (level === KafkaLogLevel.WARN) log.warn(ctx, message);
-    else if (level === KafkaLogLevel.INFO) log.debug(ctx, message);
-    else log.trace(ctx, message);
-  };
+  return () =>
+    ({ level, log: entry }) => {
+      const { message, ...rest } = entry;
+      const ctx = { kafkajs: rest.namespace ?? entry.namespace, ...rest };
+      if (level === KafkaLogLevel.ERROR) log.error(ctx, message);
+      else if (level === KafkaLogLevel.WARN) log.warn(ctx, message);
+      else if (level === KafkaLogLevel.INFO) log.debug(ctx, message);
+      else log.trace(ctx, message);
+    };
 }
 
 export function createKafka(brokers: string[], clientId: string, log: Logger): Kafka {
@@ -105,12 +106,15 @@ export async function topicMessageLimit(admin: Admin, topic: string): Promise<Me
     resources: [
       { type: ConfigResourceTypes.TOPIC, name: topic, configNames: ["max.message.bytes"] },
       ...brokers.map((b) => ({
-        type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ["message.max.bytes"],
+        type: ConfigResourceTypes.BROKER,
+        name: String(b.nodeId),
+        configNames: ["message.max.bytes"],
       })),
     ],
   });
   const value = (name: string, type: ConfigResourceTypes) =>
-    resources.filter((r) => r.resourceType === type)
+    resources
+      .filter((r) => r.resourceType === type)
       .flatMap((r) => r.configEntries.filter((e) => e.configName === name).map((e) => Number(e.configValue)))
       .filter((n) => Number.isFinite(n) && n > 0);
   const ofTopic = value("max.message.bytes", ConfigResourceTypes.TOPIC);

@@ -25,7 +25,11 @@ export interface PgTimeouts {
   connectTimeoutMs: number;
 }
 
-export const PG_TIMEOUTS: PgTimeouts = { statementTimeoutMs: 30_000, idleInTransactionMs: 60_000, connectTimeoutMs: 5_000 };
+export const PG_TIMEOUTS: PgTimeouts = {
+  statementTimeoutMs: 30_000,
+  idleInTransactionMs: 60_000,
+  connectTimeoutMs: 5_000,
+};
 
 export function createPgPool(c: PgConfig, max = 4, log?: Logger, t: PgTimeouts = PG_TIMEOUTS): Pool {
   const pool = new Pool({
@@ -51,7 +55,9 @@ export function createPgPool(c: PgConfig, max = 4, log?: Logger, t: PgTimeouts =
   // transaction) also emits 'error' when its server goes away, and a client with no listener
   // kills the process. The next query on it fails and the round is retried; say so, no more.
   pool.on("connect", (client) => {
-    client.on("error", (err) => log?.warn({ err: err.message }, "PostgreSQL connection lost while in use; the round will be retried"));
+    client.on("error", (err) =>
+      log?.warn({ err: err.message }, "PostgreSQL connection lost while in use; the round will be retried"),
+    );
   });
   return pool;
 }

@@ -32,7 +32,11 @@ export function recordBytes(m: SizedRecord): number {
 export function keyPartitioner(topic: string, partitions: number): (key: string | Buffer) => number {
   const partitioner = Partitioners.DefaultPartitioner();
   const partitionMetadata = Array.from({ length: partitions }, (_x, partitionId) => ({
-    partitionId, leader: 0, partitionErrorCode: 0, replicas: [0], isr: [0],
+    partitionId,
+    leader: 0,
+    partitionErrorCode: 0,
+    replicas: [0],
+    isr: [0],
   }));
   return (key) => partitioner({ topic, partitionMetadata, message: { key, value: null } });
 }

@@ -28,7 +28,10 @@ export async function pushRunMetrics(registry: Registry, target: PushTarget, log
     log.info({ pushgateway: target.url, job: target.job, ...target.grouping }, "run metrics pushed");
     return true;
   } catch (e) {
-    log.warn({ pushgateway: target.url, err: (e as Error).message }, "run metrics not pushed (the run itself succeeded)");
+    log.warn(
+      { pushgateway: target.url, err: (e as Error).message },
+      "run metrics not pushed (the run itself succeeded)",
+    );
     return false;
   }
 }

@@ -15,13 +15,20 @@ export interface RetryPolicy {
 
 /** A dependency's failure that another attempt may cure, and after how long at least. */
 export class RetryableError extends InfrastructureError {
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
     this.name = "RetryableError";
   }
 }
 
-export function backoffDelay(attempt: number, p: Pick<RetryPolicy, "baseMs" | "maxMs">, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  p: Pick<RetryPolicy, "baseMs" | "maxMs">,
+  random: () => number = Math.random,
+): number {
   const cap = Math.min(p.maxMs, p.baseMs * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * cap);
 }
@@ -88,7 +95,10 @@ export async function untilAvailable<T>(what: string, fn: () => Promise<T>, o: U
       if (o.health) markFailing(o.health, `${what}: ${describe(err)}`);
       await o.onFailure?.(err, attempt + 1);
       const delay = backoffDelay(attempt, o.policy ?? INFRA_RETRY) + 50;
-      o.log?.warn({ err: describe(err), attempt: attempt + 1, delayMs: delay }, `${what} failed (infrastructure); retrying`);
+      o.log?.warn(
+        { err: describe(err), attempt: attempt + 1, delayMs: delay },
+        `${what} failed (infrastructure); retrying`,
+      );
       await sleep(delay, o.signal);
       if (o.signal?.aborted) throw err;
     }

@@ -9,6 +9,9 @@ export function createRegistry(url: string): SchemaRegistry {
 
 /** Register (idempotently) the users_created value schema; returns its id. */
 export async function registerUserCreated(registry: SchemaRegistry): Promise<number> {
-  const { id } = await registry.register({ type: SchemaType.AVRO, schema: userCreatedAvsc() }, { subject: USERS_VALUE_SUBJECT });
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: userCreatedAvsc() },
+    { subject: USERS_VALUE_SUBJECT },
+  );
   return id;
 }

@@ -3,7 +3,13 @@ import { randomUUID } from "node:crypto";
 import type { Kafka, KafkaMessage } from "kafkajs";
 import { InfrastructureError } from "./errors";
 
-export async function readFrom(kafka: Kafka, topic: string, from: Map<number, string>, each: (partition: number, m: KafkaMessage) => void, timeoutMs = 60_000): Promise<number> {
+export async function readFrom(
+  kafka: Kafka,
+  topic: string,
+  from: Map<number, string>,
+  each: (partition: number, m: KafkaMessage) => void,
+  timeoutMs = 60_000,
+): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, string>;
@@ -20,7 +26,12 @@ export async function readFrom(kafka: Kafka, topic: string, from: Map<number, st
   // short fetch waits: a fetch that finds nothing new (a new leader whose high watermark has not
   // caught up yet, right after a broker's death) is asked again at once, not after kafkajs's 5 s
   // (the kill suite's reconciliations took 5.2-7.1 s, one fetch wait, for 39-295 records)
-  const consumer = kafka.consumer({ groupId: `reader-${randomUUID()}`, maxBytes: 32 << 20, sessionTimeout: 10_000, maxWaitTimeInMs: 250 });
+  const consumer = kafka.consumer({
+    groupId: `reader-${randomUUID()}`,
+    maxBytes: 32 << 20,
+    sessionTimeout: 10_000,
+    maxWaitTimeInMs: 250,
+  });
   let n = 0;
   await consumer.connect();
   try {
@@ -52,7 +63,18 @@ export async function readFrom(kafka: Kafka, topic: string, from: Map<number, st
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       done,
-      new Promise((_r, rej) => (timer = setTimeout(() => rej(new InfrastructureError(`reading ${topic}: ${left.size} partitions not read to their end in ${timeoutMs} ms`)), timeoutMs))),
+      new Promise(
+        (_r, rej) =>
+          (timer = setTimeout(
+            () =>
+              rej(
+                new InfrastructureError(
+                  `reading ${topic}: ${left.size} partitions not read to their end in ${timeoutMs} ms`,
+                ),
+              ),
+            timeoutMs,
+          )),
+      ),
     ]).finally(() => clearTimeout(timer));
   } finally {
     await consumer.disconnect().catch(() => undefined);

@@ -15,8 +15,20 @@ export interface UserWrite {
 
 export function userParams(u: UserCreated): unknown[] {
   return [
-    u.id, u.first_name, u.last_name, u.gender, u.address, u.country, u.post_code, u.email, u.username,
-    new Date(u.dob), new Date(u.registered_date), u.phone, u.picture, new Date(u.fetched_at),
+    u.id,
+    u.first_name,
+    u.last_name,
+    u.gender,
+    u.address,
+    u.country,
+    u.post_code,
+    u.email,
+    u.username,
+    new Date(u.dob),
+    new Date(u.registered_date),
+    u.phone,
+    u.picture,
+    new Date(u.fetched_at),
   ];
 }
 
@@ -39,7 +51,8 @@ export async function writeUsers(client: Client, writes: UserWrite[], concurrenc
   const last = new Map<string, UserWrite>();
   for (const w of writes) {
     const prev = last.get(w.user.id);
-    if (!prev || prev.writeTime === undefined || (w.writeTime !== undefined && w.writeTime >= prev.writeTime)) last.set(w.user.id, w);
+    if (!prev || prev.writeTime === undefined || (w.writeTime !== undefined && w.writeTime >= prev.writeTime))
+      last.set(w.user.id, w);
   }
   const queries = [...last.values()].map(userWrite);
   await concurrent.executeConcurrent(client, queries, { concurrencyLevel } /* always prepared */);

@@ -35,12 +35,15 @@ export interface ChunkRetryContext {
 /** 1 while a partition is stopped on a schema id the registry lost or reassigned (alert on it). */
 export function schemaLostGauge(registry: Registry): Gauge<"partition"> {
   const existing = registry.getSingleMetric("pipeline_schema_lost") as Gauge<"partition"> | undefined;
-  return existing ?? new Gauge({
-    name: "pipeline_schema_lost",
-    help: "1 while the partition is stopped: the registry lost or reassigned the schema id of our relay's records",
-    labelNames: ["partition"],
-    registers: [registry],
-  });
+  return (
+    existing ??
+    new Gauge({
+      name: "pipeline_schema_lost",
+      help: "1 while the partition is stopped: the registry lost or reassigned the schema id of our relay's records",
+      labelNames: ["partition"],
+      registers: [registry],
+    })
+  );
 }
 
 /**

@@ -34,7 +34,8 @@ export async function runConsumer(ctx: ConsumerRunContext, run: number): Promise
   const ended = new Promise<Error>((resolve) => (endWith = resolve));
   consumer.on(consumer.events.CRASH, (event) => {
     markFailing(HEALTH, `consumer crashed: ${event.payload.error.message}`);
-    if (!event.payload.restart) endWith(event.payload.error); // kafkajs gave up on it: we start a new one
+    if (!event.payload.restart)
+      endWith(event.payload.error); // kafkajs gave up on it: we start a new one
     else log.warn({ err: describe(event.payload.error) }, "consumer crashed; kafkajs restarts it");
   });
   consumer.on(consumer.events.GROUP_JOIN, (event) => {
@@ -45,10 +46,14 @@ export async function runConsumer(ctx: ConsumerRunContext, run: number): Promise
   const coordinator = watchCoordinator(consumer, config.PROCESSOR_SESSION_TIMEOUT_MS);
   const lagStop = new AbortController();
   try {
-    await untilAvailable("kafka: consumer start", async () => {
-      await consumer.connect();
-      await consumer.subscribe({ topic: ctx.topic, fromBeginning: true });
-    }, { signal: ctx.signal, log, health: HEALTH });
+    await untilAvailable(
+      "kafka: consumer start",
+      async () => {
+        await consumer.connect();
+        await consumer.subscribe({ topic: ctx.topic, fromBeginning: true });
+      },
+      { signal: ctx.signal, log, health: HEALTH },
+    );
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,

@@ -40,7 +40,12 @@ const LOST_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT"])
 export function coordinatorLost(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === "object" && depth < 8; depth++) {
     const x = e as { name?: string; type?: string; code?: unknown; cause?: unknown };
-    if ((x.name && LOST_NAMES.has(x.name)) || (x.type && LOST_TYPES.has(x.type)) || (typeof x.code === "string" && LOST_CODES.has(x.code))) return true;
+    if (
+      (x.name && LOST_NAMES.has(x.name)) ||
+      (x.type && LOST_TYPES.has(x.type)) ||
+      (typeof x.code === "string" && LOST_CODES.has(x.code))
+    )
+      return true;
     if (x.cause === e) break;
     e = x.cause;
   }
@@ -58,7 +63,10 @@ export class CoordinatorLost extends KafkaJSError {
   constructor(cause: unknown) {
     const c = cause instanceof Error ? cause : new Error(String(cause));
     // kafkajs's constructor takes a cause (src/errors.js); its typings do not say so
-    super(`group coordinator lost (${c.message}): rejoining under the same member id`, { retriable: true, cause: c } as ConstructorParameters<typeof KafkaJSError>[1]);
+    super(`group coordinator lost (${c.message}): rejoining under the same member id`, {
+      retriable: true,
+      cause: c,
+    } as ConstructorParameters<typeof KafkaJSError>[1]);
     Object.defineProperty(this, "name", { value: "KafkaJSCoordinatorLost" });
   }
 }
@@ -76,13 +84,21 @@ export function asRejoin(err: unknown): unknown {
  * does a commit not done in `deadlineMs` (its own timer: a heartbeat that hangs does not delay
  * it). The abandoned commit may still land later: harmless, it names records already in Cassandra.
  */
-export async function commitOrRejoin(commit: () => Promise<void>, heartbeat: () => Promise<void>, probeMs: number, deadlineMs: number): Promise<void> {
+export async function commitOrRejoin(
+  commit: () => Promise<void>,
+  heartbeat: () => Promise<void>,
+  probeMs: number,
+  deadlineMs: number,
+): Promise<void> {
   let done = false;
   let timer: NodeJS.Timeout | undefined;
   let deadline: NodeJS.Timeout | undefined;
   const committed = commit().finally(() => (done = true));
   const watch = new Promise<never>((_resolve, reject) => {
-    deadline = setTimeout(() => reject(new CoordinatorLost(new Error(`offset commit not answered in ${deadlineMs} ms`))), deadlineMs);
+    deadline = setTimeout(
+      () => reject(new CoordinatorLost(new Error(`offset commit not answered in ${deadlineMs} ms`))),
+      deadlineMs,
+    );
     const tick = async (): Promise<void> => {
       if (done) return;
       try {
@@ -135,7 +151,11 @@ export function watchCoordinator(consumer: Consumer, sessionMs: number): { check
   const check = (): void => {
     const silent = Date.now() - answeredAt;
     if (!lostByBatch && !rejoining && silent < sessionMs) return;
-    const why = lostByBatch ? "a batch found it lost" : rejoining ? "the last rejoin did not complete" : `no heartbeat answered in ${silent} ms`;
+    const why = lostByBatch
+      ? "a batch found it lost"
+      : rejoining
+        ? "the last rejoin did not complete"
+        : `no heartbeat answered in ${silent} ms`;
     throw new CoordinatorLost(new Error(why));
   };
   consumer.on(consumer.events.GROUP_JOIN, () => {

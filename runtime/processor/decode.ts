@@ -18,12 +18,14 @@ export function checkDecoded(decoded: unknown, key: Buffer | null): Decoded {
     user = rec; // the hot path: the plain check passed, the schema is asked only why a value fails
   } else {
     // avsc decodes to a record class instance whose prototype has enumerable helpers: copy own fields
-    const plain = decoded !== null && typeof decoded === "object" ? { ...(decoded as Record<string, unknown>) } : decoded;
+    const plain =
+      decoded !== null && typeof decoded === "object" ? { ...(decoded as Record<string, unknown>) } : decoded;
     const v = userCreatedSchema.safeParse(plain);
     if (!v.success) return { ok: false, reason: `invalid: ${zodReason(v.error)}` };
     user = v.data;
   }
-  if (key && key.toString() !== user.id) return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${user.id}` };
+  if (key && key.toString() !== user.id)
+    return { ok: false, reason: `invalid: key ${key.toString()} is not the id ${user.id}` };
   return { ok: true, user };
 }
 
@@ -41,7 +43,10 @@ const SCHEMA_REASONS = [
  * read as UserCreated, the registry lost or reassigned it (SchemaLostError), the record is good.
  */
 export function decodeUserLoaded(
-  decoder: FrameDecoder, value: Buffer | null, key: Buffer | null, fromRelay = false,
+  decoder: FrameDecoder,
+  value: Buffer | null,
+  key: Buffer | null,
+  fromRelay = false,
 ): Decoded {
   let decoded: unknown;
   try {
@@ -60,7 +65,10 @@ export function decodeUserLoaded(
 
 /** Throws InfrastructureError when the writer schema cannot be fetched (never a reason). */
 export async function decodeUser(
-  decoder: FrameDecoder, value: Buffer | null, key: Buffer | null, fromRelay = false,
+  decoder: FrameDecoder,
+  value: Buffer | null,
+  key: Buffer | null,
+  fromRelay = false,
 ): Promise<Decoded> {
   await decoder.loadFor([value]);
   return decodeUserLoaded(decoder, value, key, fromRelay);

@@ -115,7 +115,9 @@ export async function replayDlq(kafka: Kafka, log: Logger, o: ReplayOptions): Pr
     partitions = (await admin.fetchTopicOffsets(topic)).length;
     const offsets = await admin.fetchTopicOffsets(dlqTopic);
     ends = new Map(offsets.map((p) => [p.partition, BigInt(p.high)]));
-    const committed = o.dryRun ? [] : (await admin.fetchOffsets({ groupId, topics: [dlqTopic] }))[0]?.partitions ?? [];
+    const committed = o.dryRun
+      ? []
+      : ((await admin.fetchOffsets({ groupId, topics: [dlqTopic] }))[0]?.partitions ?? []);
     for (const p of offsets) {
       const c = committed.find((x) => x.partition === p.partition);
       start.set(p.partition, c && BigInt(c.offset) >= 0n ? BigInt(c.offset) : BigInt(p.low));

@@ -68,9 +68,12 @@ export type DlqProducer = Pick<Producer, "connect" | "disconnect" | "send">;
 export function kafkaDlqTopic(kafka: Kafka, admin: Admin, name = DLQ_TOPIC): DlqTopic {
   return {
     name,
-    newProducer: () => kafka.producer({
-      idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
-    }),
+    newProducer: () =>
+      kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      }),
     endOffsets: async () => new Map((await admin.fetchTopicOffsets(name)).map((p) => [p.partition, p.high])),
     messageLimit: () => topicMessageLimit(admin, name),
     letterIdsSince: async (since) => {
@@ -106,7 +109,10 @@ export class DlqSender {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly limit: TopicLimit;
 
-  constructor(private readonly topic: DlqTopic, private readonly log: Logger) {
+  constructor(
+    private readonly topic: DlqTopic,
+    private readonly log: Logger,
+  ) {
     this.limit = new TopicLimit(() => topic.messageLimit(), topic.name, log);
   }
 
@@ -150,7 +156,12 @@ export class DlqSender {
       const ok = new Set(acked.filter((answer) => answer.errorCode === 0).map((answer) => answer.partition));
       for (const record of group) if (ok.has(record.partition)) delivery.delivered.add(record.source);
       try {
-        assertAcked(this.topic.name, group.map((record) => record.partition), acked, "the letters are sent again");
+        assertAcked(
+          this.topic.name,
+          group.map((record) => record.partition),
+          acked,
+          "the letters are sent again",
+        );
       } catch (e) {
         await this.dropProducer();
         throw e;

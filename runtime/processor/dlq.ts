@@ -61,7 +61,9 @@ export function dlqMessage(src: DlqSource, reason: string, now: Date = new Date(
   const envelope: DlqEnvelope = {
     reason: reason.slice(0, 4000),
     source: {
-      topic: src.topic, partition: src.partition, offset: src.offset,
+      topic: src.topic,
+      partition: src.partition,
+      offset: src.offset,
       ...(src.timestamp ? { timestamp: src.timestamp } : {}),
     },
     key_base64: key ? key.toString("base64") : null,

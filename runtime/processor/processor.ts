@@ -82,29 +82,44 @@ async function runProcessor(
     await untilAvailable("kafka: connect", () => admin.connect(), wait);
     // the writer schema of the subject's latest version, fetched now: a registry outage later
     // only matters for schema ids never seen, and those wait (never dead-lettered)
-    await untilAvailable("schema registry: latest schema", async () => {
-      try {
-        await decoder.load(await registry.getLatestSchemaId(USERS_VALUE_SUBJECT));
-      } catch (e) {
-        if ((e as { status?: number }).status !== 404) throw e; // no subject yet: the relay registers it
-      }
-    }, wait);
+    await untilAvailable(
+      "schema registry: latest schema",
+      async () => {
+        try {
+          await decoder.load(await registry.getLatestSchemaId(USERS_VALUE_SUBJECT));
+        } catch (e) {
+          if ((e as { status?: number }).status !== 404) throw e; // no subject yet: the relay registers it
+        }
+      },
+      wait,
+    );
     markHealthy(HEALTH);
 
     let lastActivity = Date.now();
     // four heartbeats a session: a loaded host may delay one or two without losing the member
     const heartbeatMs = Math.min(1_000, Math.floor(config.PROCESSOR_SESSION_TIMEOUT_MS / 4));
     const batchContext: Omit<BatchContext, "checkCoordinator"> = {
-      config, log, signal, heartbeatMs,
+      config,
+      log,
+      signal,
+      heartbeatMs,
       totals: summary,
       chunks: new ChunkStore({ decoder, cassandra, dlq, topic, concurrency: config.PROCESSOR_CONCURRENCY }),
       schemaLost: schemaLostGauge(metrics().registry),
       onProgress: () => (lastActivity = Date.now()),
     };
     const runContext: ConsumerRunContext = {
-      kafka, config, topic, log, signal, heartbeatMs,
+      kafka,
+      config,
+      topic,
+      log,
+      signal,
+      heartbeatMs,
       lag: {
-        admin, groupId: config.PROCESSOR_GROUP_ID, topic, log,
+        admin,
+        groupId: config.PROCESSOR_GROUP_ID,
+        topic,
+        log,
         untilCaughtUp: options.untilCaughtUp
           ? { idleExitMs: config.PROCESSOR_IDLE_EXIT_MS, lastActivity: () => lastActivity }
           : undefined,
@@ -136,11 +151,14 @@ async function connectCassandra(config: ProcessorConfig, wait: UntilAvailableOpt
       await cassandra.connect();
       await ensureCassandraSchema(cassandra, config.CASSANDRA_REPLICATION_FACTOR, config.CASSANDRA_LOCAL_DC);
     },
-    { ...wait, onFailure: async () => {
-      // a client whose first connect failed is not reused: start again from a fresh one
-      await cassandra.shutdown().catch(() => undefined);
-      cassandra = createCassandraClient(config);
-    } },
+    {
+      ...wait,
+      onFailure: async () => {
+        // a client whose first connect failed is not reused: start again from a fresh one
+        await cassandra.shutdown().catch(() => undefined);
+        cassandra = createCassandraClient(config);
+      },
+    },
   );
   try {
     await connecting;

@@ -40,7 +40,8 @@ export interface ReplaySenderOptions {
 }
 
 export function kafkaReplayProducer(kafka: Kafka): () => ReplayProducer {
-  return () => kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+  return () =>
+    kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 export class ReplaySender {
@@ -56,13 +57,21 @@ export class ReplaySender {
   async send(records: Replayable[]): Promise<void> {
     if (records.length === 0) return;
     // a keyless record gets its partition here (round robin), so that its ack can be checked too
-    const messages = records.map((r) => ({ ...r, partition: r.key === null ? this.keyless++ % this.o.partitions : this.partitionOf(r.key) }));
+    const messages = records.map((r) => ({
+      ...r,
+      partition: r.key === null ? this.keyless++ % this.o.partitions : this.partitionOf(r.key),
+    }));
     const attempts = this.o.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       try {
         const producer = await this.connected();
         const acked = await producer.send({ topic: this.o.topic, acks: -1, messages });
-        assertAcked(this.o.topic, messages.map((m) => m.partition), acked, "the batch is sent again");
+        assertAcked(
+          this.o.topic,
+          messages.map((m) => m.partition),
+          acked,
+          "the batch is sent again",
+        );
         return;
       } catch (e) {
         await this.drop();
@@ -75,7 +84,10 @@ export class ReplaySender {
           );
         }
         const pause = (this.o.pauseMs ?? 500) * 2 ** (attempt - 1);
-        this.o.log.warn({ attempt, pauseMs: pause, err: describe(e) }, "replayed records not acknowledged: sending again with a new producer");
+        this.o.log.warn(
+          { attempt, pauseMs: pause, err: describe(e) },
+          "replayed records not acknowledged: sending again with a new producer",
+        );
         await sleep(pause);
       }
     }

@@ -32,7 +32,10 @@ export function writeTimeOf(headers: IHeaders | undefined): WriteTime {
   const v = Array.isArray(h) ? h[h.length - 1] : h;
   const s = Buffer.isBuffer(v) ? v.toString() : String(v);
   if (!/^[1-9][0-9]{0,18}$/.test(s) || BigInt(s) > MAX_OUTBOX_ID) {
-    return { ok: false, reason: `invalid: header outbox_id ${JSON.stringify(s.slice(0, 40))} is not an outbox id (a positive integer)` };
+    return {
+      ok: false,
+      reason: `invalid: header outbox_id ${JSON.stringify(s.slice(0, 40))} is not an outbox id (a positive integer)`,
+    };
   }
   return { ok: true, micros: OUTBOX_WRITETIME_BASE + BigInt(s) };
 }

@@ -36,7 +36,10 @@ export class PendingGauge {
   private countedAt = 0;
   private counting = false;
 
-  constructor(private pool: Pool, private log: Logger) {}
+  constructor(
+    private pool: Pool,
+    private log: Logger,
+  ) {}
 
   /** Rows waiting; sets both gauges. */
   async count(): Promise<number> {

@@ -66,13 +66,17 @@ export async function pruneOutbox(pool: Pool, o: PruneOptions): Promise<PruneRes
  * Prunes now and every `everyMs` until the signal. A failed pass (PostgreSQL away) is logged and
  * tried again at the next one: pruning is housekeeping, nothing waits for it.
  */
-export async function keepOutboxPruned(pool: Pool, o: PruneOptions & { everyMs: number; log: Logger; signal: AbortSignal }): Promise<void> {
+export async function keepOutboxPruned(
+  pool: Pool,
+  o: PruneOptions & { everyMs: number; log: Logger; signal: AbortSignal },
+): Promise<void> {
   while (!o.signal.aborted) {
     const t0 = Date.now();
     try {
       const r = await pruneOutbox(pool, o);
       metrics().outboxPruned.inc(r.deleted);
-      if (r.deleted > 0) o.log.info({ ...r, ms: Date.now() - t0, retentionSeconds: o.retentionSeconds }, "outbox pruned");
+      if (r.deleted > 0)
+        o.log.info({ ...r, ms: Date.now() - t0, retentionSeconds: o.retentionSeconds }, "outbox pruned");
     } catch (e) {
       o.log.warn({ err: e instanceof Error ? e.message : String(e) }, "outbox not pruned now; trying again later");
     }

@@ -24,14 +24,21 @@ export interface Inflight {
 }
 
 /** Inside the round's transaction, before its send: lock, then record (committed at once) the send. */
-export async function recordInflight(client: PoolClient, pool: Pool, admin: Admin, topic: string, buckets: number[]): Promise<Inflight> {
+export async function recordInflight(
+  client: PoolClient,
+  pool: Pool,
+  admin: Admin,
+  topic: string,
+  buckets: number[],
+): Promise<Inflight> {
   const lockKey = randomInt(1, 2 ** 31 - 1);
   await client.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [INFLIGHT_LOCK_CLASS, lockKey]);
   const offsets = Object.fromEntries((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, p.high]));
   const f: Inflight = { id: randomUUID(), lockKey, partitions: Object.keys(offsets).length };
-  await pool.query("INSERT INTO relay_inflight (id, lock_key, buckets, topic, offsets) VALUES ($1, $2, $3::smallint[], $4, $5)", [
-    f.id, f.lockKey, buckets, topic, JSON.stringify(offsets),
-  ]);
+  await pool.query(
+    "INSERT INTO relay_inflight (id, lock_key, buckets, topic, offsets) VALUES ($1, $2, $3::smallint[], $4, $5)",
+    [f.id, f.lockKey, buckets, topic, JSON.stringify(offsets)],
+  );
   return f;
 }
 
@@ -44,7 +51,11 @@ export async function clearInflight(client: PoolClient, f: Inflight): Promise<vo
  * Inside a transaction: take the orphaned in-flight sends (lock free), find their rows on the
  * topic, mark those published, delete the records. Returns the number of rows marked.
  */
-export async function reconcileOrphans(client: PoolClient, kafka: Kafka, log: Logger): Promise<{ orphans: number; marked: number }> {
+export async function reconcileOrphans(
+  client: PoolClient,
+  kafka: Kafka,
+  log: Logger,
+): Promise<{ orphans: number; marked: number }> {
   const r = await client.query<{ id: string; topic: string; offsets: Record<string, string> }>(
     "SELECT id::text, topic, offsets FROM relay_inflight WHERE pg_try_advisory_xact_lock($1::int, lock_key)",
     [INFLIGHT_LOCK_CLASS],
@@ -80,7 +91,10 @@ export async function reconcileOrphans(client: PoolClient, kafka: Kafka, log: Lo
       );
       marked += u.rowCount ?? 0;
     }
-    log.warn({ topic, orphans: r.rows.length, read, marked, readMs: Date.now() - t0 }, "reconciled sends of a relay round that did not commit");
+    log.warn(
+      { topic, orphans: r.rows.length, read, marked, readMs: Date.now() - t0 },
+      "reconciled sends of a relay round that did not commit",
+    );
   }
   await client.query("DELETE FROM relay_inflight WHERE id = ANY($1::uuid[])", [r.rows.map((x) => x.id)]);
   return { orphans: r.rows.length, marked };

@@ -89,7 +89,14 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
     const started = { schemaId: schema.id, concurrency: config.RELAY_CONCURRENCY, limit: limit.current.source };
     log.info(started, "relay started");
     const shared: RelayShared = {
-      pool, kafka, admin, config, log, signal, topic, limit,
+      pool,
+      kafka,
+      admin,
+      config,
+      log,
+      signal,
+      topic,
+      limit,
       type: avroType(userCreatedAvsc()),
       schemaId: () => schema.id,
       refusals: new Refusals(),
@@ -104,12 +111,17 @@ async function runRelay(options: RelayOptions, log: Logger, signal: AbortSignal)
     const loopsDone = new AbortController();
     const background = AbortSignal.any([signal, loopsDone.signal]);
     const watching = watchSchemaId(registry, schema, log, background);
-    const pruning = config.RELAY_OUTBOX_RETENTION_S > 0
-      ? keepOutboxPruned(pool, {
-          retentionSeconds: config.RELAY_OUTBOX_RETENTION_S, batch: config.RELAY_PRUNE_BATCH, pauseMs: config.RELAY_PRUNE_PAUSE_MS,
-          everyMs: config.RELAY_PRUNE_EVERY_MS, log, signal: background,
-        })
-      : undefined;
+    const pruning =
+      config.RELAY_OUTBOX_RETENTION_S > 0
+        ? keepOutboxPruned(pool, {
+            retentionSeconds: config.RELAY_OUTBOX_RETENTION_S,
+            batch: config.RELAY_PRUNE_BATCH,
+            pauseMs: config.RELAY_PRUNE_PAUSE_MS,
+            everyMs: config.RELAY_PRUNE_EVERY_MS,
+            log,
+            signal: background,
+          })
+        : undefined;
     try {
       await Promise.all(loops.map((loop) => loop.run()));
     } finally {

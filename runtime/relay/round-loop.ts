@@ -51,7 +51,10 @@ export class RoundLoop {
   private failures = 0;
   private readonly health: string;
 
-  constructor(private readonly index: number, private readonly shared: RelayShared) {
+  constructor(
+    private readonly index: number,
+    private readonly shared: RelayShared,
+  ) {
     this.health = `relay[${index}]`;
   }
 
@@ -96,15 +99,25 @@ export class RoundLoop {
       // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
       // the round, roll the claim back and free the buckets, rather than hold them forever.
       this.producer = shared.kafka.producer({
-        idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
       await this.producer.connect();
     }
     Object.assign(round, {
-      pool: shared.pool, kafka: shared.kafka, admin: shared.admin, producer: this.producer,
+      pool: shared.pool,
+      kafka: shared.kafka,
+      admin: shared.admin,
+      producer: this.producer,
       schemaId: shared.schemaId(),
-      type: shared.type, config: shared.config, log: shared.log, topic: shared.topic, limit: shared.limit.current,
-      refused: shared.refusals.refused, suspects: shared.refusals.suspects,
+      type: shared.type,
+      config: shared.config,
+      log: shared.log,
+      topic: shared.topic,
+      limit: shared.limit.current,
+      refused: shared.refusals.refused,
+      suspects: shared.refusals.suspects,
     } satisfies RoundContext);
     const result = await relayRound(round as RoundContext);
     if (this.failures > 0) {

@@ -18,7 +18,11 @@ import { clearInflight, reconcileOrphans, recordInflight } from "./reconcile";
 
 /** Kafka refused a send for what it holds (too large, invalid): its rows, and why. */
 export class SendRefused extends ContentError {
-  constructor(readonly ids: string[], reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly ids: string[],
+    reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(reason, options);
     this.name = "SendRefused";
   }
@@ -120,12 +124,19 @@ export async function relayRound(round: RoundContext): Promise<RoundResult> {
           const why = `kafka refused the send: ${describe(e)} (${bytes} bytes, the topic takes ${limit.source})`;
           throw new SendRefused(ids, why, { cause: e });
         }
-        assertEveryPartitionAcked(group.map((m) => m.key), inflight.partitions, acked);
+        assertEveryPartitionAcked(
+          group.map((m) => m.key),
+          inflight.partitions,
+          acked,
+        );
       }
       step("send");
       await clearInflight(client, inflight);
     }
-    await markPublished(client, messages.map((m) => m.id));
+    await markPublished(
+      client,
+      messages.map((m) => m.id),
+    );
     await markParked(client, parked);
     step("mark");
     await client.query("COMMIT");

@@ -28,7 +28,15 @@ import { createCassandraClient } from "../../runtime/lib/cassandra";
 import { createRegistry, registerUserCreated } from "../../runtime/lib/schema-registry";
 import { loadServicesEnv, pipelineHome } from "../support/services";
 import {
-  cassandraUsers, compileRuntime, groupCaughtUp, ROOT, spawnWorker, topicEnds, uniq, waitFor, type Worker,
+  cassandraUsers,
+  compileRuntime,
+  groupCaughtUp,
+  ROOT,
+  spawnWorker,
+  topicEnds,
+  uniq,
+  waitFor,
+  type Worker,
 } from "../integration/workers/harness";
 
 const RECORDS = Number(process.env.KILL_RECORDS ?? 30_000);
@@ -134,21 +142,31 @@ describe("fault: SIGKILL of the single Cassandra node mid-stream loses no acknow
       const proc: Worker = await spawnWorker(["processor"], procEnv, entry);
       try {
         const stored = () => proc.metric("pipeline_records_out_total", 'worker="processor"');
-        const storedAtKill = await waitFor("a third of the users stored", async () => {
-          const n = await stored();
-          return n >= RECORDS / 3 ? n : false;
-        }, 300_000, 20);
+        const storedAtKill = await waitFor(
+          "a third of the users stored",
+          async () => {
+            const n = await stored();
+            return n >= RECORDS / 3 ? n : false;
+          },
+          300_000,
+          20,
+        );
         const pid = cassandraPid();
         process.kill(pid, "SIGKILL");
         // gone before `up` looks: a pid still alive reads as "already running"
-        await waitFor("Cassandra's process gone", async () => {
-          try {
-            process.kill(pid, 0);
-            return false;
-          } catch {
-            return true;
-          }
-        }, 30_000, 20);
+        await waitFor(
+          "Cassandra's process gone",
+          async () => {
+            try {
+              process.kill(pid, 0);
+              return false;
+            } catch {
+              return true;
+            }
+          },
+          30_000,
+          20,
+        );
         console.log(`      Cassandra (${mode}) SIGKILLed with ${storedAtKill} users stored and committed`);
         await services("up", "cassandra");
         await groupCaughtUp(admin, group);

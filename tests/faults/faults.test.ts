@@ -5,7 +5,8 @@
  * started again (through scripts/services, as an operator would), each worker SIGKILLed (the
  * relay also right after Kafka acked a send, before its commit), the schema evolved,
  * malformed records of each kind injected, and the DLQ refusing letters for a while (its
- * max.message.bytes lowered, then restored: offsets held meanwhile, each letter once after). The workers are child processes launched the one way
+ * max.message.bytes lowered, then restored: offsets held meanwhile, each letter once after). The workers are child
+ * processes launched the one way
  * runtime/main.ts is (tests/integration/workers/harness.ts), supervised like a kubelet would:
  * one that exits by itself is counted, then started again.
  *
@@ -35,7 +36,20 @@ import { keyBucket } from "../../runtime/lib/key-bucket";
 import type { DlqEnvelope } from "../../runtime/processor/dlq";
 import { limitApplied } from "../support/topic-limit";
 import {
-  cassandra, compileRuntime, kafka, pgPool, readRange, ROOT, servicesEnv, spawnWorker, StoredIds, Supervisor, topicEnds, uniq, waitFor, type Worker,
+  cassandra,
+  compileRuntime,
+  kafka,
+  pgPool,
+  readRange,
+  ROOT,
+  servicesEnv,
+  spawnWorker,
+  StoredIds,
+  Supervisor,
+  topicEnds,
+  uniq,
+  waitFor,
+  type Worker,
 } from "../integration/workers/harness";
 
 type Name = "ingest" | "relay" | "processor";
@@ -125,7 +139,10 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   };
 
   /** Each worker as a kubelet would run it; an exit nobody asked for counts against the fault under way. */
-  const sup = new Supervisor<Name>((name) => spawnWorker([name], { ...env, ...workerEnv[name] }, entry), () => current);
+  const sup = new Supervisor<Name>(
+    (name) => spawnWorker([name], { ...env, ...workerEnv[name] }, entry),
+    () => current,
+  );
   const w = sup.workers;
   const start = (name: Name) => sup.start(name);
   const kill = (name: Name, sig?: NodeJS.Signals) => sup.kill(name, sig);
@@ -136,17 +153,26 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   }
 
   /** Seconds from `since` until each named worker made progress (its counter moved past `base`). */
-  async function resumeAfter(since: number, names: Name[], base: Partial<Record<Name, { wk: Worker; n: number }>> = {}): Promise<number> {
+  async function resumeAfter(
+    since: number,
+    names: Name[],
+    base: Partial<Record<Name, { wk: Worker; n: number }>> = {},
+  ): Promise<number> {
     let last = since;
     await Promise.all(
       names.map(async (name) => {
         const b = base[name];
-        await waitFor(`${name} making progress again`, async () => {
-          const wk = w[name];
-          const n = await progress(name);
-          const before = b && b.wk === wk ? b.n : 0;
-          return n > before && n > 0;
-        }, 240_000, 100);
+        await waitFor(
+          `${name} making progress again`,
+          async () => {
+            const wk = w[name];
+            const n = await progress(name);
+            const before = b && b.wk === wk ? b.n : 0;
+            return n > before && n > 0;
+          },
+          240_000,
+          100,
+        );
         last = Math.max(last, Date.now());
       }),
     );
@@ -175,9 +201,12 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     let unaccounted = 0;
     if (pages > pagesChecked) {
       const ids: string[] = [];
-      for (let p = pagesChecked + 1; p <= pages; p++) for (let i = 0; i < BATCH; i++) ids.push(generateUser(seed, p, i).login.uuid.toLowerCase());
+      for (let p = pagesChecked + 1; p <= pages; p++)
+        for (let i = 0; i < BATCH; i++) ids.push(generateUser(seed, p, i).login.uuid.toLowerCase());
       const inUsers = new Set(
-        (await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [ids])).rows.map((r) => r.id),
+        (await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [ids])).rows.map(
+          (r) => r.id,
+        ),
       );
       const rej = await pg.query<{ page: number; idx: number }>(
         "SELECT page, idx FROM rejected_records WHERE seed = $1 AND page > $2 AND page <= $3 AND reason <> ''",
@@ -195,12 +224,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     return { staged: stagedSoFar, unaccounted, rejected: rejectedSoFar };
   }
 
-
-
   async function dlqGoodKeys(good: Set<string>): Promise<number> {
     const msgs = await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC));
     const bad = new Set<string>();
-    for (const m of msgs) if (m.key && good.has(m.key)) bad.add(`${m.headers.source_partition}/${m.headers.source_offset}`);
+    for (const m of msgs)
+      if (m.key && good.has(m.key)) bad.add(`${m.headers.source_partition}/${m.headers.source_offset}`);
     return bad.size;
   }
 
@@ -224,9 +252,14 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     const missing = await stored.missing(s.staged);
     phase(`${name}: accounted (${s.staged.length} staged ids so far)`);
     r.lost += missing.length;
-    if (missing.length > 0) r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
+    if (missing.length > 0)
+      r.notes.push(`${missing.length} staged ids not in Cassandra, e.g. ${missing.slice(0, 3).join(", ")}`);
     current = undefined;
-    if (isOutage(name)) assert.ok(resume < RESUME_MAX_S, `${name}: the workers resumed ${resume.toFixed(1)} s after it, not within ${RESUME_MAX_S} s`);
+    if (isOutage(name))
+      assert.ok(
+        resume < RESUME_MAX_S,
+        `${name}: the workers resumed ${resume.toFixed(1)} s after it, not within ${RESUME_MAX_S} s`,
+      );
   }
 
   beforeEach(() => {
@@ -249,8 +282,19 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     // a broker started from older settings refuses the processor's short session (Kafka's own floor
     // is 6 s; ours is 2 s, infra/catalog/settings.ts): restart it with the current ones
     const { brokers } = await admin.describeCluster();
-    const cfg = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.BROKER, name: String(brokers[0].nodeId), configNames: ["group.min.session.timeout.ms"] }] });
-    const minSession = Number(cfg.resources[0].configEntries.find((e) => e.configName === "group.min.session.timeout.ms")?.configValue ?? 0);
+    const cfg = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [
+        {
+          type: ConfigResourceTypes.BROKER,
+          name: String(brokers[0].nodeId),
+          configNames: ["group.min.session.timeout.ms"],
+        },
+      ],
+    });
+    const minSession = Number(
+      cfg.resources[0].configEntries.find((e) => e.configName === "group.min.session.timeout.ms")?.configValue ?? 0,
+    );
     if (minSession > 3000) {
       phase(`kafka's group.min.session.timeout.ms is ${minSession}: restarting it with the current settings`);
       await services("down", "kafka");
@@ -260,9 +304,21 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     topicStart = await topicEnds(admin);
     dlqStart = await topicEnds(admin, DLQ_TOPIC);
     // the group starts at the topic's end: the topic's history is other runs' work
-    await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })) });
+    await admin.setOffsets({
+      groupId: group,
+      topic: USERS_TOPIC,
+      partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })),
+    });
     const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
-    workerEnv.ingest = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(BATCH), INGEST_INTERVAL_MS: String(INTERVAL_MS), INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "1000", INGEST_RETRIES: "3" };
+    workerEnv.ingest = {
+      ...base,
+      INGEST_SEED: seed,
+      INGEST_BATCH_SIZE: String(BATCH),
+      INGEST_INTERVAL_MS: String(INTERVAL_MS),
+      INGEST_RETRY_BASE_MS: "100",
+      INGEST_RETRY_MAX_MS: "1000",
+      INGEST_RETRIES: "3",
+    };
     // small sends: a round is many acknowledged sends, so the relay can be killed between an ack and its
     // commit. Rounds of at most 500 rows: with 16 kB sends a 2,000-row round after an outage's backlog
     // is ~50 sends one after another (5.4 s on a just-restarted broker) before records_out moves
@@ -288,7 +344,9 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     const dir = process.env.FAULTS_LOG_DIR;
     if (dir) {
       fs.mkdirSync(dir, { recursive: true });
-      sup.started.forEach((wk, i) => fs.writeFileSync(path.join(dir, `${String(i).padStart(2, "0")}-${wk.name}.log`), wk.output()));
+      sup.started.forEach((wk, i) =>
+        fs.writeFileSync(path.join(dir, `${String(i).padStart(2, "0")}-${wk.name}.log`), wk.output()),
+      );
     }
     await admin?.disconnect();
     await cass?.shutdown();
@@ -303,7 +361,12 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       "|---|---|---|---|---|---|",
       ...rows.map((r) => {
         const res = r.resume.filter((x) => Number.isFinite(x));
-        const resume = res.length === 0 ? "-" : res.length === 1 ? res[0].toFixed(1) : `${Math.min(...res).toFixed(1)}–${Math.max(...res).toFixed(1)}`;
+        const resume =
+          res.length === 0
+            ? "-"
+            : res.length === 1
+              ? res[0].toFixed(1)
+              : `${Math.min(...res).toFixed(1)}–${Math.max(...res).toFixed(1)}`;
         return `| ${r.fault} | ${r.times} | ${r.lost} | ${r.wronglyDeadLettered} | ${r.exits} | ${resume} |`;
       }),
     ];
@@ -317,7 +380,13 @@ describe("fault suite: the data path loses nothing and never stops", function ()
    * again (while `up` may still run its ready steps) and stops when every affected worker's
    * records_out has moved.
    */
-  async function stopStart(svc: string, upNames: string[], probe: () => Promise<unknown>, affected: Name[], meanwhile?: () => Promise<void>): Promise<number> {
+  async function stopStart(
+    svc: string,
+    upNames: string[],
+    probe: () => Promise<unknown>,
+    affected: Name[],
+    meanwhile?: () => Promise<void>,
+  ): Promise<number> {
     phase(`${svc}: down took ${((await services("down", svc)) / 1000).toFixed(1)} s`);
     await meanwhile?.();
     await sleep(OUTAGE_MS);
@@ -337,7 +406,14 @@ describe("fault suite: the data path loses nothing and never stops", function ()
    * retries for ~6 s inside one call: the clock would start seconds after the broker was back.)
    */
   async function kafkaAnswers(): Promise<void> {
-    const probe = new KafkaClient({ clientId: "faults-probe", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING, connectionTimeout: 500, requestTimeout: 1000, retry: { retries: 0 } }).admin();
+    const probe = new KafkaClient({
+      clientId: "faults-probe",
+      brokers: env.KAFKA_BROKERS.split(","),
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 500,
+      requestTimeout: 1000,
+      retry: { retries: 0 },
+    }).admin();
     try {
       await probe.connect();
       await probe.fetchTopicOffsets(USERS_TOPIC);
@@ -356,7 +432,14 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     await answersAgain(kafkaAnswers);
     const t = Date.now();
     await answersAgain(async () => {
-      const probe = new KafkaClient({ clientId: "faults-probe", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING, connectionTimeout: 500, requestTimeout: 1000, retry: { retries: 0 } }).admin();
+      const probe = new KafkaClient({
+        clientId: "faults-probe",
+        brokers: env.KAFKA_BROKERS.split(","),
+        logLevel: logLevel.NOTHING,
+        connectionTimeout: 500,
+        requestTimeout: 1000,
+        retry: { retries: 0 },
+      }).admin();
       try {
         await probe.connect();
         await probe.fetchTopicOffsets(USERS_TOPIC); // loads the metadata describeGroups needs (no retries here)
@@ -365,7 +448,9 @@ describe("fault suite: the data path loses nothing and never stops", function ()
         await probe.disconnect().catch(() => undefined);
       }
     });
-    r.notes.push(`partitions answered ${((Date.now() - t) / 1000).toFixed(1)} s before the group coordinator had loaded`);
+    r.notes.push(
+      `partitions answered ${((Date.now() - t) / 1000).toFixed(1)} s before the group coordinator had loaded`,
+    );
   }
 
   it("Kafka stop/start", async () => {
@@ -373,7 +458,9 @@ describe("fault suite: the data path loses nothing and never stops", function ()
   });
 
   it("PostgreSQL stop/start", async () => {
-    await fault("PostgreSQL stop/start", () => stopStart("postgres", ["postgres", "schema-registry"], () => pg.query("SELECT 1"), ["ingest", "relay"]));
+    await fault("PostgreSQL stop/start", () =>
+      stopStart("postgres", ["postgres", "schema-registry"], () => pg.query("SELECT 1"), ["ingest", "relay"]),
+    );
   });
 
   /** Cassandra answers CQL: a fresh client each try (the suite's own waits out its reconnection delay). */
@@ -427,18 +514,29 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       for (let attempt = 0; attempt < 20 && !orphaned; attempt++) {
         // a round under way: its in-flight record exists and the topic's end moved since it was taken
         phase(`relay after ack: attempt ${attempt + 1}`);
-        const hit = await waitFor("a relay round with an acknowledged send", async () => {
-          const f = await pg.query<{ offsets: Record<string, string> }>("SELECT offsets FROM relay_inflight");
-          if (f.rows.length === 0) return false;
-          const ends = await topicEnds(admin);
-          return f.rows.some((row) => Object.entries(row.offsets).some(([p, off]) => BigInt(ends.get(Number(p)) ?? "0") > BigInt(off)));
-        }, 60_000, 5);
+        const hit = await waitFor(
+          "a relay round with an acknowledged send",
+          async () => {
+            const f = await pg.query<{ offsets: Record<string, string> }>("SELECT offsets FROM relay_inflight");
+            if (f.rows.length === 0) return false;
+            const ends = await topicEnds(admin);
+            return f.rows.some((row) =>
+              Object.entries(row.offsets).some(([p, off]) => BigInt(ends.get(Number(p)) ?? "0") > BigInt(off)),
+            );
+          },
+          60_000,
+          5,
+        );
         if (!hit) continue;
         await kill("relay");
         orphaned = ((await pg.query("SELECT 1 FROM relay_inflight")).rowCount ?? 0) > 0;
         await start("relay");
       }
-      r.notes.push(orphaned ? "killed with an acknowledged, uncommitted send (relay_inflight left behind, reconciled)" : "never caught between ack and commit");
+      r.notes.push(
+        orphaned
+          ? "killed with an acknowledged, uncommitted send (relay_inflight left behind, reconciled)"
+          : "never caught between ack and commit",
+      );
       assert.ok(orphaned, "the relay was killed between an ack and its commit");
       return resumeAfter(Date.now(), ["relay"]);
     });
@@ -449,7 +547,10 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       const registry = new SchemaRegistry({ host: env.SCHEMA_REGISTRY_URL });
       const v1 = JSON.parse(userCreatedAvsc()) as { fields: object[] };
       const v2 = { ...v1, fields: [...v1.fields, { name: "nickname", type: ["null", "string"], default: null }] };
-      const { id } = await registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(v2) }, { subject: USERS_VALUE_SUBJECT });
+      const { id } = await registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(v2) },
+        { subject: USERS_VALUE_SUBJECT },
+      );
       const users = Array.from({ length: 1000 }, (_x, i) => {
         const n = normalizeUser(generateUser(`${run}-v2`, 1, i), Date.now());
         assert.ok(n.ok);
@@ -458,7 +559,13 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       const t0 = Date.now();
       const p = k.producer();
       await p.connect();
-      await p.send({ topic: USERS_TOPIC, acks: -1, messages: await Promise.all(users.map(async (u) => ({ key: u.id, value: await registry.encode(id, { ...u, nickname: "n" }) }))) });
+      await p.send({
+        topic: USERS_TOPIC,
+        acks: -1,
+        messages: await Promise.all(
+          users.map(async (u) => ({ key: u.id, value: await registry.encode(id, { ...u, nickname: "n" }) })),
+        ),
+      });
       await p.disconnect();
       const ids = users.map((u) => u.id);
       const missing = await stored.missing(ids, 120_000);
@@ -484,26 +591,43 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     await fault("poison Kafka messages (1,000)", async (r) => {
       const keys = Array.from({ length: 1000 }, () => crypto.randomUUID());
       const value = (i: number) =>
-        i < 600 ? Buffer.from(`not avro ${i}`) : i < 997 ? Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), Buffer.from("x")]) : Buffer.alloc(700_000, i);
+        i < 600
+          ? Buffer.from(`not avro ${i}`)
+          : i < 997
+            ? Buffer.concat([Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0]), Buffer.from("x")])
+            : Buffer.alloc(700_000, i);
       const t0 = Date.now();
       const p = k.producer();
       await p.connect();
       for (let i = 0; i < 997; i += 100) {
-        await p.send({ topic: USERS_TOPIC, acks: -1, messages: keys.slice(i, Math.min(i + 100, 997)).map((key, j) => ({ key, value: value(i + j) })) });
+        await p.send({
+          topic: USERS_TOPIC,
+          acks: -1,
+          messages: keys.slice(i, Math.min(i + 100, 997)).map((key, j) => ({ key, value: value(i + j) })),
+        });
       }
       // the large ones one per request (the broker takes at most 1 MiB per request batch)
-      for (let i = 997; i < keys.length; i++) await p.send({ topic: USERS_TOPIC, acks: -1, messages: [{ key: keys[i], value: value(i) }] });
+      for (let i = 997; i < keys.length; i++)
+        await p.send({ topic: USERS_TOPIC, acks: -1, messages: [{ key: keys[i], value: value(i) }] });
       await p.disconnect();
       const want = new Set<string>(keys);
       const found = new Map<string, string>();
-      await waitFor("1,000 poison messages dead-lettered", async () => {
-        for (const m of await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC))) {
-          if (m.key && want.has(m.key)) found.set(m.key, (JSON.parse((m.value as Buffer).toString()) as DlqEnvelope).reason);
-        }
-        return found.size >= keys.length;
-      }, 180_000, 2000).catch(() => undefined);
+      await waitFor(
+        "1,000 poison messages dead-lettered",
+        async () => {
+          for (const m of await readRange(k, DLQ_TOPIC, dlqStart, await topicEnds(admin, DLQ_TOPIC))) {
+            if (m.key && want.has(m.key))
+              found.set(m.key, (JSON.parse((m.value as Buffer).toString()) as DlqEnvelope).reason);
+          }
+          return found.size >= keys.length;
+        },
+        180_000,
+        2000,
+      ).catch(() => undefined);
       r.lost += keys.length - found.size;
-      const reasons = new Set([...found.values()].map((x) => x.split(":")[0] + ":" + (x.split(":")[1] ?? "").slice(0, 30)));
+      const reasons = new Set(
+        [...found.values()].map((x) => x.split(":")[0] + ":" + (x.split(":")[1] ?? "").slice(0, 30)),
+      );
       r.notes.push(`${found.size} of ${keys.length} in the DLQ with reasons (${[...reasons].join(" | ")})`);
       assert.ok([...found.values()].every((x) => x.startsWith("decode: ")));
       return (Date.now() - t0) / 1000;
@@ -514,7 +638,11 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       assert.ok(base.ok);
       const ids = Array.from({ length: 1000 }, () => crypto.randomUUID());
       const payload = (id: string, i: number) =>
-        JSON.stringify(i < 997 ? { ...base.user, id, email: undefined, dob: "not a number" } : { ...base.user, id, picture: "p".repeat(1_100_000) });
+        JSON.stringify(
+          i < 997
+            ? { ...base.user, id, email: undefined, dob: "not a number" }
+            : { ...base.user, id, picture: "p".repeat(1_100_000) },
+        );
       const ins = await pg.query<{ id: string }>(
         `INSERT INTO outbox (user_id, bucket, payload)
          SELECT u, b, p FROM unnest($1::uuid[], $2::smallint[], $3::jsonb[]) AS t(u, b, p) RETURNING id::text`,
@@ -522,10 +650,18 @@ describe("fault suite: the data path loses nothing and never stops", function ()
       );
       const t0 = Date.now();
       const outIds = ins.rows.map((x) => x.id);
-      await waitFor("1,000 rows parked", async () => {
-        const n = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND park_reason <> ''", [outIds]);
-        return n.rows[0].n >= outIds.length;
-      }, 120_000, 500).catch(() => undefined);
+      await waitFor(
+        "1,000 rows parked",
+        async () => {
+          const n = await pg.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM outbox WHERE id = ANY($1::bigint[]) AND parked_at IS NOT NULL AND park_reason <> ''",
+            [outIds],
+          );
+          return n.rows[0].n >= outIds.length;
+        },
+        120_000,
+        500,
+      ).catch(() => undefined);
       const st = await pg.query<{ reason: string; n: number }>(
         "SELECT coalesce(split_part(park_reason, ':', 1), '(not parked)') AS reason, count(*)::int AS n FROM outbox WHERE id = ANY($1::bigint[]) GROUP BY 1",
         [outIds],
@@ -583,13 +719,18 @@ describe("fault suite: the data path loses nothing and never stops", function ()
         restored = true;
         phase("DLQ limit restored");
         const letters = new Map<string, number>();
-        await waitFor("50 letters", async () => {
-          letters.clear();
-          for (const m of await onDlq()) {
-            if (m.key && keys.includes(m.key)) letters.set(m.key, (letters.get(m.key) ?? 0) + 1);
-          }
-          return letters.size >= keys.length;
-        }, 120_000, 1000).catch(() => undefined);
+        await waitFor(
+          "50 letters",
+          async () => {
+            letters.clear();
+            for (const m of await onDlq()) {
+              if (m.key && keys.includes(m.key)) letters.set(m.key, (letters.get(m.key) ?? 0) + 1);
+            }
+            return letters.size >= keys.length;
+          },
+          120_000,
+          1000,
+        ).catch(() => undefined);
         const resume = (Date.now() - t) / 1000;
         r.lost += keys.length - letters.size;
         const twice = [...letters.values()].filter((n) => n > 1).length;
@@ -607,20 +748,34 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     phase(`${s.staged.length} staged ids`);
     const staged = new Set(s.staged);
     // let the relay finish what is staged
-    await waitFor("outbox of the run published", async () => {
-      const r = await pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE user_id = ANY($1::uuid[]) AND published_at IS NULL AND parked_at IS NULL", [s.staged]);
-      return r.rows[0].n === 0;
-    }, 180_000, 500);
+    await waitFor(
+      "outbox of the run published",
+      async () => {
+        const r = await pg.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox WHERE user_id = ANY($1::uuid[]) AND published_at IS NULL AND parked_at IS NULL",
+          [s.staged],
+        );
+        return r.rows[0].n === 0;
+      },
+      180_000,
+      500,
+    );
     phase("outbox of the run published");
-    const outbox = await pg.query<{ id: string }>("SELECT id::text FROM outbox WHERE user_id = ANY($1::uuid[])", [s.staged]);
-    const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter((m) => m.key && staged.has(m.key));
+    const outbox = await pg.query<{ id: string }>("SELECT id::text FROM outbox WHERE user_id = ANY($1::uuid[])", [
+      s.staged,
+    ]);
+    const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter(
+      (m) => m.key && staged.has(m.key),
+    );
     const count = new Map<string, number>();
     for (const m of msgs) count.set(m.headers.outbox_id, (count.get(m.headers.outbox_id) ?? 0) + 1);
     const missing = outbox.rows.filter((x) => !count.has(x.id)).length;
     const dups = [...count.values()].filter((n) => n > 1).reduce((a, n) => a + n - 1, 0);
     const wrong = await dlqGoodKeys(staged);
     phase("topic and DLQ read");
-    console.log(`      ${outbox.rows.length} outbox rows of the run, ${msgs.length} messages of them on the topic: ${missing} missing, ${dups} duplicates; ${wrong} good records dead-lettered`);
+    console.log(
+      `      ${outbox.rows.length} outbox rows of the run, ${msgs.length} messages of them on the topic: ${missing} missing, ${dups} duplicates; ${wrong} good records dead-lettered`,
+    );
     // attribute each dead-lettered good record to the fault under way when it was published
     if (wrong > 0) (rows.find((r) => r.fault.startsWith("Schema Registry")) ?? rows[0]).wronglyDeadLettered += wrong;
     if (dups > 0) {
@@ -640,6 +795,10 @@ describe("fault suite: the data path loses nothing and never stops", function ()
     assert.equal(wrong, 0, "good records dead-lettered");
     assert.equal(exits, 0, `workers exited:\n${sup.exitLog.join("\n")}`);
     assert.equal(lost, 0, "records lost");
-    for (const r of rows) assert.ok(r.resume.every((x) => x < 60), `${r.fault}: resume ${r.resume.join(", ")} s`);
+    for (const r of rows)
+      assert.ok(
+        r.resume.every((x) => x < 60),
+        `${r.fault}: resume ${r.resume.join(", ")} s`,
+      );
   });
 });

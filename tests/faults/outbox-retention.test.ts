@@ -18,7 +18,17 @@ import type { Client as CassandraClient } from "cassandra-driver";
 import { startApiServer, type ApiServer } from "../../runtime/api/server";
 import { USERS_TOPIC } from "../../runtime/contracts/names";
 import {
-  cassandra, cassandraUsers, compileRuntime, groupCaughtUp, kafka, readRange, scratchSchema, spawnWorker, topicEnds, uniq, waitFor,
+  cassandra,
+  cassandraUsers,
+  compileRuntime,
+  groupCaughtUp,
+  kafka,
+  readRange,
+  scratchSchema,
+  spawnWorker,
+  topicEnds,
+  uniq,
+  waitFor,
   type Worker,
 } from "../integration/workers/harness";
 
@@ -63,7 +73,11 @@ describe("fault: the outbox pruned while records flow loses, duplicates and reor
     const group = `${run}-processor`;
     const entry = await compileRuntime();
     const topicStart = await topicEnds(admin);
-    await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })) });
+    await admin.setOffsets({
+      groupId: group,
+      topic: USERS_TOPIC,
+      partitions: [...topicStart].map(([partition, offset]) => ({ partition, offset })),
+    });
     const base = { API_BASE_URL: api.url, PGOPTIONS: `-c search_path=${scratch.schema}` };
     const spawn = async (args: string[], env: Record<string, string>) => {
       const w = await spawnWorker(args, { ...base, ...env }, entry);
@@ -79,31 +93,52 @@ describe("fault: the outbox pruned while records flow loses, duplicates and reor
     const ingest = await spawn(["ingest"], { INGEST_SEED: run, INGEST_BATCH_SIZE: "200", INGEST_INTERVAL_MS: "100" });
     await new Promise((r) => setTimeout(r, BACKLOG_MS));
     const relayEnv = {
-      RELAY_OUTBOX_RETENTION_S: String(RETENTION_S), RELAY_PRUNE_EVERY_MS: "1000", RELAY_PRUNE_BATCH: "100",
-      RELAY_BATCH_SIZE: "200", RELAY_POLL_MS: "100", RELAY_MAX_BUCKETS: "8",
+      RELAY_OUTBOX_RETENTION_S: String(RETENTION_S),
+      RELAY_PRUNE_EVERY_MS: "1000",
+      RELAY_PRUNE_BATCH: "100",
+      RELAY_BATCH_SIZE: "200",
+      RELAY_POLL_MS: "100",
+      RELAY_MAX_BUCKETS: "8",
     };
     const relays = [await spawn(["relay"], relayEnv), await spawn(["relay"], relayEnv)];
     const processor = await spawn(["processor"], { PROCESSOR_GROUP_ID: group });
     await new Promise((r) => setTimeout(r, STREAM_MS));
     assert.equal((await stop(ingest)).code, 0, `ingest: ${ingest.output().slice(-2000)}`);
 
-    await waitFor("the run's outbox published", async () => {
-      const r = await scratch.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL");
-      return r.rows[0].n === 0;
-    }, 180_000, 500);
-    const pruned = (await Promise.all(relays.map((w) => w.metric("pipeline_outbox_pruned_total")))).reduce((a, b) => a + b, 0);
+    await waitFor(
+      "the run's outbox published",
+      async () => {
+        const r = await scratch.pg.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM outbox WHERE published_at IS NULL AND parked_at IS NULL",
+        );
+        return r.rows[0].n === 0;
+      },
+      180_000,
+      500,
+    );
+    const pruned = (await Promise.all(relays.map((w) => w.metric("pipeline_outbox_pruned_total")))).reduce(
+      (a, b) => a + b,
+      0,
+    );
     // the last rows leave once they are older than the retention, at a pass of either relay
-    await waitFor("the outbox pruned to the retention", async () => {
-      const r = await scratch.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox");
-      return r.rows[0].n === 0;
-    }, 30_000, 500);
+    await waitFor(
+      "the outbox pruned to the retention",
+      async () => {
+        const r = await scratch.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM outbox");
+        return r.rows[0].n === 0;
+      },
+      30_000,
+      500,
+    );
     await groupCaughtUp(admin, group);
 
     const staged = (await scratch.pg.query<{ id: string }>("SELECT id::text FROM users")).rows.map((r) => r.id);
     const keys = new Set(staged);
     const got = await cassandraUsers(cass, staged);
     const lost = staged.filter((id) => !got.has(id));
-    const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter((m) => m.key !== null && keys.has(m.key));
+    const msgs = (await readRange(k, USERS_TOPIC, topicStart, await topicEnds(admin))).filter(
+      (m) => m.key !== null && keys.has(m.key),
+    );
     const seen = new Map<string, number>();
     const lastOfKey = new Map<string, bigint>();
     let outOfOrder = 0;
@@ -115,8 +150,10 @@ describe("fault: the outbox pruned while records flow loses, duplicates and reor
     }
     const duplicates = [...seen.values()].reduce((a, n) => a + n - 1, 0);
     const exits = workers.filter((w) => !stopped.has(w) && w.proc.exitCode !== null).length;
-    console.log(`\n| fault | staged | pruned | records lost | duplicates | out of order | worker exits |\n|---|---|---|---|---|---|---|\n` +
-      `| outbox pruned while records flow (retention ${RETENTION_S} s) | ${staged.length} | ${pruned} | ${lost.length} | ${duplicates} | ${outOfOrder} | ${exits} |\n`);
+    console.log(
+      `\n| fault | staged | pruned | records lost | duplicates | out of order | worker exits |\n|---|---|---|---|---|---|---|\n` +
+        `| outbox pruned while records flow (retention ${RETENTION_S} s) | ${staged.length} | ${pruned} | ${lost.length} | ${duplicates} | ${outOfOrder} | ${exits} |\n`,
+    );
     assert.ok(staged.length >= 1000, `only ${staged.length} users staged`);
     assert.ok(pruned > 0, "no relay pruned a row while records flowed");
     assert.equal(lost.length, 0, `staged users not in Cassandra, e.g. ${lost.slice(0, 3).join(", ")}`);
@@ -124,6 +161,7 @@ describe("fault: the outbox pruned while records flow loses, duplicates and reor
     assert.equal(duplicates, 0, "outbox rows on the topic more than once");
     assert.equal(outOfOrder, 0, "a key's messages out of outbox order");
     assert.equal(exits, 0, "workers exited by themselves");
-    for (const w of [...relays, processor]) assert.equal((await stop(w)).code, 0, `${w.name}: ${w.output().slice(-2000)}`);
+    for (const w of [...relays, processor])
+      assert.equal((await stop(w)).code, 0, `${w.name}: ${w.output().slice(-2000)}`);
   });
 });

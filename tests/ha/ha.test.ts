@@ -27,7 +27,20 @@ import { startApiServer, type ApiServer } from "../../runtime/api/server";
 import { generateUser } from "../../runtime/api/generate";
 import { USERS_TOPIC } from "../../runtime/contracts/names";
 import { assertCoordinatorKilled } from "./coordinator-check";
-import { cassandra, kafka, pgPool, ROOT, servicesEnv, spawnWorker, StoredIds, Supervisor, topicEnds, uniq, waitFor, type Worker } from "../integration/workers/harness";
+import {
+  cassandra,
+  kafka,
+  pgPool,
+  ROOT,
+  servicesEnv,
+  spawnWorker,
+  StoredIds,
+  Supervisor,
+  topicEnds,
+  uniq,
+  waitFor,
+  type Worker,
+} from "../integration/workers/harness";
 
 const NODES = 3;
 const RUN = path.join(pipelineHome(), `run-nodes${NODES}`);
@@ -40,7 +53,8 @@ type Service = "kafka" | "cassandra" | "zookeeper";
 const SERVICES: Service[] = ["kafka", "cassandra", "zookeeper"];
 /** HA_FAULTS=kafka,zookeeper: only these clusters' kills (a quicker check after a change); default all three. */
 const FAULTS = (process.env.HA_FAULTS ?? SERVICES.join(",")).split(",").map((x) => x.trim()) as Service[];
-for (const f of FAULTS) if (!SERVICES.includes(f)) throw new Error(`HA_FAULTS: '${f}' is not one of ${SERVICES.join(", ")}`);
+for (const f of FAULTS)
+  if (!SERVICES.includes(f)) throw new Error(`HA_FAULTS: '${f}' is not one of ${SERVICES.join(", ")}`);
 
 /** users per page and the pause between pages: ~200 users/s on 2 shared cores */
 const BATCH = 100;
@@ -67,10 +81,18 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function services(...args: string[]): Promise<number> {
   const t0 = Date.now();
   return new Promise((resolve, reject) => {
-    execFile(`${ROOT}/scripts/services`, [...args, "--nodes", String(NODES)], { cwd: ROOT, timeout: 900_000 }, (err, _out, stderr) => {
-      if (err) reject(new Error(`scripts/services ${args.join(" ")} --nodes ${NODES}: ${err.message}\n${stderr.slice(-3000)}`));
-      else resolve(Date.now() - t0);
-    });
+    execFile(
+      `${ROOT}/scripts/services`,
+      [...args, "--nodes", String(NODES)],
+      { cwd: ROOT, timeout: 900_000 },
+      (err, _out, stderr) => {
+        if (err)
+          reject(
+            new Error(`scripts/services ${args.join(" ")} --nodes ${NODES}: ${err.message}\n${stderr.slice(-3000)}`),
+          );
+        else resolve(Date.now() - t0);
+      },
+    );
   });
 }
 
@@ -78,7 +100,10 @@ function memberPid(service: Service, i: number): number {
   return Number(fs.readFileSync(path.join(RUN, `${service}-${i}`, "pid"), "utf8").trim());
 }
 
-/** The __consumer_offsets partition of a group: Utils.abs(Java's String.hashCode) mod 50, as Kafka's GroupMetadataManager. */
+/**
+ * The __consumer_offsets partition of a group: Utils.abs(Java's String.hashCode) mod 50, as Kafka's
+ * GroupMetadataManager.
+ */
 function offsetsPartition(groupId: string, partitions = 50): number {
   let h = 0;
   for (let k = 0; k < groupId.length; k++) h = (Math.imul(31, h) + groupId.charCodeAt(k)) | 0;
@@ -116,7 +141,9 @@ async function groupCoordinatedBy(admin: Admin, run: string, broker: number, nex
   }
   const found = preferred ?? fallback;
   if (found) return found;
-  throw new Error(`no group name coordinated by broker ${broker} in 1000 tries: it leads no __consumer_offsets partition (leaders: ${[...byPartition.values()].map((p) => p.leader).join(",")})`);
+  throw new Error(
+    `no group name coordinated by broker ${broker} in 1000 tries: it leads no __consumer_offsets partition (leaders: ${[...byPartition.values()].map((p) => p.leader).join(",")})`,
+  );
 }
 
 /**
@@ -130,8 +157,14 @@ async function groupCoordinatedBy(admin: Admin, run: string, broker: number, nex
 function preferredLeaderElection(bootstrap: string): Promise<string> {
   const base = path.join(pipelineHome(), "downloads", "kafka");
   const version = fs.readdirSync(base).find((v) => fs.existsSync(path.join(base, v, "lib", ".complete")));
-  if (!version) return Promise.reject(new Error(`no downloaded Kafka under ${base} (scripts/services up --nodes 3 installs it)`));
-  const args = ["-cp", `${path.join(base, version, "lib")}/*`, path.join(__dirname, "ElectPreferredLeaders.java"), bootstrap];
+  if (!version)
+    return Promise.reject(new Error(`no downloaded Kafka under ${base} (scripts/services up --nodes 3 installs it)`));
+  const args = [
+    "-cp",
+    `${path.join(base, version, "lib")}/*`,
+    path.join(__dirname, "ElectPreferredLeaders.java"),
+    bootstrap,
+  ];
   return new Promise((resolve, reject) => {
     execFile(process.env.JAVA ?? "java", args, { timeout: 180_000 }, (err, out, stderr) => {
       if (err) reject(new Error(`ElectPreferredLeaders: ${err.message}\n${stderr.slice(-1500)}`));
@@ -197,7 +230,8 @@ class Standstill {
   observe(n: number): void {
     const now = Date.now();
     if (n <= this.value) return;
-    if (this.since && now - this.lastMove > this.since.gap) Object.assign(this.since, { gap: now - this.lastMove, gapFrom: this.lastMove });
+    if (this.since && now - this.lastMove > this.since.gap)
+      Object.assign(this.since, { gap: now - this.lastMove, gapFrom: this.lastMove });
     this.value = n;
     this.lastMove = now;
   }
@@ -258,9 +292,15 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   const start = (name: Name) => sup.start(name);
 
   function sample(): void {
-    void w.relay?.metric("pipeline_records_out_total", 'worker="relay"').then((n) => published.observe(n), () => undefined);
+    void w.relay?.metric("pipeline_records_out_total", 'worker="relay"').then(
+      (n) => published.observe(n),
+      () => undefined,
+    );
     // a sample the loaded processor did not answer in time: the next one counts
-    void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then((n) => written.observe(n), () => undefined);
+    void w.processor?.metric("pipeline_records_out_total", 'worker="processor"').then(
+      (n) => written.observe(n),
+      () => undefined,
+    );
   }
 
   function watchStalls(): void {
@@ -279,8 +319,13 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     let unaccounted = 0;
     if (pages > pagesChecked) {
       const ids: string[] = [];
-      for (let p = pagesChecked + 1; p <= pages; p++) for (let i = 0; i < BATCH; i++) ids.push(generateUser(seed, p, i).login.uuid.toLowerCase());
-      const inUsers = new Set((await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [ids])).rows.map((r) => r.id));
+      for (let p = pagesChecked + 1; p <= pages; p++)
+        for (let i = 0; i < BATCH; i++) ids.push(generateUser(seed, p, i).login.uuid.toLowerCase());
+      const inUsers = new Set(
+        (await pg.query<{ id: string }>("SELECT id::text FROM users WHERE id = ANY($1::uuid[])", [ids])).rows.map(
+          (r) => r.id,
+        ),
+      );
       for (const id of ids) {
         if (inUsers.has(id)) staged.push(id);
         else unaccounted++;
@@ -290,9 +335,10 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     return { ids: staged, unaccounted };
   }
 
-
-
-  /** The broker coordinating the processor's group now: the leader of its __consumer_offsets partition, from a fresh metadata request. */
+  /**
+   * The broker coordinating the processor's group now: the leader of its __consumer_offsets partition, from a fresh
+   * metadata request.
+   */
   async function coordinatorNow(): Promise<number> {
     return offsetsLeader(admin, offsetsPartition(group));
   }
@@ -306,10 +352,16 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   async function kill(service: Service, i: number): Promise<void> {
     const name = `${service} member kill -9`;
     let r = rows.find((x) => x.fault === name);
-    if (!r) rows.push((r = { fault: name, times: 0, lost: 0, exits: 0, stalls: [], relayStalls: [], back: [], notes: [] }));
+    if (!r)
+      rows.push((r = { fault: name, times: 0, lost: 0, exits: 0, stalls: [], relayStalls: [], back: [], notes: [] }));
     current = r;
     r.times++;
-    await waitFor("the stream flowing", async () => Date.now() - written.lastMove < 2000 && written.value > 0, 120_000, 200);
+    await waitFor(
+      "the stream flowing",
+      async () => Date.now() - written.lastMove < 2000 && written.value > 0,
+      120_000,
+      200,
+    );
     watchStalls();
     const coordinator = service === "kafka" ? await coordinatorNow() : undefined;
     if (coordinator !== undefined) coordinatorAtKill.push({ killed: i, coordinator });
@@ -326,9 +378,19 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     r.stalls.push(st.s);
     const relayStall = published.longest().s;
     r.relayStalls.push(relayStall);
-    const role = coordinator === undefined ? "" : coordinator === i ? ", the group's coordinator" : `, not the group's coordinator (broker ${coordinator} was)`;
-    const detail = service === "kafka" ? `; relay stood still ${relayStall.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}` : "";
-    r.notes.push(`${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`);
+    const role =
+      coordinator === undefined
+        ? ""
+        : coordinator === i
+          ? ", the group's coordinator"
+          : `, not the group's coordinator (broker ${coordinator} was)`;
+    const detail =
+      service === "kafka"
+        ? `; relay stood still ${relayStall.toFixed(1)} s; ${brokerKillTimeline(i, killedAt, group, killedAt + DOWN_MS)}; ${processorTimeline(killedAt, killedAt + DOWN_MS)}`
+        : "";
+    r.notes.push(
+      `${service}-${i} (pid ${pid}${role}, killed ${new Date(killedAt).toISOString().slice(11, 23)}): longest stall ${st.s.toFixed(1)} s from +${st.at.toFixed(1)} s after the kill${detail}, back after ${r.back[r.back.length - 1].toFixed(1)} s, load ${fs.readFileSync("/proc/loadavg", "utf8").split(" ")[0]}`,
+    );
     // ingest's pages stored meanwhile: their ids are this fault's, in the accounting at the end
     windows.push({ row: r, toPage: (await cursor()) - 1 });
     current = undefined;
@@ -362,7 +424,10 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     return `processor: rejoin ${s(rejoin)}, crash ${s(crash)}, joined ${s(joined)}${same}`;
   }
 
-  /** ZooKeeper sessions of brokers that expired with no kill of that broker in the 15 s before: spurious (a session too short for the host). */
+  /**
+   * ZooKeeper sessions of brokers that expired with no kill of that broker in the 15 s before: spurious (a session too
+   * short for the host).
+   */
   function spuriousExpiries(): string[] {
     return brokerLines(suiteStart)
       .filter((x) => /\[Controller id=\d+\] Newly added brokers: .*deleted brokers: [0-9]/.test(x.line))
@@ -374,17 +439,27 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
   }
 
   function printTable(): void {
-    const range = (xs: number[]) => (xs.length === 0 ? "-" : xs.length === 1 ? xs[0].toFixed(1) : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`);
+    const range = (xs: number[]) =>
+      xs.length === 0
+        ? "-"
+        : xs.length === 1
+          ? xs[0].toFixed(1)
+          : `${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)}`;
     const lines = [
       "| fault | times | records lost | worker exits | longest stall s | relay stood still s | member back after s |",
       "|---|---|---|---|---|---|---|",
-      ...rows.map((r) => `| ${r.fault} | ${r.times} | ${r.lost} | ${r.exits} | ${range(r.stalls)} | ${range(r.relayStalls)} | ${range(r.back)} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.fault} | ${r.times} | ${r.lost} | ${r.exits} | ${range(r.stalls)} | ${range(r.relayStalls)} | ${range(r.back)} |`,
+      ),
     ];
     console.log(`\n${lines.join("\n")}\n`);
     for (const r of rows) console.log(`  ${r.fault}:\n    ${r.notes.join("\n    ")}`);
     if (brokerKills.length > 0) {
       const sp = spuriousExpiries();
-      console.log(`  brokers' ZooKeeper sessions expired outside a kill: ${sp.length}${sp.map((l) => `\n    ${l}`).join("")}`);
+      console.log(
+        `  brokers' ZooKeeper sessions expired outside a kill: ${sp.length}${sp.map((l) => `\n    ${l}`).join("")}`,
+      );
     }
     console.log(`  workers' logs: ${logDir}`);
     while (sup.exitLog.length > 0) console.log(sup.exitLog.shift());
@@ -392,20 +467,28 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
 
   before(async () => {
     env = servicesEnv();
-    assert.equal(env.KAFKA_BROKERS.split(",").length, NODES, `${process.env.PIPELINE_SERVICES_ENV}: not the replicated set (scripts/services up --nodes ${NODES})`);
+    assert.equal(
+      env.KAFKA_BROKERS.split(",").length,
+      NODES,
+      `${process.env.PIPELINE_SERVICES_ENV}: not the replicated set (scripts/services up --nodes ${NODES})`,
+    );
     api = await startApiServer({ port: 0 });
     pg = pgPool();
     pg.on("error", () => undefined);
     cass = cassandra();
     admin = kafka().admin();
     await admin.connect();
-    const elected = await preferredLeaderElection(env.KAFKA_BROKERS).catch((e: Error) => `not done (${e.message.split("\n")[0]})`);
+    const elected = await preferredLeaderElection(env.KAFKA_BROKERS).catch(
+      (e: Error) => `not done (${e.message.split("\n")[0]})`,
+    );
     // a fresh admin: this one's cached metadata still names the leaders from before the election
     const named = kafka().admin();
     await named.connect();
     try {
       group = await groupCoordinatedBy(named, run, 2, 1).catch(() => groupCoordinatedBy(named, run, 1, 2));
-      console.log(`      preferred leaders: ${elected}; the processor's group ${group}, coordinated by broker ${await offsetsLeader(named, offsetsPartition(group))}`);
+      console.log(
+        `      preferred leaders: ${elected}; the processor's group ${group}, coordinated by broker ${await offsetsLeader(named, offsetsPartition(group))}`,
+      );
     } finally {
       await named.disconnect();
     }
@@ -427,13 +510,31 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
       }
     }
     // the group starts at the topic's end: the topic's history is other runs' work
-    await admin.setOffsets({ groupId: group, topic: USERS_TOPIC, partitions: [...ends].map(([partition, offset]) => ({ partition, offset })) });
+    await admin.setOffsets({
+      groupId: group,
+      topic: USERS_TOPIC,
+      partitions: [...ends].map(([partition, offset]) => ({ partition, offset })),
+    });
     const base = { API_BASE_URL: api.url, LOG_LEVEL: "info" };
-    workerEnv.ingest = { ...base, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(BATCH), INGEST_INTERVAL_MS: String(INTERVAL_MS), INGEST_RETRY_BASE_MS: "100", INGEST_RETRY_MAX_MS: "1000", INGEST_RETRIES: "3" };
+    workerEnv.ingest = {
+      ...base,
+      INGEST_SEED: seed,
+      INGEST_BATCH_SIZE: String(BATCH),
+      INGEST_INTERVAL_MS: String(INTERVAL_MS),
+      INGEST_RETRY_BASE_MS: "100",
+      INGEST_RETRY_MAX_MS: "1000",
+      INGEST_RETRIES: "3",
+    };
     workerEnv.relay = { ...base, RELAY_BATCH_SIZE: "2000", RELAY_POLL_MS: "100" };
     // the consumer's own steps (join, sync, fetches started) in its log, for a stall's breakdown:
     // kafkajs's INFO (logged at our debug) and nothing per record
-    workerEnv.processor = { ...base, PROCESSOR_GROUP_ID: group, PROCESSOR_CHUNK_SIZE: "200", LOG_LEVEL: "debug", KAFKAJS_LOG_LEVEL: "info" };
+    workerEnv.processor = {
+      ...base,
+      PROCESSOR_GROUP_ID: group,
+      PROCESSOR_CHUNK_SIZE: "200",
+      LOG_LEVEL: "debug",
+      KAFKAJS_LOG_LEVEL: "info",
+    };
     await start("relay");
     await start("processor");
     await start("ingest");
@@ -469,8 +570,13 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
       }
       const r = rows.find((x) => x.fault.startsWith(service))!;
       assert.equal(r.exits, 0, `${service}: workers exited:\n${sup.exitLog.join("\n")}`);
-      for (const s of r.stalls) assert.ok(s <= MAX_STALL_S, `${service}: the stream stood still ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
-      for (const s of r.relayStalls) assert.ok(s <= MAX_STALL_S, `${service}: the relay published nothing for ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
+      for (const s of r.stalls)
+        assert.ok(s <= MAX_STALL_S, `${service}: the stream stood still ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`);
+      for (const s of r.relayStalls)
+        assert.ok(
+          s <= MAX_STALL_S,
+          `${service}: the relay published nothing for ${s.toFixed(1)} s (> ${MAX_STALL_S} s)`,
+        );
       if (service === "kafka") assertCoordinatorKilled(coordinatorAtKill);
     });
   }
@@ -482,13 +588,20 @@ describe(`kill suite: ${NODES} ZooKeeper, ${NODES} brokers, ${NODES} Cassandra n
     const s = await stagedIds();
     const missing = new Set(await stored.missing(s.ids, 600_000));
     const pageOf = new Map<string, number>();
-    for (let p = 1; p <= pagesChecked; p++) for (let i = 0; i < BATCH; i++) pageOf.set(generateUser(seed, p, i).login.uuid.toLowerCase(), p);
+    for (let p = 1; p <= pagesChecked; p++)
+      for (let i = 0; i < BATCH; i++) pageOf.set(generateUser(seed, p, i).login.uuid.toLowerCase(), p);
     for (const id of missing) {
       const w = windows.find((x) => (pageOf.get(id) ?? Infinity) <= x.toPage);
       if (w) w.row.lost++;
     }
-    console.log(`      ${s.ids.length} ids stored by ingest, ${s.ids.length - missing.size} in Cassandra, ${missing.size} missing, ${s.unaccounted} not stored`);
+    console.log(
+      `      ${s.ids.length} ids stored by ingest, ${s.ids.length - missing.size} in Cassandra, ${missing.size} missing, ${s.unaccounted} not stored`,
+    );
     assert.equal(missing.size, 0, `records lost, e.g. ${[...missing].slice(0, 3).join(", ")}`);
-    assert.equal(rows.reduce((a, r) => a + r.exits, 0), 0, `workers exited:\n${sup.exitLog.join("\n")}`);
+    assert.equal(
+      rows.reduce((a, r) => a + r.exits, 0),
+      0,
+      `workers exited:\n${sup.exitLog.join("\n")}`,
+    );
   });
 });

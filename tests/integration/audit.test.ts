@@ -13,7 +13,14 @@ import type { AuditReport } from "../../runtime/audit/audit";
 import { keyBucket } from "../../runtime/lib/key-bucket";
 import { OUTBOX_WRITETIME_BASE } from "../../runtime/processor/write-time";
 import {
-  cassandra, expectedUsers, kafka, killAll, runWorker, scratchSchema, servicesEnv, uniq,
+  cassandra,
+  expectedUsers,
+  kafka,
+  killAll,
+  runWorker,
+  scratchSchema,
+  servicesEnv,
+  uniq,
 } from "./workers/harness";
 
 const PAGES = 3;
@@ -77,9 +84,7 @@ describe("audit: staged users against created_users, and the re-drive of what is
 
   /** The newest outbox id of a user in this test's schema. */
   async function outboxId(id: string): Promise<bigint> {
-    const r = await scratch.pg.query<{ id: string }>("SELECT max(id)::text AS id FROM outbox WHERE user_id = $1", [
-      id,
-    ]);
+    const r = await scratch.pg.query<{ id: string }>("SELECT max(id)::text AS id FROM outbox WHERE user_id = $1", [id]);
     return BigInt(r.rows[0].id);
   }
 
@@ -89,7 +94,14 @@ describe("audit: staged users against created_users, and the re-drive of what is
   };
   /** An audit of every staged user stored and nothing else to say. */
   const clean = {
-    scope: "", staged: ids.length, stored: ids.length, missing: 0, stale: 0, pending: 0, parked: 0, ids: [],
+    scope: "",
+    staged: ids.length,
+    stored: ids.length,
+    missing: 0,
+    stale: 0,
+    pending: 0,
+    parked: 0,
+    ids: [],
   };
 
   it("finds nothing missing after a clean run, by seed and by time range", async () => {

@@ -13,9 +13,19 @@ import { PG_SCHEMA_SQL } from "../../runtime/lib/pg-schema";
 import { loadServicesEnv } from "../support/services";
 
 const e = loadServicesEnv([
-  "PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "PG_READER_USER", "PG_READER_PASSWORD",
-  "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC", "CASSANDRA_USER", "CASSANDRA_PASSWORD",
-  "CASSANDRA_READER_USER", "CASSANDRA_READER_PASSWORD",
+  "PG_HOST",
+  "PG_PORT",
+  "PG_DATABASE",
+  "PG_USER",
+  "PG_PASSWORD",
+  "PG_READER_USER",
+  "PG_READER_PASSWORD",
+  "CASSANDRA_CONTACT_POINTS",
+  "CASSANDRA_LOCAL_DC",
+  "CASSANDRA_USER",
+  "CASSANDRA_PASSWORD",
+  "CASSANDRA_READER_USER",
+  "CASSANDRA_READER_PASSWORD",
 ]);
 
 /** PostgreSQL's SQLSTATE for a privilege refused, and for a failed password. */
@@ -122,7 +132,10 @@ describe("databases: least privilege on the local services (the stacks' roles)",
     });
 
     it("the pipeline's role and the reader are no superusers (LIST ROLES)", async () => {
-      for (const [c, role] of [[writer, e.CASSANDRA_USER], [reader, e.CASSANDRA_READER_USER]] as const) {
+      for (const [c, role] of [
+        [writer, e.CASSANDRA_USER],
+        [reader, e.CASSANDRA_READER_USER],
+      ] as const) {
         const rows = (await c.execute(`LIST ROLES OF ${role}`)).rows;
         const own = rows.find((r) => r.role === role);
         assert.ok(own, `${role} not in LIST ROLES OF ${role}`);
@@ -163,7 +176,11 @@ describe("databases: least privilege on the local services (the stacks' roles)",
 
     it("no credentials, a wrong password, and the image's cassandra/cassandra are refused", async () => {
       const wrong = "not-the-password";
-      const logins = [[undefined, undefined], [e.CASSANDRA_USER, wrong], ["cassandra", "cassandra"]] as const;
+      const logins = [
+        [undefined, undefined],
+        [e.CASSANDRA_USER, wrong],
+        ["cassandra", "cassandra"],
+      ] as const;
       for (const [user, pw] of logins) {
         const c = cql(user, pw);
         await assert.rejects(c.connect(), UNAUTHENTICATED, String(user));

@@ -28,12 +28,19 @@ describe("dlq replay (real Kafka)", function () {
     await admin.connect();
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [{ topic: dlqTopic, numPartitions: 2 }, { topic, numPartitions: 2 }],
+      topics: [
+        { topic: dlqTopic, numPartitions: 2 },
+        { topic, numPartitions: 2 },
+      ],
     });
     const p = k.producer();
     await p.connect();
     const src = (offset: string, value: Buffer) => ({
-      topic: "users_created", partition: 1, offset, key: Buffer.from("k-" + offset), value,
+      topic: "users_created",
+      partition: 1,
+      offset,
+      key: Buffer.from("k-" + offset),
+      value,
       headers: { outbox_id: `9${offset}` },
     });
     await p.send({
@@ -55,7 +62,15 @@ describe("dlq replay (real Kafka)", function () {
 
   async function onTarget(): Promise<KafkaMessage[]> {
     const out: KafkaMessage[] = [];
-    await readFrom(k, topic, new Map([[0, "0"], [1, "0"]]), (_p, m) => out.push(m));
+    await readFrom(
+      k,
+      topic,
+      new Map([
+        [0, "0"],
+        [1, "0"],
+      ]),
+      (_p, m) => out.push(m),
+    );
     return out;
   }
 

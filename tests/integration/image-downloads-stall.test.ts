@@ -84,8 +84,14 @@ describe("image downloads against a stalled connection (loopback, no Docker engi
 
   it("Maven with the spark image's bounds gives up; with its defaults it still waits", async () => {
     const flags = dockerfile("spark").match(/-Daether\.[\w.]+=\w+|-Dmaven\.wagon\.[\w.]+=\w+/g) ?? [];
-    assert.ok(flags.some((f) => f.startsWith("-Daether.connector.requestTimeout=")), flags.join(" "));
-    assert.ok(flags.some((f) => f.startsWith("-Dmaven.wagon.rto=")), flags.join(" "));
+    assert.ok(
+      flags.some((f) => f.startsWith("-Daether.connector.requestTimeout=")),
+      flags.join(" "),
+    );
+    assert.ok(
+      flags.some((f) => f.startsWith("-Dmaven.wagon.rto=")),
+      flags.join(" "),
+    );
     cpSync(join(REPO, "images/spark/connectors/pom.xml"), join(dir, "pom.xml"));
     writeFileSync(
       join(dir, "settings.xml"),
@@ -93,9 +99,22 @@ describe("image downloads against a stalled connection (loopback, no Docker engi
         `<url>http://127.0.0.1:${stall.port}/</url></mirror></mirrors></settings>`,
     );
     const mvn = (extra: string[], repo: string) =>
-      start("mvn", ["-B", "-q", "-s", "settings.xml", `-Dmaven.repo.local=${join(dir, repo)}`, "-Dspark.version=3.5.1",
-        "-Dcassandra.connector.version=3.5.1", `-DoutputDirectory=${join(dir, "out")}`, ...extra,
-        "dependency:copy-dependencies"], dir);
+      start(
+        "mvn",
+        [
+          "-B",
+          "-q",
+          "-s",
+          "settings.xml",
+          `-Dmaven.repo.local=${join(dir, repo)}`,
+          "-Dspark.version=3.5.1",
+          "-Dcassandra.connector.version=3.5.1",
+          `-DoutputDirectory=${join(dir, "out")}`,
+          ...extra,
+          "dependency:copy-dependencies",
+        ],
+        dir,
+      );
 
     const unbounded = mvn([], "m2-defaults");
     runs.push(unbounded);
@@ -118,13 +137,27 @@ describe("image downloads against a stalled connection (loopback, no Docker engi
   // whole install takes one fetch per package, many minutes: the step's `timeout -k` bounds that.
   it("npm ci with the worker image's bounds gives up on a stalled request and retries it", async () => {
     const flags = dockerfile("workers").match(/--fetch-[\w-]+=\d+/g) ?? [];
-    assert.ok(flags.some((f) => f.startsWith("--fetch-timeout=")), flags.join(" "));
+    assert.ok(
+      flags.some((f) => f.startsWith("--fetch-timeout=")),
+      flags.join(" "),
+    );
     cpSync(join(REPO, "package.json"), join(dir, "package.json"));
     cpSync(join(REPO, "package-lock.json"), join(dir, "package-lock.json"));
     // The lockfile's registry host is replaced by --registry (npm's replace-registry-host default).
     const npm = (extra: string[], cache: string) =>
-      start("npm", ["ci", "--no-audit", "--no-fund", `--registry=http://127.0.0.1:${stall.port}/`,
-        `--cache=${join(dir, cache)}`, "--loglevel=http", ...extra], dir);
+      start(
+        "npm",
+        [
+          "ci",
+          "--no-audit",
+          "--no-fund",
+          `--registry=http://127.0.0.1:${stall.port}/`,
+          `--cache=${join(dir, cache)}`,
+          "--loglevel=http",
+          ...extra,
+        ],
+        dir,
+      );
     // npm logs "attempt N failed" when it schedules attempt N + 1.
     const timedOut = /attempt 1 failed with FETCH_ERROR/;
 
@@ -136,9 +169,12 @@ describe("image downloads against a stalled connection (loopback, no Docker engi
 
     const t0 = Date.now();
     const bounded = npm(
-      flags.map((f) => f.replace(/^--fetch-timeout=\d+$/, "--fetch-timeout=2000")
-        .replace(/^--fetch-retry-mintimeout=\d+$/, "--fetch-retry-mintimeout=100")
-        .replace(/^--fetch-retry-maxtimeout=\d+$/, "--fetch-retry-maxtimeout=500")),
+      flags.map((f) =>
+        f
+          .replace(/^--fetch-timeout=\d+$/, "--fetch-timeout=2000")
+          .replace(/^--fetch-retry-mintimeout=\d+$/, "--fetch-retry-mintimeout=100")
+          .replace(/^--fetch-retry-maxtimeout=\d+$/, "--fetch-retry-maxtimeout=500"),
+      ),
       "cache",
     );
     runs.push(bounded);

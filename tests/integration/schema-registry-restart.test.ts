@@ -3,7 +3,8 @@
  * holds nothing on disk, it replays the Kafka topic _schemas when it starts, so the ids it gave
  * before come back the same, and a new schema never reuses one of them.
  * Restarts go through the project's own scripts/services (down/up), which must return only once
- * the registry takes writes (/master_available): the first thing checked after each. Needs `scripts/services up` (zookeeper, kafka,
+ * the registry takes writes (/master_available): the first thing checked after each. Needs `scripts/services up`
+ * (zookeeper, kafka,
  * schema-registry); leaves them running.
  */
 import { strict as assert } from "node:assert";
@@ -49,7 +50,11 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
     const client = new SchemaRegistry({ host: url }); // empty cache: every answer comes from the registry
     // No waiting here: `scripts/services up` returned, so the registry must take writes now (its
     // health is /master_available, not a mere answer to GET /subjects).
-    const fresh = await client.register({ type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) }, { subject: subjects.next() })
+    const fresh = await client
+      .register(
+        { type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) },
+        { subject: subjects.next() },
+      )
       .catch((err: Error) => assert.fail(`${when}: scripts/services up returned but a write failed: ${err.message}`));
     assert.ok(!before_.some((r) => r.id === fresh.id), `${when}: a new schema got id ${fresh.id}, already in use`);
     for (const r of before_) {
@@ -74,7 +79,16 @@ describe("local Schema Registry keeps its schemas across restarts", function () 
       [subjects.next(), uniqueRecord([{ name: "id", type: "string" }], name)],
     ];
     // Two versions under one subject: a compatible evolution.
-    schemas.push([schemas[2][0], uniqueRecord([{ name: "id", type: "string" }, { name: "n", type: "long", default: 0 }], name)]);
+    schemas.push([
+      schemas[2][0],
+      uniqueRecord(
+        [
+          { name: "id", type: "string" },
+          { name: "n", type: "long", default: 0 },
+        ],
+        name,
+      ),
+    ]);
     for (const [subject, schema] of schemas) {
       const { id } = await client.register({ type: SchemaType.AVRO, schema }, { subject });
       const lookup = await registryCall(url, "POST", `/subjects/${subject}`, { schema });

@@ -51,25 +51,43 @@ describe("local Schema Registry (Karapace, Confluent REST API)", function () {
     assert.equal(again.id, a.id, "registering the same schema again is idempotent");
     assert.equal(b.id, a.id, "ids are global: the same schema under another subject has the same id");
     assert.deepEqual((await call("GET", `/subjects/${s1}/versions`)).body, [1]);
-    assert.deepEqual((await call("GET", `/schemas/ids/${a.id}/versions`)).body, [
-      { subject: s1, version: 1 },
-      { subject: s2, version: 1 },
-    ].sort((x, y) => x.subject.localeCompare(y.subject)));
+    assert.deepEqual(
+      (await call("GET", `/schemas/ids/${a.id}/versions`)).body,
+      [
+        { subject: s1, version: 1 },
+        { subject: s2, version: 1 },
+      ].sort((x, y) => x.subject.localeCompare(y.subject)),
+    );
     // Spacing and key order are not part of a schema's identity (the registry normalises them).
     const parsed = JSON.parse(v1) as Record<string, unknown>;
     const reordered = JSON.stringify(Object.fromEntries(Object.entries(parsed).reverse()), null, 2);
     assert.equal((await call("POST", `/subjects/${s1}/versions`, { schema: reordered })).body.id, a.id);
     assert.deepEqual((await call("GET", `/subjects/${s1}/versions`)).body, [1]);
     // A new schema gets a new id.
-    const other = await registry.register({ type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) }, { subject: subjects.next() });
+    const other = await registry.register(
+      { type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) },
+      { subject: subjects.next() },
+    );
     assert.notEqual(other.id, a.id);
   });
 
   it("accepts a backward-compatible evolution (a new field with a default) and refuses a breaking one with 409", async () => {
     const name = `R${Date.now()}${Math.floor(Math.random() * 1e6)}`;
     const v1 = uniqueRecord([{ name: "id", type: "string" }], name);
-    const v2 = uniqueRecord([{ name: "id", type: "string" }, { name: "n", type: "int", default: 0 }], name);
-    const noDefault = uniqueRecord([{ name: "id", type: "string" }, { name: "m", type: "int" }], name);
+    const v2 = uniqueRecord(
+      [
+        { name: "id", type: "string" },
+        { name: "n", type: "int", default: 0 },
+      ],
+      name,
+    );
+    const noDefault = uniqueRecord(
+      [
+        { name: "id", type: "string" },
+        { name: "m", type: "int" },
+      ],
+      name,
+    );
     const retyped = uniqueRecord([{ name: "id", type: "int" }], name);
     const s = subjects.next();
 
@@ -81,20 +99,33 @@ describe("local Schema Registry (Karapace, Confluent REST API)", function () {
 
     // A reader with the new schema decodes what the old writer wrote: the default fills the field.
     const old = await registry.encode(first.id, { id: "u1" });
-    assert.deepEqual({ ...(await registry.decode(old, { [SchemaType.AVRO]: { readerSchema: JSON.parse(v2) } })) }, { id: "u1", n: 0 });
+    assert.deepEqual(
+      { ...(await registry.decode(old, { [SchemaType.AVRO]: { readerSchema: JSON.parse(v2) } })) },
+      { id: "u1", n: 0 },
+    );
 
     for (const breaking of [noDefault, retyped]) {
       const r = await call("POST", `/subjects/${s}/versions`, { schema: breaking });
       assert.equal(r.status, 409, JSON.stringify(r.body));
       assert.equal(r.body.error_code, 409);
       assert.match(String(r.body.message), /incompatible/i);
-      assert.equal((await call("POST", `/compatibility/subjects/${s}/versions/latest`, { schema: breaking })).body.is_compatible, false);
-      await assert.rejects(registry.register({ type: SchemaType.AVRO, schema: breaking }, { subject: s }), (err: ClientError) => {
-        assert.equal(err.status, 409, `the client sees 409, got ${err.status}: ${err.message}`);
-        return true;
-      });
+      assert.equal(
+        (await call("POST", `/compatibility/subjects/${s}/versions/latest`, { schema: breaking })).body.is_compatible,
+        false,
+      );
+      await assert.rejects(
+        registry.register({ type: SchemaType.AVRO, schema: breaking }, { subject: s }),
+        (err: ClientError) => {
+          assert.equal(err.status, 409, `the client sees 409, got ${err.status}: ${err.message}`);
+          return true;
+        },
+      );
     }
-    assert.deepEqual((await call("GET", `/subjects/${s}/versions`)).body, [1, 2], "nothing registered by the refused attempts");
+    assert.deepEqual(
+      (await call("GET", `/subjects/${s}/versions`)).body,
+      [1, 2],
+      "nothing registered by the refused attempts",
+    );
 
     // With the subject's level set to NONE, the same change is accepted: the 409 came from the level.
     assert.equal((await call("PUT", `/config/${s}`, { compatibility: "NONE" })).status, 200);
@@ -113,7 +144,10 @@ describe("local Schema Registry (Karapace, Confluent REST API)", function () {
     });
 
     const s = subjects.next();
-    await registry.register({ type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) }, { subject: s });
+    await registry.register(
+      { type: SchemaType.AVRO, schema: uniqueRecord([{ name: "id", type: "string" }]) },
+      { subject: s },
+    );
     const r40402 = await call("GET", `/subjects/${s}/versions/99`);
     assert.deepEqual([r40402.status, r40402.body.error_code], [404, 40402]);
     const r42202 = await call("GET", `/subjects/${s}/versions/not-a-version`);
@@ -140,8 +174,14 @@ describe("local Schema Registry (Karapace, Confluent REST API)", function () {
   it("registers the project's UserCreated schema, and a record round-trips through encode/decode", async () => {
     const { id } = await registry.register({ type: SchemaType.AVRO, schema: AVSC }, { subject: USERS_VALUE_SUBJECT });
     assert.ok(Number.isInteger(id) && id > 0);
-    assert.equal((await registry.register({ type: SchemaType.AVRO, schema: AVSC }, { subject: subjects.next() })).id, id);
-    assert.equal(await registry.getRegistryIdBySchema(USERS_VALUE_SUBJECT, { type: SchemaType.AVRO, schema: AVSC }), id);
+    assert.equal(
+      (await registry.register({ type: SchemaType.AVRO, schema: AVSC }, { subject: subjects.next() })).id,
+      id,
+    );
+    assert.equal(
+      await registry.getRegistryIdBySchema(USERS_VALUE_SUBJECT, { type: SchemaType.AVRO, schema: AVSC }),
+      id,
+    );
 
     const record = sampleRecord(JSON.parse(AVSC));
     const bytes = await registry.encode(id, record);
@@ -153,9 +193,16 @@ describe("local Schema Registry (Karapace, Confluent REST API)", function () {
 
     // The registry keeps the schema as a normalised text (keys sorted, whitespace dropped): the same
     // Avro schema as the file, its fields in the same order.
-    const stored = JSON.parse(String((await call("GET", `/schemas/ids/${id}`)).body.schema)) as { name: string; namespace: string; fields: { name: string }[] };
+    const stored = JSON.parse(String((await call("GET", `/schemas/ids/${id}`)).body.schema)) as {
+      name: string;
+      namespace: string;
+      fields: { name: string }[];
+    };
     const file = JSON.parse(AVSC) as typeof stored;
     assert.equal(`${stored.namespace}.${stored.name}`, `${file.namespace}.${file.name}`);
-    assert.deepEqual(stored.fields.map((f) => f.name), file.fields.map((f) => f.name));
+    assert.deepEqual(
+      stored.fields.map((f) => f.name),
+      file.fields.map((f) => f.name),
+    );
   });
 });

@@ -57,7 +57,11 @@ describe("local services (scripts/services)", function () {
 
   it("Kafka gives metadata and holds the pipeline topics", async () => {
     const env = loadServicesEnv(["KAFKA_BROKERS"]);
-    const kafka = new Kafka({ clientId: "services-smoke", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: "services-smoke",
+      brokers: env.KAFKA_BROKERS.split(","),
+      logLevel: logLevel.NOTHING,
+    });
     const admin = kafka.admin();
     await admin.connect();
     try {

@@ -30,7 +30,8 @@ describe("stacks: dev on the local Docker engine (the real engine)", function ()
     assert.deepEqual(first.warnings, []);
     assert.deepEqual(Object.keys(first.changes), ["create"]);
     assert.ok(first.changes.create! > 40, `only ${first.changes.create} resources`);
-    // The four project images are among them (workers, Airflow, Spark, the JMX agent), from the repository's own Dockerfiles.
+    // The four project images are among them (workers, Airflow, Spark, the JMX agent), from the repository's own
+    // Dockerfiles.
     assert.equal(first.steps.filter((s) => s.type === "docker:index/image:Image").length, 4);
   });
 

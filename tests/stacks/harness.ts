@@ -22,7 +22,17 @@ import { loadServicesEnv } from "../support/services";
 
 export const REPO = path.resolve(__dirname, "../..");
 /** What the project folder links to: everything the program and its image builds read. */
-const LINKED = ["infra", "runtime", "images", "requirements", "node_modules", "package.json", "package-lock.json", "tsconfig.json", ".dockerignore"];
+const LINKED = [
+  "infra",
+  "runtime",
+  "images",
+  "requirements",
+  "node_modules",
+  "package.json",
+  "package-lock.json",
+  "tsconfig.json",
+  ".dockerignore",
+];
 /** A test passphrase for a throwaway backend: it protects nothing real. */
 const PASSPHRASE = "realtime-pipeline-test-stacks";
 
@@ -80,7 +90,13 @@ function record(kind: Operation["kind"]) {
   const onEvent = (e: EngineEvent) => {
     // A preview reports each planned step once before it; up and destroy once it is done.
     const step = kind === "preview" ? e.resourcePreEvent?.metadata : e.resOutputsEvent?.metadata;
-    if (step) op.steps.push({ type: step.type, name: step.urn.split("::").pop() ?? step.urn, op: step.op, diffs: step.diffs ?? [] });
+    if (step)
+      op.steps.push({
+        type: step.type,
+        name: step.urn.split("::").pop() ?? step.urn,
+        op: step.op,
+        diffs: step.diffs ?? [],
+      });
     if (e.resOpFailedEvent) op.failed.push(e.resOpFailedEvent.metadata.urn);
     const d = e.diagnosticEvent;
     if (d && d.severity === "warning") op.warnings.push(`${d.urn ?? ""} ${d.message}`.trim());
@@ -106,7 +122,8 @@ export class Project {
     const state = path.join(root, "state");
     fs.mkdirSync(dir);
     fs.mkdirSync(state);
-    for (const f of LINKED) if (fs.existsSync(path.join(REPO, f))) fs.symlinkSync(path.join(REPO, f), path.join(dir, f));
+    for (const f of LINKED)
+      if (fs.existsSync(path.join(REPO, f))) fs.symlinkSync(path.join(REPO, f), path.join(dir, f));
     fs.copyFileSync(path.join(REPO, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
     const cmd = await PulumiCommand.get({ root: t.pulumiRoot, skipVersionCheck: true });
     return new Project(root, dir, `file://${state}`, t, cmd);
@@ -137,8 +154,15 @@ export class Project {
    */
   async stack(name: string, config: Record<string, string>, workDir = this.dir): Promise<Stack> {
     const repoFile = path.join(REPO, `Pulumi.${name}.yaml`);
-    if (workDir === this.dir && fs.existsSync(repoFile)) fs.copyFileSync(repoFile, path.join(workDir, `Pulumi.${name}.yaml`));
-    const ws = await LocalWorkspace.create({ workDir, pulumiCommand: this.cmd, pulumiHome: this.tools.pulumiHome, envVars: this.env(), secretsProvider: "passphrase" });
+    if (workDir === this.dir && fs.existsSync(repoFile))
+      fs.copyFileSync(repoFile, path.join(workDir, `Pulumi.${name}.yaml`));
+    const ws = await LocalWorkspace.create({
+      workDir,
+      pulumiCommand: this.cmd,
+      pulumiHome: this.tools.pulumiHome,
+      envVars: this.env(),
+      secretsProvider: "passphrase",
+    });
     const stack = await Stack.createOrSelect(name, ws);
     for (const [k, value] of Object.entries(config)) {
       await stack.setConfig(k.includes(":") ? k : `realtime-pipeline:${k}`, { value, secret: false });
@@ -183,8 +207,12 @@ export class Project {
 
 /** kubectl against the test cluster, JSON out. */
 export function kubectl<T = unknown>(t: Tools, ...args: string[]): T {
-  if (!t.kubectl || !t.kubeconfig) throw new Error("no Kubernetes control plane in services.env: scripts/services up k8s");
-  const out = execFileSync(t.kubectl, ["--kubeconfig", t.kubeconfig, ...args, "-o", "json"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  if (!t.kubectl || !t.kubeconfig)
+    throw new Error("no Kubernetes control plane in services.env: scripts/services up k8s");
+  const out = execFileSync(t.kubectl, ["--kubeconfig", t.kubeconfig, ...args, "-o", "json"], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   return JSON.parse(out) as T;
 }
 
@@ -204,7 +232,9 @@ export const measured: string[] = [];
 
 /** One line per measured operation, printed under the test that ran it. */
 export function report(stack: string, op: Operation): string {
-  const counts = Object.entries(op.changes).map(([k, v]) => `${k} ${v}`).join(", ");
+  const counts = Object.entries(op.changes)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ");
   const line = `${stack} ${op.kind}: ${op.seconds.toFixed(1)} s; ${counts}`;
   console.log(`      ${line}`);
   measured.push(line);
@@ -272,7 +302,9 @@ export async function buildLeftovers(dockerHost: string, sinceMs: number): Promi
   return all
     .filter((c) => c.State !== "running" && c.Created * 1000 >= sinceMs - 1000)
     .filter((c) => c.Image.startsWith("sha256:") && c.Command.includes("/bin/sh -c"))
-    .filter((c) => !(c.Labels ?? {})["realtime-pipeline.kind"] && !c.Names.some((n) => n.startsWith("/realtime-pipeline-")))
+    .filter(
+      (c) => !(c.Labels ?? {})["realtime-pipeline.kind"] && !c.Names.some((n) => n.startsWith("/realtime-pipeline-")),
+    )
     .map((c) => c.Id);
 }
 

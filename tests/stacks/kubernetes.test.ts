@@ -20,7 +20,12 @@ import { Stack } from "@pulumi/pulumi/automation";
 import { Operation, Project, REPO, Tools, buildCa, exists, kubectl, report, tools } from "./harness";
 import { SECRET_OUTPUTS } from "../../infra/outputs";
 
-const KUBE_TYPES = ["kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job", "kubernetes:core/v1:PersistentVolumeClaim"];
+const KUBE_TYPES = [
+  "kubernetes:apps/v1:StatefulSet",
+  "kubernetes:apps/v1:Deployment",
+  "kubernetes:batch/v1:Job",
+  "kubernetes:core/v1:PersistentVolumeClaim",
+];
 /** A run-unique suffix for the cluster objects the test itself makes (a re-run on a kept cluster). */
 const RUN = `${process.pid}`;
 
@@ -28,27 +33,42 @@ interface Item {
   metadata: { name: string };
   spec: {
     replicas?: number;
-    template?: { spec: { imagePullSecrets?: { name: string }[]; affinity?: { podAntiAffinity?: Record<string, unknown[]> } } };
+    template?: {
+      spec: { imagePullSecrets?: { name: string }[]; affinity?: { podAntiAffinity?: Record<string, unknown[]> } };
+    };
     storageClassName?: string;
     accessModes?: string[];
     volumeClaimTemplates?: { metadata: { name: string } }[];
     podManagementPolicy?: string;
     maxUnavailable?: number;
   };
-  status: { readyReplicas?: number; availableReplicas?: number; succeeded?: number; phase?: string; conditions?: { type: string; status: string }[] };
+  status: {
+    readyReplicas?: number;
+    availableReplicas?: number;
+    succeeded?: number;
+    phase?: string;
+    conditions?: { type: string; status: string }[];
+  };
 }
 
 function apply(t: Tools, manifest: string): void {
-  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "apply", "-f", "-"], { input: manifest, stdio: ["pipe", "ignore", "pipe"] });
+  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "apply", "-f", "-"], {
+    input: manifest,
+    stdio: ["pipe", "ignore", "pipe"],
+  });
 }
 
 function del(t: Tools, ...args: string[]): void {
-  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "--ignore-not-found", "--wait=false", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "--ignore-not-found", "--wait=false", ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
 }
 
 /** A ReadWriteOnce-only class with its own volumes: what most clusters' default class offers. */
 function rwoOnlyClass(t: Tools, name: string, volumes: number): void {
-  const pvs = Array.from({ length: volumes }, (_, i) => `---
+  const pvs = Array.from(
+    { length: volumes },
+    (_, i) => `---
 apiVersion: v1
 kind: PersistentVolume
 metadata: {name: ${name}-${i}}
@@ -58,13 +78,17 @@ spec:
   persistentVolumeReclaimPolicy: Retain
   storageClassName: ${name}
   hostPath: {path: /tmp/${name}-${i}}
-`).join("");
-  apply(t, `apiVersion: storage.k8s.io/v1
+`,
+  ).join("");
+  apply(
+    t,
+    `apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata: {name: ${name}}
 provisioner: kubernetes.io/no-provisioner
 volumeBindingMode: Immediate
-${pvs}`);
+${pvs}`,
+  );
 }
 
 interface Case {
@@ -118,10 +142,19 @@ stringData:
 
 /** The settings every kubernetes stack gets here: this machine's cluster, its registry. */
 function clusterConfig(t: Tools): Record<string, string> {
-  assert.ok(t.kubeconfig && t.registry, "services.env lacks K8S_KUBECONFIG or IMAGE_REGISTRY: scripts/services up k8s image-registry");
+  assert.ok(
+    t.kubeconfig && t.registry,
+    "services.env lacks K8S_KUBECONFIG or IMAGE_REGISTRY: scripts/services up k8s image-registry",
+  );
   // The kwok node (its pods are pretend): a real node beside it runs the real-node ring's stack.
   // protectData false: destroy removes the claims here; the protection itself is proven there.
-  return { registry: t.registry, kubeconfig: t.kubeconfig, kubeContext: "local", nodeSelector: JSON.stringify({ type: "kwok" }), protectData: "false" };
+  return {
+    registry: t.registry,
+    kubeconfig: t.kubeconfig,
+    kubeContext: "local",
+    nodeSelector: JSON.stringify({ type: "kwok" }),
+    protectData: "false",
+  };
 }
 
 for (const c of CASES) {
@@ -138,17 +171,26 @@ for (const c of CASES) {
       // A cluster left running between runs keeps what a run killed before its after() made, and the
       // next up fails with "already exists" (seen in a CI trial after a killed run). Start from none.
       if (exists(t, "namespace", c.namespace)) {
-        execFileSync(t.kubectl!, ["--kubeconfig", t.kubeconfig!, "delete", "namespace", c.namespace, "--wait=true", "--timeout=300s"], { stdio: ["ignore", "ignore", "pipe"] });
+        execFileSync(
+          t.kubectl!,
+          ["--kubeconfig", t.kubeconfig!, "delete", "namespace", c.namespace, "--wait=true", "--timeout=300s"],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        );
       }
       c.setup?.(t);
       const ca = buildCa(project.root);
-      stack = await project.stack(c.stack, { ...clusterConfig(t), ...c.config(t), ...(ca ? { buildCaCertificates: ca } : {}) });
+      stack = await project.stack(c.stack, {
+        ...clusterConfig(t),
+        ...c.config(t),
+        ...(ca ? { buildCaCertificates: ca } : {}),
+      });
     });
 
     after(async () => {
       // Whatever happened above, leave nothing behind: the stack's resources, then ours.
       try {
-        if (stack && exists(t, "namespace", c.namespace) && (await stack.exportStack()).deployment.resources?.length) await stack.destroy();
+        if (stack && exists(t, "namespace", c.namespace) && (await stack.exportStack()).deployment.resources?.length)
+          await stack.destroy();
       } finally {
         c.cleanup?.(t);
         project?.remove();
@@ -163,10 +205,23 @@ for (const c of CASES) {
       assert.deepEqual(Object.keys(preview.changes), ["create"]);
       assert.ok(preview.changes.create! > 60, `only ${preview.changes.create} resources`);
       // One explicit provider, the stack's own: no default provider (the shell's kubeconfig) for anything.
-      const providers = preview.steps.filter((s) => s.type.startsWith("pulumi:providers:")).map((s) => `${s.type} ${s.name}`);
-      assert.ok(providers.includes(`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`), providers.join(", "));
-      assert.deepEqual(providers.filter((p) => p.startsWith("pulumi:providers:kubernetes")), [`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`]);
-      assert.match(preview.stdout, new RegExp(`kubernetes: context local of ${t.kubeconfig!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}, namespace ${c.namespace}`));
+      const providers = preview.steps
+        .filter((s) => s.type.startsWith("pulumi:providers:"))
+        .map((s) => `${s.type} ${s.name}`);
+      assert.ok(
+        providers.includes(`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`),
+        providers.join(", "),
+      );
+      assert.deepEqual(
+        providers.filter((p) => p.startsWith("pulumi:providers:kubernetes")),
+        [`pulumi:providers:kubernetes realtime-pipeline-${c.stack}-k8s`],
+      );
+      assert.match(
+        preview.stdout,
+        new RegExp(
+          `kubernetes: context local of ${t.kubeconfig!.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}, namespace ${c.namespace}`,
+        ),
+      );
     });
 
     it("up creates every resource and passes every await: pods Ready, Jobs Complete, claims Bound", async () => {
@@ -185,29 +240,49 @@ for (const c of CASES) {
       // Every object the engine created is in the cluster, and nothing else is (but the claims the
       // StatefulSets made for their members from their templates).
       const memberClaims = byKind["kubernetes:apps/v1:StatefulSet"].flatMap((s) =>
-        (s.spec.volumeClaimTemplates ?? []).flatMap((v) => Array.from({ length: s.spec.replicas ?? 1 }, (_, i) => `${v.metadata.name}-${s.metadata.name}-${i}`)),
+        (s.spec.volumeClaimTemplates ?? []).flatMap((v) =>
+          Array.from({ length: s.spec.replicas ?? 1 }, (_, i) => `${v.metadata.name}-${s.metadata.name}-${i}`),
+        ),
       );
       assert.equal(memberClaims.length, 12, memberClaims.join(", "));
       for (const [type, list] of Object.entries(byKind)) {
         const extra: number = type === "kubernetes:core/v1:PersistentVolumeClaim" ? memberClaims.length : 0;
-        assert.equal(list.length, declared.filter((s) => s.type === type).length + extra, `${type}: ${list.map((i) => i.metadata.name)}`);
+        assert.equal(
+          list.length,
+          declared.filter((s) => s.type === type).length + extra,
+          `${type}: ${list.map((i) => i.metadata.name)}`,
+        );
       }
-      for (const c of memberClaims) assert.ok(byKind["kubernetes:core/v1:PersistentVolumeClaim"].some((p) => p.metadata.name === c), `${c} missing`);
+      for (const c of memberClaims)
+        assert.ok(
+          byKind["kubernetes:core/v1:PersistentVolumeClaim"].some((p) => p.metadata.name === c),
+          `${c} missing`,
+        );
       assert.equal(byKind["kubernetes:apps/v1:StatefulSet"].length, 5); // postgres, zookeeper, kafka, cassandra, prometheus
-      for (const s of byKind["kubernetes:apps/v1:StatefulSet"]) assert.equal(s.status.readyReplicas, s.spec.replicas, `${s.metadata.name} not ready`);
-      for (const d of byKind["kubernetes:apps/v1:Deployment"]) assert.equal(d.status.availableReplicas, d.spec.replicas, `${d.metadata.name} not available`);
+      for (const s of byKind["kubernetes:apps/v1:StatefulSet"])
+        assert.equal(s.status.readyReplicas, s.spec.replicas, `${s.metadata.name} not ready`);
+      for (const d of byKind["kubernetes:apps/v1:Deployment"])
+        assert.equal(d.status.availableReplicas, d.spec.replicas, `${d.metadata.name} not available`);
       for (const j of byKind["kubernetes:batch/v1:Job"]) {
-        assert.ok(j.status.conditions?.some((x) => x.type === "Complete" && x.status === "True"), `${j.metadata.name} not complete`);
+        assert.ok(
+          j.status.conditions?.some((x) => x.type === "Complete" && x.status === "True"),
+          `${j.metadata.name} not complete`,
+        );
       }
-      for (const p of byKind["kubernetes:core/v1:PersistentVolumeClaim"]) assert.equal(p.status.phase, "Bound", `${p.metadata.name} not bound`);
+      for (const p of byKind["kubernetes:core/v1:PersistentVolumeClaim"])
+        assert.equal(p.status.phase, "Bound", `${p.metadata.name} not bound`);
       // The images the pods run were pushed to the registry and are pinned by digest.
       const images = [...byKind["kubernetes:apps/v1:Deployment"], ...byKind["kubernetes:apps/v1:StatefulSet"]]
-        .flatMap((w) => (w.spec.template!.spec as unknown as { containers: { image: string }[] }).containers.map((x) => x.image))
+        .flatMap((w) =>
+          (w.spec.template!.spec as unknown as { containers: { image: string }[] }).containers.map((x) => x.image),
+        )
         .filter((i) => i.startsWith(`${t.registry}/`));
       assert.ok(images.length >= 8, `project images: ${images}`);
       for (const i of images) assert.match(i, /@sha256:[0-9a-f]{64}$/);
       for (const repo of new Set(images.map((i) => i.slice(t.registry!.length + 1).split("@")[0]))) {
-        const tags = JSON.parse(execFileSync("curl", ["-fsS", `http://${t.registry}/v2/${repo}/tags/list`], { encoding: "utf8" })) as { tags: string[] };
+        const tags = JSON.parse(
+          execFileSync("curl", ["-fsS", `http://${t.registry}/v2/${repo}/tags/list`], { encoding: "utf8" }),
+        ) as { tags: string[] };
         assert.ok(tags.tags.length > 0, `${repo} not in the registry`);
       }
     });
@@ -220,13 +295,23 @@ for (const c of CASES) {
         assert.equal(s.spec.replicas, 3, n);
         assert.equal(s.status.readyReplicas, 3, n);
         assert.equal(s.spec.podManagementPolicy, n === "cassandra" ? "OrderedReady" : "Parallel", n);
-        assert.ok(s.spec.template!.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.length, `${n}: no anti-affinity`);
+        assert.ok(
+          s.spec.template!.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.length,
+          `${n}: no anti-affinity`,
+        );
         assert.equal(pdbs.find((p) => p.metadata.name === n)?.spec.maxUnavailable, 1, `${n}: no PodDisruptionBudget`);
       }
       assert.deepEqual(pdbs.map((p) => p.metadata.name).sort(), ["cassandra", "kafka", "zookeeper"]);
       // The API server's own view of the budget: 3 pods expected, 1 may go.
-      for (const p of pdbs) assert.equal((p.status as { expectedPods?: number; disruptionsAllowed?: number }).disruptionsAllowed, 1, p.metadata.name);
-      const processor = kubectl<{ items: Item[] }>(t, "get", "deployments", "-n", c.namespace).items.find((d) => d.metadata.name === "processor")!;
+      for (const p of pdbs)
+        assert.equal(
+          (p.status as { expectedPods?: number; disruptionsAllowed?: number }).disruptionsAllowed,
+          1,
+          p.metadata.name,
+        );
+      const processor = kubectl<{ items: Item[] }>(t, "get", "deployments", "-n", c.namespace).items.find(
+        (d) => d.metadata.name === "processor",
+      )!;
       assert.equal(processor.status.availableReplicas, 3);
     });
 
@@ -237,13 +322,22 @@ for (const c of CASES) {
           const shared = p.spec.accessModes!.includes("ReadWriteMany");
           assert.equal(p.spec.storageClassName, shared ? "standard" : RWO_CLASS, p.metadata.name);
         }
-        assert.deepEqual(claims.filter((p) => p.spec.accessModes!.includes("ReadWriteMany")).map((p) => p.metadata.name).sort(), ["airflow-logs", "spark-checkpoints"]);
+        assert.deepEqual(
+          claims
+            .filter((p) => p.spec.accessModes!.includes("ReadWriteMany"))
+            .map((p) => p.metadata.name)
+            .sort(),
+          ["airflow-logs", "spark-checkpoints"],
+        );
       });
     } else {
       it("pods pull with the namespace's pull secret", () => {
-        const workloads = [...kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs", "-n", c.namespace).items];
+        const workloads = [
+          ...kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs", "-n", c.namespace).items,
+        ];
         assert.ok(workloads.length >= 17);
-        for (const w of workloads) assert.deepEqual(w.spec.template!.spec.imagePullSecrets, [{ name: "regcred" }], w.metadata.name);
+        for (const w of workloads)
+          assert.deepEqual(w.spec.template!.spec.imagePullSecrets, [{ name: "regcred" }], w.metadata.name);
       });
     }
 
@@ -251,23 +345,35 @@ for (const c of CASES) {
       const again = await project.preview(stack, { expectNoChanges: true });
       report(`${c.stack} (again)`, again);
       // An existing namespace is read again (prod): a read is not a change.
-      assert.deepEqual(Object.keys(again.changes).filter((k) => k !== "same" && k !== "read"), [], JSON.stringify(again.changes));
+      assert.deepEqual(
+        Object.keys(again.changes).filter((k) => k !== "same" && k !== "read"),
+        [],
+        JSON.stringify(again.changes),
+      );
       assert.deepEqual(again.warnings, []);
     });
 
     it("another team's program reads the outputs with a StackReference: names, shapes, which are secret", async () => {
       const dir = path.join(project.root, "consumer");
       fs.mkdirSync(dir);
-      for (const f of ["Pulumi.yaml", "package.json", "index.ts"]) fs.copyFileSync(path.join(REPO, "tests/fixtures/consumer", f), path.join(dir, f));
+      for (const f of ["Pulumi.yaml", "package.json", "index.ts"])
+        fs.copyFileSync(path.join(REPO, "tests/fixtures/consumer", f), path.join(dir, f));
       for (const f of ["node_modules", "tsconfig.json"]) fs.symlinkSync(path.join(REPO, f), path.join(dir, f));
-      const consumer = await project.stack(c.stack, { "pipeline-consumer:pipeline": `organization/realtime-pipeline/${c.stack}` }, dir);
+      const consumer = await project.stack(
+        c.stack,
+        { "pipeline-consumer:pipeline": `organization/realtime-pipeline/${c.stack}` },
+        dir,
+      );
       const up = await project.up(consumer);
       assert.deepEqual(up.errors, []);
       assert.deepEqual(up.warnings, []);
       const out = await consumer.outputs();
       const seen = out.seen.value as Record<string, { secret: boolean; shape: string }>;
       assert.deepEqual(
-        Object.entries(seen).filter(([, s]) => s.secret).map(([n]) => n).sort(),
+        Object.entries(seen)
+          .filter(([, s]) => s.secret)
+          .map(([n]) => n)
+          .sort(),
         [...SECRET_OUTPUTS].sort(),
       );
       assert.ok(Object.values(seen).every((s) => s.shape === "ok"));
@@ -282,15 +388,34 @@ for (const c of CASES) {
       const destroyed = await project.destroy(stack);
       report(c.stack, destroyed);
       assert.deepEqual(destroyed.failed, []);
-      assert.deepEqual((await stack.exportStack()).deployment.resources ?? [], [], "resources left in the stack's state");
+      assert.deepEqual(
+        (await stack.exportStack()).deployment.resources ?? [],
+        [],
+        "resources left in the stack's state",
+      );
       assert.equal(exists(t, "namespace", c.namespace), !c.ownsNamespace);
       if (!c.ownsNamespace) {
         // The members' claims outlive their StatefulSets (retention policy Retain): the data of a
         // namespace the stack did not make is the admins' to delete. Nothing else is left.
-        const left = () => kubectl<{ items: Item[] }>(t, "get", "deployments,statefulsets,jobs,pvc,services,configmaps,poddisruptionbudgets", "-n", c.namespace).items.filter((i) => i.metadata.name !== "kube-root-ca.crt");
-        const members = (i: Item) => /^(zookeeper-data|zookeeper-log|kafka-data|cassandra-data)-(zookeeper|kafka|cassandra)-[0-9]+$/.test(i.metadata.name);
+        const left = () =>
+          kubectl<{ items: Item[] }>(
+            t,
+            "get",
+            "deployments,statefulsets,jobs,pvc,services,configmaps,poddisruptionbudgets",
+            "-n",
+            c.namespace,
+          ).items.filter((i) => i.metadata.name !== "kube-root-ca.crt");
+        const members = (i: Item) =>
+          /^(zookeeper-data|zookeeper-log|kafka-data|cassandra-data)-(zookeeper|kafka|cassandra)-[0-9]+$/.test(
+            i.metadata.name,
+          );
         for (let i = 0; i < 60 && left().some((x) => !members(x)); i++) await new Promise((r) => setTimeout(r, 1000));
-        assert.deepEqual(left().filter((x) => !members(x)).map((i) => i.metadata.name), []);
+        assert.deepEqual(
+          left()
+            .filter((x) => !members(x))
+            .map((i) => i.metadata.name),
+          [],
+        );
         assert.equal(left().length, 12, "the members' claims are kept");
       }
     });

@@ -45,8 +45,15 @@ export function chromiumPath(explicit = process.env.CHROMIUM): string {
 
 /** Flags of every run: as root chromium needs --no-sandbox; TLS is checked as usual. */
 function baseArgs(o: ScreenshotOptions): string[] {
-  return ["--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-    `--window-size=${o.width ?? 1280},${o.height ?? 1600}`, `--virtual-time-budget=${o.budgetMs ?? 10_000}`];
+  return [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--hide-scrollbars",
+    "--no-first-run",
+    `--window-size=${o.width ?? 1280},${o.height ?? 1600}`,
+    `--virtual-time-budget=${o.budgetMs ?? 10_000}`,
+  ];
 }
 
 /** Throws unless the console's template renders without error. */
@@ -83,7 +90,14 @@ export async function captureScreenshots(
       if (drawn < (opts.minGraphs ?? 0)) throw new Error(`${url}: ${drawn} graphs drawn, want ${opts.minGraphs}`);
     }
     // named by the path alone: a console's #pctc (its time range) stays out of the file name
-    const file = join(outDir, `${page.replace(/#.*$/, "").replace(/^\/+/, "").replace(/\.html$/, "").replace(/[^A-Za-z0-9]+/g, "-")}.png`);
+    const file = join(
+      outDir,
+      `${page
+        .replace(/#.*$/, "")
+        .replace(/^\/+/, "")
+        .replace(/\.html$/, "")
+        .replace(/[^A-Za-z0-9]+/g, "-")}.png`,
+    );
     rmSync(file, { force: true });
     try {
       await run(chromium, [...args, `--screenshot=${file}`, url], { timeout: opts.timeoutMs ?? 60_000 });

@@ -18,7 +18,11 @@ const services = path.join(REPO, "scripts/services");
  * once scripts/services.d/docker.sh exists; DOCKER_HOST otherwise.
  */
 function wanted(): string[] {
-  const names = process.env.STACKS_TOOLS ? process.env.STACKS_TOOLS.split(",").map((n) => n.trim()).filter(Boolean) : ["pulumi", "k8s", "k8s-node", "image-registry", "docker", "chromium"];
+  const names = process.env.STACKS_TOOLS
+    ? process.env.STACKS_TOOLS.split(",")
+        .map((n) => n.trim())
+        .filter(Boolean)
+    : ["pulumi", "k8s", "k8s-node", "image-registry", "docker", "chromium"];
   if (!fs.existsSync(path.join(REPO, "scripts/services.d/docker.sh"))) return names.filter((n) => n !== "docker");
   return names;
 }

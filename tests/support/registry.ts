@@ -81,14 +81,23 @@ export function sampleRecord(schema: { fields: { name: string; type: AvroType }[
       return valueOf(t.type, name);
     }
     switch (t) {
-      case "string": return `${name}-value`;
-      case "int": return 42;
-      case "long": return 1_700_000_000_000;
-      case "boolean": return true;
-      case "double": case "float": return 1.5;
-      case "bytes": return Buffer.from("x");
-      case "null": return null;
-      default: throw new Error(`sampleRecord: unsupported Avro type ${t}`);
+      case "string":
+        return `${name}-value`;
+      case "int":
+        return 42;
+      case "long":
+        return 1_700_000_000_000;
+      case "boolean":
+        return true;
+      case "double":
+      case "float":
+        return 1.5;
+      case "bytes":
+        return Buffer.from("x");
+      case "null":
+        return null;
+      default:
+        throw new Error(`sampleRecord: unsupported Avro type ${t}`);
     }
   };
   return Object.fromEntries(schema.fields.map((f) => [f.name, valueOf(f.type, f.name)]));

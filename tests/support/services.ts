@@ -43,9 +43,7 @@ export function loadServicesEnv(required: readonly string[] = []): ServicesEnv {
   const env = parseEnvFile(readFileSync(path, "utf8"));
   const missing = required.filter((k) => !env[k]);
   if (missing.length > 0) {
-    throw new Error(
-      `${path} lacks ${missing.join(", ")}: that service is not up; run scripts/services up first`,
-    );
+    throw new Error(`${path} lacks ${missing.join(", ")}: that service is not up; run scripts/services up first`);
   }
   return env;
 }

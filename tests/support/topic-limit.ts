@@ -14,14 +14,23 @@ export async function limitApplied(k: Kafka, topic: string, bytes: number, timeo
   const producer = k.producer({ retry: { retries: 0 } });
   await producer.connect();
   try {
-    await waitFor(`max.message.bytes ${bytes} applied to ${topic}`, async () => {
-      try {
-        await producer.send({ topic, acks: -1, messages: [{ key: LIMIT_PROBE, value: Buffer.alloc(bytes + 1024, 0x62) }] });
-        return undefined;
-      } catch (e) {
-        return /larger than the max message size/i.test(String(e)) ? true : undefined;
-      }
-    }, timeoutMs, 250);
+    await waitFor(
+      `max.message.bytes ${bytes} applied to ${topic}`,
+      async () => {
+        try {
+          await producer.send({
+            topic,
+            acks: -1,
+            messages: [{ key: LIMIT_PROBE, value: Buffer.alloc(bytes + 1024, 0x62) }],
+          });
+          return undefined;
+        } catch (e) {
+          return /larger than the max message size/i.test(String(e)) ? true : undefined;
+        }
+      },
+      timeoutMs,
+      250,
+    );
   } finally {
     await producer.disconnect();
   }

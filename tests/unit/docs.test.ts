@@ -10,7 +10,14 @@ import { monitoringSettingsSchema } from "../../infra/monitoring/settings";
 
 const ROOT = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(ROOT, f), "utf8");
-const DOCS = ["README.md", "CHANGELOG.md", ...fs.readdirSync(path.join(ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  "CHANGELOG.md",
+  ...fs
+    .readdirSync(path.join(ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 
 describe("docs", () => {
   it("docs/reference.md names every config key, and every kind, port and volume of the nested ones", () => {
@@ -25,7 +32,8 @@ describe("docs", () => {
     for (const key of Object.keys(stageConfigSchema.innerType().shape)) {
       if (key in nested) {
         assert.match(ref, new RegExp("`" + key + "\\.<"), `docs/reference.md does not document ${key}.<...>`);
-        for (const k of nested[key]) assert.match(ref, new RegExp("`" + k + "`"), `docs/reference.md does not name ${key}.${k}`);
+        for (const k of nested[key])
+          assert.match(ref, new RegExp("`" + k + "`"), `docs/reference.md does not name ${key}.${k}`);
       } else {
         assert.match(ref, new RegExp("\\| `" + key + "` \\|"), `docs/reference.md has no row for ${key}`);
       }

@@ -226,7 +226,10 @@ describe("image builds: every download bounded, retried, and checked before its 
       /--fetch-timeout=0 is not in/,
       /--fetch-retries=1 is not in/,
     ]) {
-      assert.ok(problems.some((p) => want.test(p)), `no problem matches ${want}: ${problems.join("\n")}`);
+      assert.ok(
+        problems.some((p) => want.test(p)),
+        `no problem matches ${want}: ${problems.join("\n")}`,
+      );
     }
   });
 

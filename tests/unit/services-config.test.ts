@@ -11,7 +11,13 @@ import { cassandraYaml, kafkaServerProperties, zooCfg } from "../../scripts/rend
 import { kafkaBrokerSettings } from "../../infra/catalog/settings";
 import { loadServicesEnv, parseEnvFile } from "../support/services";
 
-const props = (text: string) => Object.fromEntries(text.trim().split("\n").map((l) => l.split(/=(.*)/s).slice(0, 2)));
+const props = (text: string) =>
+  Object.fromEntries(
+    text
+      .trim()
+      .split("\n")
+      .map((l) => l.split(/=(.*)/s).slice(0, 2)),
+  );
 
 describe("scripts/render-config", () => {
   it("renders server.properties from kafkaBrokerSettings with loopback listeners", () => {
@@ -68,7 +74,10 @@ describe("tests/support/services", () => {
   });
 
   it("parses KEY=VALUE lines, skipping comments, keeping '=' inside values", () => {
-    assert.deepEqual(parseEnvFile("# c\n\nA=1\nURL=postgresql://u:p@h/db?x=y\n"), { A: "1", URL: "postgresql://u:p@h/db?x=y" });
+    assert.deepEqual(parseEnvFile("# c\n\nA=1\nURL=postgresql://u:p@h/db?x=y\n"), {
+      A: "1",
+      URL: "postgresql://u:p@h/db?x=y",
+    });
   });
 
   it("tells to run scripts/services up when services.env is missing or lacks a key", () => {
@@ -89,7 +98,10 @@ describe("scripts/render-config: a member of the replicated set (scripts/service
     const p = props(zooCfg("/state/run-nodes3", m(1)));
     assert.equal(p.clientPortAddress, "127.0.0.3");
     assert.equal(p.dataDir, "/state/run-nodes3/zookeeper-1/data");
-    assert.deepEqual([p["server.1"], p["server.2"], p["server.3"]], ["127.0.0.2:2888:3888", "127.0.0.3:2888:3888", "127.0.0.4:2888:3888"]);
+    assert.deepEqual(
+      [p["server.1"], p["server.2"], p["server.3"]],
+      ["127.0.0.2:2888:3888", "127.0.0.3:2888:3888", "127.0.0.4:2888:3888"],
+    );
     assert.equal(p["server.4"], undefined);
   });
 
@@ -109,10 +121,20 @@ describe("scripts/render-config: a member of the replicated set (scripts/service
     const zk = props(zooCfg("/state/run-nodes3", m(1)));
     assert.deepEqual([zk.tickTime, zk.initLimit, zk.syncLimit], ["1000", "20", "10"]);
     // ZooKeeper refuses a session under 2 ticks: the broker's 4 s must stay at or above it
-    assert.ok(Number(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"]) >= 2 * Number(zk.tickTime));
+    assert.ok(
+      Number(props(kafkaServerProperties("/state/run-nodes3", m(0)))["zookeeper.session.timeout.ms"]) >=
+        2 * Number(zk.tickTime),
+    );
     assert.equal(props(zooCfg("/state/run")).tickTime, "2000");
     assert.equal(props(kafkaServerProperties("/state/run"))["zookeeper.session.timeout.ms"], undefined);
-    const stack = kafkaBrokerSettings({ brokerId: 0, zookeeperConnect: "zk:2181", listeners: { internal: "a:1", external: "a:2" }, advertised: { internal: "a:1", external: "a:2" }, logDirs: "/d", replicationFactor: 3 });
+    const stack = kafkaBrokerSettings({
+      brokerId: 0,
+      zookeeperConnect: "zk:2181",
+      listeners: { internal: "a:1", external: "a:2" },
+      advertised: { internal: "a:1", external: "a:2" },
+      logDirs: "/d",
+      replicationFactor: 3,
+    });
     assert.equal(stack["zookeeper.session.timeout.ms"], undefined);
   });
 

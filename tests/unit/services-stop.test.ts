@@ -45,8 +45,7 @@ describe("scripts/services down and status (a fake service whose children outliv
     execFileSync(SCRIPT, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 });
   const state = (): string => services("status", "fake").trim().split(/\s+/)[1];
   const leader = (): number => Number(readFileSync(join(home, "run/fake/pid"), "utf8"));
-  const children = (): number[] =>
-    readFileSync(join(home, "run/fake/children"), "utf8").trim().split("\n").map(Number);
+  const children = (): number[] => readFileSync(join(home, "run/fake/children"), "utf8").trim().split("\n").map(Number);
   const up = (): number[] => {
     services("up", "fake");
     const all = [leader(), ...children()];
@@ -116,8 +115,14 @@ describe("scripts/services order of the real services", () => {
     const home = mkdtempSync(join(tmpdir(), "pipeline-home-"));
     try {
       const out = execFileSync(SCRIPT, ["status"], { env: { ...process.env, PIPELINE_HOME: home }, encoding: "utf8" });
-      const names = out.trim().split("\n").map((l) => l.split(/\s+/)[0]);
-      assert.ok(names.indexOf("k8s") >= 0 && names.indexOf("k8s") < names.indexOf("k8s-node"), `order: ${names.join(" ")}`);
+      const names = out
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/)[0]);
+      assert.ok(
+        names.indexOf("k8s") >= 0 && names.indexOf("k8s") < names.indexOf("k8s-node"),
+        `order: ${names.join(" ")}`,
+      );
       assert.ok(names.indexOf("docker") < names.indexOf("image-registry"), `order: ${names.join(" ")}`);
     } finally {
       rmSync(home, { recursive: true, force: true });

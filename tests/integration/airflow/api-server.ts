@@ -2,7 +2,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { resolve } from "node:path";
 
-export interface ApiChild { url: string; proc: ChildProcess; stop: () => Promise<void> }
+export interface ApiChild {
+  url: string;
+  proc: ChildProcess;
+  stop: () => Promise<void>;
+}
 
 const REPO = resolve(__dirname, "..", "..", "..");
 
@@ -12,20 +16,30 @@ export function startApi(extraEnv: Record<string, string> = {}): Promise<ApiChil
     env: { ...process.env, API_PORT: "0", METRICS_PORT: "0", LOG_LEVEL: "info", ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const stop = () => new Promise<void>((r) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return r();
-    proc.once("exit", () => r());
-    proc.kill("SIGTERM");
-  });
+  const stop = () =>
+    new Promise<void>((r) => {
+      if (proc.exitCode !== null || proc.signalCode !== null) return r();
+      proc.once("exit", () => r());
+      proc.kill("SIGTERM");
+    });
   return new Promise((res, rej) => {
     let buf = "";
-    const timer = setTimeout(() => { void stop(); rej(new Error(`api did not start:\n${buf}`)); }, 30_000);
+    const timer = setTimeout(() => {
+      void stop();
+      rej(new Error(`api did not start:\n${buf}`));
+    }, 30_000);
     proc.stdout!.on("data", (b: Buffer) => {
       buf += b.toString();
       const m = /"url":"(http:[^"]+)"/.exec(buf);
-      if (m) { clearTimeout(timer); res({ url: m[1], proc, stop }); }
+      if (m) {
+        clearTimeout(timer);
+        res({ url: m[1], proc, stop });
+      }
     });
     proc.stderr!.on("data", (b: Buffer) => (buf += b.toString()));
-    proc.on("exit", (code) => { clearTimeout(timer); rej(new Error(`api exited ${code}:\n${buf}`)); });
+    proc.on("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`api exited ${code}:\n${buf}`));
+    });
   });
 }

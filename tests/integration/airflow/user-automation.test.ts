@@ -18,7 +18,13 @@ describe("Airflow DAG user_automation (real Airflow, PostgreSQL, TypeScript inge
   before(async () => {
     env = loadServicesEnv(AIRFLOW_KEYS);
     api = await startApi();
-    pg = new PgClient({ host: env.PG_HOST, port: Number(env.PG_PORT), database: env.PG_DATABASE, user: env.PG_USER, password: env.PG_PASSWORD });
+    pg = new PgClient({
+      host: env.PG_HOST,
+      port: Number(env.PG_PORT),
+      database: env.PG_DATABASE,
+      user: env.PG_USER,
+      password: env.PG_PASSWORD,
+    });
     await pg.connect();
   });
   after(async () => {
@@ -27,7 +33,9 @@ describe("Airflow DAG user_automation (real Airflow, PostgreSQL, TypeScript inge
   });
 
   it("is loaded by Airflow with its schedule, 2 retries, a retry delay and an execution timeout", async () => {
-    const r = await airflowPython(env, `
+    const r = await airflowPython(
+      env,
+      `
 import json
 from airflow.models import DagBag
 bag = DagBag(include_examples=False)
@@ -37,13 +45,22 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
   "schedule": dag.schedule_interval, "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
   "tasks": dag.task_ids, "operator": type(t).__name__, "retries": t.retries,
   "retry_delay": t.retry_delay.total_seconds(), "timeout": t.execution_timeout.total_seconds()}))
-`, { USER_AUTOMATION_SCHEDULE: "" }); // the DAG's default (the local scheduler runs it manual-only)
+`,
+      { USER_AUTOMATION_SCHEDULE: "" },
+    ); // the DAG's default (the local scheduler runs it manual-only)
     assert.equal(r.code, 0, r.output);
     const line = r.output.split("\n").find((l) => l.startsWith("RESULT "));
     assert.ok(line, r.output);
     assert.deepEqual(JSON.parse(line.slice(7)), {
-      errors: {}, schedule: "@hourly", catchup: false, max_active_runs: 1, tasks: ["ingest_users"],
-      operator: "BashOperator", retries: 2, retry_delay: 60, timeout: 600,
+      errors: {},
+      schedule: "@hourly",
+      catchup: false,
+      max_active_runs: 1,
+      tasks: ["ingest_users"],
+      operator: "BashOperator",
+      retries: 2,
+      retry_delay: 60,
+      timeout: 600,
     });
   });
 
@@ -51,7 +68,10 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
     const seed = `airflow-it-${Date.now().toString(36)}`;
     const batchSize = 25;
     const run = await airflow(env, ["dags", "test", "user_automation"], {
-      API_BASE_URL: api.url, INGEST_SEED: seed, INGEST_BATCH_SIZE: String(batchSize), INGEST_BATCHES: "2",
+      API_BASE_URL: api.url,
+      INGEST_SEED: seed,
+      INGEST_BATCH_SIZE: String(batchSize),
+      INGEST_BATCHES: "2",
     });
     assert.equal(run.code, 0, run.output.slice(-6000));
     assert.match(run.output, /DagRun Finished: dag_id=user_automation.*state=success/);
@@ -74,7 +94,10 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
     }
     const users = await pg.query<{ n: string }>("SELECT count(*) AS n FROM users WHERE id = ANY($1::uuid[])", [ids]);
     assert.equal(Number(users.rows[0].n), 2 * batchSize);
-    const outbox = await pg.query<{ n: string }>("SELECT count(DISTINCT user_id) AS n FROM outbox WHERE user_id = ANY($1::uuid[])", [ids]);
+    const outbox = await pg.query<{ n: string }>(
+      "SELECT count(DISTINCT user_id) AS n FROM outbox WHERE user_id = ANY($1::uuid[])",
+      [ids],
+    );
     assert.equal(Number(outbox.rows[0].n), 2 * batchSize);
     const cursor = await pg.query<{ next_page: number }>("SELECT next_page FROM ingest_cursor WHERE seed = $1", [seed]);
     assert.equal(cursor.rows[0]?.next_page, 3);
@@ -82,7 +105,9 @@ print("RESULT " + json.dumps({"errors": {k: str(v) for k, v in bag.import_errors
 
   it("a failing ingest fails the task after 2 retries (the worker's exit code is not swallowed)", async () => {
     const run = await airflow(env, ["dags", "test", "user_automation"], {
-      API_BASE_URL: api.url, PG_DATABASE: "no_such_database", INGEST_SEED: "airflow-it-fail",
+      API_BASE_URL: api.url,
+      PG_DATABASE: "no_such_database",
+      INGEST_SEED: "airflow-it-fail",
       USER_AUTOMATION_RETRY_DELAY_SECONDS: "1",
     });
     assert.match(run.output, /ingest: failed with exit code [1-9]/);

@@ -28,7 +28,12 @@ describe("processor: the coordinator watch on a real broker", function () {
     await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
     await admin.disconnect();
 
-    const c = kafka().consumer({ groupId: uniq("coordinator-watch"), sessionTimeout: 6_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 });
+    const c = kafka().consumer({
+      groupId: uniq("coordinator-watch"),
+      sessionTimeout: 6_000,
+      heartbeatInterval: 500,
+      maxWaitTimeInMs: 200,
+    });
     consumer = c;
     const joins: string[] = [];
     const crashes: string[] = [];

@@ -50,10 +50,14 @@ describe("processor: dead letters on the real Kafka (the DLQ sender)", function 
     topics.push(topic);
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [{
-        topic, numPartitions: 3, replicationFactor: 1,
-        configEntries: maxMessageBytes ? [{ name: "max.message.bytes", value: String(maxMessageBytes) }] : [],
-      }],
+      topics: [
+        {
+          topic,
+          numPartitions: 3,
+          replicationFactor: 1,
+          configEntries: maxMessageBytes ? [{ name: "max.message.bytes", value: String(maxMessageBytes) }] : [],
+        },
+      ],
     });
   }
 
@@ -100,7 +104,10 @@ describe("processor: dead letters on the real Kafka (the DLQ sender)", function 
     const dlq = uniq("it-dlq-missing");
     const group = uniq("it-dlq-group");
     await createTopic(source);
-    await producePoison(source, [0, 1, 2].map((i) => ({ key: `poison-${i}`, value: Buffer.from(`not avro ${i}`) })));
+    await producePoison(
+      source,
+      [0, 1, 2].map((i) => ({ key: `poison-${i}`, value: Buffer.from(`not avro ${i}`) })),
+    );
     processor = start(source, dlq, group);
     const failingNow = async () => healthProblems()["processor[partition 0]"];
     const failing = await waitFor("the chunk failing on the missing DLQ", failingNow, 120_000, 200);
@@ -135,9 +142,13 @@ describe("processor: dead letters on the real Kafka (the DLQ sender)", function 
     await waitFor("the warm-up dead-lettered", async () => (await committed(group, source)) === 1n, 120_000, 500);
     await admin.alterConfigs({
       validateOnly: false,
-      resources: [{
-        type: ConfigResourceTypes.TOPIC, name: dlq, configEntries: [{ name: "max.message.bytes", value: "65536" }],
-      }],
+      resources: [
+        {
+          type: ConfigResourceTypes.TOPIC,
+          name: dlq,
+          configEntries: [{ name: "max.message.bytes", value: "65536" }],
+        },
+      ],
     });
     await limitApplied(k, dlq, 65536);
     await producePoison(source, [

@@ -34,8 +34,13 @@ describe("relay: a bucket whose send was recorded and rolled back while we locke
     pg = scratch.pg;
     const e = servicesEnv();
     gated = new Pool({
-      host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD,
-      max: 1, options: `-c search_path=${scratch.schema},pg_catalog`,
+      host: e.PG_HOST,
+      port: Number(e.PG_PORT),
+      database: e.PG_DATABASE,
+      user: e.PG_USER,
+      password: e.PG_PASSWORD,
+      max: 1,
+      options: `-c search_path=${scratch.schema},pg_catalog`,
     });
     await pg.query(`
       CREATE FUNCTION pg_try_advisory_xact_lock(k1 int, k2 int) RETURNS boolean LANGUAGE plpgsql AS $$
@@ -75,8 +80,12 @@ describe("relay: a bucket whose send was recorded and rolled back while we locke
       const bPid = (await b.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0].pid;
       const locking = lockPendingBuckets(b, 16);
       locking.catch(() => undefined);
-      await waitFor("B at the gate", async () =>
-        ((await pg.query("SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted", [bPid])).rowCount ?? 0) > 0);
+      await waitFor(
+        "B at the gate",
+        async () =>
+          ((await pg.query("SELECT 1 FROM pg_locks WHERE pid = $1 AND locktype = 'advisory' AND NOT granted", [bPid]))
+            .rowCount ?? 0) > 0,
+      );
       await meanwhile();
       await a.query("ROLLBACK");
       await gate.query("SELECT pg_advisory_unlock($1::int, $2::int)", [...GATE]);

@@ -20,7 +20,10 @@ interface PlanNode {
 
 /** Rows the plan's scans of `relation` read: returned plus filtered out, over all loops. */
 function rowsRead(n: PlanNode, relation: string): number {
-  const own = n["Relation Name"] === relation ? ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) * (n["Actual Loops"] ?? 1) : 0;
+  const own =
+    n["Relation Name"] === relation
+      ? ((n["Actual Rows"] ?? 0) + (n["Rows Removed by Filter"] ?? 0)) * (n["Actual Loops"] ?? 1)
+      : 0;
   return own + (n.Plans ?? []).reduce((a, p) => a + rowsRead(p, relation), 0);
 }
 
@@ -59,11 +62,19 @@ describe("relay: the claim (real PostgreSQL, stale statistics)", function () {
     const c = await pg.connect();
     try {
       await c.query("BEGIN");
-      const plan = (await c.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM_SQL}`, [buckets, limit])).rows[0]["QUERY PLAN"][0].Plan;
+      const plan = (
+        await c.query<{ "QUERY PLAN": [{ Plan: PlanNode }] }>(`EXPLAIN (ANALYZE, FORMAT JSON) ${CLAIM_SQL}`, [
+          buckets,
+          limit,
+        ])
+      ).rows[0]["QUERY PLAN"][0].Plan;
       await c.query("ROLLBACK");
       const read = rowsRead(plan, "outbox");
       // at most each bucket's `limit` oldest through the index, then the claimed rows by key
-      assert.ok(read <= buckets.length * limit + limit, `the claim read ${read} outbox rows for ${limit} (${published} published, ${64 * pendingPerBucket} pending)`);
+      assert.ok(
+        read <= buckets.length * limit + limit,
+        `the claim read ${read} outbox rows for ${limit} (${published} published, ${64 * pendingPerBucket} pending)`,
+      );
 
       await c.query("BEGIN");
       const rows = await claimRows(c, buckets, limit);
@@ -72,13 +83,19 @@ describe("relay: the claim (real PostgreSQL, stale statistics)", function () {
         "SELECT id::text FROM outbox WHERE published_at IS NULL AND bucket = ANY($1::smallint[]) ORDER BY id LIMIT $2",
         [buckets, limit],
       );
-      assert.deepEqual(rows.map((r) => r.id), expected.rows.map((r) => r.id));
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        expected.rows.map((r) => r.id),
+      );
     } finally {
       c.release();
     }
   }
 
-  it("statistics from before the publish (all pending): reads about the rows it claims, not the published rows before them", checkClaim);
+  it(
+    "statistics from before the publish (all pending): reads about the rows it claims, not the published rows before them",
+    checkClaim,
+  );
 
   it("fresh statistics, the published rows' index entries not yet vacuumed: the same", async () => {
     await pg.query("ANALYZE outbox");

@@ -34,9 +34,14 @@ describe("relay: rows larger than the topic takes are parked (real Kafka)", func
     topic = uniq("it-oversize");
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [{
-        topic, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: "max.message.bytes", value: "8192" }],
-      }],
+      topics: [
+        {
+          topic,
+          numPartitions: 3,
+          replicationFactor: 1,
+          configEntries: [{ name: "max.message.bytes", value: "8192" }],
+        },
+      ],
     });
   });
 
@@ -83,8 +88,14 @@ describe("relay: rows larger than the topic takes are parked (real Kafka)", func
   it("parks a row over the topic's max.message.bytes before sending; publishes the rest; drains", async () => {
     const ids = await insertRows(uniq("oversize"), 30, (i) => (i === 7 ? 20_000 : 0));
     const stop = new AbortController();
-    const relay = startRelay({ config: config(), log, pool: scratch.pg, topic, untilDrained: true,
-      signal: stop.signal });
+    const relay = startRelay({
+      config: config(),
+      log,
+      pool: scratch.pg,
+      topic,
+      untilDrained: true,
+      signal: stop.signal,
+    });
     const timer = setTimeout(() => stop.abort(), 60_000);
     let s: RelaySummary;
     try {
@@ -93,12 +104,19 @@ describe("relay: rows larger than the topic takes are parked (real Kafka)", func
       clearTimeout(timer);
     }
     const parked = await parkedRows();
-    assert.deepEqual(parked.map((p) => p.id), [ids[7]], `parked ${JSON.stringify(parked)}, ${JSON.stringify(s)}`);
+    assert.deepEqual(
+      parked.map((p) => p.id),
+      [ids[7]],
+      `parked ${JSON.stringify(parked)}, ${JSON.stringify(s)}`,
+    );
     assert.match(parked[0].park_reason, /too large: \d+ bytes .*max\.message\.bytes 8192/);
     assert.equal(s.published, 29);
     assert.equal(s.parked, 1);
     assert.equal(s.failedRounds, 0, "no round failed: the row was parked before any send");
-    assert.deepEqual(await onTopic(), ids.filter((_x, i) => i !== 7));
+    assert.deepEqual(
+      await onTopic(),
+      ids.filter((_x, i) => i !== 7),
+    );
   });
 
   it("a send Kafka refuses as too large (limit lowered under it) parks that row; the relay goes on", async () => {
@@ -111,14 +129,21 @@ describe("relay: rows larger than the topic takes are parked (real Kafka)", func
       // lowered after the relay read the limit: its pre-check still lets a 5 kB row through
       await admin.alterConfigs({
         validateOnly: false,
-        resources: [{
-          type: ConfigResourceTypes.TOPIC, name: topic, configEntries: [{ name: "max.message.bytes", value: "4096" }],
-        }],
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: topic,
+            configEntries: [{ name: "max.message.bytes", value: "4096" }],
+          },
+        ],
       });
       const rows = await insertRows(uniq("lowered-b"), 10, (i) => (i === 3 ? 5_000 : 0));
       await until(async () => (await onTopic()).length === before + 5 + 9, 60_000, "the other rows published");
       const parked = await parkedRows();
-      assert.ok(parked.some((p) => p.id === rows[3]), `parked: ${JSON.stringify(parked)}`);
+      assert.ok(
+        parked.some((p) => p.id === rows[3]),
+        `parked: ${JSON.stringify(parked)}`,
+      );
       const reason = parked.find((p) => p.id === rows[3])!.park_reason;
       assert.match(reason, /too large|larger than the max message size|max\.message\.bytes/);
       const published = await onTopic();

@@ -46,20 +46,30 @@ describe("relay: outbox retention (real PostgreSQL)", function () {
   });
 
   const left = async () =>
-    (await pg.query<{ label: string }>("SELECT payload->>'label' AS label FROM outbox ORDER BY id")).rows.map((r) => r.label);
+    (await pg.query<{ label: string }>("SELECT payload->>'label' AS label FROM outbox ORDER BY id")).rows.map(
+      (r) => r.label,
+    );
 
   it("deletes the rows staged and published before the retention, a batch at a time, and nothing else", async () => {
     const r = await pruneOutbox(pg, { retentionSeconds: RETENTION_S, batch: 2 });
     assert.deepEqual(r, { deleted: 5, statements: 3, skipped: false });
     assert.deepEqual(await left(), ["oldPending", "oldParked", "publishedLately", "recent", "recentPending"]);
-    assert.deepEqual(await pruneOutbox(pg, { retentionSeconds: RETENTION_S, batch: 2 }), { deleted: 0, statements: 1, skipped: false });
+    assert.deepEqual(await pruneOutbox(pg, { retentionSeconds: RETENTION_S, batch: 2 }), {
+      deleted: 0,
+      statements: 1,
+      skipped: false,
+    });
   });
 
   it("skips while another relay prunes (holds the lock), and prunes once it is free", async () => {
     const other = await pg.connect();
     try {
       await other.query("SELECT pg_advisory_lock($1)", [PRUNE_LOCK]);
-      assert.deepEqual(await pruneOutbox(pg, { retentionSeconds: RETENTION_S, batch: 100 }), { deleted: 0, statements: 0, skipped: true });
+      assert.deepEqual(await pruneOutbox(pg, { retentionSeconds: RETENTION_S, batch: 100 }), {
+        deleted: 0,
+        statements: 0,
+        skipped: true,
+      });
       assert.equal((await left()).length, Object.keys(ROWS).length);
       await other.query("SELECT pg_advisory_unlock($1)", [PRUNE_LOCK]);
     } finally {
@@ -70,10 +80,14 @@ describe("relay: outbox retention (real PostgreSQL)", function () {
 
   it("walks the index on created_at, not the whole outbox", async () => {
     await pg.query("SET enable_seqscan = off"); // a table this small would be scanned: ask for the plan an outbox of millions gets
-    const plan = (await pg.query<{ "QUERY PLAN": string }>(
-      `EXPLAIN SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => 3600)
+    const plan = (
+      await pg.query<{ "QUERY PLAN": string }>(
+        `EXPLAIN SELECT id FROM outbox WHERE created_at < now() - make_interval(secs => 3600)
          AND published_at < now() - make_interval(secs => 3600) ORDER BY created_at LIMIT 100`,
-    )).rows.map((r) => r["QUERY PLAN"]).join("\n");
+      )
+    ).rows
+      .map((r) => r["QUERY PLAN"])
+      .join("\n");
     await pg.query("RESET enable_seqscan");
     assert.match(plan, /(using|on) outbox_created/);
   });

@@ -12,7 +12,16 @@ import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { Kafka, logLevel } from "kafkajs";
 import type { Client } from "cassandra-driver";
 import { loadServicesEnv, type ServicesEnv } from "../../support/services";
-import { aggKey, cassandraClient, readAggregates, sameMap, SPARK_KEYS, startSparkJob, waitFor, type SparkJob } from "./spark-job";
+import {
+  aggKey,
+  cassandraClient,
+  readAggregates,
+  sameMap,
+  SPARK_KEYS,
+  startSparkJob,
+  waitFor,
+  type SparkJob,
+} from "./spark-job";
 import { createTopic, deleteTopic, produceUsers, registerFor, user } from "./records";
 import type { UserCreated } from "../../../runtime/contracts/user-created";
 
@@ -62,13 +71,19 @@ describe("Spark job users_by_country counts each delivered user once (real maste
     add(A, "male", m1, 4);
     add(B, "female", m1, 1);
     const expected = new Map([
-      [aggKey(A, "male", m0), 3], [aggKey(A, "female", m0), 2], [aggKey(A, "male", m1), 4], [aggKey(B, "female", m1), 1],
+      [aggKey(A, "male", m0), 3],
+      [aggKey(A, "female", m0), 2],
+      [aggKey(A, "male", m1), 4],
+      [aggKey(B, "female", m1), 1],
     ]);
-    const start = () => { job = startSparkJob(env, { topic, checkpointDir: checkpoint }); };
+    const start = () => {
+      job = startSparkJob(env, { topic, checkpointDir: checkpoint });
+    };
     // Others restart the shared local Cassandra (benchmarks, fault tests): a job that died of it is
     // restarted from its checkpoint, which re-runs the failed batch (that must not double a count either).
     let restarts = 0;
-    const cassandraGone = /Connection refused: \/[0-9.]+:9042|AllNodesFailedException|NoNodeAvailableException|ClosedChannel/;
+    const cassandraGone =
+      /Connection refused: \/[0-9.]+:9042|AllNodesFailedException|NoNodeAvailableException|ClosedChannel/;
     let sentinels = 0;
     const sentinelAt = new Map<number, number>();
     /** Produce `batch`, then one sentinel user at `at`; wait until Spark has counted it and the table is still. */
@@ -79,19 +94,25 @@ describe("Spark job users_by_country counts each delivered user once (real maste
       const want = aggKey(S, "male", at);
       const show = () => `${what}\n--- spark-submit output (tail) ---\n${job!.output().slice(-4000)}`;
       let last: Map<string, number> | undefined;
-      const got = await waitFor(`${what}: the sentinel counted, then two equal reads`, 480_000, async () => {
-        if (job!.proc.exitCode !== null) {
-          if (!cassandraGone.test(job!.output()) || ++restarts > 3) throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
-          start();
-          return undefined;
-        }
-        // Others share the local Cassandra (and may restart it): a failed read is tried again.
-        const now = await readAggregates(cassandra, [A, B, S]).catch(() => undefined);
-        if (!now) return undefined;
-        const stable = now.get(want) === sentinelAt.get(at) && last !== undefined && sameMap(now, last);
-        last = now;
-        return stable ? now : undefined;
-      }, show);
+      const got = await waitFor(
+        `${what}: the sentinel counted, then two equal reads`,
+        480_000,
+        async () => {
+          if (job!.proc.exitCode !== null) {
+            if (!cassandraGone.test(job!.output()) || ++restarts > 3)
+              throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
+            start();
+            return undefined;
+          }
+          // Others share the local Cassandra (and may restart it): a failed read is tried again.
+          const now = await readAggregates(cassandra, [A, B, S]).catch(() => undefined);
+          if (!now) return undefined;
+          const stable = now.get(want) === sentinelAt.get(at) && last !== undefined && sameMap(now, last);
+          last = now;
+          return stable ? now : undefined;
+        },
+        show,
+      );
       for (const k of [...got.keys()]) if (k.startsWith(`${S}|`)) got.delete(k);
       assert.deepEqual(got, expected, `${what}: counts of A and B moved`);
     };

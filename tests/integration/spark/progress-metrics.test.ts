@@ -25,7 +25,11 @@ describe("Spark job users_by_country: its progress reaches the Pushgateway (offs
 
   before(async () => {
     env = loadServicesEnv([...SPARK_KEYS, "SCHEMA_REGISTRY_URL"]);
-    kafka = new Kafka({ clientId: "spark-progress-it", brokers: env.KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
+    kafka = new Kafka({
+      clientId: "spark-progress-it",
+      brokers: env.KAFKA_BROKERS.split(","),
+      logLevel: logLevel.NOTHING,
+    });
     await createTopic(kafka, topic);
     server = http.createServer((req, res) => {
       let body = "";
@@ -48,23 +52,37 @@ describe("Spark job users_by_country: its progress reaches the Pushgateway (offs
     const registry = new SchemaRegistry({ host: env.SCHEMA_REGISTRY_URL });
     const schemaId = await registerFor(registry, topic);
     const m0 = Math.floor(Date.now() / 60_000) * 60_000;
-    await produceUsers(kafka, registry, schemaId, topic, Array.from({ length: 20 }, (_, i) => user(`P_${tag}`, "male", m0 + i * 1000, i)));
+    await produceUsers(
+      kafka,
+      registry,
+      schemaId,
+      topic,
+      Array.from({ length: 20 }, (_, i) => user(`P_${tag}`, "male", m0 + i * 1000, i)),
+    );
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     job = startSparkJob(env, { topic, env: { PUSHGATEWAY_URL: url } });
     const show = () => `--- spark-submit output (tail) ---\n${job!.output().slice(-4000)}`;
     // a report of a batch that read the 20 records, then one that finds the query at the topic's end
     const behind = (body: string) => /^spark_query_offsets_behind_latest\{[^}]*stat="max"\} (\S+)$/m.exec(body)?.[1];
-    const caughtUp = await waitFor("a pushed report with the query at the topic's end", 240_000, async () => {
-      if (job!.proc.exitCode !== null) throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
-      return pushes.find((p) => behind(p.body) === "0" && /^spark_query_batch_id\{query="users_by_country"\} [1-9]/m.test(p.body));
-    }, show);
+    const caughtUp = await waitFor(
+      "a pushed report with the query at the topic's end",
+      240_000,
+      async () => {
+        if (job!.proc.exitCode !== null) throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
+        return pushes.find(
+          (p) => behind(p.body) === "0" && /^spark_query_batch_id\{query="users_by_country"\} [1-9]/m.test(p.body),
+        );
+      },
+      show,
+    );
     assert.equal(caughtUp.method, "PUT");
     assert.equal(caughtUp.path, "/metrics/job/spark-query/query/users_by_country");
     assert.match(caughtUp.body, /^spark_query_last_progress_timestamp_seconds\{query="users_by_country"\} \d/m);
     assert.match(caughtUp.body, /^# TYPE spark_query_offsets_behind_latest gauge$/m);
     // every push is one whole, parseable report: each sample line is name{labels} number
     for (const p of pushes) {
-      for (const line of p.body.split("\n").filter((l) => l && !l.startsWith("#"))) assert.match(line, /^[a-z_]+\{[^}]*\} -?[0-9.e+]+$/, line);
+      for (const line of p.body.split("\n").filter((l) => l && !l.startsWith("#")))
+        assert.match(line, /^[a-z_]+\{[^}]*\} -?[0-9.e+]+$/, line);
     }
   });
 });

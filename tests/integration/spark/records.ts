@@ -27,7 +27,10 @@ export function user(country: string, gender: string, fetchedAt: number, i = 0):
 
 /** Register the UserCreated schema under `<topic>-value`; returns the schema id. */
 export async function registerFor(registry: SchemaRegistry, topic: string): Promise<number> {
-  const { id } = await registry.register({ type: SchemaType.AVRO, schema: userCreatedAvsc() }, { subject: `${topic}-value` });
+  const { id } = await registry.register(
+    { type: SchemaType.AVRO, schema: userCreatedAvsc() },
+    { subject: `${topic}-value` },
+  );
   return id;
 }
 
@@ -35,7 +38,10 @@ export async function createTopic(kafka: Kafka, topic: string, partitions = 2): 
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
   } finally {
     await admin.disconnect();
   }
@@ -54,17 +60,27 @@ export async function deleteTopic(kafka: Kafka, topic: string): Promise<void> {
 }
 
 /** Produce users keyed by id, Confluent wire format; plus raw extra values (e.g. garbage). */
-export async function produceUsers(kafka: Kafka, registry: SchemaRegistry, schemaId: number, topic: string,
-  users: UserCreated[], raw: Buffer[] = [], chunk = 2000): Promise<void> {
+export async function produceUsers(
+  kafka: Kafka,
+  registry: SchemaRegistry,
+  schemaId: number,
+  topic: string,
+  users: UserCreated[],
+  raw: Buffer[] = [],
+  chunk = 2000,
+): Promise<void> {
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
   try {
     for (let i = 0; i < users.length; i += chunk) {
       const part = users.slice(i, i + chunk);
-      const messages = await Promise.all(part.map(async (u) => ({ key: u.id, value: await registry.encode(schemaId, u) })));
+      const messages = await Promise.all(
+        part.map(async (u) => ({ key: u.id, value: await registry.encode(schemaId, u) })),
+      );
       await producer.send({ topic, acks: -1, messages });
     }
-    if (raw.length) await producer.send({ topic, acks: -1, messages: raw.map((value, i) => ({ key: `raw-${i}`, value })) });
+    if (raw.length)
+      await producer.send({ topic, acks: -1, messages: raw.map((value, i) => ({ key: `raw-${i}`, value })) });
   } finally {
     await producer.disconnect();
   }

@@ -21,14 +21,20 @@ export const AVSC = join(REPO, "runtime", "contracts", "user-created.avsc");
  */
 export function jobCheckpoint(checkpointDir: string): string {
   const layout = /^CHECKPOINT_LAYOUT = "([^"]+)"/m.exec(readFileSync(JOB, "utf8"))?.[1];
-  if (!layout) throw new Error(`${JOB}: no CHECKPOINT_LAYOUT = "..." line; the tests read the checkpoint's layout from it`);
+  if (!layout)
+    throw new Error(`${JOB}: no CHECKPOINT_LAYOUT = "..." line; the tests read the checkpoint's layout from it`);
   return join(checkpointDir, layout);
 }
 
 /** services.env keys the Spark job needs. */
 export const SPARK_KEYS = [
-  "KAFKA_BROKERS", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC",
-  "SPARK_MASTER_URL", "SPARK_HOME", "SPARK_PYTHON", "SPARK_CONNECTOR_JARS",
+  "KAFKA_BROKERS",
+  "CASSANDRA_CONTACT_POINTS",
+  "CASSANDRA_LOCAL_DC",
+  "SPARK_MASTER_URL",
+  "SPARK_HOME",
+  "SPARK_PYTHON",
+  "SPARK_CONNECTOR_JARS",
 ] as const;
 
 export interface SparkJobOptions {
@@ -53,15 +59,24 @@ export function startSparkJob(env: ServicesEnv, o: SparkJobOptions): SparkJob {
   const ownCheckpoint = !o.checkpointDir;
   const checkpoint = o.checkpointDir ?? mkdtempSync(join(tmpdir(), "spark-ckpt-"));
   const args = [
-    "--master", env.SPARK_MASTER_URL,
-    "--name", `users_by_country:${o.topic}`,
-    "--jars", env.SPARK_CONNECTOR_JARS,
-    "--conf", "spark.driver.memory=1g",
-    "--conf", "spark.executor.memory=1g",
-    "--conf", "spark.cores.max=1",
-    "--conf", "spark.ui.enabled=false",
-    "--conf", "spark.driver.host=127.0.0.1",
-    "--conf", "spark.driver.bindAddress=127.0.0.1",
+    "--master",
+    env.SPARK_MASTER_URL,
+    "--name",
+    `users_by_country:${o.topic}`,
+    "--jars",
+    env.SPARK_CONNECTOR_JARS,
+    "--conf",
+    "spark.driver.memory=1g",
+    "--conf",
+    "spark.executor.memory=1g",
+    "--conf",
+    "spark.cores.max=1",
+    "--conf",
+    "spark.ui.enabled=false",
+    "--conf",
+    "spark.driver.host=127.0.0.1",
+    "--conf",
+    "spark.driver.bindAddress=127.0.0.1",
     JOB,
     ...(o.availableNow ? ["--available-now"] : []),
   ];
@@ -89,14 +104,26 @@ export function startSparkJob(env: ServicesEnv, o: SparkJobOptions): SparkJob {
   };
   proc.stdout?.on("data", keep);
   proc.stderr?.on("data", keep);
-  const exited = new Promise<number | null>((res) => proc.on("exit", (code) => {
-    if (ownCheckpoint) rmSync(checkpoint, { recursive: true, force: true });
-    res(code);
-  }));
+  const exited = new Promise<number | null>((res) =>
+    proc.on("exit", (code) => {
+      if (ownCheckpoint) rmSync(checkpoint, { recursive: true, force: true });
+      res(code);
+    }),
+  );
   const stop = async () => {
     if (proc.exitCode !== null || proc.signalCode !== null) return;
-    try { process.kill(-proc.pid!, "SIGTERM"); } catch { /* gone */ }
-    const t = setTimeout(() => { try { process.kill(-proc.pid!, "SIGKILL"); } catch { /* gone */ } }, 30_000);
+    try {
+      process.kill(-proc.pid!, "SIGTERM");
+    } catch {
+      /* gone */
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(-proc.pid!, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+    }, 30_000);
     await exited;
     clearTimeout(t);
   };
@@ -107,7 +134,9 @@ export function cassandraClient(env: ServicesEnv): Client {
   return new Client({
     contactPoints: env.CASSANDRA_CONTACT_POINTS.split(","),
     localDataCenter: env.CASSANDRA_LOCAL_DC,
-    authProvider: env.CASSANDRA_USER ? new auth.PlainTextAuthProvider(env.CASSANDRA_USER, env.CASSANDRA_PASSWORD ?? "") : undefined,
+    authProvider: env.CASSANDRA_USER
+      ? new auth.PlainTextAuthProvider(env.CASSANDRA_USER, env.CASSANDRA_PASSWORD ?? "")
+      : undefined,
   });
 }
 
@@ -117,10 +146,14 @@ export async function readAggregates(client: Client, countries: string[]): Promi
   try {
     const rs = await client.execute(
       `SELECT country, window_start, gender, users FROM ${KEYSPACE}.${AGGREGATES_TABLE} WHERE country IN ?`,
-      [countries], { prepare: true },
+      [countries],
+      { prepare: true },
     );
     for (const r of rs.rows) {
-      m.set(aggKey(r.country as string, r.gender as string, (r.window_start as Date).getTime()), Number(r.users as types.Long));
+      m.set(
+        aggKey(r.country as string, r.gender as string, (r.window_start as Date).getTime()),
+        Number(r.users as types.Long),
+      );
     }
   } catch (e) {
     // The job creates the table at start; before that, there is nothing to read.
@@ -139,12 +172,18 @@ export function sameMap(a: Map<string, number>, b: Map<string, number>): boolean
   return true;
 }
 
-export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, onTimeout?: () => string): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  onTimeout?: () => string,
+): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${onTimeout ? `\n${onTimeout()}` : ""}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${onTimeout ? `\n${onTimeout()}` : ""}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }

@@ -9,7 +9,16 @@ import { SchemaRegistry } from "@kafkajs/confluent-schema-registry";
 import { Kafka, logLevel } from "kafkajs";
 import type { Client } from "cassandra-driver";
 import { loadServicesEnv, type ServicesEnv } from "../../support/services";
-import { aggKey, cassandraClient, readAggregates, sameMap, SPARK_KEYS, startSparkJob, waitFor, type SparkJob } from "./spark-job";
+import {
+  aggKey,
+  cassandraClient,
+  readAggregates,
+  sameMap,
+  SPARK_KEYS,
+  startSparkJob,
+  waitFor,
+  type SparkJob,
+} from "./spark-job";
 import { createTopic, deleteTopic, produceUsers, registerFor, user } from "./records";
 import type { UserCreated } from "../../../runtime/contracts/user-created";
 
@@ -53,8 +62,11 @@ describe("Spark job users_by_country (real master, worker, Kafka, Cassandra)", f
     add(B, "female", m1, 1);
     add(B, "male", m0, 5);
     const expected = new Map([
-      [aggKey(A, "male", m0), 3], [aggKey(A, "female", m0), 2], [aggKey(A, "male", m1), 4],
-      [aggKey(B, "female", m1), 1], [aggKey(B, "male", m0), 5],
+      [aggKey(A, "male", m0), 3],
+      [aggKey(A, "female", m0), 2],
+      [aggKey(A, "male", m1), 4],
+      [aggKey(B, "female", m1), 1],
+      [aggKey(B, "male", m0), 5],
     ]);
     const schemaId = await registerFor(registry, topic);
     // One value that is not in the Confluent wire format: skipped, not counted, job goes on.
@@ -62,18 +74,28 @@ describe("Spark job users_by_country (real master, worker, Kafka, Cassandra)", f
 
     job = startSparkJob(env, { topic });
     const show = () => `--- spark-submit output (tail) ---\n${job!.output().slice(-4000)}`;
-    const first = await waitFor("the expected aggregates", 240_000, async () => {
-      if (job!.proc.exitCode !== null) throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
-      const got = await readAggregates(cassandra, [A, B]);
-      return sameMap(got, expected) ? got : undefined;
-    }, show);
+    const first = await waitFor(
+      "the expected aggregates",
+      240_000,
+      async () => {
+        if (job!.proc.exitCode !== null) throw new Error(`spark-submit exited ${job!.proc.exitCode}\n${show()}`);
+        const got = await readAggregates(cassandra, [A, B]);
+        return sameMap(got, expected) ? got : undefined;
+      },
+      show,
+    );
     assert.deepEqual(first, expected);
 
     // While it streams: two more users in one window -> that window's total is updated, others stay.
     const more = [user(A, "male", m1 + 30_000, 100), user(A, "male", m1 + 31_000, 101)];
     await produceUsers(kafka, registry, schemaId, topic, more);
     expected.set(aggKey(A, "male", m1), 6);
-    await waitFor("the updated window", 120_000, async () => (sameMap(await readAggregates(cassandra, [A, B]), expected) ? true : undefined), show);
+    await waitFor(
+      "the updated window",
+      120_000,
+      async () => (sameMap(await readAggregates(cassandra, [A, B]), expected) ? true : undefined),
+      show,
+    );
     await job.stop();
     job = undefined;
 

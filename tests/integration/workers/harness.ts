@@ -20,8 +20,15 @@ import { loadServicesEnv } from "../../support/services";
 export const ROOT = path.resolve(__dirname, "../../..");
 
 export const REQUIRED = [
-  "PG_HOST", "PG_PORT", "PG_DATABASE", "PG_USER", "PG_PASSWORD", "KAFKA_BROKERS",
-  "SCHEMA_REGISTRY_URL", "CASSANDRA_CONTACT_POINTS", "CASSANDRA_LOCAL_DC",
+  "PG_HOST",
+  "PG_PORT",
+  "PG_DATABASE",
+  "PG_USER",
+  "PG_PASSWORD",
+  "KAFKA_BROKERS",
+  "SCHEMA_REGISTRY_URL",
+  "CASSANDRA_CONTACT_POINTS",
+  "CASSANDRA_LOCAL_DC",
 ] as const;
 
 export function servicesEnv(): Record<string, string> {
@@ -37,7 +44,8 @@ function currentServicesEnv(): Record<string, string> {
   }
 }
 
-export const uniq = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+export const uniq = (prefix: string) =>
+  `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -85,7 +93,14 @@ export async function spawnWorker(args: string[], env: Record<string, string>, e
     cwd: ROOT,
     // services.env as it is now, under what the caller passes: a caller that captured the
     // services' env before restarting one of them (the fault suite) still starts a worker
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "info", ...currentServicesEnv(), METRICS_PORT: String(metricsPort), ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "",
+      LOG_LEVEL: "info",
+      ...currentServicesEnv(),
+      METRICS_PORT: String(metricsPort),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -142,19 +157,40 @@ export async function compileRuntime(): Promise<string> {
   };
   walk(path.join(ROOT, "runtime"));
   fs.rmSync(out, { recursive: true, force: true });
-  await build({ entryPoints: files, outdir: path.join(out, "runtime"), outbase: path.join(ROOT, "runtime"), format: "cjs", platform: "node", target: "node20", sourcemap: "inline", logLevel: "warning" });
-  fs.copyFileSync(path.join(ROOT, "runtime/contracts/user-created.avsc"), path.join(out, "runtime/contracts/user-created.avsc"));
+  await build({
+    entryPoints: files,
+    outdir: path.join(out, "runtime"),
+    outbase: path.join(ROOT, "runtime"),
+    format: "cjs",
+    platform: "node",
+    target: "node20",
+    sourcemap: "inline",
+    logLevel: "warning",
+  });
+  fs.copyFileSync(
+    path.join(ROOT, "runtime/contracts/user-created.avsc"),
+    path.join(out, "runtime/contracts/user-created.avsc"),
+  );
   return path.join(out, "runtime", "main.js");
 }
 
 /** Run a worker to its end; fail with its output if it does not exit 0 in time. */
-export async function runWorker(args: string[], env: Record<string, string>, timeoutMs = 240_000): Promise<{ summary: unknown; output: string }> {
+export async function runWorker(
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs = 240_000,
+): Promise<{ summary: unknown; output: string }> {
   const w = await spawnWorker(args, env);
   const t = setTimeout(() => w.proc.kill("SIGKILL"), timeoutMs);
   const { code, signal } = await w.exited;
   clearTimeout(t);
   if (code !== 0) throw new Error(`${w.name} exited ${code ?? signal}:\n${w.output().slice(-4000)}`);
-  const last = w.stdout().trim().split("\n").filter((l) => l.startsWith("{") && !l.includes('"level"')).pop();
+  const last = w
+    .stdout()
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("{") && !l.includes('"level"'))
+    .pop();
   return { summary: last ? JSON.parse(last) : undefined, output: w.output() };
 }
 
@@ -165,7 +201,12 @@ export async function killAll(): Promise<void> {
   await Promise.all(all.map((w) => w.exited));
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 120_000, everyMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 120_000,
+  everyMs = 100,
+): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await fn();
@@ -177,16 +218,32 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 
 export function pgPool(): Pool {
   const e = servicesEnv();
-  return new Pool({ host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD, max: 3 });
+  return new Pool({
+    host: e.PG_HOST,
+    port: Number(e.PG_PORT),
+    database: e.PG_DATABASE,
+    user: e.PG_USER,
+    password: e.PG_PASSWORD,
+    max: 3,
+  });
 }
 
 /**
  * A PostgreSQL schema of its own, with the workers' tables (search_path): `pg` works in it, `drop()`
  * removes it. Tests that count rows need no other relay or ingest on these services in their way.
  */
-export async function scratchSchema(prefix: string, max = 4): Promise<{ schema: string; pg: Pool; drop: () => Promise<void> }> {
+export async function scratchSchema(
+  prefix: string,
+  max = 4,
+): Promise<{ schema: string; pg: Pool; drop: () => Promise<void> }> {
   const e = servicesEnv();
-  const conf = { host: e.PG_HOST, port: Number(e.PG_PORT), database: e.PG_DATABASE, user: e.PG_USER, password: e.PG_PASSWORD };
+  const conf = {
+    host: e.PG_HOST,
+    port: Number(e.PG_PORT),
+    database: e.PG_DATABASE,
+    user: e.PG_USER,
+    password: e.PG_PASSWORD,
+  };
   const schema = uniq(prefix).replace(/-/g, "_");
   const admin = new Pool({ ...conf, max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
@@ -214,11 +271,20 @@ export function cassandra(): CassandraClient {
 }
 
 export function kafka(): Kafka {
-  return new Kafka({ clientId: "it-workers", brokers: servicesEnv().KAFKA_BROKERS.split(","), logLevel: logLevel.NOTHING });
+  return new Kafka({
+    clientId: "it-workers",
+    brokers: servicesEnv().KAFKA_BROKERS.split(","),
+    logLevel: logLevel.NOTHING,
+  });
 }
 
 /** The users the API serves for a seed, pages 1..pages, normalized (fetched_at left 0). */
-export function expectedUsers(seed: string, pages: number, perPage: number, malformedRate = 0): Map<string, UserCreated> {
+export function expectedUsers(
+  seed: string,
+  pages: number,
+  perPage: number,
+  malformedRate = 0,
+): Map<string, UserCreated> {
   const m = new Map<string, UserCreated>();
   for (let p = 1; p <= pages; p++) {
     for (const raw of generatePage(seed, p, perPage, malformedRate).results) {
@@ -243,15 +309,27 @@ export async function cassandraUsers(c: CassandraClient, ids: string[]): Promise
   for (let i = 0; i < chunks.length; i += 8) {
     await Promise.all(
       chunks.slice(i, i + 8).map(async (chunk) => {
-        const r = await c.execute("SELECT * FROM spark_streams.created_users WHERE id IN ?", [chunk], { prepare: true, fetchSize: 1000 });
+        const r = await c.execute("SELECT * FROM spark_streams.created_users WHERE id IN ?", [chunk], {
+          prepare: true,
+          fetchSize: 1000,
+        });
         for (const row of r.rows) {
           const id = row.id.toString() as string;
           out.set(id, {
             id,
-            first_name: row.first_name, last_name: row.last_name, gender: row.gender, address: row.address,
-            country: row.country, post_code: row.post_code, email: row.email, username: row.username,
-            dob: (row.dob as Date).getTime(), registered_date: (row.registered_date as Date).getTime(),
-            phone: row.phone, picture: row.picture, fetched_at: (row.fetched_at as Date).getTime(),
+            first_name: row.first_name,
+            last_name: row.last_name,
+            gender: row.gender,
+            address: row.address,
+            country: row.country,
+            post_code: row.post_code,
+            email: row.email,
+            username: row.username,
+            dob: (row.dob as Date).getTime(),
+            registered_date: (row.registered_date as Date).getTime(),
+            phone: row.phone,
+            picture: row.picture,
+            fetched_at: (row.fetched_at as Date).getTime(),
           });
         }
       }),
@@ -275,7 +353,12 @@ export interface RawMessage {
 }
 
 /** Every message of `topic` between two sets of watermarks (by partition), read with assign-like seeks. */
-export async function readRange(k: Kafka, topic: string, from: Map<number, string>, to: Map<number, string>): Promise<RawMessage[]> {
+export async function readRange(
+  k: Kafka,
+  topic: string,
+  from: Map<number, string>,
+  to: Map<number, string>,
+): Promise<RawMessage[]> {
   const want = [...to.entries()].filter(([p, end]) => BigInt(end) > BigInt(from.get(p) ?? "0"));
   if (want.length === 0) return [];
   const total = want.reduce((s, [p, end]) => s + Number(BigInt(end) - BigInt(from.get(p) ?? "0")), 0);
@@ -296,13 +379,25 @@ export async function readRange(k: Kafka, topic: string, from: Map<number, strin
           if (BigInt(m.offset) < BigInt(from.get(batch.partition) ?? "0") || BigInt(m.offset) >= BigInt(end)) continue;
           const headers: Record<string, string> = {};
           for (const [hk, hv] of Object.entries(m.headers ?? {})) headers[hk] = hv?.toString() ?? "";
-          msgs.push({ partition: batch.partition, offset: m.offset, timestamp: m.timestamp, key: m.key?.toString() ?? null, value: m.value, headers });
+          msgs.push({
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            key: m.key?.toString() ?? null,
+            value: m.value,
+            headers,
+          });
         }
         if (msgs.length >= total) resolveDone();
       },
     });
     for (const [p] of want) consumer.seek({ topic, partition: p, offset: from.get(p) ?? "0" });
-    await Promise.race([done, new Promise((_r, rej) => setTimeout(() => rej(new Error(`read ${msgs.length} of ${total} messages of ${topic}`)), 120_000))]);
+    await Promise.race([
+      done,
+      new Promise((_r, rej) =>
+        setTimeout(() => rej(new Error(`read ${msgs.length} of ${total} messages of ${topic}`)), 120_000),
+      ),
+    ]);
   } finally {
     await consumer.disconnect();
   }
@@ -312,12 +407,17 @@ export async function readRange(k: Kafka, topic: string, from: Map<number, strin
 /** Until `group` has committed past the topic's end as it is now (it has read all there is). */
 export async function groupCaughtUp(admin: Admin, group: string, deadlineMs = 900_000): Promise<void> {
   const ends = await topicEnds(admin);
-  await waitFor("the processor group caught up with the topic", async () => {
-    const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
-    if (!off) return false;
-    const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
-    return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
-  }, deadlineMs, 1000);
+  await waitFor(
+    "the processor group caught up with the topic",
+    async () => {
+      const off = await admin.fetchOffsets({ groupId: group, topics: [USERS_TOPIC] }).catch(() => undefined);
+      if (!off) return false;
+      const done = new Map(off[0].partitions.map((p) => [p.partition, BigInt(p.offset)]));
+      return [...ends].every(([p, end]) => (done.get(p) ?? -1n) >= BigInt(end));
+    },
+    deadlineMs,
+    1000,
+  );
 }
 
 /**
@@ -326,7 +426,11 @@ export async function groupCaughtUp(admin: Admin, group: string, deadlineMs = 90
  */
 export class StoredIds {
   private readonly verified = new Set<string>();
-  constructor(private readonly cass: CassandraClient, private readonly admin: Admin, private readonly group: string) {}
+  constructor(
+    private readonly cass: CassandraClient,
+    private readonly admin: Admin,
+    private readonly group: string,
+  ) {}
 
   async missing(ids: string[], deadlineMs = 180_000): Promise<string[]> {
     await groupCaughtUp(this.admin, this.group).catch(() => undefined);
@@ -372,7 +476,9 @@ export class Supervisor<N extends string> {
       if (this.expected.has(wk) || this.stopping) return;
       const fault = this.underWay();
       if (fault) fault.exits++;
-      this.exitLog.push(`${name} exited by itself (${code ?? signal}) during ${fault?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`);
+      this.exitLog.push(
+        `${name} exited by itself (${code ?? signal}) during ${fault?.fault ?? "setup"}:\n${wk.output().slice(-1500)}`,
+      );
       await new Promise((r) => setTimeout(r, 1000));
       if (!this.stopping) await this.start(name);
     });

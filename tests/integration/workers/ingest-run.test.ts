@@ -32,7 +32,10 @@ describe("ingest: a retried run stores only the pages it lacks (real PostgreSQL)
       const q = new URL(req.url ?? "/", "http://x").searchParams;
       const page = Number(q.get("page"));
       asked.push(page);
-      const send = () => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(generatePage(String(q.get("seed")), page, Number(q.get("results")))));
+      const send = () =>
+        res
+          .writeHead(200, { "content-type": "application/json" })
+          .end(JSON.stringify(generatePage(String(q.get("seed")), page, Number(q.get("results")))));
       if (page === 2 && holdPage2) {
         onHeld();
         res.on("close", () => undefined);
@@ -54,12 +57,20 @@ describe("ingest: a retried run stores only the pages it lacks (real PostgreSQL)
     const seed = uniq("run-seed");
     const run = `manual__${uniq("run")}`;
     const config = loadConfig(ingestSchema, {
-      PG_HOST: e.PG_HOST, PG_PORT: e.PG_PORT, PG_DATABASE: e.PG_DATABASE, PG_USER: e.PG_USER, PG_PASSWORD: e.PG_PASSWORD,
+      PG_HOST: e.PG_HOST,
+      PG_PORT: e.PG_PORT,
+      PG_DATABASE: e.PG_DATABASE,
+      PG_USER: e.PG_USER,
+      PG_PASSWORD: e.PG_PASSWORD,
       API_BASE_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-      INGEST_SEED: seed, INGEST_BATCH_SIZE: "20", INGEST_BATCHES: "3", INGEST_RUN_ID: run,
+      INGEST_SEED: seed,
+      INGEST_BATCH_SIZE: "20",
+      INGEST_BATCHES: "3",
+      INGEST_RUN_ID: run,
     });
     const log = createLogger("ingest", "silent");
-    const users = async () => Number((await pg.query<{ n: string }>("SELECT count(*)::text AS n FROM users")).rows[0].n);
+    const users = async () =>
+      Number((await pg.query<{ n: string }>("SELECT count(*)::text AS n FROM users")).rows[0].n);
 
     // try 1: killed while page 2 is on its way (page 1 stored)
     const stop = new AbortController();
@@ -72,7 +83,10 @@ describe("ingest: a retried run stores only the pages it lacks (real PostgreSQL)
     holdPage2 = false;
     asked.length = 0;
     const second = await runIngestOnce({ config, pool: pg, log });
-    assert.deepEqual({ run: second.run, earlierPages: second.earlierPages, batches: second.batches, interrupted: second.interrupted }, { run, earlierPages: 1, batches: 2, interrupted: false });
+    assert.deepEqual(
+      { run: second.run, earlierPages: second.earlierPages, batches: second.batches, interrupted: second.interrupted },
+      { run, earlierPages: 1, batches: 2, interrupted: false },
+    );
     assert.deepEqual(asked, [2, 3], "pages asked by the retry");
     assert.equal(await users(), 60, "three pages of 20");
 

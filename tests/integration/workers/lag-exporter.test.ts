@@ -28,7 +28,14 @@ describe("lag exporter: consumer groups against the topic's end (real Kafka)", f
     await producer.send({ topic, messages: [...Array(4).keys()].map((i) => ({ partition: 1, value: `b${i}` })) });
     await producer.disconnect();
     // the group has read 3 of partition 0 and all of partition 1; nothing committed on 2
-    await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: 0, offset: "3" }, { partition: 1, offset: "4" }] });
+    await admin.setOffsets({
+      groupId: group,
+      topic,
+      partitions: [
+        { partition: 0, offset: "3" },
+        { partition: 1, offset: "4" },
+      ],
+    });
   });
 
   after(async () => {
@@ -46,19 +53,29 @@ describe("lag exporter: consumer groups against the topic's end (real Kafka)", f
 
   it("one round of the exporter: kafka_consumergroup_lag 7 and 0, the offsets beside, on /metrics", async () => {
     const e = servicesEnv();
-    const config = loadConfig(lagSchema, { KAFKA_BROKERS: e.KAFKA_BROKERS, LAG_GROUPS: `${group}, ${uniq("no-such-group")}`, LAG_INTERVAL_MS: "500" });
+    const config = loadConfig(lagSchema, {
+      KAFKA_BROKERS: e.KAFKA_BROKERS,
+      LAG_GROUPS: `${group}, ${uniq("no-such-group")}`,
+      LAG_INTERVAL_MS: "500",
+    });
     const s = await runLagExporter({ config, log: createLogger("lag", "silent"), rounds: 1 });
     assert.deepEqual(s, { rounds: 1, failedRounds: 0 });
     const text = await metrics().registry.metrics();
     const value = (name: string, p: number) => {
-      const m = new RegExp(`^${name}\\{consumergroup="${group}",topic="${topic}",partition="${p}"\\} (\\d+)$`, "m").exec(text);
+      const m = new RegExp(
+        `^${name}\\{consumergroup="${group}",topic="${topic}",partition="${p}"\\} (\\d+)$`,
+        "m",
+      ).exec(text);
       return m ? Number(m[1]) : undefined;
     };
     assert.equal(value("kafka_consumergroup_lag", 0), 7);
     assert.equal(value("kafka_consumergroup_lag", 1), 0);
     assert.equal(value("kafka_consumergroup_lag", 2), undefined);
     assert.equal(value("kafka_consumergroup_current_offset", 0), 3);
-    assert.match(text, new RegExp(`^kafka_topic_partition_current_offset\\{topic="${topic}",partition="0"\\} 10$`, "m"));
+    assert.match(
+      text,
+      new RegExp(`^kafka_topic_partition_current_offset\\{topic="${topic}",partition="0"\\} 10$`, "m"),
+    );
 
     // the group's offsets gone (expired, or deleted as here): the next reading leaves no frozen lag behind
     await admin.deleteGroups([group]);

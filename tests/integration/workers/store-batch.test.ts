@@ -20,7 +20,8 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
       const n = normalizeUser(r, Date.now());
       return n.ok ? [n.user] : [];
     });
-  const count = async (sql: string) => Number((await pg.query<{ n: string }>(sql, sql.includes("$1") ? [seed] : [])).rows[0].n);
+  const count = async (sql: string) =>
+    Number((await pg.query<{ n: string }>(sql, sql.includes("$1") ? [seed] : [])).rows[0].n);
 
   before(async () => {
     scratch = await scratchSchema("it_store");
@@ -45,7 +46,10 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
 
   it("two ingests storing the same page at once: one stores it, the other writes nothing; the cursor moves once", async () => {
     const users = usersOf(2);
-    const r = await Promise.all([storeBatch(pg, { seed, page: 2, users, rejected: [] }), storeBatch(pg, { seed, page: 2, users, rejected: [] })]);
+    const r = await Promise.all([
+      storeBatch(pg, { seed, page: 2, users, rejected: [] }),
+      storeBatch(pg, { seed, page: 2, users, rejected: [] }),
+    ]);
     assert.deepEqual(r.map((x) => x.stored).sort(), [false, true]);
     assert.equal(await count("SELECT next_page::text AS n FROM ingest_cursor WHERE seed = $1"), 3);
     assert.equal(await count("SELECT count(*)::text AS n FROM outbox"), 100);
@@ -54,8 +58,14 @@ describe("ingest: storeBatch and the seed's cursor (real PostgreSQL)", function 
 
   it("two tries of a run storing its last page at once: one stores it, the other is told the run is complete; the run counts its share, no more", async () => {
     const run = { id: uniq("run"), pages: 1 };
-    const r = await Promise.all([storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run }), storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run })]);
-    assert.deepEqual(r.map((x) => [x.stored, x.runComplete ?? false]).sort(), [[false, true], [true, false]]);
+    const r = await Promise.all([
+      storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run }),
+      storeBatch(pg, { seed, page: 3, users: usersOf(3), rejected: [], run }),
+    ]);
+    assert.deepEqual(r.map((x) => [x.stored, x.runComplete ?? false]).sort(), [
+      [false, true],
+      [true, false],
+    ]);
     assert.equal(await count(`SELECT pages::text AS n FROM ingest_runs WHERE run_id = '${run.id}'`), 1);
     assert.equal(await count("SELECT count(*)::text AS n FROM users"), 150);
     assert.equal(await count("SELECT next_page::text AS n FROM ingest_cursor WHERE seed = $1"), 4);

@@ -23,15 +23,34 @@ describe("bench/stats", () => {
   });
 
   it("slope fits a line through the points (records per second)", () => {
-    assert.equal(slope([{ t: 0, v: 0 }, { t: 1000, v: 500 }, { t: 2000, v: 1000 }]), 500);
+    assert.equal(
+      slope([
+        { t: 0, v: 0 },
+        { t: 1000, v: 500 },
+        { t: 2000, v: 1000 },
+      ]),
+      500,
+    );
     // noise around 2000/s
-    assert.ok(Math.abs(slope([{ t: 0, v: 10 }, { t: 500, v: 990 }, { t: 1000, v: 2010 }, { t: 1500, v: 2990 }]) - 2000) < 50);
+    assert.ok(
+      Math.abs(
+        slope([
+          { t: 0, v: 10 },
+          { t: 500, v: 990 },
+          { t: 1000, v: 2010 },
+          { t: 1500, v: 2990 },
+        ]) - 2000,
+      ) < 50,
+    );
     assert.ok(Number.isNaN(slope([{ t: 5, v: 1 }])));
   });
 
   it("runFigures leaves the start-up, fill and drain out of the steady rate and the CPU per record", () => {
     // 2 s of start-up (CPU, no records), 10,000 records at 1000/s using 100 µs each, then a slow drain
-    const pts: Point[] = [{ t: 0, v: 0, cpuUs: 0 }, { t: 2000, v: 0, cpuUs: 500_000 }];
+    const pts: Point[] = [
+      { t: 0, v: 0, cpuUs: 0 },
+      { t: 2000, v: 0, cpuUs: 500_000 },
+    ];
     for (let i = 1; i <= 10; i++) pts.push({ t: 2000 + i * 1000, v: i * 1000, cpuUs: 500_000 + i * 100_000 });
     pts.push({ t: 20_000, v: 10_500, cpuUs: 1_550_000 });
     const f = runFigures(pts);
@@ -62,7 +81,10 @@ describe("bench/stats", () => {
 
 describe("scripts/pipeline", () => {
   it("parses its options, flags over env", () => {
-    const o = parseOptions(["--users", "5000", "--batch", "500", "--no-services"], { PIPELINE_USERS: "9", INGEST_SEED: "s1" });
+    const o = parseOptions(["--users", "5000", "--batch", "500", "--no-services"], {
+      PIPELINE_USERS: "9",
+      INGEST_SEED: "s1",
+    });
     assert.equal(o.users, 5000);
     assert.equal(o.batch, 500);
     assert.equal(o.seed, "s1");

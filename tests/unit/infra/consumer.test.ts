@@ -55,8 +55,13 @@ describe("infra: the output contract's reader (tests/fixtures/consumer)", () => 
   it("reads the contract as the program declares it: version 1.x, every shape, the five secrets", async () => {
     assert.equal(outputs.contractVersion, CONTRACT_VERSION);
     const seen = await consume(outputs);
-    assert.ok(Object.values(seen).every((s) => s.shape === "ok"), JSON.stringify(seen));
-    const secret = Object.entries(seen).filter(([, s]) => s.secret).map(([n]) => n);
+    assert.ok(
+      Object.values(seen).every((s) => s.shape === "ok"),
+      JSON.stringify(seen),
+    );
+    const secret = Object.entries(seen)
+      .filter(([, s]) => s.secret)
+      .map(([n]) => n);
     assert.deepEqual(secret.sort(), [...SECRET_OUTPUTS].sort());
   });
 

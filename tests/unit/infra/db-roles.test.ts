@@ -17,8 +17,10 @@ import { containers, devRun, envOf, hostnameOf, Run, unwrap } from "./harness";
 
 /** Statements of a script that mention a role as grantee or target. */
 const grantsTo = (sql: string, role: string) =>
-  [...sql.matchAll(new RegExp(`GRANT ([A-Z, ]+) ON ([^;]+?) TO ${role}\\b`, "g"))]
-    .map((m) => ({ what: m[1], on: m[2] }));
+  [...sql.matchAll(new RegExp(`GRANT ([A-Z, ]+) ON ([^;]+?) TO ${role}\\b`, "g"))].map((m) => ({
+    what: m[1],
+    on: m[2],
+  }));
 
 describe("infra: database roles, least privilege", () => {
   let run: Run;

@@ -11,7 +11,10 @@ describe("infra: the dev stack declares every container", () => {
     assert.equal(run.error, undefined, String(run.error));
   });
 
-  /** A project image as containers take it: by digest (repoDigest), so a rebuild rolls them (mocks answer repo@sha256:0…). */
+  /**
+   * A project image as containers take it: by digest (repoDigest), so a rebuild rolls them (mocks answer
+   * repo@sha256:0…).
+   */
   const digest = (repo: string) => `${repo}@sha256:${"0".repeat(64)}`;
   const expected: Record<string, string> = {
     postgres: "postgres:15.13-bookworm",
@@ -55,19 +58,33 @@ describe("infra: the dev stack declares every container", () => {
     // Absolute: providers run in infra/ (Pulumi.yaml main), where a relative path names nothing.
     for (const i of images) {
       const b = i.inputs.build as { context: string; dockerfile: string };
-      assert.ok(path.isAbsolute(b.context) && path.isAbsolute(b.dockerfile), `${i.name}: ${b.context} ${b.dockerfile} not absolute`);
+      assert.ok(
+        path.isAbsolute(b.context) && path.isAbsolute(b.dockerfile),
+        `${i.name}: ${b.context} ${b.dockerfile} not absolute`,
+      );
       // the repository root, or the image's own folder where it copies nothing else (the JMX agent)
       assert.ok(b.context === REPO_ROOT || b.context === path.dirname(b.dockerfile), `${i.name}: context ${b.context}`);
       assert.ok(fs.existsSync(b.dockerfile), b.dockerfile);
     }
-    const dockerfiles = images.map((i) => path.relative(REPO_ROOT, (i.inputs.build as { dockerfile: string }).dockerfile)).sort();
-    assert.deepEqual(dockerfiles, ["images/airflow/Dockerfile", "images/jmx-agent/Dockerfile", "images/spark/Dockerfile", "images/workers/Dockerfile"]);
+    const dockerfiles = images
+      .map((i) => path.relative(REPO_ROOT, (i.inputs.build as { dockerfile: string }).dockerfile))
+      .sort();
+    assert.deepEqual(dockerfiles, [
+      "images/airflow/Dockerfile",
+      "images/jmx-agent/Dockerfile",
+      "images/spark/Dockerfile",
+      "images/workers/Dockerfile",
+    ]);
     for (const i of images) assert.equal(i.inputs.skipPush, true);
     const spark = images.find((i) => i.name.endsWith("-spark-image"))!;
     // The configured Spark version reaches the image through its base and its connectors.
-    assert.deepEqual((spark.inputs.build as { args: unknown }).args, { SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu", SPARK_VERSION: "3.5.1" });
+    assert.deepEqual((spark.inputs.build as { args: unknown }).args, {
+      SPARK_IMAGE: "apache/spark:3.5.1-scala2.12-java17-python3-ubuntu",
+      SPARK_VERSION: "3.5.1",
+    });
     // The classic builder: what Docker engines without BuildKit (Debian's 20.10) run.
-    for (const i of images) assert.equal((i.inputs.build as { builderVersion: string }).builderVersion, "BuilderV1", i.name);
+    for (const i of images)
+      assert.equal((i.inputs.build as { builderVersion: string }).builderVersion, "BuilderV1", i.name);
   });
 
   it("the Airflow image takes the worker bundle from the worker image the stack built", () => {
@@ -90,14 +107,35 @@ describe("infra: the dev stack declares every container", () => {
 
   it("parent: this: every container hangs under the component of its subsystem, every volume under the target", () => {
     const subsystem: Record<string, string> = {
-      postgres: "Postgres", "postgres-roles": "Postgres", zookeeper: "Kafka", kafka: "Kafka", "kafka-topics": "Kafka", "schema-registry": "Kafka",
-      "control-center": "Kafka", cassandra: "Cassandra", "cassandra-auth": "Cassandra", "spark-master": "Spark",
-      "spark-worker-1": "Spark", "spark-worker-2": "Spark", "spark-driver": "Spark", "airflow-init": "Airflow",
-      "airflow-webserver": "Airflow", "airflow-scheduler": "Airflow", api: "Workers",
-      relay: "Workers", processor: "Workers", prometheus: "Monitoring", "lag-exporter": "Monitoring",
+      postgres: "Postgres",
+      "postgres-roles": "Postgres",
+      zookeeper: "Kafka",
+      kafka: "Kafka",
+      "kafka-topics": "Kafka",
+      "schema-registry": "Kafka",
+      "control-center": "Kafka",
+      cassandra: "Cassandra",
+      "cassandra-auth": "Cassandra",
+      "spark-master": "Spark",
+      "spark-worker-1": "Spark",
+      "spark-worker-2": "Spark",
+      "spark-driver": "Spark",
+      "airflow-init": "Airflow",
+      "airflow-webserver": "Airflow",
+      "airflow-scheduler": "Airflow",
+      api: "Workers",
+      relay: "Workers",
+      processor: "Workers",
+      prometheus: "Monitoring",
+      "lag-exporter": "Monitoring",
       // Docker has no init containers: a job copies the JMX agent out of its image for each JVM.
-      "postgres-exporter": "Exporters", pushgateway: "Exporters", "statsd-exporter": "Exporters", "node-exporter": "Exporters",
-      "copy-zookeeper-jmx-agent": "Kafka", "copy-kafka-jmx-agent": "Kafka", "copy-cassandra-jmx-agent": "Cassandra",
+      "postgres-exporter": "Exporters",
+      pushgateway: "Exporters",
+      "statsd-exporter": "Exporters",
+      "node-exporter": "Exporters",
+      "copy-zookeeper-jmx-agent": "Kafka",
+      "copy-kafka-jmx-agent": "Kafka",
+      "copy-cassandra-jmx-agent": "Cassandra",
     };
     assert.equal(containers(run).length, Object.keys(subsystem).length);
     for (const c of containers(run)) {
@@ -107,7 +145,9 @@ describe("infra: the dev stack declares every container", () => {
     const volumes = run.resources.filter((r) => r.type === "docker:index/volume:Volume");
     assert.ok(volumes.length >= 6);
     for (const v of volumes) assert.equal(run.parents.get(v.name), "realtime-pipeline:docker:Target", v.name);
-    for (const r of run.resources.filter((x) => !x.type.startsWith("realtime-pipeline:") && x.type !== "pulumi:pulumi:Stack")) {
+    for (const r of run.resources.filter(
+      (x) => !x.type.startsWith("realtime-pipeline:") && x.type !== "pulumi:pulumi:Stack",
+    )) {
       assert.match(run.parents.get(r.name) ?? "", /^realtime-pipeline:/, `${r.type} ${r.name} has no component parent`);
     }
   });

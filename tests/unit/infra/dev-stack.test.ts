@@ -28,7 +28,10 @@ describe("infra: the dev stack's containers, as a real Docker engine needs them"
     const kafka = byHost(run, "kafka")!;
     const mounts = kafka.inputs.volumes as { containerPath: string }[];
     const dirs = envOf(kafka).KAFKA_LOG_DIRS;
-    assert.ok(mounts.some((m) => dirs.startsWith(`${m.containerPath}/`)), `log.dirs ${dirs} is not inside a volume (${mounts.map((m) => m.containerPath).join(", ")})`);
+    assert.ok(
+      mounts.some((m) => dirs.startsWith(`${m.containerPath}/`)),
+      `log.dirs ${dirs} is not inside a volume (${mounts.map((m) => m.containerPath).join(", ")})`,
+    );
     assert.ok(!mounts.some((m) => m.containerPath === dirs), `log.dirs ${dirs} is a volume's root`);
   });
 
@@ -94,7 +97,10 @@ describe("infra: the dev stack's containers, as a real Docker engine needs them"
   });
 
   it("versions must be full tags (no apache/spark:3.5-…), and the Spark connectors follow sparkVersion", async () => {
-    assert.throws(() => parseStageConfig({ ...DEV_CONFIG, sparkVersion: "3.5" }), /realtime-pipeline:sparkVersion: must be a full 3\.5\.x version/);
+    assert.throws(
+      () => parseStageConfig({ ...DEV_CONFIG, sparkVersion: "3.5" }),
+      /realtime-pipeline:sparkVersion: must be a full 3\.5\.x version/,
+    );
     assert.throws(() => parseStageConfig({ ...DEV_CONFIG, confluentVersion: "7.9" }), /confluentVersion/);
     const r = await runProgram({ ...DEV_CONFIG, sparkVersion: "3.5.3" });
     const spark = r.resources.find((x) => x.type === "docker:index/image:Image" && x.name.endsWith("-spark-image"))!;
@@ -105,8 +111,15 @@ describe("infra: the dev stack's containers, as a real Docker engine needs them"
     const pem = `${__dirname}/fixtures/test-ca.pem`;
     const r = await runProgram({ ...DEV_CONFIG, buildCaCertificates: pem });
     const images = r.resources.filter((x) => x.type === "docker:index/image:Image");
-    const withCa = images.filter((i) => /BEGIN CERTIFICATE/.test(String((i.inputs.build as { args: Record<string, string> }).args?.EXTRA_CA_CERTS ?? "")));
-    assert.deepEqual(withCa.map((i) => i.name.replace(/^realtime-pipeline-dev-/, "")).sort(), ["airflow-image", "jmx-agent-image", "spark-image", "workers-image"]);
+    const withCa = images.filter((i) =>
+      /BEGIN CERTIFICATE/.test(String((i.inputs.build as { args: Record<string, string> }).args?.EXTRA_CA_CERTS ?? "")),
+    );
+    assert.deepEqual(withCa.map((i) => i.name.replace(/^realtime-pipeline-dev-/, "")).sort(), [
+      "airflow-image",
+      "jmx-agent-image",
+      "spark-image",
+      "workers-image",
+    ]);
     const bad = await runProgram({ ...DEV_CONFIG, buildCaCertificates: "/nonexistent/ca.pem" });
     assert.match(String(bad.error), /realtime-pipeline:buildCaCertificates: cannot read \/nonexistent\/ca\.pem/);
     // Unset (the default): no extra certificate anywhere.

@@ -226,8 +226,23 @@ describe("infra: the Docker job runner speaks to engines as users have them", ()
       const sign = (name: string, subject: string, ext: string) => {
         fs.writeFileSync(path.join(certs, `${name}.ext`), ext);
         ssl("req", ...key, "-keyout", `${name}-key.pem`, "-out", `${name}.csr`, "-subj", subject);
-        ssl("x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
-          "-out", `${name}.pem`, "-days", "1", "-extfile", `${name}.ext`);
+        ssl(
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca-key.pem",
+          "-CAcreateserial",
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "1",
+          "-extfile",
+          `${name}.ext`,
+        );
       };
       sign("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
       sign("cert", "/CN=client", "extendedKeyUsage=clientAuth\n");
@@ -329,11 +344,27 @@ engine.on("close", () => process.exit(0));
         "POST /v1.47/containers/failing/wait",
         "GET /v1.47/containers/failing/logs?stdout=1&stderr=1&tail=40",
       ]);
-      const argv = fs.readFileSync(calls, "utf8").trim().split("\n").map((l) => JSON.parse(l) as string[]);
+      const argv = fs
+        .readFileSync(calls, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as string[]);
       assert.equal(argv.length, 4, "one ssh session per connection");
       assert.deepEqual(argv[0], [
-        "-i", "/tmp/k", "-o", "ConnectTimeout=30", "-T", "-l", "me", "-p", "2222", "--", "127.0.0.1",
-        "docker", "system", "dial-stdio",
+        "-i",
+        "/tmp/k",
+        "-o",
+        "ConnectTimeout=30",
+        "-T",
+        "-l",
+        "me",
+        "-p",
+        "2222",
+        "--",
+        "127.0.0.1",
+        "docker",
+        "system",
+        "dial-stdio",
       ]);
     });
 

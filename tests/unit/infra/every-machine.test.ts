@@ -28,10 +28,16 @@ describe("infra: a service on every machine", () => {
 
   it("refuses volumes of its own, naming them and the field", () => {
     const own = { ...agent, volumes: [{ volume: "agent-data", path: "/data" }] };
-    assert.throws(() => checkService(own), /agent: an everyMachine service has no volumes of its own, but mounts agent-data \(volumes\)/);
+    assert.throws(
+      () => checkService(own),
+      /agent: an everyMachine service has no volumes of its own, but mounts agent-data \(volumes\)/,
+    );
   });
 
   it("refuses to be stateful", () => {
-    assert.throws(() => checkService({ ...agent, state: "stateful" }), /agent: an everyMachine service is stateless, not stateful/);
+    assert.throws(
+      () => checkService({ ...agent, state: "stateful" }),
+      /agent: an everyMachine service is stateless, not stateful/,
+    );
   });
 });

@@ -76,7 +76,13 @@ function identityOf(t: pulumi.ResourceTransformationArgs): Identity {
   const listed = Array.isArray(o.dependsOn) ? o.dependsOn : o.dependsOn ? [o.dependsOn] : [];
   const deps = (listed as unknown as Node[]).map(nodeUrn).sort();
   const keys = [
-    "protect", "retainOnDelete", "deleteBeforeReplace", "ignoreChanges", "replaceOnChanges", "customTimeouts", "import",
+    "protect",
+    "retainOnDelete",
+    "deleteBeforeReplace",
+    "ignoreChanges",
+    "replaceOnChanges",
+    "customTimeouts",
+    "import",
   ] as const;
   const options = Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
   return {
@@ -115,7 +121,8 @@ export function plainLeaks(v: unknown, needles: string[], path = ""): string[] {
   if (isSecretWrapper(v)) return [];
   if (typeof v === "string") return needles.some((n) => v.includes(n)) ? [path] : [];
   if (Array.isArray(v)) return v.flatMap((x, i) => plainLeaks(x, needles, `${path}[${i}]`));
-  if (typeof v === "object" && v !== null) return Object.entries(v).flatMap(([k, x]) => plainLeaks(x, needles, `${path}.${k}`));
+  if (typeof v === "object" && v !== null)
+    return Object.entries(v).flatMap(([k, x]) => plainLeaks(x, needles, `${path}.${k}`));
   return [];
 }
 
@@ -156,7 +163,12 @@ async function declare(config: Record<string, string>, stack: string): Promise<R
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, read: args.id !== undefined && args.id !== "" });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          read: args.id !== undefined && args.id !== "",
+        });
         const state: Record<string, unknown> = { ...args.inputs };
         if (args.type === "random:index/randomPassword:RandomPassword") {
           state.result = `GEN${args.name.replace(/[^A-Za-z0-9]/g, "")}Q7x`;
@@ -179,8 +191,18 @@ async function declare(config: Record<string, string>, stack: string): Promise<R
     stack,
     false,
   );
-  pulumi.runtime.setAllConfig(Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])));
-  const run: Run = { resources, generated, identities: [], parents: new Map(), dependsOn: new Map(), providers: new Map(), options: new Map() };
+  pulumi.runtime.setAllConfig(
+    Object.fromEntries(Object.entries(config).map(([k, v]) => [`realtime-pipeline:${k}`, v])),
+  );
+  const run: Run = {
+    resources,
+    generated,
+    identities: [],
+    parents: new Map(),
+    dependsOn: new Map(),
+    providers: new Map(),
+    options: new Map(),
+  };
   // Pulumi records a stack trace for every promise it makes; under tsx's source maps that is most
   // of a run's time. Traces are of no use here, so skip them while the program runs.
   const traceLimit = Error.stackTraceLimit;
@@ -192,11 +214,18 @@ async function declare(config: Record<string, string>, stack: string): Promise<R
         const parent = t.opts.parent as { __pulumiType?: string } | undefined;
         run.parents.set(t.name, parent?.__pulumiType ?? "");
         const deps = (t.opts.dependsOn ?? []) as { __name?: string }[];
-        run.dependsOn.set(t.name, (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"));
+        run.dependsOn.set(
+          t.name,
+          (Array.isArray(deps) ? deps : [deps]).map((d) => d.__name ?? "?"),
+        );
         const provider = t.opts.provider as { __name?: string } | undefined;
         if (provider) run.providers.set(t.name, provider.__name ?? "?");
         const o = t.opts as pulumi.CustomResourceOptions;
-        run.options.set(t.name, { protect: o.protect, customTimeouts: o.customTimeouts, retainOnDelete: o.retainOnDelete });
+        run.options.set(t.name, {
+          protect: o.protect,
+          customTimeouts: o.customTimeouts,
+          retainOnDelete: o.retainOnDelete,
+        });
         run.identities.push(identityOf(t));
         return undefined;
       });

@@ -29,9 +29,11 @@ const MAY_IMPORT: Record<string, string[]> = {
 const layerOf = (file: string) => LAYERS.find(([, re]) => re.test(file))?.[0];
 
 function infraFiles(dir = "infra"): string[] {
-  return fs.readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? infraFiles(`${dir}/${e.name}`) : e.name.endsWith(".ts") ? [`${dir}/${e.name}`] : [],
-  );
+  return fs
+    .readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? infraFiles(`${dir}/${e.name}`) : e.name.endsWith(".ts") ? [`${dir}/${e.name}`] : [],
+    );
 }
 
 describe("infra: no import runs back up (docs/architecture.md, the folder picture)", () => {
@@ -55,7 +57,11 @@ describe("infra: the program compiles as Pulumi compiles it", () => {
     assert.equal(main, "infra/");
     const file = path.join(REPO_ROOT, main, "tsconfig.json");
     assert.ok(fs.existsSync(file), `${file} is missing: Pulumi's ts-node would type-check with its defaults`);
-    const parsed = ts.getParsedCommandLineOfConfigFile(file, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(String(d.messageText)) });
+    const parsed = ts.getParsedCommandLineOfConfigFile(
+      file,
+      {},
+      { ...ts.sys, onUnRecoverableConfigFileDiagnostic: (d) => assert.fail(String(d.messageText)) },
+    );
     assert.equal(parsed?.options.strict, true);
     assert.equal(parsed?.options.noUnusedLocals, true);
   });

@@ -35,7 +35,8 @@ describe("infra: the stack-output contract", () => {
   it("has exactly the documented names", () => {
     assert.deepEqual(Object.keys(out).sort(), [...OUTPUT_NAMES].sort());
     const doc = fs.readFileSync("docs/reference.md", "utf8");
-    for (const n of OUTPUT_NAMES) assert.match(doc, new RegExp("\\| `" + n + "` \\|"), `docs/reference.md has no row for ${n}`);
+    for (const n of OUTPUT_NAMES)
+      assert.match(doc, new RegExp("\\| `" + n + "` \\|"), `docs/reference.md has no row for ${n}`);
   });
 
   it("says its version, and CHANGELOG.md's newest entry is that version", () => {
@@ -73,7 +74,12 @@ describe("infra: the stack-output contract", () => {
   });
 
   it("follow the configured bind address and ports", async () => {
-    const r = await runProgram({ ...DEV_CONFIG, bindAddress: "0.0.0.0", advertisedHost: "dev-box.lan", ports: JSON.stringify({ kafka: 19092 }) });
+    const r = await runProgram({
+      ...DEV_CONFIG,
+      bindAddress: "0.0.0.0",
+      advertisedHost: "dev-box.lan",
+      ports: JSON.stringify({ kafka: 19092 }),
+    });
     // Every interface: LAN clients dial the host's name (localhost would send them to themselves).
     assert.deepEqual(r.outputs!.kafkaBootstrapServers, { internal: "kafka:29092", host: "dev-box.lan:19092" });
     const kafka = containers(r).find((c) => hostnameOf(c) === "kafka")!;

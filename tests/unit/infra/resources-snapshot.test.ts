@@ -42,7 +42,8 @@ describe("infra: every stack declares exactly the resources of its fixture", () 
         fs.writeFileSync(file, actual);
       }
       const expected = fs.readFileSync(file, "utf8");
-      if (actual !== expected) assert.fail(`${stack}: differs from ${path.basename(file)}:\n${changes(expected, actual)}`);
+      if (actual !== expected)
+        assert.fail(`${stack}: differs from ${path.basename(file)}:\n${changes(expected, actual)}`);
     });
   }
 });

@@ -2,7 +2,6 @@ import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import { containers, devRun, envOf, hostnameOf, plainLeaks, resolve, Run } from "./harness";
 
-
 describe("infra: no secret in plain text", () => {
   let run: Run;
   before(async () => {
@@ -17,8 +16,16 @@ describe("infra: no secret in plain text", () => {
 
   it("the generated values reach the containers that need them", () => {
     const env = (h: string) => envOf(containers(run).find((c) => hostnameOf(c) === h)!);
-    const found = new Set(containers(run).flatMap((c) => Object.values(envOf(c))).flatMap((v) => run.generated.filter((g) => v.includes(g))));
-    assert.equal(found.size, run.generated.length, "a generated secret is used nowhere: the leak scan would prove nothing");
+    const found = new Set(
+      containers(run)
+        .flatMap((c) => Object.values(envOf(c)))
+        .flatMap((v) => run.generated.filter((g) => v.includes(g))),
+    );
+    assert.equal(
+      found.size,
+      run.generated.length,
+      "a generated secret is used nowhere: the leak scan would prove nothing",
+    );
     assert.equal(env("postgres-roles").PG_PIPELINE_PASSWORD, env("relay").PG_PASSWORD);
     assert.equal(env("postgres").POSTGRES_PASSWORD, env("postgres-roles").PG_ADMIN_PASSWORD);
     assert.notEqual(env("postgres").POSTGRES_PASSWORD, env("relay").PG_PASSWORD);
@@ -43,15 +50,22 @@ describe("infra: no secret in plain text", () => {
     };
     assert.deepEqual(await walk(run.outputs, "outputs"), []);
     const o = run.outputs!;
-    for (const s of [o.postgresPassword, o.postgresReaderPassword, o.cassandraPassword, o.cassandraReaderPassword, o.airflowAdminPassword]) {
+    for (const s of [
+      o.postgresPassword,
+      o.postgresReaderPassword,
+      o.cassandraPassword,
+      o.cassandraReaderPassword,
+      o.airflowAdminPassword,
+    ]) {
       const r = await resolve(s);
       assert.ok(r.secret && run.generated.includes(r.value as string));
     }
   });
 
   it("the admin roles' passwords are in no output", async () => {
-    const admins = ["postgres-admin-password", "cassandra-admin-password", "cassandra-default-password"]
-      .map((n) => run.generated.find((g) => g.includes(n.replace(/-/g, "")))!);
+    const admins = ["postgres-admin-password", "cassandra-admin-password", "cassandra-default-password"].map((n) =>
+      run.generated.find((g) => g.includes(n.replace(/-/g, "")))!,
+    );
     assert.equal(admins.filter(Boolean).length, 3);
     for (const v of Object.values(run.outputs!)) {
       const r = await resolve(v);

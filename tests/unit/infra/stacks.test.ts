@@ -24,9 +24,15 @@ describe("infra: the stack files", () => {
       assert.equal(stackConfig(stack).target, "kubernetes");
       assert.throws(
         () => parseStageConfig(stackConfig(stack)),
-        (e: unknown) => e instanceof StageConfigError && /realtime-pipeline:registry: is required for the kubernetes target/.test(e.message) && /realtime-pipeline:kubeContext: is required/.test(e.message),
+        (e: unknown) =>
+          e instanceof StageConfigError &&
+          /realtime-pipeline:registry: is required for the kubernetes target/.test(e.message) &&
+          /realtime-pipeline:kubeContext: is required/.test(e.message),
       );
-      assert.equal(parseStageConfig({ ...stackConfig(stack), registry: "ghcr.io/acme", kubeContext: "c" }).namespace, `realtime-pipeline-${stack}`);
+      assert.equal(
+        parseStageConfig({ ...stackConfig(stack), registry: "ghcr.io/acme", kubeContext: "c" }).namespace,
+        `realtime-pipeline-${stack}`,
+      );
     });
   }
 

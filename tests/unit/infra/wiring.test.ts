@@ -28,7 +28,11 @@ describe("infra: wiring between containers", () => {
     const nets = run.resources.filter((r) => r.type === "docker:index/network:Network");
     assert.equal(nets.length, 1);
     for (const c of containers(run)) {
-      assert.deepEqual(unwrap(c.inputs.networksAdvanced), [{ name: nets[0].inputs.name, aliases: [hostnameOf(c)] }], hostnameOf(c));
+      assert.deepEqual(
+        unwrap(c.inputs.networksAdvanced),
+        [{ name: nets[0].inputs.name, aliases: [hostnameOf(c)] }],
+        hostnameOf(c),
+      );
     }
   });
 
@@ -39,7 +43,10 @@ describe("infra: wiring between containers", () => {
       for (const { host, port } of texts.flatMap(peers)) {
         const peer = byHost.get(host);
         assert.ok(peer, `${hostnameOf(c)} dials ${host}:${port}, but no container is called ${host}`);
-        assert.ok(listening(peer).includes(port), `${hostnameOf(c)} dials ${host}:${port}, but ${host} listens on ${listening(peer)}`);
+        assert.ok(
+          listening(peer).includes(port),
+          `${hostnameOf(c)} dials ${host}:${port}, but ${host} listens on ${listening(peer)}`,
+        );
         checked++;
       }
     }
@@ -61,7 +68,11 @@ describe("infra: wiring between containers", () => {
     ["spark-driver", "KAFKA_BROKERS", /^kafka:29092$/],
     ["spark-driver", "SPARK_MASTER_URL", /^spark:\/\/spark-master:7077$/],
     ["spark-worker-1", "SPARK_MASTER_URL", /^spark:\/\/spark-master:7077$/],
-    ["airflow-scheduler", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /^postgresql\+psycopg2:\/\/airflow:[^@]+@postgres:5432\/airflow$/],
+    [
+      "airflow-scheduler",
+      "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+      /^postgresql\+psycopg2:\/\/airflow:[^@]+@postgres:5432\/airflow$/,
+    ],
     ["airflow-webserver", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /@postgres:5432\/airflow$/],
     ["airflow-init", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", /@postgres:5432\/airflow$/],
     ["airflow-scheduler", "API_BASE_URL", /^http:\/\/api:8000$/],
@@ -89,7 +100,9 @@ describe("infra: wiring between containers", () => {
     const keys = (h: string) => Object.keys(envOf(byHost.get(h)!));
     // Ingest runs in the DAG (Airflow's containers), not as a container of its own.
     assert.equal(byHost.get("ingest"), undefined, "an always-on ingest container beside the DAG");
-    assert.ok(!keys("airflow-scheduler").includes("KAFKA_BROKERS") && !keys("airflow-scheduler").includes("CASSANDRA_PASSWORD"));
+    assert.ok(
+      !keys("airflow-scheduler").includes("KAFKA_BROKERS") && !keys("airflow-scheduler").includes("CASSANDRA_PASSWORD"),
+    );
     assert.ok(!keys("relay").includes("CASSANDRA_CONTACT_POINTS") && !keys("relay").includes("API_BASE_URL"));
     assert.ok(!keys("processor").includes("PG_PASSWORD") && !keys("processor").includes("API_BASE_URL"));
   });
@@ -127,8 +140,13 @@ describe("infra: wiring between containers", () => {
     for (const c of containers(run)) {
       for (const dep of run.dependsOn.get(c.name) ?? []) {
         const d = containers(run).find((x) => x.name === dep);
-        const jobRun = run.resources.find((x) => x.type === "pulumi-nodejs:dynamic/realtime-pipeline:JobRun" && x.name === dep);
-        assert.ok(d?.inputs.wait === true || jobRun, `${hostnameOf(c)} depends on ${dep}, which is neither a waited service nor a job's run`);
+        const jobRun = run.resources.find(
+          (x) => x.type === "pulumi-nodejs:dynamic/realtime-pipeline:JobRun" && x.name === dep,
+        );
+        assert.ok(
+          d?.inputs.wait === true || jobRun,
+          `${hostnameOf(c)} depends on ${dep}, which is neither a waited service nor a job's run`,
+        );
       }
     }
   });

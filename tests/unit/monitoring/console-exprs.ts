@@ -4,8 +4,21 @@
  * series names an expression reads.
  */
 
-const KEYWORDS = new Set(["and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",
-  "offset", "bool", "inf", "nan"]);
+const KEYWORDS = new Set([
+  "and",
+  "or",
+  "unless",
+  "by",
+  "without",
+  "on",
+  "ignoring",
+  "group_left",
+  "group_right",
+  "offset",
+  "bool",
+  "inf",
+  "nan",
+]);
 
 /** Double-quoted strings after `expr:` (one, or a list) and after args/query/printf in {{ }}. */
 export function consoleExprs(template: string): string[] {
@@ -35,7 +48,8 @@ export function seriesNames(expr: string): string[] {
     .replace(/\{[^}]*\}/g, "")
     .replace(/\[[^\]]*\]/g, "")
     .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, " ");
-  const names = [...bare.matchAll(/(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()/g)].map((m) => m[1])
+  const names = [...bare.matchAll(/(?<![\w.:])([a-zA-Z_:][\w:]*)(?![\w:])(?!\s*\()/g)]
+    .map((m) => m[1])
     .filter((n) => !KEYWORDS.has(n.toLowerCase()));
   return [...new Set(names)];
 }

@@ -27,7 +27,8 @@ import { promtool } from "./promtool";
 async function workerMetricNames(): Promise<string[]> {
   const all = await metrics().registry.getMetricsAsJSON();
   return all.flatMap((m) =>
-    String(m.type) === "histogram" ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name]);
+    String(m.type) === "histogram" ? [`${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
+  );
 }
 
 describe("console templates (infra/monitoring/consoles.ts)", () => {
@@ -61,8 +62,14 @@ describe("console templates (infra/monitoring/consoles.ts)", () => {
   it("every expression parses and names only series that exist", async () => {
     const recorded = recordingGroup().rules.map((r) => ("record" in r ? r.record : ""));
     const alerted = alertRules(ruleGroups()).flatMap((a) => seriesNames(a.expr));
-    const known = new Set([...recorded, ...(await workerMetricNames()), ...alerted,
-      ...Object.keys(CONSOLE_EXPORTER_METRICS), "up", "ALERTS"]);
+    const known = new Set([
+      ...recorded,
+      ...(await workerMetricNames()),
+      ...alerted,
+      ...Object.keys(CONSOLE_EXPORTER_METRICS),
+      "up",
+      "ALERTS",
+    ]);
     const exprs = files.flatMap((f) => consoleExprs(f.content).map((expr) => ({ file: f.path, expr })));
     for (const f of files) {
       const graphs = f.content.split("new PromConsole.Graph(").length - 1;
@@ -70,7 +77,10 @@ describe("console templates (infra/monitoring/consoles.ts)", () => {
     }
     assert.ok(exprs.length >= 45, `only ${exprs.length} expressions found: the extraction missed some`);
     const unknown = exprs.flatMap(({ file, expr }) =>
-      seriesNames(expr).filter((n) => !known.has(n)).map((n) => `${file}: ${n} in ${expr}`));
+      seriesNames(expr)
+        .filter((n) => !known.has(n))
+        .map((n) => `${file}: ${n} in ${expr}`),
+    );
     assert.deepEqual(unknown, []);
 
     // promtool parses each as a recording rule's expr

@@ -1,5 +1,11 @@
 import { strict as assert } from "node:assert";
-import { jmxAgent, jmxExporterConfig, withJmxAgent, type JvmRole, type JvmServiceSpec } from "../../../infra/monitoring/jmx";
+import {
+  jmxAgent,
+  jmxExporterConfig,
+  withJmxAgent,
+  type JvmRole,
+  type JvmServiceSpec,
+} from "../../../infra/monitoring/jmx";
 import { alertGroups } from "../../../infra/monitoring/alerts";
 import { monitoringSettings } from "../../../infra/monitoring/settings";
 
@@ -31,21 +37,51 @@ describe("monitoring: the JMX exporter agent in Kafka, ZooKeeper and Cassandra",
   it("gives the MBeans the alerts read the names the alerts select", () => {
     const exprs = alertGroups(monitoringSettings()).flatMap((g) => g.rules.map((r) => ("expr" in r ? r.expr : "")));
     const cases: [JvmRole, string, string][] = [
-      ["kafka", "kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value", "kafka_server_replicamanager_underreplicatedpartitions"],
-      ["kafka", "kafka.controller<type=KafkaController, name=OfflinePartitionsCount><>Value", "kafka_controller_kafkacontroller_offlinepartitionscount"],
-      ["cassandra", "org.apache.cassandra.net<type=FailureDetector><>DownEndpointCount", "cassandra_failuredetector_downendpointcount"],
+      [
+        "kafka",
+        "kafka.server<type=ReplicaManager, name=UnderReplicatedPartitions><>Value",
+        "kafka_server_replicamanager_underreplicatedpartitions",
+      ],
+      [
+        "kafka",
+        "kafka.controller<type=KafkaController, name=OfflinePartitionsCount><>Value",
+        "kafka_controller_kafkacontroller_offlinepartitionscount",
+      ],
+      [
+        "cassandra",
+        "org.apache.cassandra.net<type=FailureDetector><>DownEndpointCount",
+        "cassandra_failuredetector_downendpointcount",
+      ],
     ];
     for (const [role, bean, name] of cases) {
       assert.equal(seriesOf(role, bean), name, bean);
-      assert.ok(exprs.some((e) => e.includes(name)), `no alert reads ${name}`);
+      assert.ok(
+        exprs.some((e) => e.includes(name)),
+        `no alert reads ${name}`,
+      );
     }
   });
 
   it("names per-topic counters with their topic and ZooKeeper's attributes by role", () => {
-    assert.equal(seriesOf("kafka", "kafka.server<type=BrokerTopicMetrics, name=MessagesInPerSec, topic=users_created><>Count"), "kafka_server_brokertopicmetrics_messagesin_total");
-    assert.equal(seriesOf("zookeeper", "org.apache.ZooKeeperService<name0=ReplicatedServer_id2, name1=replica.2, name2=Follower><>NumAliveConnections"), "zookeeper_numaliveconnections");
-    assert.equal(seriesOf("zookeeper", "org.apache.ZooKeeperService<name0=StandaloneServer_port2181><>OutstandingRequests"), "zookeeper_outstandingrequests");
-    assert.equal(seriesOf("cassandra", "org.apache.cassandra.metrics<type=Table, keyspace=x, name=ReadLatency><>Count"), undefined);
+    assert.equal(
+      seriesOf("kafka", "kafka.server<type=BrokerTopicMetrics, name=MessagesInPerSec, topic=users_created><>Count"),
+      "kafka_server_brokertopicmetrics_messagesin_total",
+    );
+    assert.equal(
+      seriesOf(
+        "zookeeper",
+        "org.apache.ZooKeeperService<name0=ReplicatedServer_id2, name1=replica.2, name2=Follower><>NumAliveConnections",
+      ),
+      "zookeeper_numaliveconnections",
+    );
+    assert.equal(
+      seriesOf("zookeeper", "org.apache.ZooKeeperService<name0=StandaloneServer_port2181><>OutstandingRequests"),
+      "zookeeper_outstandingrequests",
+    );
+    assert.equal(
+      seriesOf("cassandra", "org.apache.cassandra.metrics<type=Table, keyspace=x, name=ReadLatency><>Count"),
+      undefined,
+    );
   });
 
   it("asks only the MBeans its rules read (a Cassandra node has thousands)", () => {
@@ -57,7 +93,10 @@ describe("monitoring: the JMX exporter agent in Kafka, ZooKeeper and Cassandra",
   });
 
   it("adds the agent to what the start script already hands the JVM, and declares its port for Prometheus", () => {
-    const spec: JvmServiceSpec = { env: { KAFKA_OPTS: "-Dzookeeper.4lw.commands.whitelist=*" }, ports: { client: { container: 2181 } } };
+    const spec: JvmServiceSpec = {
+      env: { KAFKA_OPTS: "-Dzookeeper.4lw.commands.whitelist=*" },
+      ports: { client: { container: 2181 } },
+    };
     const out = withJmxAgent(spec, "zookeeper", "agent:1", "KAFKA_OPTS");
     const opt = jmxAgent("zookeeper", "agent:1").javaOption;
     assert.equal(opt, "-javaagent:/opt/jmx-agent/jmx_prometheus_javaagent.jar=9404:/etc/jmx-exporter/zookeeper.yml");
@@ -65,9 +104,15 @@ describe("monitoring: the JMX exporter agent in Kafka, ZooKeeper and Cassandra",
     assert.deepEqual(out.ports.jmx, { container: 9404 });
     assert.deepEqual(out.metrics, { port: "jmx" });
     assert.deepEqual(out.imageFolders, [{ image: "agent:1", from: "/opt/jmx-agent", path: "/opt/jmx-agent" }]);
-    assert.deepEqual(out.files?.map((f) => f.path), ["/etc/jmx-exporter/zookeeper.yml"]);
+    assert.deepEqual(
+      out.files?.map((f) => f.path),
+      ["/etc/jmx-exporter/zookeeper.yml"],
+    );
     const bare: JvmServiceSpec = { env: {}, ports: {} };
-    assert.equal(withJmxAgent(bare, "kafka", "agent:1", "KAFKA_OPTS").env.KAFKA_OPTS, jmxAgent("kafka", "agent:1").javaOption);
+    assert.equal(
+      withJmxAgent(bare, "kafka", "agent:1", "KAFKA_OPTS").env.KAFKA_OPTS,
+      jmxAgent("kafka", "agent:1").javaOption,
+    );
     assert.equal(withJmxAgent(spec, "zookeeper", undefined, "KAFKA_OPTS"), spec);
   });
 });

@@ -64,7 +64,10 @@ describe("Prometheus rules (infra/monitoring), checked by promtool", function ()
     dir = mkdtempSync(join(tmpdir(), "pipeline-rules-"));
     writeFileSync(join(dir, RULES_FILE), renderRules(ruleGroups(settings)));
     for (const { c, file } of cases) writeFileSync(join(dir, file), testFile(c));
-    passed = testAll(dir, cases.map((x) => x.file));
+    passed = testAll(
+      dir,
+      cases.map((x) => x.file),
+    );
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -48,7 +48,10 @@ describe("prometheus.yml (infra/monitoring/scrape.ts)", () => {
     assert.throws(() => renderScrapeConfig({ relay: ["http://relay:9464"] }), url);
     assert.throws(() => renderScrapeConfig({ relay: ["relay:99999"] }), /is not host:port/);
     assert.throws(() => renderScrapeConfig({ relay: [] }), /no targets/);
-    assert.throws(() => renderScrapeConfig({ relay: { dns: { names: ["relay pods"], port: 9464 } } }), /"relay pods" is not a DNS name/);
+    assert.throws(
+      () => renderScrapeConfig({ relay: { dns: { names: ["relay pods"], port: 9464 } } }),
+      /"relay pods" is not a DNS name/,
+    );
     assert.throws(() => renderScrapeConfig({ relay: { dns: { names: ["relay"], port: 0 } } }), /port 0 is not 1-65535/);
   });
 });

@@ -22,10 +22,31 @@ describe("offline API: generated users", () => {
     const page = generatePage("shape", 1, 3);
     assert.deepEqual(page.info, { seed: "shape", results: 3, page: 1, version: "1.4" });
     const u = page.results[0] as Record<string, unknown>;
-    assert.deepEqual(Object.keys(u).sort(), ["cell", "dob", "email", "gender", "id", "location", "login", "name", "nat", "phone", "picture", "registered"]);
+    assert.deepEqual(Object.keys(u).sort(), [
+      "cell",
+      "dob",
+      "email",
+      "gender",
+      "id",
+      "location",
+      "login",
+      "name",
+      "nat",
+      "phone",
+      "picture",
+      "registered",
+    ]);
     const g = generateUser("shape", 1, 0);
     assert.deepEqual(Object.keys(g.name).sort(), ["first", "last", "title"]);
-    assert.deepEqual(Object.keys(g.location).sort(), ["city", "coordinates", "country", "postcode", "state", "street", "timezone"]);
+    assert.deepEqual(Object.keys(g.location).sort(), [
+      "city",
+      "coordinates",
+      "country",
+      "postcode",
+      "state",
+      "street",
+      "timezone",
+    ]);
     assert.deepEqual(Object.keys(g.location.street).sort(), ["name", "number"]);
     assert.deepEqual(Object.keys(g.login).sort(), ["md5", "password", "salt", "sha1", "sha256", "username", "uuid"]);
     assert.deepEqual(Object.keys(g.picture).sort(), ["large", "medium", "thumbnail"]);
@@ -51,6 +72,9 @@ describe("offline API: generated users", () => {
     let expected = 0;
     for (let i = 0; i < 5000; i++) if (malformedDraw("mal", 1, i) < 0.1) expected++;
     assert.equal(bad, expected);
-    assert.equal(generatePage("mal", 1, 500, 0).results.filter((u) => !sourceUserSchema.safeParse(u).success).length, 0);
+    assert.equal(
+      generatePage("mal", 1, 500, 0).results.filter((u) => !sourceUserSchema.safeParse(u).success).length,
+      0,
+    );
   });
 });

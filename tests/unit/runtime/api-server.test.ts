@@ -42,7 +42,9 @@ describe("offline API: HTTP server and faults", () => {
 
   it("failNext counts the requests that arrive next: a slow request its client gave up on takes none", async () => {
     api.setFaults({ latencyMs: 200 });
-    const abandoned = fetch(`${api.url}/api/?results=1&seed=a`, { signal: AbortSignal.timeout(20) }).catch(() => "aborted");
+    const abandoned = fetch(`${api.url}/api/?results=1&seed=a`, { signal: AbortSignal.timeout(20) }).catch(
+      () => "aborted",
+    );
     assert.equal(await abandoned, "aborted");
     api.setFaults({ latencyMs: 0, failNext: 1, errorStatuses: [451] });
     await new Promise((r) => setTimeout(r, 300)); // the abandoned request's latency is over
@@ -50,7 +52,10 @@ describe("offline API: HTTP server and faults", () => {
   });
 
   it("errorRate 1 fails every request until switched off through the admin endpoint", async () => {
-    const put = await fetch(`${api.url}/admin/faults`, { method: "PUT", body: JSON.stringify({ errorRate: 1, errorStatuses: [503] }) });
+    const put = await fetch(`${api.url}/admin/faults`, {
+      method: "PUT",
+      body: JSON.stringify({ errorRate: 1, errorStatuses: [503] }),
+    });
     assert.equal(put.status, 200);
     assert.equal((await get("results=1")).status, 503);
     assert.equal((await get("results=1")).status, 503);
@@ -66,7 +71,9 @@ describe("offline API: HTTP server and faults", () => {
 
   it("adds latency and malformed records through query parameters", async () => {
     const t0 = Date.now();
-    const body = (await (await get("results=200&seed=q&fault_latency_ms=150&fault_malformed_rate=0.5")).json()) as { results: unknown[] };
+    const body = (await (await get("results=200&seed=q&fault_latency_ms=150&fault_malformed_rate=0.5")).json()) as {
+      results: unknown[];
+    };
     assert.ok(Date.now() - t0 >= 140);
     assert.deepEqual(body.results, generatePage("q", 1, 200, 0.5).results);
     assert.notDeepEqual(body.results, generatePage("q", 1, 200).results);

@@ -30,7 +30,14 @@ describe("audit command", () => {
 
   it("reports counts and the ids it lists out of all the missing ones", () => {
     const r: AuditReport = {
-      scope: "seed s", staged: 10, stored: 7, missing: 2, stale: 1, pending: 0, parked: 0, ids: ["a", "b"],
+      scope: "seed s",
+      staged: 10,
+      stored: 7,
+      missing: 2,
+      stale: 1,
+      pending: 0,
+      parked: 0,
+      ids: ["a", "b"],
       redrive: { written: 3, busy: 0 },
     };
     const text = formatReport(r);

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { ConfigError, ingestSchema, loadConfig, processorSchema, relaySchema, apiSchema } from "../../../runtime/lib/config";
+import {
+  ConfigError,
+  ingestSchema,
+  loadConfig,
+  processorSchema,
+  relaySchema,
+  apiSchema,
+} from "../../../runtime/lib/config";
 import { kafkaBrokerSettings } from "../../../infra/catalog/settings";
 
 const PG = { PG_DATABASE: "pipeline", PG_USER: "pipeline" };
@@ -27,7 +34,14 @@ describe("worker config (zod)", () => {
 
   it("names every bad variable once, with the fix", () => {
     const p = problems(() =>
-      loadConfig(ingestSchema, { PG_USER: "u", PG_PORT: "abc", METRICS_PORT: "70000", API_BASE_URL: "not a url", INGEST_BATCH_SIZE: "6000", LOG_LEVEL: "loud" }),
+      loadConfig(ingestSchema, {
+        PG_USER: "u",
+        PG_PORT: "abc",
+        METRICS_PORT: "70000",
+        API_BASE_URL: "not a url",
+        INGEST_BATCH_SIZE: "6000",
+        LOG_LEVEL: "loud",
+      }),
     );
     assert.equal(p.length, 6, p.join("\n"));
     const by = (name: string) => p.filter((x) => x.startsWith(name + " "));
@@ -51,31 +65,64 @@ describe("worker config (zod)", () => {
   });
 
   it("checks host:port lists", () => {
-    const c = loadConfig(relaySchema, { ...PG, KAFKA_BROKERS: "a:9092, b:9093", SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081" });
+    const c = loadConfig(relaySchema, {
+      ...PG,
+      KAFKA_BROKERS: "a:9092, b:9093",
+      SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081",
+    });
     assert.deepEqual(c.KAFKA_BROKERS, ["a:9092", "b:9093"]);
-    const p = problems(() => loadConfig(relaySchema, { ...PG, KAFKA_BROKERS: "localhost", SCHEMA_REGISTRY_URL: "http://x:1" }));
-    assert.deepEqual(p, ['KAFKA_BROKERS has "localhost", which is not host:port (KAFKA_BROKERS e.g. 127.0.0.1:9092) (got "localhost")']);
+    const p = problems(() =>
+      loadConfig(relaySchema, { ...PG, KAFKA_BROKERS: "localhost", SCHEMA_REGISTRY_URL: "http://x:1" }),
+    );
+    assert.deepEqual(p, [
+      'KAFKA_BROKERS has "localhost", which is not host:port (KAFKA_BROKERS e.g. 127.0.0.1:9092) (got "localhost")',
+    ]);
   });
 
   it("processor: Cassandra settings, replication factor and optional credentials", () => {
-    const base = { KAFKA_BROKERS: "127.0.0.1:9092", SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081", CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042", CASSANDRA_LOCAL_DC: "datacenter1" };
+    const base = {
+      KAFKA_BROKERS: "127.0.0.1:9092",
+      SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081",
+      CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042",
+      CASSANDRA_LOCAL_DC: "datacenter1",
+    };
     const c = loadConfig(processorSchema, base);
     assert.equal(c.CASSANDRA_REPLICATION_FACTOR, 1);
     assert.equal(c.CASSANDRA_USER, undefined);
-    const p = problems(() => loadConfig(processorSchema, { ...base, CASSANDRA_REPLICATION_FACTOR: "0", CASSANDRA_LOCAL_DC: "" }));
+    const p = problems(() =>
+      loadConfig(processorSchema, { ...base, CASSANDRA_REPLICATION_FACTOR: "0", CASSANDRA_LOCAL_DC: "" }),
+    );
     assert.equal(p.length, 2);
     assert.ok(p.some((x) => x.startsWith("CASSANDRA_REPLICATION_FACTOR must be ≥ 1")));
     assert.ok(p.some((x) => x.startsWith("CASSANDRA_LOCAL_DC is empty")));
   });
 
   it("processor: its default session is one our brokers accept, and shorter than Kafka's own 6 s floor", () => {
-    const base = { KAFKA_BROKERS: "127.0.0.1:9092", SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081", CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042", CASSANDRA_LOCAL_DC: "datacenter1" };
+    const base = {
+      KAFKA_BROKERS: "127.0.0.1:9092",
+      SCHEMA_REGISTRY_URL: "http://127.0.0.1:8081",
+      CASSANDRA_CONTACT_POINTS: "127.0.0.1:9042",
+      CASSANDRA_LOCAL_DC: "datacenter1",
+    };
     const session = loadConfig(processorSchema, base).PROCESSOR_SESSION_TIMEOUT_MS;
-    const broker = kafkaBrokerSettings({ brokerId: 0, zookeeperConnect: "z:2181", listeners: { internal: "i", external: "e" }, advertised: { internal: "i", external: "e" }, logDirs: "/l", replicationFactor: 1 });
+    const broker = kafkaBrokerSettings({
+      brokerId: 0,
+      zookeeperConnect: "z:2181",
+      listeners: { internal: "i", external: "e" },
+      advertised: { internal: "i", external: "e" },
+      logDirs: "/l",
+      replicationFactor: 1,
+    });
     const min = Number(broker["group.min.session.timeout.ms"]);
-    assert.ok(session >= min, `the default session ${session} ms is below the brokers' minimum ${min} ms: the processor could not join`);
+    assert.ok(
+      session >= min,
+      `the default session ${session} ms is below the brokers' minimum ${min} ms: the processor could not join`,
+    );
     assert.ok(session < 6000, `a SIGKILLed processor holds its partitions ${session} ms: the 5 s resume needs less`);
-    assert.match(problems(() => loadConfig(processorSchema, { ...base, PROCESSOR_SESSION_TIMEOUT_MS: String(min - 1) }))[0], /PROCESSOR_SESSION_TIMEOUT_MS/);
+    assert.match(
+      problems(() => loadConfig(processorSchema, { ...base, PROCESSOR_SESSION_TIMEOUT_MS: String(min - 1) }))[0],
+      /PROCESSOR_SESSION_TIMEOUT_MS/,
+    );
   });
 
   it("api: fault rates are checked", () => {

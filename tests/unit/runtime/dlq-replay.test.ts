@@ -11,8 +11,15 @@ describe("dlq replay: options, filter, the record a letter was", () => {
   };
 
   it("parses --reason, --since, --until, --dry-run, --group; refuses the rest", () => {
-    const o = parseReplayArgs(["--reason", "^decode", "--since", "2026-01-01T00:00:00Z", "--until", "2026-02-01",
-      "--dry-run"]);
+    const o = parseReplayArgs([
+      "--reason",
+      "^decode",
+      "--since",
+      "2026-01-01T00:00:00Z",
+      "--until",
+      "2026-02-01",
+      "--dry-run",
+    ]);
     assert.ok(!("error" in o));
     assert.equal(o.reason?.source, "^decode");
     assert.equal(o.since?.toISOString(), "2026-01-01T00:00:00.000Z");

@@ -5,7 +5,13 @@ import { createLogger } from "../../../runtime/lib/logger";
 import type { MessageLimit } from "../../../runtime/lib/kafka";
 import type { DlqEnvelope } from "../../../runtime/processor/dlq";
 import {
-  DlqDelivery, DlqRefusedError, DlqSender, LETTER_ID_HEADER, type DeadLetter, type DlqProducer, type DlqTopic,
+  DlqDelivery,
+  DlqRefusedError,
+  DlqSender,
+  LETTER_ID_HEADER,
+  type DeadLetter,
+  type DlqProducer,
+  type DlqTopic,
 } from "../../../runtime/processor/dlq-sender";
 
 const log = createLogger("dlq-sender-test", "silent");
@@ -71,8 +77,11 @@ class FakeDlq implements DlqTopic {
 }
 
 const acks = (messages: Message[]) =>
-  [...new Set(messages.map((m) => m.partition ?? -1))]
-    .map((partition) => ({ topicName: "users_created.dlq", partition, errorCode: 0 }));
+  [...new Set(messages.map((m) => m.partition ?? -1))].map((partition) => ({
+    topicName: "users_created.dlq",
+    partition,
+    errorCode: 0,
+  }));
 const writeAll: Behaviour = (record, write) => {
   record.messages.forEach(write);
   return acks(record.messages);
@@ -105,7 +114,13 @@ describe("processor: the DLQ sender", () => {
     await assert.rejects(sender.send([letter(1)], delivery), (e: unknown) => classify(e) === "infrastructure");
     await sender.send([letter(1)], delivery);
     assert.equal(dlq.producers.length, 2);
-    assert.deepEqual(dlq.producers.map((p) => [p.sends, p.disconnected]), [[1, true], [1, false]]);
+    assert.deepEqual(
+      dlq.producers.map((p) => [p.sends, p.disconnected]),
+      [
+        [1, true],
+        [1, false],
+      ],
+    );
     assert.deepEqual(dlq.sources(), ["1"]);
   });
 
@@ -120,9 +135,15 @@ describe("processor: the DLQ sender", () => {
       sender.send([letter(2)], new DlqDelivery()),
       sender.send([letter(3)], new DlqDelivery()),
     ]);
-    assert.deepEqual(results.map((r) => r.status), ["rejected", "fulfilled", "fulfilled"]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["rejected", "fulfilled", "fulfilled"],
+    );
     assert.equal(dlq.maxInFlight, 1);
-    assert.deepEqual(dlq.producers.map((p) => p.sends), [1, 2]);
+    assert.deepEqual(
+      dlq.producers.map((p) => p.sends),
+      [1, 2],
+    );
     assert.deepEqual(dlq.sources(), ["2", "3"]);
   });
 

@@ -15,7 +15,10 @@ describe("errors: classified once, by whose fault", () => {
     assert.equal(classify(pgError("57014", "canceling statement due to statement timeout")), "infrastructure");
     assert.equal(classify(pgError("25P03")), "infrastructure");
     assert.equal(classify(new Error("Connection terminated unexpectedly")), "infrastructure");
-    assert.equal(classify(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" })), "infrastructure");
+    assert.equal(
+      classify(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" })),
+      "infrastructure",
+    );
     assert.equal(classify(pgError("22P05", "unsupported Unicode escape sequence")), "content");
     assert.equal(classify(pgError("23505")), "content");
     assert.equal(classify(pgError("42601", "syntax error")), "programming");
@@ -24,25 +27,82 @@ describe("errors: classified once, by whose fault", () => {
   it("PostgreSQL after a failover, overloaded or short of a resource: infrastructure (retry, keep the offset)", () => {
     const infra = [
       "25006", // read-only: the old primary, demoted, or a standby
-      "57P01", "57P02", "57P03", "57P05", "08000", "08001", "08003", "08006", "08P01",
-      "53000", "53100", "53200", "53300", "53400", "40001", "40P01", "40003", "58000", "58030",
-      "25P03", "25P04", "55P03", "55006", "72000", "F0000", "XX000",
+      "57P01",
+      "57P02",
+      "57P03",
+      "57P05",
+      "08000",
+      "08001",
+      "08003",
+      "08006",
+      "08P01",
+      "53000",
+      "53100",
+      "53200",
+      "53300",
+      "53400",
+      "40001",
+      "40P01",
+      "40003",
+      "58000",
+      "58030",
+      "25P03",
+      "25P04",
+      "55P03",
+      "55006",
+      "72000",
+      "F0000",
+      "XX000",
     ];
     for (const code of infra) assert.equal(classify(pgError(code)), "infrastructure", code);
     // a standby reached through the primary's address, before the failover finished
     assert.equal(classify(pgError("55000", "recovery is in progress")), "infrastructure");
     assert.equal(classify(pgError("55000", "cannot ALTER TABLE because it has pending trigger events")), "programming");
     // our SQL, our schema or our credentials stay programming errors; bad data stays content
-    for (const code of ["42601", "42P01", "42703", "28P01", "3D000", "0A000", "25P02"]) assert.equal(classify(pgError(code)), "programming", code);
+    for (const code of ["42601", "42P01", "42703", "28P01", "3D000", "0A000", "25P02"])
+      assert.equal(classify(pgError(code)), "programming", code);
     for (const code of ["22P05", "22021", "23502"]) assert.equal(classify(pgError(code)), "content", code);
   });
 
   it("Kafka: connection and exhausted retries are infrastructure; a too-large message is content", () => {
     assert.equal(classify(new KafkaJSConnectionError("Connection error: connect ECONNREFUSED")), "infrastructure");
-    assert.equal(classify(new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError("x"), { retryCount: 5, retryTime: 1 })), "infrastructure");
-    assert.equal(classify(new KafkaJSProtocolError({ type: "MESSAGE_TOO_LARGE", code: 10, retriable: false, message: "too large" } as unknown as Error)), "content");
-    assert.equal(classify(new KafkaJSProtocolError({ type: "NOT_LEADER_FOR_PARTITION", code: 6, retriable: true, message: "x" } as unknown as Error)), "infrastructure");
-    assert.equal(classify(new KafkaJSProtocolError({ type: "UNKNOWN_MEMBER_ID", code: 25, retriable: false, message: "The coordinator is not aware of this member" } as unknown as Error)), "infrastructure");
+    assert.equal(
+      classify(new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError("x"), { retryCount: 5, retryTime: 1 })),
+      "infrastructure",
+    );
+    assert.equal(
+      classify(
+        new KafkaJSProtocolError({
+          type: "MESSAGE_TOO_LARGE",
+          code: 10,
+          retriable: false,
+          message: "too large",
+        } as unknown as Error),
+      ),
+      "content",
+    );
+    assert.equal(
+      classify(
+        new KafkaJSProtocolError({
+          type: "NOT_LEADER_FOR_PARTITION",
+          code: 6,
+          retriable: true,
+          message: "x",
+        } as unknown as Error),
+      ),
+      "infrastructure",
+    );
+    assert.equal(
+      classify(
+        new KafkaJSProtocolError({
+          type: "UNKNOWN_MEMBER_ID",
+          code: 25,
+          retriable: false,
+          message: "The coordinator is not aware of this member",
+        } as unknown as Error),
+      ),
+      "infrastructure",
+    );
   });
 
   it("Cassandra: no host, time-outs, unavailable are infrastructure; invalid CQL is programming", () => {
@@ -60,7 +120,8 @@ describe("errors: classified once, by whose fault", () => {
   });
 
   it("the registry client: network (400 without body) and 5xx are infrastructure; 409/422 programming", () => {
-    const resp = (status: number) => Object.assign(new Error(`Error, status ${status}`), { name: "ResponseError", status });
+    const resp = (status: number) =>
+      Object.assign(new Error(`Error, status ${status}`), { name: "ResponseError", status });
     assert.equal(classify(resp(400)), "infrastructure");
     assert.equal(classify(resp(503)), "infrastructure");
     assert.equal(classify(resp(409)), "programming");
@@ -92,8 +153,20 @@ describe("errors: classified once, by whose fault", () => {
     assert.ok(sawUnhealthy);
     assert.ok(!("loop[7]" in healthProblems()), "healthy again");
     let n = 0;
-    await assert.rejects(untilAvailable("dep", async () => { n++; throw new ContentError("bad row"); }), /bad row/);
-    await assert.rejects(untilAvailable("dep", async () => { n++; throw new TypeError("bug"); }), /bug/);
+    await assert.rejects(
+      untilAvailable("dep", async () => {
+        n++;
+        throw new ContentError("bad row");
+      }),
+      /bad row/,
+    );
+    await assert.rejects(
+      untilAvailable("dep", async () => {
+        n++;
+        throw new TypeError("bug");
+      }),
+      /bug/,
+    );
     assert.equal(n, 2);
     markHealthy("loop[7]");
   });

@@ -5,7 +5,15 @@ import type { AddressInfo } from "node:net";
 import { ConfigError } from "../../../runtime/lib/config";
 import { classify } from "../../../runtime/lib/errors";
 import { isPgStorable } from "../../../runtime/lib/pg-text";
-import { ApiRequestRefused, BadPageError, classifyStatus, fetchPage, isRetryableStatus, pageUrl, retryAfterMs } from "../../../runtime/ingest/fetch-page";
+import {
+  ApiRequestRefused,
+  BadPageError,
+  classifyStatus,
+  fetchPage,
+  isRetryableStatus,
+  pageUrl,
+  retryAfterMs,
+} from "../../../runtime/ingest/fetch-page";
 
 describe("ingest: fetching a page", () => {
   let api: ApiServer;
@@ -13,7 +21,9 @@ describe("ingest: fetching a page", () => {
     api = await startApiServer({ port: 0 });
   });
   after(() => api.close());
-  afterEach(() => api.setFaults({ errorRate: 0, failNext: 0, latencyMs: 0, malformedRate: 0, errorStatuses: [429, 500] }));
+  afterEach(() =>
+    api.setFaults({ errorRate: 0, failNext: 0, latencyMs: 0, malformedRate: 0, errorStatuses: [429, 500] }),
+  );
 
   const policy = { retries: 6, baseMs: 5, maxMs: 20 };
 
@@ -28,7 +38,15 @@ describe("ingest: fetching a page", () => {
   it("backs off over 429 and 500 and returns the page", async () => {
     api.setFaults({ failNext: 4 });
     const reasons: string[] = [];
-    const p = await fetchPage({ baseUrl: api.url, seed: "f", page: 1, results: 10, timeoutMs: 2000, policy, onRetry: (r) => reasons.push(r) });
+    const p = await fetchPage({
+      baseUrl: api.url,
+      seed: "f",
+      page: 1,
+      results: 10,
+      timeoutMs: 2000,
+      policy,
+      onRetry: (r) => reasons.push(r),
+    });
     assert.equal(p.results.length, 10);
     assert.equal(p.retries, 4);
     assert.match(reasons[0], /HTTP 429/);
@@ -38,19 +56,44 @@ describe("ingest: fetching a page", () => {
   it("retries time-outs", async () => {
     api.setFaults({ latencyMs: 300 });
     setTimeout(() => api.setFaults({ latencyMs: 0 }), 250);
-    const p = await fetchPage({ baseUrl: api.url, seed: "t", page: 1, results: 5, timeoutMs: 100, policy: { retries: 10, baseMs: 20, maxMs: 100 } });
+    const p = await fetchPage({
+      baseUrl: api.url,
+      seed: "t",
+      page: 1,
+      results: 5,
+      timeoutMs: 100,
+      policy: { retries: 10, baseMs: 20, maxMs: 100 },
+    });
     assert.equal(p.results.length, 5);
     assert.ok(p.retries >= 1);
   });
 
   it("gives up after the retries", async () => {
     api.setFaults({ errorRate: 1 });
-    await assert.rejects(fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 1, timeoutMs: 1000, policy: { retries: 2, baseMs: 1, maxMs: 2 } }), /HTTP (429|500)/);
+    await assert.rejects(
+      fetchPage({
+        baseUrl: api.url,
+        seed: "g",
+        page: 1,
+        results: 1,
+        timeoutMs: 1000,
+        policy: { retries: 2, baseMs: 1, maxMs: 2 },
+      }),
+      /HTTP (429|500)/,
+    );
   });
 
   it("does not retry a 400: the request itself is refused, a configuration error (exit 2), not a programming one", async () => {
     let retries = 0;
-    const e = await fetchPage({ baseUrl: api.url, seed: "g", page: 1, results: 6000, timeoutMs: 15_000, policy, onRetry: () => retries++ }).then(
+    const e = await fetchPage({
+      baseUrl: api.url,
+      seed: "g",
+      page: 1,
+      results: 6000,
+      timeoutMs: 15_000,
+      policy,
+      onRetry: () => retries++,
+    }).then(
       () => assert.fail("a page"),
       (x: unknown) => x,
     );
@@ -65,18 +108,37 @@ describe("ingest: fetching a page", () => {
     assert.deepEqual([400, 401, 403, 404, 405, 413, 414, 422, 431, 499].map(classifyStatus), Array(10).fill("refused"));
   });
 
-  for (const [status, expect] of [[404, "refused"], [422, "refused"], [401, "refused"], [410, "gone"], [451, "gone"], [408, "retry"], [425, "retry"]] as const) {
+  for (const [status, expect] of [
+    [404, "refused"],
+    [422, "refused"],
+    [401, "refused"],
+    [410, "gone"],
+    [451, "gone"],
+    [408, "retry"],
+    [425, "retry"],
+  ] as const) {
     it(`HTTP ${status} from the API: ${expect}`, async () => {
       api.setFaults({ failNext: expect === "retry" ? 2 : 1, errorStatuses: [status] });
       let retries = 0;
       // A timeout far above any answer here: a loaded machine must not turn one answer into a retry.
-      const run = fetchPage({ baseUrl: api.url, seed: "s", page: 1, results: 3, timeoutMs: 15_000, policy, onRetry: () => retries++ });
+      const run = fetchPage({
+        baseUrl: api.url,
+        seed: "s",
+        page: 1,
+        results: 3,
+        timeoutMs: 15_000,
+        policy,
+        onRetry: () => retries++,
+      });
       if (expect === "retry") {
         assert.equal((await run).results.length, 3);
         assert.equal(retries, 2);
         return;
       }
-      const e = await run.then(() => assert.fail("a page"), (x: unknown) => x);
+      const e = await run.then(
+        () => assert.fail("a page"),
+        (x: unknown) => x,
+      );
       assert.equal(retries, 0, "not retried");
       if (expect === "gone") {
         assert.ok(e instanceof BadPageError && e.final, String(e));
@@ -104,7 +166,10 @@ describe("ingest: bad bytes in what the API answers make storable reasons", () =
   it("a body that is not JSON because of a NUL: a BadPageError whose reason (V8 quotes the body) PostgreSQL can store", async () => {
     status = 200;
     body = '{"results": [\u0000], "x": "\ud800"}';
-    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(
+      () => assert.fail("a page"),
+      (x: unknown) => x,
+    );
     assert.ok(e instanceof BadPageError, String(e));
     assert.match(e.reason, /not JSON/);
     assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
@@ -113,7 +178,10 @@ describe("ingest: bad bytes in what the API answers make storable reasons", () =
   it("an error status whose body holds a NUL and half a surrogate pair at the cut: a storable reason", async () => {
     status = 410;
     body = "gone\u0000" + "x".repeat(194) + "😀";
-    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(() => assert.fail("a page"), (x: unknown) => x);
+    const e = await fetchPage({ baseUrl: url, seed: "n", page: 1, results: 1, timeoutMs: 15_000, policy }).then(
+      () => assert.fail("a page"),
+      (x: unknown) => x,
+    );
     assert.ok(e instanceof BadPageError, String(e));
     assert.ok(isPgStorable(e.reason), JSON.stringify(e.reason));
     assert.match(e.reason, /gone\\u0000x+\\ud83d$/);

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { healthProblems, isHealthy, keepPartitions, markFailing, markHealthy, partitionKey } from "../../../runtime/lib/health";
+import {
+  healthProblems,
+  isHealthy,
+  keepPartitions,
+  markFailing,
+  markHealthy,
+  partitionKey,
+} from "../../../runtime/lib/health";
 
 describe("health: per loop, and per partition in the processor", () => {
   afterEach(() => {

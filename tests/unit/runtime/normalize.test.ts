@@ -114,8 +114,14 @@ describe("ingest: records real sources send", () => {
   it("rejects a record with a NUL in a key, or a lone surrogate in a value or a key, with a reason PostgreSQL can store", () => {
     const cases: [(r: Record<string, unknown>) => void, string][] = [
       [(r) => (r["extra\u0000"] = 1), "extra\\u0000: contains a NUL character in a key"],
-      [(r) => ((r.name as Record<string, unknown>).first = "Ann\ud800"), "name.first: contains a lone surrogate (U+D800)"],
-      [(r) => ((r.location as Record<string, unknown>)["\udc00"] = "x"), "location.\\udc00: contains a lone surrogate (U+DC00) in a key"],
+      [
+        (r) => ((r.name as Record<string, unknown>).first = "Ann\ud800"),
+        "name.first: contains a lone surrogate (U+D800)",
+      ],
+      [
+        (r) => ((r.location as Record<string, unknown>)["\udc00"] = "x"),
+        "location.\\udc00: contains a lone surrogate (U+DC00) in a key",
+      ],
     ];
     for (const [mutate, reason] of cases) {
       const src = generateUser("nul", 1, 0) as unknown as Record<string, unknown>;
@@ -131,7 +137,10 @@ describe("ingest: records real sources send", () => {
     const b = { ...generateUser("dup", 1, 1), login: { ...generateUser("dup", 1, 1).login, uuid: a.login.uuid } };
     const { users, rejected } = splitRecords([a, generateUser("dup", 1, 2), b], AT);
     assert.equal(users.length, 2);
-    assert.deepEqual(rejected.map((r) => r.idx), [0]);
+    assert.deepEqual(
+      rejected.map((r) => r.idx),
+      [0],
+    );
     assert.match(rejected[0].reason, /duplicate id .* record 2 kept/);
   });
 });
@@ -140,7 +149,24 @@ describe("ingest: the compiled checks agree with the schemas", () => {
   // every leaf path of a record, and values to put there
   const leaves = (v: unknown, path: string[] = []): string[][] =>
     v !== null && typeof v === "object" ? Object.entries(v).flatMap(([k, x]) => leaves(x, [...path, k])) : [path];
-  const odd: unknown[] = [undefined, null, "", "x", " ", 0, 1.5, -1, NaN, true, {}, [], "2020-01-01", "2020-01-01T00:00:00Z", "a@b.c", "00000000-0000-0000-0000-00000000000g"];
+  const odd: unknown[] = [
+    undefined,
+    null,
+    "",
+    "x",
+    " ",
+    0,
+    1.5,
+    -1,
+    NaN,
+    true,
+    {},
+    [],
+    "2020-01-01",
+    "2020-01-01T00:00:00Z",
+    "a@b.c",
+    "00000000-0000-0000-0000-00000000000g",
+  ];
   const set = (o: unknown, path: string[], val: unknown) => {
     const c = JSON.parse(JSON.stringify(o)) as Record<string, unknown>;
     let at = c;
@@ -156,7 +182,15 @@ describe("ingest: the compiled checks agree with the schemas", () => {
       const u = generateUser("agree", 1, i);
       assert.ok(isSourceUser(u));
       assert.ok(!isSourceUser(malform(u, i)));
-      for (const path of [...leaves(u), ["name"], ["location"], ["login"], ["dob"], ["picture"], ["location", "street"]]) {
+      for (const path of [
+        ...leaves(u),
+        ["name"],
+        ["location"],
+        ["login"],
+        ["dob"],
+        ["picture"],
+        ["location", "street"],
+      ]) {
         for (const val of odd) {
           const m = set(u, path, val);
           if (isSourceUser(m)) {
@@ -176,7 +210,8 @@ describe("ingest: the compiled checks agree with the schemas", () => {
     for (const path of leaves(good.user)) {
       for (const val of [...odd, 1e20, -1e20, 253_402_300_800_000]) {
         const m = set(good.user, path, val);
-        if (isUserCreated(m)) assert.ok(userCreatedSchema.safeParse(m).success, `${path.join(".")} = ${JSON.stringify(val)}`);
+        if (isUserCreated(m))
+          assert.ok(userCreatedSchema.safeParse(m).success, `${path.join(".")} = ${JSON.stringify(val)}`);
       }
     }
     assert.ok(!isUserCreated({ ...good.user, extra: 1 }));

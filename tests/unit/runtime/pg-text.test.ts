@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { isPgStorable, isPgStorableJson, pgJson, pgText, pgTextCut, unstorablePath } from "../../../runtime/lib/pg-text";
+import {
+  isPgStorable,
+  isPgStorableJson,
+  pgJson,
+  pgText,
+  pgTextCut,
+  unstorablePath,
+} from "../../../runtime/lib/pg-text";
 
 describe("pg-text: what PostgreSQL text and jsonb can store", () => {
   it("NUL characters and lone surrogates are escaped as their JSON escape text; pairs and the rest are kept", () => {
@@ -22,8 +29,14 @@ describe("pg-text: what PostgreSQL text and jsonb can store", () => {
     assert.equal(isPgStorableJson({ a: ["x", { b: 1 }], c: null }), true);
     assert.deepEqual(unstorablePath({ a: { b: ["ok", "n\u0000"] } }), { path: "a.b.1", what: "a NUL character" });
     assert.deepEqual(unstorablePath({ a: { "k\u0000": 1 } }), { path: "a.k\\u0000", what: "a NUL character in a key" });
-    assert.deepEqual(unstorablePath({ "\ud800": "x" }), { path: "\\ud800", what: "a lone surrogate (U+D800) in a key" });
-    assert.deepEqual(unstorablePath({ name: { first: "Jo\udc01" } }), { path: "name.first", what: "a lone surrogate (U+DC01)" });
+    assert.deepEqual(unstorablePath({ "\ud800": "x" }), {
+      path: "\\ud800",
+      what: "a lone surrogate (U+D800) in a key",
+    });
+    assert.deepEqual(unstorablePath({ name: { first: "Jo\udc01" } }), {
+      path: "name.first",
+      what: "a lone surrogate (U+DC01)",
+    });
     assert.deepEqual(unstorablePath("\u0000"), { path: "(record)", what: "a NUL character" });
   });
 

@@ -33,7 +33,10 @@ describe("a one-shot run's metrics go to the Pushgateway as it ends", () => {
 
   it("replaces the seed's group (PUT /metrics/job/ingest/seed/<seed>) with the run's counters and its end time", async () => {
     const registry = new Registry();
-    new Counter({ name: "pipeline_records_out_total", help: "x", labelNames: ["worker"], registers: [registry] }).inc({ worker: "ingest" }, 7);
+    new Counter({ name: "pipeline_records_out_total", help: "x", labelNames: ["worker"], registers: [registry] }).inc(
+      { worker: "ingest" },
+      7,
+    );
     const t0 = Date.now() / 1000;
     assert.equal(await pushRunMetrics(registry, { url, job: "ingest", grouping: { seed: "lag-1" } }, log), true);
     assert.equal(seen.length, 1);
@@ -47,6 +50,13 @@ describe("a one-shot run's metrics go to the Pushgateway as it ends", () => {
   it("a gateway that refuses or is gone costs the run nothing: false, logged, no throw", async () => {
     status = 503;
     assert.equal(await pushRunMetrics(new Registry(), { url, job: "ingest", grouping: { seed: "s" } }, log), false);
-    assert.equal(await pushRunMetrics(new Registry(), { url: "http://127.0.0.1:1", job: "ingest", grouping: { seed: "s" }, timeoutMs: 2000 }, log), false);
+    assert.equal(
+      await pushRunMetrics(
+        new Registry(),
+        { url: "http://127.0.0.1:1", job: "ingest", grouping: { seed: "s" }, timeoutMs: 2000 },
+        log,
+      ),
+      false,
+    );
   });
 });

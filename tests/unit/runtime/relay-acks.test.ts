@@ -9,7 +9,8 @@ const ack = (...partitions: number[]) => partitions.map((partition) => ({ partit
 describe("relay: a send kafkajs resolved must have an ack for every partition it covers (assertEveryPartitionAcked)", () => {
   it("places keys as Kafka did (the producer's DefaultPartitioner, 6 partitions): both on partition 2", () => {
     for (const k of ON_2) assert.doesNotThrow(() => assertEveryPartitionAcked([k], 6, ack(2)));
-    for (const k of ON_2) assert.throws(() => assertEveryPartitionAcked([k], 6, ack(0, 1, 3, 4, 5)), /partition\(s\) 2 of users_created/);
+    for (const k of ON_2)
+      assert.throws(() => assertEveryPartitionAcked([k], 6, ack(0, 1, 3, 4, 5)), /partition\(s\) 2 of users_created/);
   });
 
   it("a partition missing from the answer (kafkajs skipped it after its leader moved) fails the round", () => {

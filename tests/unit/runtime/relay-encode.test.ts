@@ -20,15 +20,28 @@ describe("relay: encoding a round", () => {
     const v = messages[0].value;
     assert.equal(v.readUInt8(0), 0);
     assert.equal(v.readUInt32BE(1), 7);
-    assert.deepEqual({ ...(avro.Type.forSchema(JSON.parse(userCreatedAvsc()) as avro.Schema).fromBuffer(v.subarray(5)) as object) }, u);
+    assert.deepEqual(
+      { ...(avro.Type.forSchema(JSON.parse(userCreatedAvsc()) as avro.Schema).fromBuffer(v.subarray(5)) as object) },
+      u,
+    );
     assert.deepEqual(messages[0].headers, { outbox_id: "41" });
   });
 
   it("parks a row that does not fit the schema, and one too large for Kafka, with reasons; the others go", () => {
     const huge = { ...u, id: "00000000-0000-4000-8000-000000000001", picture: "x".repeat(1_100_000) };
-    const { messages, parked } = encodeRows([row("1", { ...u, dob: null }), row("2", { ...u }), row("3", huge), row("4", { ...u, email: undefined })], 1, type);
-    assert.deepEqual(messages.map((m) => m.id), ["2"]);
-    assert.deepEqual(parked.map((p) => p.id), ["1", "3", "4"]);
+    const { messages, parked } = encodeRows(
+      [row("1", { ...u, dob: null }), row("2", { ...u }), row("3", huge), row("4", { ...u, email: undefined })],
+      1,
+      type,
+    );
+    assert.deepEqual(
+      messages.map((m) => m.id),
+      ["2"],
+    );
+    assert.deepEqual(
+      parked.map((p) => p.id),
+      ["1", "3", "4"],
+    );
     assert.match(parked[0].reason, /^encode: value does not match the schema at dob/);
     assert.match(parked[1].reason, /^too large: \d+ bytes/);
     assert.match(parked[2].reason, /email/);
@@ -40,6 +53,10 @@ describe("relay: encoding a round", () => {
     assert.equal(groups.length, 2);
     assert.ok(groups.every((g) => g.reduce((a, b) => a + b, 0) <= 900_000));
     assert.equal(groups.flat().length, 5000);
-    assert.deepEqual(chunkByBytes([2_000_000, 1], (s) => s, 900_000), [[2_000_000], [1]], "an oversized item alone");
+    assert.deepEqual(
+      chunkByBytes([2_000_000, 1], (s) => s, 900_000),
+      [[2_000_000], [1]],
+      "an oversized item alone",
+    );
   });
 });

@@ -35,26 +35,45 @@ function fakeProducers(behaviours: Behaviour[]) {
 }
 
 const records = (n: number, keyless = 0): Replayable[] => [
-  ...Array.from({ length: n }, (_x, i) => ({ key: Buffer.from(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`), value: Buffer.from("v"), headers: {} })),
+  ...Array.from({ length: n }, (_x, i) => ({
+    key: Buffer.from(`00000000-0000-4000-8000-${String(i).padStart(12, "0")}`),
+    value: Buffer.from("v"),
+    headers: {},
+  })),
   ...Array.from({ length: keyless }, () => ({ key: null, value: Buffer.from("k"), headers: {} })),
 ];
 
 describe("runtime: the DLQ replay's sender", () => {
   it("sends each keyed record to its key's partition and a keyless one to a partition of its own choosing", async () => {
     const f = fakeProducers([]);
-    const sender = new ReplaySender({ topic: TOPIC, partitions: PARTITIONS, newProducer: f.newProducer, log, pauseMs: 1 });
+    const sender = new ReplaySender({
+      topic: TOPIC,
+      partitions: PARTITIONS,
+      newProducer: f.newProducer,
+      log,
+      pauseMs: 1,
+    });
     await sender.send(records(20, 3));
     const partitionOf = keyPartitioner(TOPIC, PARTITIONS);
     const msgs = f.sent[0].messages;
     for (const m of msgs.slice(0, 20)) assert.equal(m.partition, partitionOf(m.key as Buffer));
-    assert.deepEqual(msgs.slice(20).map((m) => m.partition), [0, 1, 2]);
+    assert.deepEqual(
+      msgs.slice(20).map((m) => m.partition),
+      [0, 1, 2],
+    );
     assert.equal(f.producers.length, 1);
   });
 
   it("a send resolved without one partition's ack is sent again on a new producer", async () => {
     const missingOne: Behaviour = (ps) => ackAll(ps).slice(1);
     const f = fakeProducers([missingOne]);
-    const sender = new ReplaySender({ topic: TOPIC, partitions: PARTITIONS, newProducer: f.newProducer, log, pauseMs: 1 });
+    const sender = new ReplaySender({
+      topic: TOPIC,
+      partitions: PARTITIONS,
+      newProducer: f.newProducer,
+      log,
+      pauseMs: 1,
+    });
     await sender.send(records(50));
     assert.equal(f.sent.length, 2, "sent again");
     assert.equal(f.producers.length, 2, "on a new producer");
@@ -66,22 +85,42 @@ describe("runtime: the DLQ replay's sender", () => {
       throw Object.assign(new Error("Connection error: connect ECONNREFUSED"), { name: "KafkaJSConnectionError" });
     };
     const f = fakeProducers([down, down, down]);
-    const sender = new ReplaySender({ topic: TOPIC, partitions: PARTITIONS, newProducer: f.newProducer, log, attempts: 3, pauseMs: 1 });
+    const sender = new ReplaySender({
+      topic: TOPIC,
+      partitions: PARTITIONS,
+      newProducer: f.newProducer,
+      log,
+      attempts: 3,
+      pauseMs: 1,
+    });
     await assert.rejects(sender.send(records(5)), (e: unknown) => {
       assert.equal(classify(e), "infrastructure");
       assert.match((e as Error).message, /after 3 attempts.*run the same replay again/);
       return true;
     });
     assert.equal(f.producers.length, 3);
-    assert.ok(f.producers.every((p) => p.disconnected && p.sends === 1), "one send per producer, each thrown away");
+    assert.ok(
+      f.producers.every((p) => p.disconnected && p.sends === 1),
+      "one send per producer, each thrown away",
+    );
   });
 
   it("a programming error (not authorized) is thrown at once, not retried", async () => {
     const denied: Behaviour = () => {
-      throw Object.assign(new Error("Not authorized to access topics"), { name: "KafkaJSProtocolError", type: "TOPIC_AUTHORIZATION_FAILED", retriable: false });
+      throw Object.assign(new Error("Not authorized to access topics"), {
+        name: "KafkaJSProtocolError",
+        type: "TOPIC_AUTHORIZATION_FAILED",
+        retriable: false,
+      });
     };
     const f = fakeProducers([denied]);
-    const sender = new ReplaySender({ topic: TOPIC, partitions: PARTITIONS, newProducer: f.newProducer, log, pauseMs: 1 });
+    const sender = new ReplaySender({
+      topic: TOPIC,
+      partitions: PARTITIONS,
+      newProducer: f.newProducer,
+      log,
+      pauseMs: 1,
+    });
     await assert.rejects(sender.send(records(5)), /Not authorized/);
     assert.equal(f.sent.length, 1);
   });

@@ -4,10 +4,22 @@ import { backoffDelay, retry, RetryableError } from "../../../runtime/lib/retry"
 describe("retry with backoff and jitter", () => {
   it("backoff grows exponentially, is capped, and is jittered in [0, cap)", () => {
     const p = { baseMs: 100, maxMs: 1000 };
-    assert.equal(backoffDelay(0, p, () => 0.999999), 99);
-    assert.equal(backoffDelay(2, p, () => 0.5), 200);
-    assert.equal(backoffDelay(10, p, () => 0.5), 500);
-    assert.equal(backoffDelay(3, p, () => 0), 0);
+    assert.equal(
+      backoffDelay(0, p, () => 0.999999),
+      99,
+    );
+    assert.equal(
+      backoffDelay(2, p, () => 0.5),
+      200,
+    );
+    assert.equal(
+      backoffDelay(10, p, () => 0.5),
+      500,
+    );
+    assert.equal(
+      backoffDelay(3, p, () => 0),
+      0,
+    );
     for (let i = 0; i < 200; i++) {
       const d = backoffDelay(i % 12, p);
       assert.ok(d >= 0 && d < 1000);
@@ -32,7 +44,13 @@ describe("retry with backoff and jitter", () => {
   it("gives up after `retries` retries with the last error", async () => {
     let calls = 0;
     await assert.rejects(
-      retry(async () => { calls++; throw new RetryableError(`fail ${calls}`); }, { retries: 2, baseMs: 1, maxMs: 2 }),
+      retry(
+        async () => {
+          calls++;
+          throw new RetryableError(`fail ${calls}`);
+        },
+        { retries: 2, baseMs: 1, maxMs: 2 },
+      ),
       /fail 3/,
     );
     assert.equal(calls, 3);
@@ -40,7 +58,16 @@ describe("retry with backoff and jitter", () => {
 
   it("does not retry other errors", async () => {
     let calls = 0;
-    await assert.rejects(retry(async () => { calls++; throw new Error("400"); }, { retries: 5, baseMs: 1, maxMs: 2 }), /400/);
+    await assert.rejects(
+      retry(
+        async () => {
+          calls++;
+          throw new Error("400");
+        },
+        { retries: 5, baseMs: 1, maxMs: 2 },
+      ),
+      /400/,
+    );
     assert.equal(calls, 1);
   });
 
@@ -48,13 +75,24 @@ describe("retry with backoff and jitter", () => {
     const delays: number[] = [];
     let calls = 0;
     await retry(
-      async () => { if (calls++ === 0) throw new RetryableError("slow down", 60); },
+      async () => {
+        if (calls++ === 0) throw new RetryableError("slow down", 60);
+      },
       { retries: 1, baseMs: 1, maxMs: 50, random: () => 0, onRetry: (_e, _a, d) => delays.push(d) },
     );
     calls = 0;
     await retry(
-      async () => { if (calls++ === 0) throw new RetryableError("slow down", 60); },
-      { retries: 1, baseMs: 1, maxMs: 50, retryAfterMaxMs: 55, random: () => 0, onRetry: (_e, _a, d) => delays.push(d) },
+      async () => {
+        if (calls++ === 0) throw new RetryableError("slow down", 60);
+      },
+      {
+        retries: 1,
+        baseMs: 1,
+        maxMs: 50,
+        retryAfterMaxMs: 55,
+        random: () => 0,
+        onRetry: (_e, _a, d) => delays.push(d),
+      },
     );
     assert.deepEqual(delays, [60, 55]);
   });
@@ -63,7 +101,15 @@ describe("retry with backoff and jitter", () => {
     const ctl = new AbortController();
     const t0 = Date.now();
     setTimeout(() => ctl.abort(), 30);
-    await assert.rejects(retry(async () => { throw new RetryableError("x"); }, { retries: 3, baseMs: 10_000, maxMs: 10_000, random: () => 0.99, signal: ctl.signal }), /x/);
+    await assert.rejects(
+      retry(
+        async () => {
+          throw new RetryableError("x");
+        },
+        { retries: 3, baseMs: 10_000, maxMs: 10_000, random: () => 0.99, signal: ctl.signal },
+      ),
+      /x/,
+    );
     assert.ok(Date.now() - t0 < 2000);
   });
 });

@@ -4,7 +4,10 @@ import { OUTBOX_WRITETIME_BASE, writeTimeOf } from "../../../runtime/processor/w
 describe("processor: write time from the outbox id", () => {
   it("is 10^16 µs + the outbox id, from a Buffer or a string header", () => {
     assert.deepEqual(writeTimeOf({ outbox_id: Buffer.from("41") }), { ok: true, micros: OUTBOX_WRITETIME_BASE + 41n });
-    assert.deepEqual(writeTimeOf({ outbox_id: "9007199254740993" }), { ok: true, micros: 10_000_000_000_000_000n + 9_007_199_254_740_993n });
+    assert.deepEqual(writeTimeOf({ outbox_id: "9007199254740993" }), {
+      ok: true,
+      micros: 10_000_000_000_000_000n + 9_007_199_254_740_993n,
+    });
   });
 
   it("grows with the outbox id: a later version always wins", () => {
