@@ -14,67 +14,26 @@
  * Needs scripts/services up postgres zookeeper kafka schema-registry. Works in a PostgreSQL schema
  * of its own (search_path), dropped at the end. Env: BENCH_RECORDS (50000), BENCH_HISTORY (2000000).
  */
-import { join } from "node:path";
-import { Pool } from "pg";
-import { generatePage } from "../runtime/api/generate";
-import { normalizeUser } from "../runtime/ingest/normalize";
-import { prepareUsers, storeBatch } from "../runtime/ingest/store-batch";
-import { PG_SCHEMA_SQL } from "../runtime/lib/pg-schema";
 import { pruneOutbox } from "../runtime/relay/prune";
-import { spawnWorker } from "../scripts/pipeline";
-import { loadServicesEnv, pipelineHome } from "../tests/support/services";
+import { relayBench } from "./relay-backlog";
 
 const N = Number(process.env.BENCH_RECORDS ?? 50_000);
 const HISTORY = Number(process.env.BENCH_HISTORY ?? 2_000_000);
-const PAGE = 1000;
 const WEEK_S = 7 * 24 * 3600;
 const say = (s: string) => process.stdout.write(`${s}\n`);
 
 async function main(): Promise<void> {
-  const senv = loadServicesEnv([
-    "PG_HOST",
-    "PG_PORT",
-    "PG_DATABASE",
-    "PG_USER",
-    "KAFKA_BROKERS",
-    "SCHEMA_REGISTRY_URL",
-  ]);
-  const run = Date.now().toString(36);
-  const schema = `bench_outbox_${run}`;
-  const options = `-c search_path=${schema}`;
-  const pool = new Pool({
-    host: senv.PG_HOST,
-    port: Number(senv.PG_PORT),
-    database: senv.PG_DATABASE,
-    user: senv.PG_USER,
-    password: senv.PG_PASSWORD,
-    max: 2,
-    options,
-  });
-  const logDir = join(pipelineHome(), "run", "bench", `outbox-${run}`);
-  await pool.query(`CREATE SCHEMA ${schema}`);
-  await pool.query(PG_SCHEMA_SQL);
+  const bench = await relayBench("outbox");
+  const { pool, run, logDir } = bench;
   const rates: { label: string; rate: number; rows: number }[] = [];
   const outboxRows = async () =>
     Number((await pool.query<{ n: string }>("SELECT count(*)::text AS n FROM outbox")).rows[0].n);
 
   /** Stages N users as pending outbox rows, then drains them with one relay --once. */
   async function round(label: string, retentionS: number): Promise<void> {
-    const seed = `outbox-${run}-${rates.length}`;
-    for (let page = 1; page <= N / PAGE; page++) {
-      const users = generatePage(seed, page, PAGE).results.flatMap((r) => {
-        const u = normalizeUser(r, Date.now());
-        return u.ok ? [u.user] : [];
-      });
-      await storeBatch(pool, { seed, page, users, rejected: [], prepared: prepareUsers(users) });
-    }
+    await bench.stage(`outbox-${run}-${rates.length}`, N);
     const before = await outboxRows();
-    const env = { ...senv, PGOPTIONS: options, LOG_LEVEL: "warn", RELAY_OUTBOX_RETENTION_S: String(retentionS) };
-    const w = await spawnWorker(`relay-${rates.length}`, ["relay", "--once"], env, logDir);
-    const code = await w.exited;
-    const s = w.summary() as { published?: number; seconds?: number } | undefined;
-    if (code !== 0 || !s?.published || !s.seconds)
-      throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
+    const s = await bench.drain(`relay-${rates.length}`, { RELAY_OUTBOX_RETENTION_S: String(retentionS) });
     const rate = s.published / s.seconds;
     rates.push({ label, rate, rows: before });
     const ref = rates[0].rate;
@@ -113,8 +72,7 @@ async function main(): Promise<void> {
     );
     await round("pruned", WEEK_S);
   } finally {
-    await pool.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
-    await pool.end();
+    await bench.close();
   }
   const ref = (rates[0].rate + rates[1].rate) / 2;
   const of = (label: string) => rates.filter((r) => r.label === label).map((r) => r.rate);

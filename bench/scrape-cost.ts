@@ -17,14 +17,7 @@
  * Env: BENCH_RECORDS (50000 a round), BENCH_ROUNDS (4: rotations of the three modes),
  * BENCH_SCRAPE_MS (1000), BENCH_STRESS_MS (0: back to back).
  */
-import { join } from "node:path";
-import { Pool } from "pg";
-import { generatePage } from "../runtime/api/generate";
-import { normalizeUser } from "../runtime/ingest/normalize";
-import { prepareUsers, storeBatch } from "../runtime/ingest/store-batch";
-import { PG_SCHEMA_SQL } from "../runtime/lib/pg-schema";
-import { spawnWorker } from "../scripts/pipeline";
-import { loadServicesEnv, pipelineHome } from "../tests/support/services";
+import { relayBench, type RelayRun } from "./relay-backlog";
 
 const N = Number(process.env.BENCH_RECORDS ?? 50_000);
 const ROTATIONS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -32,16 +25,12 @@ const SCRAPE_MS = Number(process.env.BENCH_SCRAPE_MS ?? 1000);
 const STRESS_MS = Number(process.env.BENCH_STRESS_MS ?? 0);
 /** The stacks' default scrapeIntervalSeconds (infra/config.ts). */
 const DEFAULT_INTERVAL_S = 15;
-const PAGE = 1000;
 const MODES = ["alone", "scraped", "hammered"] as const;
 type Mode = (typeof MODES)[number];
 const EVERY_MS: Record<Mode, number | undefined> = { alone: undefined, scraped: SCRAPE_MS, hammered: STRESS_MS };
 
-interface Round {
+interface Round extends RelayRun {
   mode: Mode;
-  published: number;
-  seconds: number;
-  cpuSeconds: number;
   scrapes: number;
 }
 
@@ -76,63 +65,27 @@ function scrapeEvery(url: string, everyMs: number): { stop: () => Promise<number
 }
 
 async function main(): Promise<void> {
-  const senv = loadServicesEnv([
-    "PG_HOST",
-    "PG_PORT",
-    "PG_DATABASE",
-    "PG_USER",
-    "KAFKA_BROKERS",
-    "SCHEMA_REGISTRY_URL",
-  ]);
-  const run = Date.now().toString(36);
-  const schema = `bench_scrape_${run}`;
-  const options = `-c search_path=${schema}`;
-  const pool = new Pool({
-    host: senv.PG_HOST,
-    port: Number(senv.PG_PORT),
-    database: senv.PG_DATABASE,
-    user: senv.PG_USER,
-    password: senv.PG_PASSWORD,
-    max: 2,
-    options,
-  });
-  const logDir = join(pipelineHome(), "run", "bench", `scrape-${run}`);
-  await pool.query(`CREATE SCHEMA ${schema}`);
-  await pool.query(PG_SCHEMA_SQL);
+  const bench = await relayBench("scrape");
   const rounds: Round[] = [];
   try {
     say(
-      `scrape cost ${run}: ${N} outbox rows a round, ${ROTATIONS * MODES.length} rounds (${MODES.join(", ")}); scraped every ${SCRAPE_MS} ms, hammered every ${STRESS_MS} ms; worker logs ${logDir}/`,
+      `scrape cost ${bench.run}: ${N} outbox rows a round, ${ROTATIONS * MODES.length} rounds (${MODES.join(", ")}); scraped every ${SCRAPE_MS} ms, hammered every ${STRESS_MS} ms; worker logs ${bench.logDir}/`,
     );
     for (let rotation = 0; rotation < ROTATIONS; rotation++) {
       const order = MODES.map((_, i) => MODES[(i + rotation) % MODES.length]);
       for (const mode of order) {
-        const seed = `scrape-${run}-${rotation}-${mode}`;
         // every round starts from the same state: published rows left behind would slow the later rounds
-        await pool.query("TRUNCATE users, outbox, relay_inflight");
-        await pool.query("VACUUM ANALYZE outbox");
-        for (let page = 1; page <= N / PAGE; page++) {
-          const users = generatePage(seed, page, PAGE).results.flatMap((r) => {
-            const u = normalizeUser(r, Date.now());
-            return u.ok ? [u.user] : [];
-          });
-          await storeBatch(pool, { seed, page, users, rejected: [], prepared: prepareUsers(users) });
-        }
-        const w = await spawnWorker(
-          `relay-${rotation}-${mode}`,
-          ["relay", "--once"],
-          { ...senv, PGOPTIONS: options, LOG_LEVEL: "warn" },
-          logDir,
-        );
+        await bench.pool.query("TRUNCATE users, outbox, relay_inflight");
+        await bench.pool.query("VACUUM ANALYZE outbox");
+        await bench.stage(`scrape-${bench.run}-${rotation}-${mode}`, N);
         const every = EVERY_MS[mode];
-        const scraper =
-          every === undefined ? undefined : scrapeEvery(`http://127.0.0.1:${w.metricsPort}/metrics`, every);
-        const code = await w.exited;
-        const scrapes = (await scraper?.stop()) ?? 0;
-        const s = w.summary() as Partial<Round> | undefined;
-        if (code !== 0 || !s?.published || !s.seconds || !s.cpuSeconds)
-          throw new Error(`relay exited ${code}, summary ${JSON.stringify(s)}: see ${w.logFile}`);
-        const r: Round = { mode, published: s.published, seconds: s.seconds, cpuSeconds: s.cpuSeconds, scrapes };
+        let scrapes = 0;
+        const s = await bench.drain(`relay-${rotation}-${mode}`, {}, (w) => {
+          if (every === undefined) return async () => undefined;
+          const scraper = scrapeEvery(`http://127.0.0.1:${w.metricsPort}/metrics`, every);
+          return async () => void (scrapes = await scraper.stop());
+        });
+        const r: Round = { mode, ...s, scrapes };
         rounds.push(r);
         say(
           `  round ${rounds.length} ${mode.padEnd(8)} ${r.published} rows in ${r.seconds.toFixed(1)} s: ${rate(r).toFixed(0)} records/s, ${cpuPerRecordUs(r).toFixed(1)} µs CPU/record, ${scrapes} scrapes`,
@@ -140,8 +93,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await pool.query(`DROP SCHEMA ${schema} CASCADE`).catch(() => undefined);
-    await pool.end();
+    await bench.close();
   }
   const of = (mode: Mode) => rounds.filter((r) => r.mode === mode);
   const alone = of("alone");

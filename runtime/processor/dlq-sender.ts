@@ -14,12 +14,13 @@
  * programming error (authorization, ...), which is thrown as it is.
  */
 import { randomUUID } from "node:crypto";
-import { Partitioners, type Admin, type Kafka, type Producer, type RecordMetadata } from "kafkajs";
+import { Partitioners, type Admin, type Kafka, type RecordMetadata } from "kafkajs";
 import { DLQ_TOPIC } from "../contracts/names";
 import { chunkByBytes } from "../lib/chunk";
 import { classify, describe, InfrastructureError } from "../lib/errors";
 import { topicMessageLimit, type MessageLimit } from "../lib/kafka";
 import type { Logger } from "../lib/logger";
+import { OwnedProducer, type ProducerLike } from "../lib/owned-producer";
 import { assertAcked, BATCH_OVERHEAD, keyPartitioner, recordBytes } from "../lib/produce-acks";
 import { TopicLimit } from "../lib/topic-limit";
 import { readFrom } from "../lib/topic-reader";
@@ -63,7 +64,7 @@ export interface DlqTopic {
   letterIdsSince(since: Map<number, string>): Promise<Set<string>>;
 }
 
-export type DlqProducer = Pick<Producer, "connect" | "disconnect" | "send">;
+export type DlqProducer = ProducerLike;
 
 export function kafkaDlqTopic(kafka: Kafka, admin: Admin, name = DLQ_TOPIC): DlqTopic {
   return {
@@ -105,7 +106,7 @@ interface LetterRecord {
 }
 
 export class DlqSender {
-  private producer?: DlqProducer;
+  private readonly producer: OwnedProducer<DlqProducer>;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly limit: TopicLimit;
 
@@ -114,6 +115,7 @@ export class DlqSender {
     private readonly log: Logger,
   ) {
     this.limit = new TopicLimit(() => topic.messageLimit(), topic.name, log);
+    this.producer = new OwnedProducer(() => topic.newProducer());
   }
 
   /**
@@ -129,7 +131,7 @@ export class DlqSender {
 
   async close(): Promise<void> {
     await this.queue;
-    await this.dropProducer();
+    await this.producer.drop();
   }
 
   private async sendInTurn(letters: DeadLetter[], delivery: DlqDelivery): Promise<void> {
@@ -139,7 +141,7 @@ export class DlqSender {
     const limit = await this.limit.get();
     const ends = await this.topic.endOffsets();
     const records = this.build(pending, delivery, limit, ends.size);
-    const producer = await this.connectedProducer();
+    const producer = await this.producer.get();
     for (const group of chunkByBytes(records, recordBytes, Math.min(MAX_SEND_BYTES, limit.bytes - BATCH_OVERHEAD))) {
       delivery.uncertainSince = ends;
       let acked: RecordMetadata[];
@@ -150,7 +152,7 @@ export class DlqSender {
           messages: group.map(({ partition, key, value, headers }) => ({ partition, key, value, headers })),
         });
       } catch (e) {
-        await this.dropProducer();
+        await this.producer.drop();
         throw await this.asRetry(e, group, limit);
       }
       const ok = new Set(acked.filter((answer) => answer.errorCode === 0).map((answer) => answer.partition));
@@ -163,7 +165,7 @@ export class DlqSender {
           "the letters are sent again",
         );
       } catch (e) {
-        await this.dropProducer();
+        await this.producer.drop();
         throw e;
       }
     }
@@ -224,24 +226,5 @@ export class DlqSender {
         `(${bytes} bytes, the topic took ${limit.source}); retried`,
       { cause: e },
     );
-  }
-
-  private async connectedProducer(): Promise<DlqProducer> {
-    if (this.producer) return this.producer;
-    const producer = this.topic.newProducer();
-    try {
-      await producer.connect();
-    } catch (e) {
-      await producer.disconnect().catch(() => undefined);
-      throw e;
-    }
-    this.producer = producer;
-    return producer;
-  }
-
-  private async dropProducer(): Promise<void> {
-    const old = this.producer;
-    this.producer = undefined;
-    await old?.disconnect().catch(() => undefined);
   }
 }

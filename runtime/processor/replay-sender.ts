@@ -13,13 +13,14 @@
  * A retried send may put a record on users_created twice: upserts at its outbox id's write time,
  * so harmless.
  */
-import { Partitioners, type IHeaders, type Kafka, type Producer } from "kafkajs";
+import { Partitioners, type IHeaders, type Kafka } from "kafkajs";
 import { classify, describe, InfrastructureError } from "../lib/errors";
 import type { Logger } from "../lib/logger";
+import { OwnedProducer, type ProducerLike } from "../lib/owned-producer";
 import { assertAcked, keyPartitioner } from "../lib/produce-acks";
 import { sleep } from "../lib/sleep";
 
-export type ReplayProducer = Pick<Producer, "connect" | "disconnect" | "send">;
+export type ReplayProducer = ProducerLike;
 
 /** A record to re-publish. */
 export interface Replayable {
@@ -45,12 +46,13 @@ export function kafkaReplayProducer(kafka: Kafka): () => ReplayProducer {
 }
 
 export class ReplaySender {
-  private producer?: ReplayProducer;
+  private readonly producer: OwnedProducer<ReplayProducer>;
   private readonly partitionOf: (key: Buffer) => number;
   private keyless = 0;
 
   constructor(private readonly o: ReplaySenderOptions) {
     this.partitionOf = keyPartitioner(o.topic, o.partitions);
+    this.producer = new OwnedProducer(o.newProducer);
   }
 
   /** Sends the records, every partition acknowledged, or throws. */
@@ -64,7 +66,7 @@ export class ReplaySender {
     const attempts = this.o.attempts ?? 5;
     for (let attempt = 1; ; attempt++) {
       try {
-        const producer = await this.connected();
+        const producer = await this.producer.get();
         const acked = await producer.send({ topic: this.o.topic, acks: -1, messages });
         assertAcked(
           this.o.topic,
@@ -74,7 +76,7 @@ export class ReplaySender {
         );
         return;
       } catch (e) {
-        await this.drop();
+        await this.producer.drop();
         if (classify(e) === "programming") throw e;
         if (attempt >= attempts) {
           throw new InfrastructureError(
@@ -94,25 +96,6 @@ export class ReplaySender {
   }
 
   async close(): Promise<void> {
-    await this.drop();
-  }
-
-  private async connected(): Promise<ReplayProducer> {
-    if (this.producer) return this.producer;
-    const producer = this.o.newProducer();
-    try {
-      await producer.connect();
-    } catch (e) {
-      await producer.disconnect().catch(() => undefined);
-      throw e;
-    }
-    this.producer = producer;
-    return producer;
-  }
-
-  private async drop(): Promise<void> {
-    const old = this.producer;
-    this.producer = undefined;
-    await old?.disconnect().catch(() => undefined);
+    await this.producer.drop();
   }
 }

@@ -5,7 +5,7 @@
  * send could put other rows on the same numbers, which the broker acks as duplicates without
  * writing them. One loop's failure never touches another's producer.
  */
-import { Partitioners, type Admin, type Kafka, type Producer } from "kafkajs";
+import { Partitioners, type Admin, type Kafka } from "kafkajs";
 import type { Pool } from "pg";
 import type { AvroType } from "../lib/avro";
 import type { RelayConfig } from "../lib/config";
@@ -13,6 +13,7 @@ import { classify, describe } from "../lib/errors";
 import { markFailing, markHealthy } from "../lib/health";
 import type { Logger } from "../lib/logger";
 import { metrics } from "../lib/metrics";
+import { OwnedProducer } from "../lib/owned-producer";
 import { backoffDelay, INFRA_RETRY } from "../lib/retry";
 import { sleep } from "../lib/sleep";
 import type { TopicLimit } from "../lib/topic-limit";
@@ -47,7 +48,7 @@ export interface RelayShared {
 }
 
 export class RoundLoop {
-  private producer?: Producer;
+  private readonly producer: OwnedProducer;
   private failures = 0;
   private readonly health: string;
 
@@ -56,6 +57,15 @@ export class RoundLoop {
     private readonly shared: RelayShared,
   ) {
     this.health = `relay[${index}]`;
+    // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
+    // the round, roll the claim back and free the buckets, rather than hold them forever.
+    this.producer = new OwnedProducer(() =>
+      shared.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      }),
+    );
   }
 
   async run(): Promise<void> {
@@ -86,30 +96,19 @@ export class RoundLoop {
   }
 
   async close(): Promise<void> {
-    const old = this.producer;
-    this.producer = undefined;
-    await old?.disconnect().catch(() => undefined);
+    await this.producer.drop();
   }
 
   /** One round with this loop's producer (built when there is none); `round` says what it got to. */
   private async round(round: Partial<RoundContext>): Promise<RoundResult> {
     const shared = this.shared;
     await shared.limit.get();
-    if (!this.producer) {
-      // Retries are bounded on purpose (kafkajs warns about it): a send that keeps failing must end
-      // the round, roll the claim back and free the buckets, rather than hold them forever.
-      this.producer = shared.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
-      await this.producer.connect();
-    }
+    const producer = await this.producer.get();
     Object.assign(round, {
       pool: shared.pool,
       kafka: shared.kafka,
       admin: shared.admin,
-      producer: this.producer,
+      producer,
       schemaId: shared.schemaId(),
       type: shared.type,
       config: shared.config,
@@ -146,7 +145,7 @@ export class RoundLoop {
     // a new producer id: the old one's sequence numbers are no longer to be trusted
     if (round.sent || !round.producer) await this.close();
     const delay = backoffDelay(this.failures++, INFRA_RETRY) + 50;
-    const why = { loop: this.index, err: describe(e), delay, producerRebuilt: !this.producer };
+    const why = { loop: this.index, err: describe(e), delay, producerRebuilt: !this.producer.held };
     log.warn(why, "relay round failed; rows given back, retrying");
     await sleep(delay, signal);
   }
