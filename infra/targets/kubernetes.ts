@@ -76,6 +76,13 @@ function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds 
 }
 
 /**
+ * Every container: no process gains privileges beyond its parent's (setuid binaries, file
+ * capabilities). Images that start as root and step down (gosu) keep working: stepping down needs
+ * no new privilege.
+ */
+const NO_ESCALATION: k8s.types.input.core.v1.SecurityContext = { allowPrivilegeEscalation: false };
+
+/**
  * Gives a group a volume's files, writable, unless the volume's root is that group's and
  * group-writable already (a restart): a fresh hostPath root is root:root 0755, group 0 included.
  */
@@ -415,6 +422,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...hostPaths.map((h) => ({ name: h.volume, mountPath: h.path, readOnly: true })),
       ],
       ...probes,
+      securityContext: NO_ESCALATION,
       ...(service.stop?.command ? { lifecycle: { preStop: { exec: { command: service.stop.command } } } } : {}),
     };
     // A cluster's members have their own volumes (the StatefulSet's claim templates); others share the target's claims.
@@ -452,7 +460,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
                 ),
               ),
             ],
-            securityContext: { runAsUser: 0 },
+            securityContext: { ...NO_ESCALATION, runAsUser: 0 },
             resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
             volumeMounts: dataMounts,
           };
@@ -470,7 +478,13 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
       ...(this.args.imagePullSecrets.length > 0
         ? { imagePullSecrets: this.args.imagePullSecrets.map((name) => ({ name })) }
         : {}),
-      ...(spec.volumeGroup === undefined ? {} : { securityContext: { fsGroup: spec.volumeGroup } }),
+      // No pod talks to the Kubernetes API: none gets a service-account token. Every pod runs under
+      // the container runtime's default seccomp profile (the Pod Security "restricted" level's).
+      automountServiceAccountToken: false,
+      securityContext: {
+        seccompProfile: { type: "RuntimeDefault" },
+        ...(spec.volumeGroup === undefined ? {} : { fsGroup: spec.volumeGroup }),
+      },
     };
     return {
       name,
@@ -529,6 +543,7 @@ function copyFolder(
       name: `copy-${volume}`,
       image: f.image,
       command: ["cp", "-R", `${f.from}/.`, `${into}/`],
+      securityContext: NO_ESCALATION,
       resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
       volumeMounts: [{ name: volume, mountPath: into }],
     },

@@ -311,6 +311,24 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     }
   });
 
+  it("no pod gets a service-account token; every pod runs under RuntimeDefault seccomp, no container escalates", () => {
+    interface Sec {
+      automountServiceAccountToken?: boolean;
+      securityContext?: { seccompProfile?: { type: string } };
+      containers: { name: string; securityContext?: { allowPrivilegeEscalation?: boolean } }[];
+      initContainers?: { name: string; securityContext?: { allowPrivilegeEscalation?: boolean } }[];
+    }
+    const workloads = of(run, ...WORKLOADS, "kubernetes:batch/v1:Job");
+    assert.ok(workloads.length >= 17);
+    for (const w of workloads) {
+      const pod = (unwrap(w.inputs.spec) as { template: { spec: Sec } }).template.spec;
+      assert.equal(pod.automountServiceAccountToken, false, `${w.name}: a service-account token`);
+      assert.equal(pod.securityContext?.seccompProfile?.type, "RuntimeDefault", `${w.name}: seccomp`);
+      for (const c of [...pod.containers, ...(pod.initContainers ?? [])])
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${w.name}/${c.name}: privilege escalation`);
+    }
+  });
+
   it("pods pull with the configured imagePullSecrets; images build for the configured platform", async () => {
     for (const w of of(run, ...WORKLOADS))
       assert.equal(
