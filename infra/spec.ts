@@ -150,6 +150,11 @@ export interface ProcessSpec {
    * writable for it (Docker volumes inherit the image directory's owner instead).
    */
   volumeGroup?: number;
+  /**
+   * The image's own non-root uid, for an image that never needs root: the target pins it and takes
+   * every other privilege away (Kubernetes: runAsNonRoot, runAsUser, all capabilities dropped).
+   */
+  user?: number;
   files?: FileSpec[];
   imageFolders?: ImageFolder[];
   /**

@@ -160,3 +160,6 @@ export function cassandraSettings(a: CassandraSettingsArgs) {
     concurrent_writes: 128,
   };
 }
+
+/** The non-root uids images run as (their Dockerfiles' USER): `node` of node's images, Debian's `nobody`. */
+export const IMAGE_USERS = { node: 1000, nobody: 65_534 } as const;

@@ -6,7 +6,7 @@
  * read-only). The JVMs' JMX exporter runs inside them (monitoring/jmx.ts).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PORTS } from "../catalog/settings";
+import { IMAGE_USERS, PORTS } from "../catalog/settings";
 import { statsdMappingConfig } from "../monitoring/statsd";
 import { Dependency, ServiceHandle, ServiceSpec, Size, Target, wgetCheck } from "../spec";
 
@@ -46,6 +46,7 @@ export class Exporters extends pulumi.ComponentResource {
         name: "postgres-exporter",
         state: "stateless",
         image: images.postgresExporter,
+        user: IMAGE_USERS.nobody,
         args: [`--web.listen-address=:${PORTS.postgresExporter}`],
         env: {
           DATA_SOURCE_URI: `${postgres.server.address("postgres")}/${postgres.database}?sslmode=disable`,
@@ -65,6 +66,7 @@ export class Exporters extends pulumi.ComponentResource {
         name: "pushgateway",
         state: "stateless",
         image: images.pushgateway,
+        user: IMAGE_USERS.nobody,
         args: [`--web.listen-address=:${PORTS.pushgateway}`],
         env: {},
         ports: { http: { container: PORTS.pushgateway } },
@@ -79,6 +81,7 @@ export class Exporters extends pulumi.ComponentResource {
         name: "statsd-exporter",
         state: "stateless",
         image: images.statsdExporter,
+        user: IMAGE_USERS.nobody,
         args: [
           `--web.listen-address=:${PORTS.statsdExporter}`,
           `--statsd.listen-udp=:${PORTS.statsd}`,
@@ -119,6 +122,7 @@ function nodeExporter(image: string, size: Size): ServiceSpec {
     state: "stateless",
     everyMachine: true,
     image,
+    user: IMAGE_USERS.nobody,
     args: [
       `--path.rootfs=${HOST_ROOT}`,
       `--web.listen-address=:${PORTS.nodeExporter}`,

@@ -6,7 +6,7 @@
  * Kafka by a process that keeps running when the processor stops.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PORTS } from "../catalog/settings";
+import { IMAGE_USERS, PORTS } from "../catalog/settings";
 import { consoleFiles, consoleFlags } from "../monitoring/consoles";
 import { renderRules, ruleGroups } from "../monitoring/rules";
 import { renderScrapeConfig, type ScrapeJob } from "../monitoring/scrape";
@@ -53,6 +53,7 @@ export class Monitoring extends pulumi.ComponentResource {
         name: "lag-exporter",
         state: "stateless",
         image: lag.image,
+        user: IMAGE_USERS.node,
         args: ["node", "dist/runtime/main.js", "lag"],
         ...merge(...lag.env),
         ports: { metrics: { container: PORTS.workerMetrics } },
@@ -90,6 +91,7 @@ export class Monitoring extends pulumi.ComponentResource {
         name: "prometheus",
         state: "stateful",
         image: args.image,
+        user: IMAGE_USERS.nobody,
         args: [
           `--config.file=${CONFIG}`,
           "--storage.tsdb.path=/prometheus",

@@ -6,7 +6,7 @@
  * always-on loop beside it would ingest forever (and call a public API every second).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { PORTS } from "../catalog/settings";
+import { IMAGE_USERS, PORTS } from "../catalog/settings";
 import { Dependency, EnvGroup, ServiceHandle, ServiceSpec, Size, Target, merge, nodeHttpCheck } from "../spec";
 
 export type WorkerName = "relay" | "processor";
@@ -47,6 +47,7 @@ export class Workers extends pulumi.ComponentResource {
       name,
       state: "stateless",
       image: this.image,
+      user: IMAGE_USERS.node,
       args: ["node", "dist/runtime/main.js", cmd],
       ports: { metrics: { container: PORTS.workerMetrics } },
       metrics: { port: "metrics" },

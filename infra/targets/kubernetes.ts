@@ -82,6 +82,14 @@ function probe(hc: HealthCheck, failures: number, delay = hc.startPeriodSeconds 
  */
 const NO_ESCALATION: k8s.types.input.core.v1.SecurityContext = { allowPrivilegeEscalation: false };
 
+/** The uid of a copy that needs none of its own (Debian's `nobody`). */
+const NOBODY = 65_534;
+
+/** A container whose image never needs root: pinned to its uid, every capability dropped. */
+function nonRoot(user: number): k8s.types.input.core.v1.SecurityContext {
+  return { ...NO_ESCALATION, runAsNonRoot: true, runAsUser: user, capabilities: { drop: ["ALL"] } };
+}
+
 /**
  * Gives a group a volume's files, writable, unless the volume's root is that group's and
  * group-writable already (a restart): a fresh hostPath root is root:root 0755, group 0 included.
@@ -422,7 +430,7 @@ export class KubernetesTarget extends pulumi.ComponentResource implements Target
         ...hostPaths.map((h) => ({ name: h.volume, mountPath: h.path, readOnly: true })),
       ],
       ...probes,
-      securityContext: NO_ESCALATION,
+      securityContext: spec.user === undefined ? NO_ESCALATION : nonRoot(spec.user),
       ...(service.stop?.command ? { lifecycle: { preStop: { exec: { command: service.stop.command } } } } : {}),
     };
     // A cluster's members have their own volumes (the StatefulSet's claim templates); others share the target's claims.
@@ -543,7 +551,8 @@ function copyFolder(
       name: `copy-${volume}`,
       image: f.image,
       command: ["cp", "-R", `${f.from}/.`, `${into}/`],
-      securityContext: NO_ESCALATION,
+      // reads the image's files, writes an emptyDir (open to all): any uid will do
+      securityContext: nonRoot(NOBODY),
       resources: { requests: { memory: "32Mi" }, limits: { memory: "64Mi" } },
       volumeMounts: [{ name: volume, mountPath: into }],
     },

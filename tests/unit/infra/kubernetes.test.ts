@@ -329,6 +329,40 @@ describe("infra: Kubernetes settings (cluster, namespace, storage, pulls, platfo
     }
   });
 
+  it("the images that never need root run as their own uid with every capability dropped, as do the folder copies", () => {
+    type Ctx = { runAsNonRoot?: boolean; runAsUser?: number; capabilities?: { drop?: string[] } };
+    const expected: Record<string, number> = {
+      api: 1000,
+      relay: 1000,
+      processor: 1000,
+      "lag-exporter": 1000,
+      prometheus: 65_534,
+      "postgres-exporter": 65_534,
+      pushgateway: 65_534,
+      "statsd-exporter": 65_534,
+      "node-exporter": 65_534,
+    };
+    const seen = new Set<string>();
+    for (const w of of(run, ...WORKLOADS, "kubernetes:batch/v1:Job")) {
+      type Containers = { name: string; securityContext?: Ctx }[];
+      const pod = (
+        unwrap(w.inputs.spec) as { template: { spec: { containers: Containers; initContainers?: Containers } } }
+      ).template.spec;
+      const locked = [
+        ...pod.containers.filter((c) => expected[c.name] !== undefined),
+        ...(pod.initContainers ?? []).filter((c) => c.name.startsWith("copy-")),
+      ];
+      for (const c of locked) {
+        seen.add(c.name);
+        const ctx = c.securityContext;
+        assert.equal(ctx?.runAsNonRoot, true, `${w.name}/${c.name}: runAsNonRoot`);
+        assert.equal(ctx?.runAsUser, expected[c.name] ?? 65_534, `${w.name}/${c.name}: runAsUser`);
+        assert.deepEqual(ctx?.capabilities?.drop, ["ALL"], `${w.name}/${c.name}: capabilities`);
+      }
+    }
+    for (const name of [...Object.keys(expected), "copy-folder-0"]) assert.ok(seen.has(name), `no container ${name}`);
+  });
+
   it("pods pull with the configured imagePullSecrets; images build for the configured platform", async () => {
     for (const w of of(run, ...WORKLOADS))
       assert.equal(
