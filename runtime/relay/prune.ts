@@ -1,8 +1,9 @@
 /**
  * Outbox retention. A published row is history once it is on the topic: it leaves when it was
  * both staged and published more than the retention ago. Deletes go in batches (one short
- * autocommit statement each, through the index on created_at), so they hold no lock the relay's
- * claims wait for: a claim locks pending rows only, and a pruned row is never pending.
+ * autocommit statement each, through the index on created_at, a pause between), so they hold no
+ * lock the relay's claims wait for (a claim locks pending rows only, and a pruned row is never
+ * pending) and leave PostgreSQL to the pipeline while a backlog of millions goes.
  *
  * Never deleted: unpublished rows (the relay's work, and what reconciliation marks), parked rows
  * (an operator un-parks them). Beyond the retention the audit finds no outbox row for a user and

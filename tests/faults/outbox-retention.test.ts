@@ -96,6 +96,8 @@ describe("fault: the outbox pruned while records flow loses, duplicates and reor
       RELAY_OUTBOX_RETENTION_S: String(RETENTION_S),
       RELAY_PRUNE_EVERY_MS: "1000",
       RELAY_PRUNE_BATCH: "100",
+      // no pause between deletes (500 ms by default): the whole run is pruned within the test
+      RELAY_PRUNE_PAUSE_MS: "0",
       RELAY_BATCH_SIZE: "200",
       RELAY_POLL_MS: "100",
       RELAY_MAX_BUCKETS: "8",
