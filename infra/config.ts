@@ -186,9 +186,8 @@ export const stageConfigSchema = z
     /** Processors share the consumer group (Kafka splits the partitions between them). */
     processorReplicas: nodes.optional(),
     /**
-     * Relays claim outbox rows (SKIP LOCKED) and can run side by side; default 1 on every target
-     * until the two-relay ordering bug (issue 11: one key's records reached the topic out of order)
-     * is fixed.
+     * Relays share the outbox by key bucket (runtime/relay/claim.ts), so per-key order holds with
+     * several; one publishes faster than one PostgreSQL stages, hence the default of 1.
      */
     relayReplicas: nodes.default(1),
     /**
