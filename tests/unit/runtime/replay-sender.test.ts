@@ -43,16 +43,14 @@ const records = (n: number, keyless = 0): Replayable[] => [
   ...Array.from({ length: keyless }, () => ({ key: null, value: Buffer.from("k"), headers: {} })),
 ];
 
+/** A sender over the fake producers, with 1 ms pauses (and `attempts`, or the default 5). */
+const senderOf = (f: { newProducer: () => ReplayProducer }, attempts?: number) =>
+  new ReplaySender({ topic: TOPIC, partitions: PARTITIONS, newProducer: f.newProducer, log, attempts, pauseMs: 1 });
+
 describe("runtime: the DLQ replay's sender", () => {
   it("sends each keyed record to its key's partition and a keyless one to a partition of its own choosing", async () => {
     const f = fakeProducers([]);
-    const sender = new ReplaySender({
-      topic: TOPIC,
-      partitions: PARTITIONS,
-      newProducer: f.newProducer,
-      log,
-      pauseMs: 1,
-    });
+    const sender = senderOf(f);
     await sender.send(records(20, 3));
     const partitionOf = keyPartitioner(TOPIC, PARTITIONS);
     const msgs = f.sent[0].messages;
@@ -67,13 +65,7 @@ describe("runtime: the DLQ replay's sender", () => {
   it("a send resolved without one partition's ack is sent again on a new producer", async () => {
     const missingOne: Behaviour = (ps) => ackAll(ps).slice(1);
     const f = fakeProducers([missingOne]);
-    const sender = new ReplaySender({
-      topic: TOPIC,
-      partitions: PARTITIONS,
-      newProducer: f.newProducer,
-      log,
-      pauseMs: 1,
-    });
+    const sender = senderOf(f);
     await sender.send(records(50));
     assert.equal(f.sent.length, 2, "sent again");
     assert.equal(f.producers.length, 2, "on a new producer");
@@ -85,14 +77,7 @@ describe("runtime: the DLQ replay's sender", () => {
       throw Object.assign(new Error("Connection error: connect ECONNREFUSED"), { name: "KafkaJSConnectionError" });
     };
     const f = fakeProducers([down, down, down]);
-    const sender = new ReplaySender({
-      topic: TOPIC,
-      partitions: PARTITIONS,
-      newProducer: f.newProducer,
-      log,
-      attempts: 3,
-      pauseMs: 1,
-    });
+    const sender = senderOf(f, 3);
     await assert.rejects(sender.send(records(5)), (e: unknown) => {
       assert.equal(classify(e), "infrastructure");
       assert.match((e as Error).message, /after 3 attempts.*run the same replay again/);
@@ -114,13 +99,7 @@ describe("runtime: the DLQ replay's sender", () => {
       });
     };
     const f = fakeProducers([denied]);
-    const sender = new ReplaySender({
-      topic: TOPIC,
-      partitions: PARTITIONS,
-      newProducer: f.newProducer,
-      log,
-      pauseMs: 1,
-    });
+    const sender = senderOf(f);
     await assert.rejects(sender.send(records(5)), /Not authorized/);
     assert.equal(f.sent.length, 1);
   });
